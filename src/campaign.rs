@@ -1,0 +1,126 @@
+//! Campaigns: a named pointer to a solution version. Resolving a campaign
+//! loads the model it serves; the CLI's `recommend`, batch jobs and the
+//! server all answer through [`Recommender`], so they give the same answers.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use crate::config::Env;
+use crate::recipes::{Query, Scored, SolutionModel};
+use crate::solution;
+use crate::store::{CampaignRecord, StoreError};
+
+/// The managed service's limit on results per request.
+pub const MAX_NUM_RESULTS: usize = 500;
+pub const DEFAULT_NUM_RESULTS: usize = 25;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CampaignError {
+    #[error("campaign {name:?} does not exist{hint}")]
+    NotFound { name: String, hint: String },
+    #[error("numResults must be between 1 and {MAX_NUM_RESULTS}, got {0}")]
+    NumResults(usize),
+}
+
+/// A model ready to answer, with where it came from.
+#[derive(Clone)]
+pub struct Recommender {
+    pub solution: String,
+    pub version: i64,
+    pub model: Arc<SolutionModel>,
+}
+
+impl Recommender {
+    pub async fn for_campaign(
+        env: &Env,
+        name: &str,
+    ) -> anyhow::Result<(CampaignRecord, Recommender)> {
+        let campaign = match env.store.get_campaign(name).await {
+            Ok(c) => c,
+            Err(StoreError::NotFound { .. }) => {
+                let known: Vec<String> = env
+                    .store
+                    .list_campaigns()
+                    .await?
+                    .into_iter()
+                    .map(|c| c.name)
+                    .collect();
+                let hint = if known.is_empty() {
+                    "; no campaign is deployed yet (run a pipeline with a deploy step)".to_string()
+                } else {
+                    format!(" (campaigns: {})", known.join(", "))
+                };
+                return Err(CampaignError::NotFound {
+                    name: name.to_string(),
+                    hint,
+                }
+                .into());
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let rec =
+            Self::for_solution(env, &campaign.solution, Some(campaign.solution_version)).await?;
+        Ok((campaign, rec))
+    }
+
+    pub async fn for_solution(
+        env: &Env,
+        solution: &str,
+        version: Option<i64>,
+    ) -> anyhow::Result<Recommender> {
+        let record = solution::version_record(env, solution, version).await?;
+        let model = solution::load_model(env, solution, record.version).await?;
+        Ok(Recommender {
+            solution: solution.to_string(),
+            version: record.version,
+            model,
+        })
+    }
+
+    pub fn recommend(
+        &self,
+        query: &Query,
+        num_results: usize,
+    ) -> Result<Vec<Scored>, CampaignError> {
+        if num_results == 0 || num_results > MAX_NUM_RESULTS {
+            return Err(CampaignError::NumResults(num_results));
+        }
+        Ok(self.model.recommend(query, num_results))
+    }
+}
+
+/// The managed service's GetRecommendations response.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RecommendationsResponse {
+    pub item_list: Vec<PredictedItem>,
+    pub recommendation_id: String,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PredictedItem {
+    pub item_id: String,
+    pub score: f64,
+}
+
+impl RecommendationsResponse {
+    pub fn new(items: Vec<Scored>) -> Self {
+        RecommendationsResponse {
+            item_list: items
+                .into_iter()
+                .map(|s| PredictedItem {
+                    item_id: s.item_id,
+                    score: round_score(s.score),
+                })
+                .collect(),
+            recommendation_id: format!("RID-{}", uuid::Uuid::new_v4()),
+        }
+    }
+}
+
+/// Scores are shown with 6 decimals, as f32 carries no more.
+pub fn round_score(s: f32) -> f64 {
+    (s as f64 * 1e6).round() / 1e6
+}

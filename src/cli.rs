@@ -1,0 +1,571 @@
+//! The command line: `run`, `validate`, `runs`, `datasets`, `solutions`,
+//! `campaigns`, `recommend`, `bench`. Each command is a thin call into the
+//! library; output for people goes to stdout, logs to stderr.
+
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::campaign::{DEFAULT_NUM_RESULTS, RecommendationsResponse, Recommender};
+use crate::config::{Env, Settings};
+use crate::engine::{self, StepReport};
+use crate::pipeline::Pipeline;
+use crate::recipes::Query;
+use crate::schema::DatasetType;
+use crate::store::{RunStatus, StepStatus, VersionKind};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "recflow",
+    version,
+    about = "Recommender pipelines: import, train, deploy, serve and export, in one binary."
+)]
+pub struct Cli {
+    /// Folder for state and the local warehouse (default ./.recflow; env RECFLOW_HOME).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline file now, in the foreground, and print each step.
+    Run {
+        /// The pipeline file.
+        file: PathBuf,
+    },
+    /// Check pipeline files and report every problem.
+    Validate {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Past runs and their steps.
+    #[command(subcommand)]
+    Runs(RunsCommand),
+    /// Dataset versions.
+    #[command(subcommand)]
+    Datasets(DatasetsCommand),
+    /// Solution versions and their metrics.
+    #[command(subcommand)]
+    Solutions(SolutionsCommand),
+    /// Campaigns and what they serve.
+    #[command(subcommand)]
+    Campaigns(CampaignsCommand),
+    /// Ask a campaign for recommendations, as the API would answer.
+    Recommend(RecommendArgs),
+    /// Benchmarks; print throughput next to a baseline measured in the same run.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RunsCommand {
+    /// Recent runs, newest first.
+    List {
+        #[arg(long)]
+        pipeline: Option<String>,
+        #[arg(long, default_value_t = 20)]
+        limit: i64,
+    },
+    /// One run with its step attempts.
+    Show {
+        run_id: i64,
+        /// Also print each attempt's log.
+        #[arg(long)]
+        logs: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DatasetsCommand {
+    /// Every dataset version, newest first.
+    List,
+    /// One dataset's version (the latest active one by default).
+    Show {
+        /// GROUP/DATASET, e.g. movielens/interactions.
+        dataset: String,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SolutionsCommand {
+    /// Every solution version with its key metrics.
+    List,
+    /// One solution version (the latest active one by default).
+    Show {
+        solution: String,
+        #[arg(long)]
+        version: Option<i64>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CampaignsCommand {
+    List,
+    /// A campaign and its deployment history.
+    Show {
+        campaign: String,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RecommendArgs {
+    #[arg(long)]
+    pub campaign: String,
+    /// Recommendations for this user.
+    #[arg(long, conflicts_with = "item", required_unless_present = "item")]
+    pub user: Option<String>,
+    /// Items related to this item.
+    #[arg(long)]
+    pub item: Option<String>,
+    #[arg(long, default_value_t = DEFAULT_NUM_RESULTS)]
+    pub num_results: usize,
+    /// Print the API's JSON response instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Import Online Retail (CSV interactions and the raw Parquet) into
+    /// validated dataset versions; compare with a plain polars read + write.
+    Import(crate::bench::ImportBenchArgs),
+}
+
+/// Runs a parsed command; returns the process exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    let settings = Settings::resolve(cli.home.as_deref());
+    match cli.command {
+        Command::Validate { files } => Ok(validate(&files)),
+        Command::Run { file } => {
+            let pipeline = Pipeline::load(&file)?;
+            let env = Env::open(settings).await?;
+            run_file(&env, &pipeline).await
+        }
+        Command::Runs(c) => runs(&Env::open(settings).await?, c).await,
+        Command::Datasets(c) => datasets(&Env::open(settings).await?, c).await,
+        Command::Solutions(c) => solutions(&Env::open(settings).await?, c).await,
+        Command::Campaigns(c) => campaigns(&Env::open(settings).await?, c).await,
+        Command::Recommend(args) => recommend(&Env::open(settings).await?, args).await,
+        Command::Bench(BenchCommand::Import(args)) => crate::bench::import(args).await.map(|()| 0),
+    }
+}
+
+fn validate(files: &[PathBuf]) -> i32 {
+    let mut failed = 0;
+    for file in files {
+        match Pipeline::load(file) {
+            Ok(p) => println!(
+                "ok: {} (pipeline {}, {} steps)",
+                file.display(),
+                p.spec.name,
+                p.spec.steps.len()
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("{e}");
+            }
+        }
+    }
+    if failed > 0 { 1 } else { 0 }
+}
+
+fn mark(status: StepStatus) -> &'static str {
+    match status {
+        StepStatus::Succeeded => "✓",
+        StepStatus::Failed => "✗",
+        StepStatus::Skipped => "-",
+        StepStatus::Running => "…",
+    }
+}
+
+async fn run_file(env: &Env, pipeline: &Pipeline) -> anyhow::Result<i32> {
+    let width = pipeline
+        .spec
+        .steps
+        .iter()
+        .map(|s| s.id().len())
+        .max()
+        .unwrap_or(4);
+    println!(
+        "Running pipeline {} ({}; state {}, warehouse {})",
+        pipeline.spec.name,
+        pipeline.file.display(),
+        crate::store::redact(&env.settings.state_url),
+        env.warehouse
+    );
+    let mut print = |r: &StepReport| {
+        let text = match &r.error {
+            Some(e) => format!("{} failed: {e}", r.step_type),
+            None => r.summary.clone(),
+        };
+        println!(
+            "  {} {:<width$}  {:>6.1}s  {text}",
+            mark(r.status),
+            r.id,
+            r.duration.as_secs_f64()
+        );
+    };
+    let report = engine::run_pipeline(env, pipeline, "cli", &mut print).await?;
+    let secs = report.duration.as_secs_f64();
+    match report.status {
+        RunStatus::Succeeded => {
+            println!("Run {} succeeded in {secs:.1}s.", report.run_id);
+            for step in report
+                .steps
+                .iter()
+                .filter(|s| s.step_type == "batch_inference")
+            {
+                if let Some(out) = step.summary.rsplit("→ ").next() {
+                    println!("Export ({}): {out}", step.id);
+                }
+            }
+            Ok(0)
+        }
+        _ => {
+            println!(
+                "Run {} failed in {secs:.1}s; details: recflow runs show {} --logs",
+                report.run_id, report.run_id
+            );
+            Ok(1)
+        }
+    }
+}
+
+fn table(headers: &[&str], rows: Vec<Vec<String>>) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.len()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: Vec<String>| {
+        let parts: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        println!("{}", parts.join("  ").trim_end());
+    };
+    line(headers.iter().map(|h| h.to_string()).collect());
+    for row in rows {
+        line(row);
+    }
+}
+
+fn when(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
+    match c {
+        RunsCommand::List { pipeline, limit } => {
+            let runs = env.store.list_runs(pipeline.as_deref(), limit).await?;
+            table(
+                &["RUN", "PIPELINE", "STATUS", "TRIGGER", "CREATED", "SECONDS"],
+                runs.into_iter()
+                    .map(|r| {
+                        let secs = match (r.started_at, r.finished_at) {
+                            (Some(a), Some(b)) => {
+                                format!("{:.1}", (b - a).num_milliseconds() as f64 / 1000.0)
+                            }
+                            _ => String::new(),
+                        };
+                        vec![
+                            r.id.to_string(),
+                            r.pipeline,
+                            r.status.to_string(),
+                            r.trigger,
+                            when(r.created_at),
+                            secs,
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        RunsCommand::Show { run_id, logs } => {
+            let r = env.store.get_run(run_id).await?;
+            println!(
+                "Run {} of pipeline {}: {} (trigger {}, created {})",
+                r.id,
+                r.pipeline,
+                r.status,
+                r.trigger,
+                when(r.created_at)
+            );
+            if let Some(e) = &r.error {
+                println!("Error: {e}");
+            }
+            for a in env.store.list_attempts(run_id).await? {
+                let text = a
+                    .error
+                    .clone()
+                    .map(|e| format!("error: {e}"))
+                    .or(a.summary.clone())
+                    .unwrap_or_default();
+                println!(
+                    "  {} {} [{}] attempt {}: {}  {text}",
+                    mark(a.status),
+                    a.step_id,
+                    a.step_type,
+                    a.attempt,
+                    a.status
+                );
+                if logs && !a.log.is_empty() {
+                    for line in a.log.lines() {
+                        println!("      {line}");
+                    }
+                }
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn datasets(env: &Env, c: DatasetsCommand) -> anyhow::Result<i32> {
+    match c {
+        DatasetsCommand::List => {
+            let versions = env.store.list_versions(VersionKind::Dataset, None).await?;
+            table(
+                &[
+                    "DATASET", "VERSION", "STATUS", "ROWS", "REJECTED", "MODE", "CREATED",
+                ],
+                versions
+                    .into_iter()
+                    .map(|v| {
+                        let m = v.manifest.clone().unwrap_or_default();
+                        vec![
+                            v.owner,
+                            format!("v{}", v.version),
+                            v.status.to_string(),
+                            m["rows"]
+                                .as_u64()
+                                .map(|n| n.to_string())
+                                .unwrap_or_default(),
+                            m["rejected_rows"]
+                                .as_u64()
+                                .map(|n| n.to_string())
+                                .unwrap_or_default(),
+                            m["mode"].as_str().unwrap_or("").to_string(),
+                            when(v.created_at),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        DatasetsCommand::Show { dataset, version } => {
+            let (group, ty) = dataset
+                .split_once('/')
+                .context("name the dataset as GROUP/DATASET, e.g. movielens/interactions")?;
+            let ty = DatasetType::parse(ty).with_context(|| {
+                format!("unknown dataset type {ty:?}: interactions, items or users")
+            })?;
+            let owner = crate::dataset::owner(group, ty);
+            let record = match version {
+                Some(v) => {
+                    env.store
+                        .get_version(VersionKind::Dataset, &owner, v)
+                        .await?
+                }
+                None => env
+                    .store
+                    .latest_active_version(VersionKind::Dataset, &owner)
+                    .await?
+                    .with_context(|| format!("dataset {owner} has no active version"))?,
+            };
+            println!(
+                "{} v{}: {} (created {})",
+                record.owner,
+                record.version,
+                record.status,
+                when(record.created_at)
+            );
+            println!("location: {}", record.location);
+            if let Some(e) = &record.error {
+                println!("error: {e}");
+            }
+            if let Some(m) = &record.manifest {
+                println!("{}", serde_json::to_string_pretty(m)?);
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
+    match c {
+        SolutionsCommand::List => {
+            let versions = env.store.list_versions(VersionKind::Solution, None).await?;
+            table(
+                &[
+                    "SOLUTION",
+                    "VERSION",
+                    "STATUS",
+                    "RECIPE",
+                    "PRECISION@10",
+                    "NDCG@10",
+                    "COVERAGE",
+                    "CREATED",
+                ],
+                versions
+                    .into_iter()
+                    .map(|v| {
+                        let m = v.manifest.clone().unwrap_or_default();
+                        let metric = |k: &str| {
+                            m["metrics"][k]
+                                .as_f64()
+                                .map(|x| format!("{x:.4}"))
+                                .unwrap_or_default()
+                        };
+                        vec![
+                            v.owner,
+                            format!("v{}", v.version),
+                            v.status.to_string(),
+                            m["recipe"].as_str().unwrap_or("").to_string(),
+                            metric("precision_at_10"),
+                            metric("normalized_discounted_cumulative_gain_at_10"),
+                            metric("coverage"),
+                            when(v.created_at),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        SolutionsCommand::Show { solution, version } => {
+            let record = crate::solution::version_record(env, &solution, version).await?;
+            let m = crate::solution::manifest_of(&record)?;
+            println!(
+                "{} v{} ({}), created {}",
+                m.solution,
+                m.version,
+                m.recipe,
+                when(m.created_at)
+            );
+            println!("location: {}", record.location);
+            println!("settings: {}", m.settings);
+            let datasets: Vec<String> = m
+                .dataset_versions
+                .iter()
+                .map(|(d, v)| format!("{}/{d} v{v}", m.dataset_group))
+                .collect();
+            println!(
+                "data: {} ({} interactions, {} users, {} items)",
+                datasets.join(", "),
+                m.counts.interactions,
+                m.counts.users,
+                m.counts.items
+            );
+            println!(
+                "training: {:.2}s, peak memory {}",
+                m.training_seconds,
+                m.peak_rss_bytes
+                    .map(|b| format!("{} MiB", b / (1 << 20)))
+                    .unwrap_or_else(|| "unknown".into())
+            );
+            println!("metrics ({} test users):", m.test_users);
+            for (k, v) in &m.metrics {
+                println!("  {k:<45} {v:.4}");
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
+    match c {
+        CampaignsCommand::List => {
+            let list = env.store.list_campaigns().await?;
+            table(
+                &[
+                    "CAMPAIGN",
+                    "DATASET GROUP",
+                    "SOLUTION",
+                    "VERSION",
+                    "PREVIOUS",
+                    "UPDATED",
+                ],
+                list.into_iter()
+                    .map(|c| {
+                        vec![
+                            c.name,
+                            c.dataset_group,
+                            c.solution,
+                            format!("v{}", c.solution_version),
+                            c.previous_version
+                                .map(|v| format!("v{v}"))
+                                .unwrap_or_default(),
+                            when(c.updated_at),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        CampaignsCommand::Show { campaign } => {
+            let c = env.store.get_campaign(&campaign).await?;
+            println!(
+                "campaign {} (dataset group {}) serves {} v{}",
+                c.name, c.dataset_group, c.solution, c.solution_version
+            );
+            println!("config: {}", c.config);
+            println!("deployments, newest first:");
+            for d in env.store.list_deployments(&campaign).await? {
+                let run = d.run_id.map(|r| format!(" by run {r}")).unwrap_or_default();
+                println!(
+                    "  {} {} v{}{run}",
+                    when(d.deployed_at),
+                    d.solution,
+                    d.solution_version
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+async fn recommend(env: &Env, args: RecommendArgs) -> anyhow::Result<i32> {
+    let (_, rec) = Recommender::for_campaign(env, &args.campaign).await?;
+    let query = match (&args.user, &args.item) {
+        (Some(u), _) => Query::User(u),
+        (None, Some(i)) => Query::Item(i),
+        (None, None) => unreachable!("clap requires --user or --item"),
+    };
+    let items = rec.recommend(&query, args.num_results)?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&RecommendationsResponse::new(items))?
+        );
+    } else {
+        println!(
+            "{} v{} for {}:",
+            rec.solution,
+            rec.version,
+            match query {
+                Query::User(u) => format!("user {u}"),
+                Query::Item(i) => format!("item {i}"),
+            }
+        );
+        table(
+            &["RANK", "ITEM", "SCORE"],
+            items
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| vec![(i + 1).to_string(), s.item_id, format!("{:.6}", s.score)])
+                .collect(),
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,200 @@
+//! Datasets and their versions. A dataset version is immutable: Parquet
+//! files, an optional rejected-rows report, and `manifest.json` written last
+//! under `<warehouse>/datasets/<group>/<type>/v<N>/`. The state store lists
+//! versions; a version without a manifest (a failed or killed import) is never
+//! read, because readers load only active versions and check their manifest.
+
+pub mod import;
+mod validate;
+
+use std::io::Cursor;
+
+use chrono::{DateTime, Utc};
+use polars::prelude::*;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::config::Env;
+use crate::recipes::Interactions;
+use crate::schema::{self, DatasetType, Schema};
+use crate::storage::{Location, StorageError};
+use crate::store::{StoreError, VersionKind, VersionRecord};
+
+pub use import::{ImportMode, ImportSpec};
+pub use validate::Rejected;
+
+/// Manifest format written by this build.
+pub const MANIFEST_FORMAT: u32 = 1;
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("dataset {owner} has no active version yet; run an import step first")]
+    NoVersion { owner: String },
+    #[error("{file}: {reason}")]
+    Corrupt { file: String, reason: String },
+}
+
+/// One data file of a version.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataFile {
+    /// Relative to the version's folder.
+    pub path: String,
+    pub rows: u64,
+    pub bytes: u64,
+    pub sha256: String,
+}
+
+/// What a dataset version holds and where it came from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DatasetManifest {
+    pub format_version: u32,
+    pub dataset_group: String,
+    pub dataset: DatasetType,
+    pub version: i64,
+    pub mode: ImportMode,
+    /// The version this one was built on (INCREMENTAL imports).
+    pub parent_version: Option<i64>,
+    pub schema: Schema,
+    /// Every object read.
+    pub sources: Vec<String>,
+    /// Rows in this version.
+    pub rows: u64,
+    /// Valid rows this import read (before merging with the parent).
+    pub imported_rows: u64,
+    /// Rows refused by validation, listed in `rejected_file`.
+    pub rejected_rows: u64,
+    /// Rows dropped by the import's `sql` (its WHERE clause).
+    pub filtered_rows: u64,
+    /// Duplicates dropped when merging (INCREMENTAL).
+    pub duplicate_rows: u64,
+    pub files: Vec<DataFile>,
+    pub rejected_file: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub run_id: Option<i64>,
+    pub step_id: Option<String>,
+}
+
+/// The state-store owner of a dataset's versions.
+pub fn owner(group: &str, dataset: DatasetType) -> String {
+    format!("{group}/{dataset}")
+}
+
+/// Where a dataset's versions live in the warehouse.
+pub fn versions_location(warehouse: &Location, group: &str, dataset: DatasetType) -> Location {
+    warehouse.child(&format!("datasets/{group}/{dataset}"))
+}
+
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// A loaded dataset version.
+pub struct LoadedDataset {
+    pub record: VersionRecord,
+    pub manifest: DatasetManifest,
+    pub frame: DataFrame,
+}
+
+/// Loads a version (the latest active one when `version` is `None`),
+/// verifying each file's checksum against the manifest.
+pub async fn load(
+    env: &Env,
+    group: &str,
+    dataset: DatasetType,
+    version: Option<i64>,
+) -> Result<LoadedDataset, DatasetError> {
+    let owner = owner(group, dataset);
+    let record = match version {
+        Some(v) => {
+            env.store
+                .get_version(VersionKind::Dataset, &owner, v)
+                .await?
+        }
+        None => env
+            .store
+            .latest_active_version(VersionKind::Dataset, &owner)
+            .await?
+            .ok_or_else(|| DatasetError::NoVersion {
+                owner: owner.clone(),
+            })?,
+    };
+    let folder =
+        versions_location(&env.warehouse, group, dataset).child(&format!("v{}", record.version));
+    let manifest_loc = folder.child(MANIFEST_FILE);
+    let manifest: DatasetManifest =
+        serde_json::from_slice(&manifest_loc.get().await?).map_err(|e| DatasetError::Corrupt {
+            file: manifest_loc.url().to_string(),
+            reason: format!("unreadable manifest: {e}"),
+        })?;
+    let mut parts = Vec::new();
+    for file in &manifest.files {
+        let loc = folder.child(&file.path);
+        parts.push((loc.url().to_string(), file.sha256.clone(), loc.get().await?));
+    }
+    let frame = tokio::task::spawn_blocking(move || -> Result<DataFrame, DatasetError> {
+        let mut frame: Option<DataFrame> = None;
+        for (url, sha, bytes) in parts {
+            if sha256_hex(&bytes) != sha {
+                return Err(DatasetError::Corrupt {
+                    file: url,
+                    reason: "checksum differs from the manifest".into(),
+                });
+            }
+            let df = ParquetReader::new(Cursor::new(bytes))
+                .finish()
+                .map_err(|e| DatasetError::Corrupt {
+                    file: url.clone(),
+                    reason: e.to_string(),
+                })?;
+            match &mut frame {
+                None => frame = Some(df),
+                Some(f) => {
+                    f.vstack_mut_owned(df).map_err(|e| DatasetError::Corrupt {
+                        file: url,
+                        reason: e.to_string(),
+                    })?;
+                }
+            }
+        }
+        Ok(frame.unwrap_or_default())
+    })
+    .await
+    .expect("dataset load task panicked")?;
+    Ok(LoadedDataset {
+        record,
+        manifest,
+        frame,
+    })
+}
+
+/// Interactions of a dataset frame, as dense indices for recipes.
+pub fn to_interactions(df: &DataFrame) -> PolarsResult<Interactions> {
+    let users = df.column(schema::USER_ID)?.str()?;
+    let items = df.column(schema::ITEM_ID)?.str()?;
+    let ts = df.column(schema::TIMESTAMP)?.i64()?;
+    let event_type = match df.column(schema::EVENT_TYPE) {
+        Ok(c) => Some(c.str()?.clone()),
+        Err(_) => None,
+    };
+    let event_value = match df.column(schema::EVENT_VALUE) {
+        Ok(c) => Some(c.cast(&DataType::Float32)?.f32()?.clone()),
+        Err(_) => None,
+    };
+    let mut et_iter = event_type.as_ref().map(|c| c.iter());
+    let mut ev_iter = event_value.as_ref().map(|c| c.iter());
+    let rows = users
+        .iter()
+        .zip(items.iter())
+        .zip(ts.iter())
+        .map(move |((u, i), t)| {
+            let et = et_iter.as_mut().and_then(|it| it.next().flatten());
+            let ev = ev_iter.as_mut().and_then(|it| it.next().flatten());
+            (u.unwrap_or(""), i.unwrap_or(""), t.unwrap_or(0), et, ev)
+        });
+    Ok(Interactions::from_rows(rows))
+}

@@ -1,0 +1,23 @@
+//! recflow: recommender pipelines in one binary — import datasets from
+//! object storage, train solution versions, deploy campaigns, and export
+//! batch recommendations, with every run recorded in a state store.
+//!
+//! `main.rs` only parses the command line and calls [`cli::run`].
+
+pub mod artifact;
+pub mod batch;
+pub mod bench;
+pub mod campaign;
+pub mod cli;
+pub mod config;
+pub mod dataset;
+pub mod engine;
+pub mod eval;
+pub mod pipeline;
+pub mod progress;
+pub mod recipes;
+pub mod schema;
+pub mod solution;
+pub mod steps;
+pub mod storage;
+pub mod store;

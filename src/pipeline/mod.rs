@@ -1,0 +1,221 @@
+//! Pipeline files: the spec types users write in `pipelines/*.yaml`, strict
+//! parsing with YAML-path errors (`parse`), and a pure validation pass that
+//! collects every problem at once (`validate`). A `Pipeline` is only ever built
+//! from a file that passed both, so the engine never meets an unchecked spec.
+
+pub(crate) mod parse;
+pub(crate) mod validate;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::recipes::RecipeSpec;
+use crate::schema::{AvroSchema, DatasetType, Schema};
+use crate::steps::StepKind;
+
+pub use parse::parse_pipeline;
+pub use validate::{check_resource_name, validate};
+
+/// A pipeline file as written, before validation.
+#[derive(Debug, Clone)]
+pub struct PipelineSpec {
+    /// Unique name of the pipeline, e.g. `nightly-retrain`.
+    pub name: String,
+    /// What the pipeline is for; shown by `recflow runs`.
+    pub description: Option<String>,
+    /// The dataset group every dataset, solution and campaign of this file belongs to.
+    pub dataset_group: String,
+    /// Datasets of the group by type (`interactions`, `items`, `users`) with their schemas.
+    pub datasets: BTreeMap<DatasetType, DatasetSpec>,
+    /// Solutions (a recipe and its settings) trained by `train` steps.
+    pub solutions: BTreeMap<String, SolutionSpec>,
+    /// Campaigns (serving endpoints) moved by `deploy` steps.
+    pub campaigns: BTreeMap<String, CampaignSpec>,
+    /// The steps, run in dependency order.
+    pub steps: Vec<StepSpec>,
+}
+
+/// A dataset of the group and its schema.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetSpec {
+    /// The schema inline, in the Avro record shape (`fields: [{name, type}]`).
+    #[serde(default)]
+    pub schema: Option<AvroSchema>,
+    /// Or a path to the managed service's Avro schema JSON file, relative to
+    /// the pipeline file; accepted as is.
+    #[serde(default)]
+    pub schema_file: Option<String>,
+}
+
+/// A solution: a recipe and its settings. Each `train` step makes a new
+/// solution version of it.
+#[derive(Debug, Clone)]
+pub struct SolutionSpec {
+    pub recipe: RecipeSpec,
+}
+
+/// A campaign serves one solution version at a time; `deploy` moves it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CampaignSpec {
+    /// The solution whose versions this campaign serves.
+    pub solution: String,
+    /// Offline-metric floors a solution version must meet before `deploy`
+    /// points the campaign at it, e.g. `{precision_at_10: 0.05}`. A version
+    /// below a floor fails the deploy step and the campaign stays where it was.
+    #[serde(default)]
+    pub min_metrics: BTreeMap<String, f64>,
+}
+
+/// One step of a pipeline: the settings every step has, and its typed kind.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    pub common: StepCommon,
+    pub kind: StepKind,
+}
+
+impl StepSpec {
+    pub fn id(&self) -> &str {
+        &self.common.id
+    }
+}
+
+/// Settings every step has, whatever its type.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepCommon {
+    /// Unique id of the step in this pipeline: letters, digits and `_`.
+    pub id: String,
+    /// Steps that must succeed before this one starts.
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
+impl StepCommon {
+    /// The YAML keys that belong to [`StepCommon`] rather than to a step type.
+    /// (`type` selects the step type.) Kept in step with the struct by a test.
+    pub const KEYS: &'static [&'static str] = &["id", "depends_on"];
+}
+
+/// A problem in a pipeline file, located by YAML path (`steps[2].num_results`)
+/// and, where the parser knows it, by line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblem {
+    pub path: String,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl SpecProblem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+}
+
+impl fmt::Display for SpecProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)?;
+        } else {
+            write!(f, "{}: {}", self.path, self.message)?;
+        }
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, " (line {line}, column {column})")?;
+        }
+        Ok(())
+    }
+}
+
+/// Every problem found in one pipeline file.
+#[derive(Debug, thiserror::Error)]
+pub struct PipelineError {
+    pub file: PathBuf,
+    pub problems: Vec<SpecProblem>,
+}
+
+impl fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.problems.len();
+        write!(
+            f,
+            "{}: {n} problem{}",
+            self.file.display(),
+            if n == 1 { "" } else { "s" }
+        )?;
+        for p in &self.problems {
+            write!(f, "\n  {}: {p}", self.file.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// A parsed and validated pipeline, ready to run.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    pub spec: PipelineSpec,
+    /// The file it came from; relative paths inside resolve against its folder.
+    pub file: PathBuf,
+    /// The file's text, recorded with each run.
+    pub source_text: String,
+    /// Checked schemas of the declared datasets.
+    pub schemas: BTreeMap<DatasetType, Schema>,
+}
+
+impl Pipeline {
+    /// Reads, parses and validates a pipeline file, reporting every problem.
+    pub fn load(file: &Path) -> Result<Pipeline, PipelineError> {
+        let fail = |problems| PipelineError {
+            file: file.to_path_buf(),
+            problems,
+        };
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            fail(vec![SpecProblem::new(
+                "",
+                format!("cannot read the file: {e}"),
+            )])
+        })?;
+        Self::from_text(file, text)
+    }
+
+    pub fn from_text(file: &Path, text: String) -> Result<Pipeline, PipelineError> {
+        let fail = |problems| PipelineError {
+            file: file.to_path_buf(),
+            problems,
+        };
+        let spec = parse_pipeline(&text).map_err(fail)?;
+        let base = base_dir(file);
+        let schemas = validate(&spec, &base).map_err(fail)?;
+        Ok(Pipeline {
+            spec,
+            file: file.to_path_buf(),
+            source_text: text,
+            schemas,
+        })
+    }
+
+    /// The folder that relative paths in this pipeline resolve against.
+    pub fn base_dir(&self) -> PathBuf {
+        base_dir(&self.file)
+    }
+
+    pub fn step(&self, id: &str) -> Option<&StepSpec> {
+        self.spec.steps.iter().find(|s| s.id() == id)
+    }
+}
+
+fn base_dir(file: &Path) -> PathBuf {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}

@@ -1,0 +1,274 @@
+//! Strict parsing of pipeline YAML. Every unknown key is an error, and every
+//! error carries the YAML path of the value (`steps[2].num_results`).
+//!
+//! Steps and solutions are tagged by a key (`type:`, `recipe:`) whose value
+//! picks the struct the other keys go to. serde's internally tagged enums
+//! buffer the map first and lose the path of anything inside it, so the tag is
+//! read by hand here and the rest is deserialized into the chosen struct with
+//! `serde_path_to_error`. The same split will let templates be rendered before
+//! the typed pass.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_yaml::{Mapping, Value};
+
+use super::{
+    CampaignSpec, DatasetSpec, PipelineSpec, SolutionSpec, SpecProblem, StepCommon, StepSpec,
+};
+use crate::recipes::RecipeSpec;
+use crate::schema::DatasetType;
+use crate::steps::StepKind;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPipeline {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    dataset_group: String,
+    #[serde(default)]
+    datasets: BTreeMap<DatasetType, DatasetSpec>,
+    #[serde(default)]
+    solutions: BTreeMap<String, Value>,
+    #[serde(default)]
+    campaigns: BTreeMap<String, CampaignSpec>,
+    steps: Vec<Value>,
+}
+
+/// Parses pipeline YAML into a spec. Structural errors (bad YAML, unknown or
+/// mistyped top-level keys) stop at the first; problems inside steps and
+/// solutions are all collected.
+pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
+    let de = serde_yaml::Deserializer::from_str(text);
+    let raw: RawPipeline = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        vec![yaml_problem(
+            if path == "." { String::new() } else { path },
+            &inner,
+        )]
+    })?;
+
+    let mut problems = Vec::new();
+    let mut solutions = BTreeMap::new();
+    for (name, value) in raw.solutions {
+        let at = format!("solutions.{name}");
+        match split_tagged(value, "recipe", &[], &at) {
+            Ok((recipe, _, rest)) => match RecipeSpec::from_value(&recipe, rest, &at) {
+                Ok(recipe) => {
+                    solutions.insert(name, SolutionSpec { recipe });
+                }
+                Err(p) => problems.push(p),
+            },
+            Err(p) => problems.push(p),
+        }
+    }
+
+    let mut steps = Vec::new();
+    for (i, value) in raw.steps.into_iter().enumerate() {
+        let at = format!("steps[{i}]");
+        let (kind, common, rest) = match split_tagged(value, "type", StepCommon::KEYS, &at) {
+            Ok(parts) => parts,
+            Err(p) => {
+                problems.push(p);
+                continue;
+            }
+        };
+        let common = from_value::<StepCommon>(Value::Mapping(common), &at);
+        let kind = StepKind::from_value(&kind, rest, &at);
+        match (common, kind) {
+            (Ok(common), Ok(kind)) => steps.push(StepSpec { common, kind }),
+            (common, kind) => problems.extend(common.err().into_iter().chain(kind.err())),
+        }
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(PipelineSpec {
+        name: raw.name,
+        description: raw.description,
+        dataset_group: raw.dataset_group,
+        datasets: raw.datasets,
+        solutions,
+        campaigns: raw.campaigns,
+        steps,
+    })
+}
+
+/// Splits a tagged mapping into its tag value, the keys in `common`, and the rest.
+pub(crate) fn split_tagged(
+    value: Value,
+    tag: &str,
+    common: &[&str],
+    at: &str,
+) -> Result<(String, Mapping, Mapping), SpecProblem> {
+    let Value::Mapping(map) = value else {
+        return Err(SpecProblem::new(
+            at,
+            format!(
+                "expected a mapping with `{tag}:`, found {}",
+                kind_of(&value)
+            ),
+        ));
+    };
+    let mut tag_value = None;
+    let mut common_map = Mapping::new();
+    let mut rest = Mapping::new();
+    for (k, v) in map {
+        match k.as_str() {
+            Some(key) if key == tag => match v {
+                Value::String(s) => tag_value = Some(s),
+                other => {
+                    return Err(SpecProblem::new(
+                        format!("{at}.{tag}"),
+                        format!("expected a string, found {}", kind_of(&other)),
+                    ));
+                }
+            },
+            Some(key) if common.contains(&key) => {
+                common_map.insert(k, v);
+            }
+            _ => {
+                rest.insert(k, v);
+            }
+        }
+    }
+    let tag_value =
+        tag_value.ok_or_else(|| SpecProblem::new(at, format!("missing field `{tag}`")))?;
+    Ok((tag_value, common_map, rest))
+}
+
+/// Deserializes a YAML value into `T`, locating errors below `at`.
+pub(crate) fn from_value<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, SpecProblem> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner_path = e.path().to_string();
+        let path = if inner_path == "." {
+            at.to_string()
+        } else {
+            format!("{at}.{inner_path}")
+        };
+        yaml_problem(path, &e.into_inner())
+    })
+}
+
+fn yaml_problem(path: String, e: &serde_yaml::Error) -> SpecProblem {
+    let mut message = e.to_string();
+    let (mut line, mut column) = (None, None);
+    if let Some(loc) = e.location() {
+        // serde_yaml appends " at line L column C"; keep the message and
+        // report the location in our own format.
+        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+        if let Some(stripped) = message.strip_suffix(&suffix) {
+            message = stripped.to_string();
+        }
+        line = Some(loc.line());
+        column = Some(loc.column());
+    }
+    // serde_yaml prefixes the path it knows ("steps[0]: ..."); the path is ours.
+    if !path.is_empty()
+        && let Some(stripped) = message.strip_prefix(&format!("{path}: "))
+    {
+        message = stripped.to_string();
+    }
+    SpecProblem {
+        path,
+        message,
+        line,
+        column,
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn problems(yaml: &str) -> Vec<String> {
+        parse_pipeline(yaml)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn unknown_top_level_key_names_line_and_key() {
+        let p = problems("name: a\ndataset_group: g\nstepz: []\n");
+        assert_eq!(p.len(), 1);
+        assert!(p[0].contains("unknown field `stepz`"), "{p:?}");
+        assert!(p[0].contains("line 3"), "{p:?}");
+    }
+
+    #[test]
+    fn unknown_step_setting_names_its_yaml_path() {
+        let yaml = "name: a\ndataset_group: g\nsteps:\n  - id: one\n    type: deploy\n    campaign: c\n  - id: two\n    type: batch_inference\n    campaign: c\n    input: x.jsonl\n    num_result: 3\n";
+        let p = problems(yaml);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("steps[1].num_result: unknown field `num_result`"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn mistyped_step_setting_names_the_nested_path() {
+        let yaml = "name: a\ndataset_group: g\nsteps:\n  - id: one\n    type: batch_inference\n    campaign: c\n    input: x\n    num_results: ten\n";
+        let p = problems(yaml);
+        assert!(
+            p[0].starts_with("steps[0].num_results: invalid type: string \"ten\""),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn unknown_step_type_lists_the_known_ones() {
+        let yaml = "name: a\ndataset_group: g\nsteps:\n  - id: one\n    type: imprt\n";
+        let p = problems(yaml);
+        assert!(
+            p[0].contains("steps[0].type: unknown step type \"imprt\""),
+            "{p:?}"
+        );
+        assert!(
+            p[0].contains("import, train, deploy, batch_inference"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn collects_problems_of_every_step() {
+        let yaml = "name: a\ndataset_group: g\nsteps:\n  - id: one\n  - type: deploy\n    id: two\n    campaign: 3\n    extra: 1\n";
+        let p = problems(yaml);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].starts_with("steps[0]: missing field `type`"), "{p:?}");
+        assert!(
+            p[1].starts_with("steps[1].campaign: invalid type: integer `3`"),
+            "{p:?}"
+        );
+    }
+
+    #[test]
+    fn common_keys_match_the_struct() {
+        let yaml = serde_yaml::to_value(StepCommon::default()).unwrap();
+        let keys: Vec<String> = yaml
+            .as_mapping()
+            .unwrap()
+            .keys()
+            .map(|k| k.as_str().unwrap().to_string())
+            .collect();
+        assert_eq!(keys, StepCommon::KEYS);
+    }
+}

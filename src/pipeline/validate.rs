@@ -1,0 +1,353 @@
+//! The second pass over a parsed pipeline: names, references between steps,
+//! datasets, solutions and campaigns, the step graph, schemas and URLs. Pure
+//! apart from reading schema files next to the pipeline; nothing here touches
+//! object storage or the state store. Every problem is collected.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::Path;
+
+use super::{PipelineSpec, SpecProblem};
+use crate::eval::METRIC_KEYS;
+use crate::schema::{AvroSchema, DatasetType, Schema};
+
+/// What step validators may look at.
+pub struct ValidationContext<'a> {
+    pub spec: &'a PipelineSpec,
+    pub base_dir: &'a Path,
+    pub schemas: &'a BTreeMap<DatasetType, Schema>,
+}
+
+/// Names of dataset groups, solutions, campaigns and pipelines: they become
+/// parts of storage paths and ARNs, so they are kept to a safe alphabet.
+pub fn check_resource_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {name:?}: use 1 to 63 letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
+fn check_step_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 63
+        && id
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid step id {id:?}: use letters, digits and '_', starting with a letter \
+             (ids appear in templates such as {{{{ steps.ID.outputs.KEY }}}})"
+        ))
+    }
+}
+
+/// Validates a parsed pipeline; on success returns the checked dataset schemas.
+pub fn validate(
+    spec: &PipelineSpec,
+    base_dir: &Path,
+) -> Result<BTreeMap<DatasetType, Schema>, Vec<SpecProblem>> {
+    let mut problems = Vec::new();
+    let mut name = |path: &str, value: &str| {
+        if let Err(e) = check_resource_name(value) {
+            problems.push(SpecProblem::new(path, e));
+        }
+    };
+    name("name", &spec.name);
+    name("dataset_group", &spec.dataset_group);
+    for s in spec.solutions.keys() {
+        name(&format!("solutions.{s}"), s);
+    }
+    for c in spec.campaigns.keys() {
+        name(&format!("campaigns.{c}"), c);
+    }
+
+    let schemas = check_datasets(spec, base_dir, &mut problems);
+
+    for (name, solution) in &spec.solutions {
+        problems.extend(solution.recipe.validate(&format!("solutions.{name}")));
+    }
+    for (name, campaign) in &spec.campaigns {
+        let at = format!("campaigns.{name}");
+        if !spec.solutions.contains_key(&campaign.solution) {
+            problems.push(unknown(
+                &format!("{at}.solution"),
+                "solution",
+                &campaign.solution,
+                spec.solutions.keys(),
+            ));
+        }
+        for metric in campaign.min_metrics.keys() {
+            if !METRIC_KEYS.contains(&metric.as_str()) {
+                problems.push(SpecProblem::new(
+                    format!("{at}.min_metrics.{metric}"),
+                    format!("unknown metric; known metrics: {}", METRIC_KEYS.join(", ")),
+                ));
+            }
+        }
+    }
+
+    check_step_graph(spec, &mut problems);
+    let ctx = ValidationContext {
+        spec,
+        base_dir,
+        schemas: &schemas,
+    };
+    for (i, step) in spec.steps.iter().enumerate() {
+        problems.extend(step.kind.validate(&format!("steps[{i}]"), &ctx));
+    }
+
+    if problems.is_empty() {
+        Ok(schemas)
+    } else {
+        Err(problems)
+    }
+}
+
+/// A reference to something that is not declared, with what is.
+pub(crate) fn unknown<'a>(
+    path: &str,
+    what: &str,
+    name: &str,
+    known: impl Iterator<Item = &'a String>,
+) -> SpecProblem {
+    let known: Vec<&str> = known.map(String::as_str).collect();
+    let hint = if known.is_empty() {
+        format!("no {what} is declared in this file")
+    } else {
+        format!("declared: {}", known.join(", "))
+    };
+    SpecProblem::new(path, format!("unknown {what} {name:?} ({hint})"))
+}
+
+fn check_datasets(
+    spec: &PipelineSpec,
+    base_dir: &Path,
+    problems: &mut Vec<SpecProblem>,
+) -> BTreeMap<DatasetType, Schema> {
+    let mut schemas = BTreeMap::new();
+    for (ty, dataset) in &spec.datasets {
+        let at = format!("datasets.{ty}");
+        let (avro, schema_at) = match (&dataset.schema, &dataset.schema_file) {
+            (Some(inline), None) => (inline.clone(), format!("{at}.schema")),
+            (None, Some(file)) => {
+                let path = base_dir.join(file);
+                let at_file = format!("{at}.schema_file");
+                let text = match std::fs::read_to_string(&path) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        problems.push(SpecProblem::new(
+                            at_file,
+                            format!("cannot read {}: {e}", path.display()),
+                        ));
+                        continue;
+                    }
+                };
+                match serde_json::from_str::<AvroSchema>(&text) {
+                    Ok(avro) => (avro, format!("{at_file} ({})", path.display())),
+                    Err(e) => {
+                        problems.push(SpecProblem::new(
+                            at_file,
+                            format!("{}: not an Avro record schema: {e}", path.display()),
+                        ));
+                        continue;
+                    }
+                }
+            }
+            (Some(_), Some(_)) => {
+                problems.push(SpecProblem::new(
+                    at,
+                    "give either `schema` or `schema_file`, not both",
+                ));
+                continue;
+            }
+            (None, None) => {
+                problems.push(SpecProblem::new(
+                    at,
+                    "missing `schema` (inline) or `schema_file` (Avro JSON)",
+                ));
+                continue;
+            }
+        };
+        match Schema::from_avro(*ty, &avro) {
+            Ok(schema) => {
+                schemas.insert(*ty, schema);
+            }
+            Err(errs) => problems.extend(
+                errs.into_iter()
+                    .map(|e| SpecProblem::new(schema_at.clone(), e)),
+            ),
+        }
+    }
+    schemas
+}
+
+fn check_step_graph(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    for (i, step) in spec.steps.iter().enumerate() {
+        let at = format!("steps[{i}].id");
+        if let Err(e) = check_step_id(step.id()) {
+            problems.push(SpecProblem::new(&at, e));
+        }
+        if let Some(first) = seen.insert(step.id(), i) {
+            problems.push(SpecProblem::new(
+                at,
+                format!("duplicate step id {:?} (also steps[{first}])", step.id()),
+            ));
+        }
+    }
+    for (i, step) in spec.steps.iter().enumerate() {
+        let mut deps = HashSet::new();
+        for (j, dep) in step.common.depends_on.iter().enumerate() {
+            let at = format!("steps[{i}].depends_on[{j}]");
+            if dep == step.id() {
+                problems.push(SpecProblem::new(at, "a step cannot depend on itself"));
+            } else if !seen.contains_key(dep.as_str()) {
+                let ids: Vec<String> = spec.steps.iter().map(|s| s.id().to_string()).collect();
+                problems.push(unknown(&at, "step", dep, ids.iter()));
+            } else if !deps.insert(dep) {
+                problems.push(SpecProblem::new(at, format!("{dep:?} is listed twice")));
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(spec) {
+        problems.push(SpecProblem::new(
+            "steps",
+            format!("the steps form a cycle: {}", cycle.join(" → ")),
+        ));
+    }
+}
+
+/// Depth-first search for a dependency cycle; returns it as a closed path.
+fn find_cycle(spec: &PipelineSpec) -> Option<Vec<String>> {
+    let index: HashMap<&str, usize> = spec
+        .steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (s.id(), i))
+        .collect();
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Open,
+        Done,
+    }
+    let mut marks = vec![Mark::New; spec.steps.len()];
+    let mut stack: Vec<usize> = Vec::new();
+
+    fn visit(
+        i: usize,
+        spec: &PipelineSpec,
+        index: &HashMap<&str, usize>,
+        marks: &mut [Mark],
+        stack: &mut Vec<usize>,
+    ) -> Option<Vec<String>> {
+        marks[i] = Mark::Open;
+        stack.push(i);
+        for dep in &spec.steps[i].common.depends_on {
+            let Some(&j) = index.get(dep.as_str()) else {
+                continue;
+            };
+            match marks[j] {
+                Mark::Open => {
+                    let start = stack.iter().position(|&k| k == j).unwrap_or(0);
+                    let mut cycle: Vec<String> = stack[start..]
+                        .iter()
+                        .map(|&k| spec.steps[k].id().to_string())
+                        .collect();
+                    cycle.push(spec.steps[j].id().to_string());
+                    return Some(cycle);
+                }
+                Mark::New => {
+                    if let Some(c) = visit(j, spec, index, marks, stack) {
+                        return Some(c);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+        stack.pop();
+        marks[i] = Mark::Done;
+        None
+    }
+
+    (0..spec.steps.len()).find_map(|i| {
+        if marks[i] == Mark::New {
+            visit(i, spec, &index, &mut marks, &mut stack)
+        } else {
+            None
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::parse_pipeline;
+    use super::*;
+
+    fn problems(yaml: &str) -> Vec<String> {
+        let spec = parse_pipeline(yaml).expect("parses");
+        validate(&spec, Path::new("."))
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    const HEAD: &str = "name: p\ndataset_group: g\nsolutions:\n  s:\n    recipe: popularity-count\ncampaigns:\n  c:\n    solution: s\n";
+
+    #[test]
+    fn reports_a_cycle_with_its_path() {
+        let yaml = format!(
+            "{HEAD}steps:\n  - {{id: a, type: deploy, campaign: c, depends_on: [c]}}\n  - {{id: b, type: deploy, campaign: c, depends_on: [a]}}\n  - {{id: c, type: deploy, campaign: c, depends_on: [b]}}\n"
+        );
+        let p = problems(&yaml);
+        assert_eq!(p, ["steps: the steps form a cycle: a → c → b → a"]);
+    }
+
+    #[test]
+    fn reports_all_reference_problems_together() {
+        let yaml = format!(
+            "{HEAD}steps:\n  - {{id: a, type: deploy, campaign: nope}}\n  - {{id: a, type: deploy, campaign: c, depends_on: [zz]}}\n  - {{id: t, type: train, solution: missing}}\n"
+        );
+        let p = problems(&yaml);
+        let all = p.join("\n");
+        assert!(
+            all.contains("steps[0].campaign: unknown campaign \"nope\" (declared: c)"),
+            "{all}"
+        );
+        assert!(
+            all.contains("steps[1].id: duplicate step id \"a\" (also steps[0])"),
+            "{all}"
+        );
+        assert!(
+            all.contains("steps[1].depends_on[0]: unknown step \"zz\""),
+            "{all}"
+        );
+        assert!(
+            all.contains("steps[2].solution: unknown solution \"missing\" (declared: s)"),
+            "{all}"
+        );
+    }
+
+    #[test]
+    fn rejects_unsafe_names() {
+        assert!(check_resource_name("../etc").is_err());
+        assert!(check_resource_name("movies-2024_v1").is_ok());
+        assert!(check_resource_name("").is_err());
+    }
+}

@@ -1,0 +1,439 @@
+//! Recipes turn interactions into models. Each recipe is one file with its
+//! settings (`*Spec`, from the pipeline's `solutions:`), its training (the
+//! [`Recipe`] trait) and its trained model (the [`Model`] trait). The
+//! [`SolutionModel`] around a model owns the id maps and user histories, so
+//! every recipe answers in the same way: scores over the catalog, then seen
+//! items excluded and the top K taken.
+
+mod popularity;
+
+use std::collections::HashMap;
+
+use serde_yaml::{Mapping, Value};
+
+use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
+use crate::pipeline::SpecProblem;
+use crate::pipeline::parse::from_value;
+
+pub use popularity::PopularityCountSpec;
+
+/// A solution's recipe and its settings, as written under `solutions:`.
+#[derive(Debug, Clone)]
+pub enum RecipeSpec {
+    /// `popularity-count`: the items with the most distinct users. The usual baseline.
+    PopularityCount(PopularityCountSpec),
+}
+
+impl RecipeSpec {
+    pub const NAMES: &'static [&'static str] = &["popularity-count"];
+
+    pub(crate) fn from_value(
+        recipe: &str,
+        rest: Mapping,
+        at: &str,
+    ) -> Result<RecipeSpec, SpecProblem> {
+        let value = Value::Mapping(rest);
+        match recipe {
+            "popularity-count" | "aws-popularity-count" => {
+                Ok(Self::PopularityCount(from_value(value, at)?))
+            }
+            other => Err(SpecProblem::new(
+                format!("{at}.recipe"),
+                format!(
+                    "unknown recipe {other:?}; known recipes: {}",
+                    Self::NAMES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::PopularityCount(_) => "popularity-count",
+        }
+    }
+
+    pub fn validate(&self, at: &str) -> Vec<SpecProblem> {
+        match self {
+            Self::PopularityCount(spec) => spec.validate(at),
+        }
+    }
+
+    pub fn recipe(&self) -> &dyn Recipe {
+        match self {
+            Self::PopularityCount(spec) => spec,
+        }
+    }
+
+    /// The settings as JSON, recorded with each solution version.
+    pub fn settings(&self) -> serde_json::Value {
+        match self {
+            Self::PopularityCount(spec) => serde_json::to_value(spec).unwrap_or_default(),
+        }
+    }
+}
+
+/// Training: interactions in, a model out. Runs on a blocking thread.
+pub trait Recipe: Send + Sync {
+    fn train(&self, data: &Interactions) -> anyhow::Result<Box<dyn Model>>;
+}
+
+/// A trained model over item indices of its [`SolutionModel`]'s catalog.
+pub trait Model: Send + Sync {
+    /// Scores every catalog item for a user. `user` is the user's index when
+    /// known at training time; `history` is what they interacted with, oldest
+    /// first. Higher is better.
+    fn score_user(&self, user: Option<u32>, history: &[u32], out: &mut [f32]);
+
+    /// Scores every catalog item as related to `item`.
+    fn score_related(&self, item: u32, out: &mut [f32]);
+
+    /// Writes the model's own sections.
+    fn save(&self, w: &mut ArtifactWriter);
+}
+
+fn load_model(recipe: &str, r: &ArtifactReader) -> Result<Box<dyn Model>, ArtifactError> {
+    match recipe {
+        "popularity-count" => Ok(Box::new(popularity::PopularityModel::load(r)?)),
+        other => Err(ArtifactError::Corrupt {
+            file: "model".into(),
+            reason: format!("unknown recipe {other:?} (made by a newer recflow?)"),
+        }),
+    }
+}
+
+/// Dense ids for strings, in first-seen order.
+#[derive(Debug, Clone, Default)]
+pub struct IdMap {
+    ids: Vec<String>,
+    index: HashMap<String, u32>,
+}
+
+impl IdMap {
+    pub fn from_ids(ids: Vec<String>) -> IdMap {
+        let index = ids
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.clone(), i as u32))
+            .collect();
+        IdMap { ids, index }
+    }
+
+    pub fn intern(&mut self, id: &str) -> u32 {
+        if let Some(&i) = self.index.get(id) {
+            return i;
+        }
+        let i = self.ids.len() as u32;
+        self.ids.push(id.to_string());
+        self.index.insert(id.to_string(), i);
+        i
+    }
+
+    pub fn get(&self, id: &str) -> Option<u32> {
+        self.index.get(id).copied()
+    }
+
+    pub fn id(&self, i: u32) -> &str {
+        &self.ids[i as usize]
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    pub fn ids(&self) -> &[String] {
+        &self.ids
+    }
+}
+
+/// Interactions as columns of dense indices, the input of every recipe.
+#[derive(Debug, Clone, Default)]
+pub struct Interactions {
+    pub users: IdMap,
+    pub items: IdMap,
+    pub event_types: IdMap,
+    pub user: Vec<u32>,
+    pub item: Vec<u32>,
+    pub timestamp: Vec<i64>,
+    /// Index into `event_types`; `None` when the dataset has no EVENT_TYPE.
+    pub event_type: Option<Vec<u32>>,
+    pub event_value: Option<Vec<f32>>,
+}
+
+impl Interactions {
+    /// Builds from `(user, item, timestamp, event_type, event_value)` rows.
+    pub fn from_rows<'a>(
+        rows: impl Iterator<Item = (&'a str, &'a str, i64, Option<&'a str>, Option<f32>)>,
+    ) -> Interactions {
+        let mut d = Interactions::default();
+        let mut types = Vec::new();
+        let mut values = Vec::new();
+        let (mut any_type, mut any_value) = (false, false);
+        for (u, i, t, et, ev) in rows {
+            d.user.push(d.users.intern(u));
+            d.item.push(d.items.intern(i));
+            d.timestamp.push(t);
+            any_type |= et.is_some();
+            any_value |= ev.is_some();
+            types.push(d.event_types.intern(et.unwrap_or("")));
+            values.push(ev.unwrap_or(f32::NAN));
+        }
+        d.event_type = any_type.then_some(types);
+        d.event_value = any_value.then_some(values);
+        d
+    }
+
+    pub fn len(&self) -> usize {
+        self.user.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.user.is_empty()
+    }
+
+    /// Row indices per user, each list in time order (ties keep row order).
+    pub fn rows_by_user(&self) -> Vec<Vec<usize>> {
+        let mut by_user = vec![Vec::new(); self.users.len()];
+        for (r, &u) in self.user.iter().enumerate() {
+            by_user[u as usize].push(r);
+        }
+        for rows in &mut by_user {
+            rows.sort_by_key(|&r| self.timestamp[r]);
+        }
+        by_user
+    }
+
+    /// The same id maps with only the given rows (used for the metrics split).
+    pub fn subset(&self, rows: &[usize]) -> Interactions {
+        let pick_u32 = |v: &Vec<u32>| rows.iter().map(|&r| v[r]).collect::<Vec<_>>();
+        Interactions {
+            users: self.users.clone(),
+            items: self.items.clone(),
+            event_types: self.event_types.clone(),
+            user: pick_u32(&self.user),
+            item: pick_u32(&self.item),
+            timestamp: rows.iter().map(|&r| self.timestamp[r]).collect(),
+            event_type: self.event_type.as_ref().map(pick_u32),
+            event_value: self
+                .event_value
+                .as_ref()
+                .map(|v| rows.iter().map(|&r| v[r]).collect()),
+        }
+    }
+
+    /// Each user's items in time order, as compressed rows.
+    pub fn histories(&self) -> Histories {
+        let by_user = self.rows_by_user();
+        let mut offsets = Vec::with_capacity(by_user.len() + 1);
+        let mut items = Vec::with_capacity(self.len());
+        offsets.push(0u32);
+        for rows in by_user {
+            items.extend(rows.iter().map(|&r| self.item[r]));
+            offsets.push(items.len() as u32);
+        }
+        Histories { offsets, items }
+    }
+}
+
+/// Users' item histories in compressed-row form, oldest item first.
+#[derive(Debug, Clone, Default)]
+pub struct Histories {
+    offsets: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Histories {
+    pub fn of(&self, user: u32) -> &[u32] {
+        let u = user as usize;
+        match (self.offsets.get(u), self.offsets.get(u + 1)) {
+            (Some(&a), Some(&b)) => &self.items[a as usize..b as usize],
+            _ => &[],
+        }
+    }
+}
+
+/// What a caller asks a solution for.
+#[derive(Debug, Clone)]
+pub enum Query<'a> {
+    /// Recommendations for a user; unknown users get the model's cold answer.
+    User(&'a str),
+    /// Items related to an item.
+    Item(&'a str),
+}
+
+/// One recommended item.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Scored {
+    pub item_id: String,
+    pub score: f32,
+}
+
+/// A trained model with its catalog, users and their histories: what a
+/// solution version's artifact holds and what campaigns and batch jobs use.
+pub struct SolutionModel {
+    pub recipe: String,
+    pub items: IdMap,
+    pub users: IdMap,
+    histories: Histories,
+    model: Box<dyn Model>,
+}
+
+impl SolutionModel {
+    pub fn new(recipe: &str, data: &Interactions, model: Box<dyn Model>) -> SolutionModel {
+        SolutionModel {
+            recipe: recipe.to_string(),
+            items: data.items.clone(),
+            users: data.users.clone(),
+            histories: data.histories(),
+            model,
+        }
+    }
+
+    /// Top `n` items for a query; items the user already interacted with (or
+    /// the query item itself) are left out.
+    pub fn recommend(&self, query: &Query, n: usize) -> Vec<Scored> {
+        let mut scores = vec![0.0f32; self.items.len()];
+        match query {
+            Query::User(id) => {
+                let user = self.users.get(id);
+                let history = user.map(|u| self.histories.of(u)).unwrap_or(&[]);
+                self.model.score_user(user, history, &mut scores);
+                for &i in history {
+                    scores[i as usize] = f32::NEG_INFINITY;
+                }
+            }
+            Query::Item(id) => match self.items.get(id) {
+                Some(item) => {
+                    self.model.score_related(item, &mut scores);
+                    scores[item as usize] = f32::NEG_INFINITY;
+                }
+                // An unknown item: the model's answer for an unknown user.
+                None => self.model.score_user(None, &[], &mut scores),
+            },
+        }
+        top_k(&scores, n)
+            .into_iter()
+            .map(|(i, s)| Scored {
+                item_id: self.items.id(i).to_string(),
+                score: s,
+            })
+            .collect()
+    }
+
+    /// Re-ranks `items` for a user, best first; items the model does not know
+    /// come last, unscored, in their given order.
+    pub fn rank(&self, user: &str, items: &[String]) -> Vec<(String, Option<f32>)> {
+        let mut scores = vec![0.0f32; self.items.len()];
+        let u = self.users.get(user);
+        let history = u.map(|u| self.histories.of(u)).unwrap_or(&[]);
+        self.model.score_user(u, history, &mut scores);
+        let (mut known, unknown): (Vec<_>, Vec<_>) = items
+            .iter()
+            .map(|id| {
+                (
+                    id.clone(),
+                    self.items
+                        .get(id)
+                        .map(|i| scores[i as usize])
+                        .filter(|s| s.is_finite()),
+                )
+            })
+            .partition(|(_, s)| s.is_some());
+        known.sort_by(|a, b| b.1.unwrap_or(0.0).total_cmp(&a.1.unwrap_or(0.0)));
+        known.extend(unknown);
+        known
+    }
+
+    /// Top `n` for a test user of the metrics split, by index.
+    pub fn recommend_indices(&self, user: u32, given: &[u32], n: usize) -> Vec<u32> {
+        let mut scores = vec![0.0f32; self.items.len()];
+        self.model.score_user(Some(user), given, &mut scores);
+        for &i in given {
+            scores[i as usize] = f32::NEG_INFINITY;
+        }
+        top_k(&scores, n).into_iter().map(|(i, _)| i).collect()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = ArtifactWriter::new(&self.recipe, serde_json::json!({}));
+        w.strings("catalog.items", self.items.ids());
+        w.strings("catalog.users", self.users.ids());
+        w.u32s("histories.offsets", &self.histories.offsets);
+        w.u32s("histories.items", &self.histories.items);
+        self.model.save(&mut w);
+        w.finish()
+    }
+
+    /// Loads and verifies an artifact; `file` names it in errors.
+    pub fn from_bytes(file: &str, data: bytes::Bytes) -> Result<SolutionModel, ArtifactError> {
+        let r = ArtifactReader::parse(file, data)?;
+        let recipe = r.recipe().to_string();
+        let model = load_model(&recipe, &r).map_err(|e| match e {
+            ArtifactError::Corrupt { reason, .. } => ArtifactError::Corrupt {
+                file: file.to_string(),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(SolutionModel {
+            items: IdMap::from_ids(r.strings("catalog.items")?),
+            users: IdMap::from_ids(r.strings("catalog.users")?),
+            histories: Histories {
+                offsets: r.u32s("histories.offsets")?,
+                items: r.u32s("histories.items")?,
+            },
+            recipe,
+            model,
+        })
+    }
+}
+
+/// Indices and scores of the `k` highest finite scores, best first; ties go
+/// to the lower index so answers are deterministic.
+pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
+    let mut candidates: Vec<(u32, f32)> = scores
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| s.is_finite())
+        .map(|(i, &s)| (i as u32, s))
+        .collect();
+    let better = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if candidates.len() > k && k > 0 {
+        candidates.select_nth_unstable_by(k - 1, better);
+        candidates.truncate(k);
+    }
+    candidates.truncate(k);
+    candidates.sort_unstable_by(better);
+    candidates
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn top_k_takes_the_best_finite_scores_in_order() {
+        let scores = [0.1, f32::NEG_INFINITY, 0.9, 0.5, 0.9, f32::NAN];
+        assert_eq!(top_k(&scores, 3), vec![(2, 0.9), (4, 0.9), (3, 0.5)]);
+        assert_eq!(top_k(&scores, 10).len(), 4);
+        assert!(top_k(&scores, 0).is_empty());
+    }
+
+    #[test]
+    fn histories_are_in_time_order() {
+        let rows = [
+            ("u", "b", 20, None, None),
+            ("u", "a", 10, None, None),
+            ("v", "c", 5, None, None),
+        ];
+        let d = Interactions::from_rows(rows.into_iter());
+        let h = d.histories();
+        let names: Vec<&str> = h.of(0).iter().map(|&i| d.items.id(i)).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(h.of(7), &[] as &[u32]);
+    }
+}

@@ -1,0 +1,312 @@
+//! Solution versions: training a solution's recipe on the latest dataset
+//! versions, measuring offline metrics, and publishing the model artifact
+//! with its manifest under `<warehouse>/models/<solution>/v<N>/` (artifact
+//! first, manifest last). Loading refuses a corrupt or foreign artifact.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::config::Env;
+use crate::dataset::{self, DataFile, sha256_hex};
+use crate::eval::{self, Metrics};
+use crate::recipes::{Interactions, RecipeSpec, SolutionModel};
+use crate::schema::DatasetType;
+use crate::storage::Location;
+use crate::store::{VersionKind, VersionRecord};
+
+pub const MODEL_FILE: &str = "model.rfm";
+pub const MANIFEST_FILE: &str = "manifest.json";
+
+/// The managed service's minimum to train.
+pub const MIN_INTERACTIONS: usize = 1_000;
+pub const MIN_USERS_WITH_TWO: usize = 25;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SolutionError {
+    #[error(
+        "not enough data to train {solution}: {problems}. The minimum is {MIN_INTERACTIONS} interactions \
+         and {MIN_USERS_WITH_TWO} users with at least 2 interactions each"
+    )]
+    TooLittleData { solution: String, problems: String },
+    #[error("solution {solution} has no active version; run a train step first")]
+    NoVersion { solution: String },
+    #[error("solution version {solution} v{version} is {status}, not active")]
+    NotActive {
+        solution: String,
+        version: i64,
+        status: String,
+    },
+}
+
+/// Counts of the data a version was trained on.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DataCounts {
+    pub interactions: u64,
+    pub users: u64,
+    pub items: u64,
+}
+
+/// What a solution version is: recipe, data, metrics and its artifact.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SolutionManifest {
+    pub format_version: u32,
+    pub solution: String,
+    pub version: i64,
+    pub recipe: String,
+    pub settings: serde_json::Value,
+    pub dataset_group: String,
+    /// Dataset versions used, by dataset type.
+    pub dataset_versions: BTreeMap<String, i64>,
+    pub metrics: Metrics,
+    /// Test users the metrics were measured on.
+    pub test_users: u64,
+    pub counts: DataCounts,
+    pub training_seconds: f64,
+    /// Peak resident memory of the process when training ended.
+    pub peak_rss_bytes: Option<u64>,
+    pub artifact: DataFile,
+    pub created_at: DateTime<Utc>,
+    pub run_id: Option<i64>,
+    pub step_id: Option<String>,
+}
+
+pub fn models_location(warehouse: &Location, solution: &str) -> Location {
+    warehouse.child(&format!("models/{solution}"))
+}
+
+/// Refuses data below the managed service's minimum, saying what is missing.
+pub fn check_minimum(solution: &str, data: &Interactions) -> Result<(), SolutionError> {
+    let mut per_user = vec![0u32; data.users.len()];
+    for &u in &data.user {
+        per_user[u as usize] += 1;
+    }
+    let with_two = per_user.iter().filter(|&&n| n >= 2).count();
+    let mut problems = Vec::new();
+    if data.len() < MIN_INTERACTIONS {
+        problems.push(format!(
+            "{} interactions ({} more needed)",
+            data.len(),
+            MIN_INTERACTIONS - data.len()
+        ));
+    }
+    if with_two < MIN_USERS_WITH_TWO {
+        problems.push(format!(
+            "{with_two} users with at least 2 interactions ({} more needed)",
+            MIN_USERS_WITH_TWO - with_two
+        ));
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(SolutionError::TooLittleData {
+            solution: solution.to_string(),
+            problems: problems.join(" and "),
+        })
+    }
+}
+
+/// One training of a solution.
+pub struct TrainJob<'a> {
+    pub solution: &'a str,
+    pub recipe: &'a RecipeSpec,
+    pub dataset_group: &'a str,
+    pub run_id: Option<i64>,
+    pub step_id: Option<&'a str>,
+}
+
+/// Trains and publishes a new solution version.
+pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManifest> {
+    let loaded = dataset::load(env, job.dataset_group, DatasetType::Interactions, None).await?;
+    let dataset_version = loaded.record.version;
+    let frame = loaded.frame;
+    let data = tokio::task::spawn_blocking(move || dataset::to_interactions(&frame)).await??;
+    check_minimum(job.solution, &data)?;
+
+    let recipe = job.recipe.clone();
+    let recipe_name = recipe.name();
+    let started = Instant::now();
+    let (model_bytes, metrics, test_users, counts) =
+        tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let split = eval::split(&data, eval::SPLIT_SEED);
+            let train_part = data.subset(&split.train_rows);
+            let eval_model = SolutionModel::new(
+                recipe_name,
+                &train_part,
+                recipe.recipe().train(&train_part)?,
+            );
+            let metrics = eval::evaluate(&split.test_users, data.items.len(), |tu| {
+                eval_model.recommend_indices(tu.user, &tu.given, 25)
+            });
+            let model = SolutionModel::new(recipe_name, &data, recipe.recipe().train(&data)?);
+            let counts = DataCounts {
+                interactions: data.len() as u64,
+                users: data.users.len() as u64,
+                items: data.items.len() as u64,
+            };
+            Ok((
+                model.to_bytes(),
+                metrics,
+                split.test_users.len() as u64,
+                counts,
+            ))
+        })
+        .await??;
+    let training_seconds = started.elapsed().as_secs_f64();
+
+    let prefix = models_location(&env.warehouse, job.solution);
+    let version = env
+        .store
+        .create_version(
+            VersionKind::Solution,
+            job.solution,
+            job.run_id,
+            job.step_id,
+            prefix.url(),
+        )
+        .await?;
+    let folder = prefix.child(&format!("v{version}"));
+    let publish = async {
+        let artifact = DataFile {
+            path: MODEL_FILE.into(),
+            rows: counts.items,
+            bytes: model_bytes.len() as u64,
+            sha256: sha256_hex(&model_bytes),
+        };
+        folder.child(MODEL_FILE).put(model_bytes).await?;
+        let manifest = SolutionManifest {
+            format_version: 1,
+            solution: job.solution.to_string(),
+            version,
+            recipe: recipe_name.to_string(),
+            settings: job.recipe.settings(),
+            dataset_group: job.dataset_group.to_string(),
+            dataset_versions: BTreeMap::from([(
+                DatasetType::Interactions.to_string(),
+                dataset_version,
+            )]),
+            metrics,
+            test_users,
+            counts,
+            training_seconds,
+            peak_rss_bytes: peak_rss_bytes(),
+            artifact,
+            created_at: Utc::now(),
+            run_id: job.run_id,
+            step_id: job.step_id.map(str::to_string),
+        };
+        folder
+            .child(MANIFEST_FILE)
+            .put(serde_json::to_vec_pretty(&manifest)?)
+            .await?;
+        env.store
+            .activate_version(
+                VersionKind::Solution,
+                job.solution,
+                version,
+                &serde_json::to_value(&manifest)?,
+            )
+            .await?;
+        anyhow::Ok(manifest)
+    };
+    match publish.await {
+        Ok(m) => Ok(m),
+        Err(e) => {
+            let _ = env
+                .store
+                .fail_version(
+                    VersionKind::Solution,
+                    job.solution,
+                    version,
+                    &format!("{e:#}"),
+                )
+                .await;
+            Err(e)
+        }
+    }
+}
+
+/// A solution version's record, the latest active one when `version` is `None`.
+pub async fn version_record(
+    env: &Env,
+    solution: &str,
+    version: Option<i64>,
+) -> anyhow::Result<VersionRecord> {
+    let record = match version {
+        Some(v) => {
+            env.store
+                .get_version(VersionKind::Solution, solution, v)
+                .await?
+        }
+        None => env
+            .store
+            .latest_active_version(VersionKind::Solution, solution)
+            .await?
+            .ok_or_else(|| SolutionError::NoVersion {
+                solution: solution.to_string(),
+            })?,
+    };
+    if record.status != crate::store::VersionStatus::Active {
+        return Err(SolutionError::NotActive {
+            solution: solution.to_string(),
+            version: record.version,
+            status: record.status.to_string(),
+        }
+        .into());
+    }
+    Ok(record)
+}
+
+pub fn manifest_of(record: &VersionRecord) -> anyhow::Result<SolutionManifest> {
+    let m = record.manifest.clone().ok_or_else(|| {
+        anyhow::anyhow!(
+            "solution version {} v{} has no manifest",
+            record.owner,
+            record.version
+        )
+    })?;
+    Ok(serde_json::from_value(m)?)
+}
+
+/// Loads and verifies a solution version's model.
+pub async fn load_model(
+    env: &Env,
+    solution: &str,
+    version: i64,
+) -> anyhow::Result<Arc<SolutionModel>> {
+    let loc = models_location(&env.warehouse, solution).child(&format!("v{version}/{MODEL_FILE}"));
+    let bytes = loc.get().await?;
+    let url = loc.url().to_string();
+    let model =
+        tokio::task::spawn_blocking(move || SolutionModel::from_bytes(&url, bytes)).await??;
+    Ok(Arc::new(model))
+}
+
+/// The process's peak resident set size (Linux `VmHWM`).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimum_says_exactly_what_is_missing() {
+        let rows: Vec<(String, String)> = (0..30)
+            .map(|i| (format!("u{i}"), format!("i{i}")))
+            .collect();
+        let data = Interactions::from_rows(
+            rows.iter()
+                .map(|(u, i)| (u.as_str(), i.as_str(), 1, None, None)),
+        );
+        let err = check_minimum("s", &data).unwrap_err().to_string();
+        assert!(err.contains("30 interactions (970 more needed) and 0 users with at least 2 interactions (25 more needed)"), "{err}");
+    }
+}

@@ -1,0 +1,110 @@
+//! The `deploy` step: points a campaign at a solution version, if the version
+//! meets the campaign's metric floors. Otherwise the campaign stays where it was.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::SpecProblem;
+use crate::pipeline::validate::{ValidationContext, unknown};
+use crate::solution;
+
+use super::{StepContext, StepOutcome};
+
+/// Settings of a `deploy` step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploySpec {
+    /// The campaign (declared under `campaigns:`) to update.
+    pub campaign: String,
+    /// The solution version to serve. Default: the version a `train` step of
+    /// this run made for the campaign's solution, else the latest active one.
+    #[serde(default)]
+    pub solution_version: Option<i64>,
+}
+
+pub fn validate(spec: &DeploySpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+    let mut problems = Vec::new();
+    if !ctx.spec.campaigns.contains_key(&spec.campaign) {
+        problems.push(unknown(
+            &format!("{at}.campaign"),
+            "campaign",
+            &spec.campaign,
+            ctx.spec.campaigns.keys(),
+        ));
+    }
+    if spec.solution_version.is_some_and(|v| v < 1) {
+        problems.push(SpecProblem::new(
+            format!("{at}.solution_version"),
+            "versions start at 1",
+        ));
+    }
+    problems
+}
+
+pub async fn run(spec: &DeploySpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
+    let p = &ctx.pipeline.spec;
+    let campaign = p
+        .campaigns
+        .get(&spec.campaign)
+        .expect("validated: the campaign is declared");
+    let wanted = spec
+        .solution_version
+        .or_else(|| ctx.trained_in_this_run(&campaign.solution));
+    let record = solution::version_record(ctx.env, &campaign.solution, wanted).await?;
+    let manifest = solution::manifest_of(&record)?;
+
+    let mut below = Vec::new();
+    for (metric, floor) in &campaign.min_metrics {
+        let value = manifest.metrics.get(metric).copied().unwrap_or(0.0);
+        if value < *floor {
+            below.push(format!("{metric} = {value:.4} < {floor}"));
+        }
+    }
+    let current = ctx.env.store.get_campaign(&spec.campaign).await.ok();
+    if !below.is_empty() {
+        let stays = match &current {
+            Some(c) => format!("stays on {} v{}", c.solution, c.solution_version),
+            None => "is not created".to_string(),
+        };
+        anyhow::bail!(
+            "{} v{} is below the metric floors of campaign {} ({}); the campaign {stays}",
+            campaign.solution,
+            record.version,
+            spec.campaign,
+            below.join(", ")
+        );
+    }
+
+    let config = serde_json::to_value(campaign)?;
+    let previous = ctx
+        .env
+        .store
+        .deploy_campaign(
+            &spec.campaign,
+            &p.dataset_group,
+            &campaign.solution,
+            record.version,
+            &config,
+            Some(ctx.run_id),
+        )
+        .await?;
+    let was = match previous {
+        Some(v) if v == record.version => " (unchanged)".to_string(),
+        Some(v) => format!(" (was v{v})"),
+        None => " (new campaign)".to_string(),
+    };
+    ctx.log(format!(
+        "Campaign {} now serves {} v{}{was}.",
+        spec.campaign, campaign.solution, record.version
+    ));
+    let mut outputs = serde_json::Map::new();
+    outputs.insert("campaign".into(), spec.campaign.clone().into());
+    outputs.insert("solution".into(), campaign.solution.clone().into());
+    outputs.insert("deployed_version".into(), record.version.into());
+    Ok(StepOutcome {
+        summary: format!(
+            "campaign {} → {} v{}{was}",
+            spec.campaign, campaign.solution, record.version
+        ),
+        outputs,
+    })
+}

@@ -1,0 +1,172 @@
+//! Step types: one file each, a thin adapter from a step's settings (`*Spec`)
+//! to the modules that do the work. [`StepKind`] is the closed list; adding a
+//! type means adding a variant, and the compiler shows every `match` to extend.
+
+mod batch_inference;
+mod deploy;
+mod import;
+mod train;
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde_yaml::{Mapping, Value};
+
+use crate::config::Env;
+use crate::pipeline::parse::from_value;
+use crate::pipeline::validate::ValidationContext;
+use crate::pipeline::{Pipeline, SpecProblem};
+
+pub use batch_inference::BatchInferenceSpec;
+pub use deploy::DeploySpec;
+pub use import::ImportSpec;
+pub use train::TrainSpec;
+
+/// A step's type and its settings.
+#[derive(Debug, Clone)]
+pub enum StepKind {
+    /// Imports a dataset from storage into a new dataset version.
+    Import(ImportSpec),
+    /// Trains a new solution version and computes its offline metrics.
+    Train(TrainSpec),
+    /// Points a campaign at a solution version.
+    Deploy(DeploySpec),
+    /// Writes recommendations for every line of an input to storage.
+    BatchInference(BatchInferenceSpec),
+}
+
+impl StepKind {
+    pub const TYPES: &'static [&'static str] = &["import", "train", "deploy", "batch_inference"];
+
+    pub(crate) fn from_value(kind: &str, rest: Mapping, at: &str) -> Result<StepKind, SpecProblem> {
+        let value = Value::Mapping(rest);
+        match kind {
+            "import" => Ok(Self::Import(from_value(value, at)?)),
+            "train" => Ok(Self::Train(from_value(value, at)?)),
+            "deploy" => Ok(Self::Deploy(from_value(value, at)?)),
+            "batch_inference" => Ok(Self::BatchInference(from_value(value, at)?)),
+            other => Err(SpecProblem::new(
+                format!("{at}.type"),
+                format!(
+                    "unknown step type {other:?}; known types: {}",
+                    Self::TYPES.join(", ")
+                ),
+            )),
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Self::Import(_) => "import",
+            Self::Train(_) => "train",
+            Self::Deploy(_) => "deploy",
+            Self::BatchInference(_) => "batch_inference",
+        }
+    }
+
+    pub fn validate(&self, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+        match self {
+            Self::Import(s) => import::validate(s, at, ctx),
+            Self::Train(s) => train::validate(s, at, ctx),
+            Self::Deploy(s) => deploy::validate(s, at, ctx),
+            Self::BatchInference(s) => batch_inference::validate(s, at, ctx),
+        }
+    }
+
+    pub async fn run(&self, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
+        match self {
+            Self::Import(s) => import::run(s, ctx).await,
+            Self::Train(s) => train::run(s, ctx).await,
+            Self::Deploy(s) => deploy::run(s, ctx).await,
+            Self::BatchInference(s) => batch_inference::run(s, ctx).await,
+        }
+    }
+}
+
+/// What a running step can see: the environment, its pipeline and run, and
+/// the outputs of steps that already finished in this run.
+pub struct StepContext<'a> {
+    pub env: &'a Env,
+    pub pipeline: &'a Pipeline,
+    pub run_id: i64,
+    pub step_id: &'a str,
+    /// Outputs of finished steps, by step id.
+    pub upstream: &'a BTreeMap<String, serde_json::Value>,
+    log: Mutex<String>,
+}
+
+impl<'a> StepContext<'a> {
+    pub fn new(
+        env: &'a Env,
+        pipeline: &'a Pipeline,
+        run_id: i64,
+        step_id: &'a str,
+        upstream: &'a BTreeMap<String, serde_json::Value>,
+    ) -> Self {
+        Self {
+            env,
+            pipeline,
+            run_id,
+            step_id,
+            upstream,
+            log: Mutex::new(String::new()),
+        }
+    }
+
+    /// Adds a line to the attempt's log (kept in the state store) and emits it
+    /// as a tracing event.
+    pub fn log(&self, line: impl AsRef<str>) {
+        let line = line.as_ref();
+        tracing::info!(run_id = self.run_id, step = self.step_id, "{line}");
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.push_str(&format!(
+            "{} {line}\n",
+            chrono::Utc::now().format("%H:%M:%S%.3f")
+        ));
+    }
+
+    pub fn take_log(&self) -> String {
+        std::mem::take(&mut *self.log.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// The solution version a `train` step of this run made for `solution`.
+    pub fn trained_in_this_run(&self, solution: &str) -> Option<i64> {
+        self.upstream.values().find_map(|o| {
+            (o.get("solution")?.as_str()? == solution)
+                .then(|| o.get("solution_version")?.as_i64())
+                .flatten()
+        })
+    }
+}
+
+/// What a finished step reports: key figures in one line, and small outputs
+/// for later steps.
+#[derive(Debug, Clone, Default)]
+pub struct StepOutcome {
+    pub summary: String,
+    pub outputs: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Formats a count with thousands separators: 100000 → `100,000`.
+pub fn thousands(n: impl Into<u64>) -> String {
+    let s = n.into().to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_separators() {
+        assert_eq!(super::thousands(0u64), "0");
+        assert_eq!(super::thousands(999u64), "999");
+        assert_eq!(super::thousands(100_000u64), "100,000");
+        assert_eq!(super::thousands(1_234_567u64), "1,234,567");
+    }
+}

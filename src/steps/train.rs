@@ -1,0 +1,87 @@
+//! The `train` step: a new solution version from the latest dataset versions.
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::SpecProblem;
+use crate::pipeline::validate::{ValidationContext, unknown};
+use crate::schema::DatasetType;
+use crate::solution::{self, TrainJob};
+
+use super::{StepContext, StepOutcome, thousands};
+
+/// Settings of a `train` step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrainSpec {
+    /// The solution (declared under `solutions:`) to make a new version of.
+    pub solution: String,
+}
+
+pub fn validate(spec: &TrainSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+    let mut problems = Vec::new();
+    if !ctx.spec.solutions.contains_key(&spec.solution) {
+        problems.push(unknown(
+            &format!("{at}.solution"),
+            "solution",
+            &spec.solution,
+            ctx.spec.solutions.keys(),
+        ));
+    }
+    if !ctx.spec.datasets.contains_key(&DatasetType::Interactions) {
+        problems.push(SpecProblem::new(
+            at,
+            "training needs an `interactions` dataset declared under `datasets:`",
+        ));
+    }
+    problems
+}
+
+pub async fn run(spec: &TrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
+    let p = &ctx.pipeline.spec;
+    let recipe = &p
+        .solutions
+        .get(&spec.solution)
+        .expect("validated: the solution is declared")
+        .recipe;
+    ctx.log(format!(
+        "Training {} with recipe {}.",
+        spec.solution,
+        recipe.name()
+    ));
+    let m = solution::train(
+        ctx.env,
+        TrainJob {
+            solution: &spec.solution,
+            recipe,
+            dataset_group: &p.dataset_group,
+            run_id: Some(ctx.run_id),
+            step_id: Some(ctx.step_id),
+        },
+    )
+    .await?;
+    ctx.log(format!(
+        "Trained on {} interactions ({} users, {} items) in {:.2}s; metrics on {} test users: {}.",
+        m.counts.interactions,
+        m.counts.users,
+        m.counts.items,
+        m.training_seconds,
+        m.test_users,
+        serde_json::to_string(&m.metrics).unwrap_or_default()
+    ));
+    let metric = |k: &str| m.metrics.get(k).copied().unwrap_or(0.0);
+    let summary = format!(
+        "{} v{} ({}): {} interactions, precision@10 {:.4}, ndcg@10 {:.4}, coverage {:.4}",
+        spec.solution,
+        m.version,
+        m.recipe,
+        thousands(m.counts.interactions),
+        metric("precision_at_10"),
+        metric("normalized_discounted_cumulative_gain_at_10"),
+        metric("coverage"),
+    );
+    let mut outputs = serde_json::Map::new();
+    outputs.insert("solution".into(), spec.solution.clone().into());
+    outputs.insert("solution_version".into(), m.version.into());
+    outputs.insert("metrics".into(), serde_json::to_value(&m.metrics)?);
+    Ok(StepOutcome { summary, outputs })
+}

@@ -1,0 +1,633 @@
+//! The embedded state store: one SQLite file in WAL mode, migrated on open.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::Utc;
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
+};
+use sqlx::{Row, SqlitePool};
+
+use super::*;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    url: String,
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+
+impl SqliteStore {
+    /// Opens (creating if needed) and migrates the database at `url`.
+    pub async fn open(url: &str) -> StoreResult<SqliteStore> {
+        let open_err = |reason: String| StoreError::Open {
+            url: url.to_string(),
+            reason,
+        };
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(|e| open_err(e.to_string()))?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        if let Some(parent) = std::path::Path::new(options.get_filename()).parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| open_err(format!("cannot create {}: {e}", parent.display())))?;
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
+        MIGRATOR.run(&pool).await?;
+        Ok(SqliteStore {
+            pool,
+            url: url.to_string(),
+        })
+    }
+}
+
+fn opt_ts(row: &SqliteRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
+    row.try_get::<Option<String>, _>(col)?
+        .as_deref()
+        .map(parse_ts)
+        .transpose()
+}
+
+fn json(row: &SqliteRow, col: &str) -> StoreResult<Option<serde_json::Value>> {
+    row.try_get::<Option<String>, _>(col)?
+        .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}"))))
+        .transpose()
+}
+
+fn run_row(row: &SqliteRow) -> StoreResult<RunRecord> {
+    Ok(RunRecord {
+        id: row.try_get("id")?,
+        pipeline: row.try_get("pipeline")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
+        trigger: row.try_get("trigger")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        started_at: opt_ts(row, "started_at")?,
+        finished_at: opt_ts(row, "finished_at")?,
+        error: row.try_get("error")?,
+    })
+}
+
+fn attempt_row(row: &SqliteRow) -> StoreResult<AttemptRecord> {
+    Ok(AttemptRecord {
+        id: row.try_get("id")?,
+        run_id: row.try_get("run_id")?,
+        step_id: row.try_get("step_id")?,
+        step_type: row.try_get("step_type")?,
+        attempt: row.try_get("attempt")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
+        started_at: parse_ts(&row.try_get::<String, _>("started_at")?)?,
+        finished_at: opt_ts(row, "finished_at")?,
+        summary: row.try_get("summary")?,
+        outputs: json(row, "outputs")?.unwrap_or_default(),
+        error: row.try_get("error")?,
+        log: row.try_get("log")?,
+    })
+}
+
+fn version_row(row: &SqliteRow) -> StoreResult<VersionRecord> {
+    Ok(VersionRecord {
+        kind: row.try_get::<String, _>("kind")?.parse()?,
+        owner: row.try_get("owner")?,
+        version: row.try_get("version")?,
+        status: row.try_get::<String, _>("status")?.parse()?,
+        run_id: row.try_get("run_id")?,
+        step_id: row.try_get("step_id")?,
+        location: row.try_get("location")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        finished_at: opt_ts(row, "finished_at")?,
+        manifest: json(row, "manifest")?,
+        error: row.try_get("error")?,
+    })
+}
+
+fn campaign_row(row: &SqliteRow) -> StoreResult<CampaignRecord> {
+    Ok(CampaignRecord {
+        name: row.try_get("name")?,
+        dataset_group: row.try_get("dataset_group")?,
+        solution: row.try_get("solution")?,
+        solution_version: row.try_get("solution_version")?,
+        previous_version: row.try_get("previous_version")?,
+        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
+        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
+        config: json(row, "config")?.unwrap_or_default(),
+    })
+}
+
+#[async_trait]
+impl StateStore for SqliteStore {
+    fn describe(&self) -> String {
+        self.url.clone()
+    }
+
+    async fn upsert_pipeline(
+        &self,
+        name: &str,
+        dataset_group: &str,
+        file: &str,
+        spec: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO pipelines (name, dataset_group, file, spec, updated_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET dataset_group = excluded.dataset_group,
+               file = excluded.file, spec = excluded.spec, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(dataset_group)
+        .bind(file)
+        .bind(spec)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_pipelines(&self) -> StoreResult<Vec<PipelineRecord>> {
+        let rows = sqlx::query(
+            "SELECT name, dataset_group, file, updated_at FROM pipelines ORDER BY name",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(PipelineRecord {
+                    name: r.try_get("name")?,
+                    dataset_group: r.try_get("dataset_group")?,
+                    file: r.try_get("file")?,
+                    updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn create_run(&self, pipeline: &str, trigger: &str) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "INSERT INTO runs (pipeline, status, trigger, created_at) VALUES (?, ?, ?, ?) RETURNING id",
+        )
+        .bind(pipeline)
+        .bind(RunStatus::Queued.as_str())
+        .bind(trigger)
+        .bind(ts(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn set_run_status(
+        &self,
+        run_id: i64,
+        status: RunStatus,
+        error: Option<&str>,
+    ) -> StoreResult<()> {
+        let now = ts(Utc::now());
+        let done = matches!(status, RunStatus::Succeeded | RunStatus::Failed);
+        let result = sqlx::query(
+            "UPDATE runs SET status = ?,
+               started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
+               finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
+               error = ?
+             WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(status.as_str())
+        .bind(&now)
+        .bind(done)
+        .bind(&now)
+        .bind(error)
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("run {run_id}"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn get_run(&self, run_id: i64) -> StoreResult<RunRecord> {
+        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("run {run_id}"),
+            })?;
+        run_row(&row)
+    }
+
+    async fn list_runs(&self, pipeline: Option<&str>, limit: i64) -> StoreResult<Vec<RunRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM runs WHERE (? IS NULL OR pipeline = ?) ORDER BY id DESC LIMIT ?",
+        )
+        .bind(pipeline)
+        .bind(pipeline)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_row).collect()
+    }
+
+    async fn start_attempt(
+        &self,
+        run_id: i64,
+        step_id: &str,
+        step_type: &str,
+        attempt: i64,
+    ) -> StoreResult<i64> {
+        let row = sqlx::query(
+            "INSERT INTO step_attempts (run_id, step_id, step_type, attempt, status, started_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(run_id)
+        .bind(step_id)
+        .bind(step_type)
+        .bind(attempt)
+        .bind(StepStatus::Running.as_str())
+        .bind(ts(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn finish_attempt(
+        &self,
+        attempt_id: i64,
+        status: StepStatus,
+        end: &AttemptEnd,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE step_attempts SET status = ?, finished_at = ?, summary = ?, outputs = ?, error = ?, log = ?
+             WHERE id = ?",
+        )
+        .bind(status.as_str())
+        .bind(ts(Utc::now()))
+        .bind(&end.summary)
+        .bind(end.outputs.to_string())
+        .bind(&end.error)
+        .bind(&end.log)
+        .bind(attempt_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn skip_step(
+        &self,
+        run_id: i64,
+        step_id: &str,
+        step_type: &str,
+        reason: &str,
+    ) -> StoreResult<()> {
+        let now = ts(Utc::now());
+        sqlx::query(
+            "INSERT INTO step_attempts (run_id, step_id, step_type, attempt, status, started_at, finished_at, summary)
+             VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+        )
+        .bind(run_id)
+        .bind(step_id)
+        .bind(step_type)
+        .bind(StepStatus::Skipped.as_str())
+        .bind(&now)
+        .bind(&now)
+        .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn list_attempts(&self, run_id: i64) -> StoreResult<Vec<AttemptRecord>> {
+        let rows = sqlx::query("SELECT * FROM step_attempts WHERE run_id = ? ORDER BY id")
+            .bind(run_id)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(attempt_row).collect()
+    }
+
+    async fn create_version(
+        &self,
+        kind: VersionKind,
+        owner: &str,
+        run_id: Option<i64>,
+        step_id: Option<&str>,
+        location_prefix: &str,
+    ) -> StoreResult<i64> {
+        // One statement, so SQLite's single writer makes the allocation atomic.
+        let row = sqlx::query(
+            "INSERT INTO versions (kind, owner, version, status, run_id, step_id, location, created_at)
+             SELECT ?1, ?2, COALESCE(MAX(version), 0) + 1, ?3, ?4, ?5,
+                    ?6 || '/v' || (COALESCE(MAX(version), 0) + 1), ?7
+             FROM versions WHERE kind = ?1 AND owner = ?2
+             RETURNING version",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(VersionStatus::Creating.as_str())
+        .bind(run_id)
+        .bind(step_id)
+        .bind(location_prefix.trim_end_matches('/'))
+        .bind(ts(Utc::now()))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(row.try_get("version")?)
+    }
+
+    async fn activate_version(
+        &self,
+        kind: VersionKind,
+        owner: &str,
+        version: i64,
+        manifest: &serde_json::Value,
+    ) -> StoreResult<()> {
+        let result = sqlx::query(
+            "UPDATE versions SET status = ?, manifest = ?, finished_at = ? WHERE kind = ? AND owner = ? AND version = ?",
+        )
+        .bind(VersionStatus::Active.as_str())
+        .bind(manifest.to_string())
+        .bind(ts(Utc::now()))
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        if result.rows_affected() == 0 {
+            return Err(StoreError::NotFound {
+                what: format!("{kind} version {owner} v{version}"),
+            });
+        }
+        Ok(())
+    }
+
+    async fn fail_version(
+        &self,
+        kind: VersionKind,
+        owner: &str,
+        version: i64,
+        error: &str,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE versions SET status = ?, error = ?, finished_at = ? WHERE kind = ? AND owner = ? AND version = ?",
+        )
+        .bind(VersionStatus::Failed.as_str())
+        .bind(error)
+        .bind(ts(Utc::now()))
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(version)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn get_version(
+        &self,
+        kind: VersionKind,
+        owner: &str,
+        version: i64,
+    ) -> StoreResult<VersionRecord> {
+        let row =
+            sqlx::query("SELECT * FROM versions WHERE kind = ? AND owner = ? AND version = ?")
+                .bind(kind.as_str())
+                .bind(owner)
+                .bind(version)
+                .fetch_optional(&self.pool)
+                .await?
+                .ok_or_else(|| StoreError::NotFound {
+                    what: format!("{kind} version {owner} v{version}"),
+                })?;
+        version_row(&row)
+    }
+
+    async fn latest_active_version(
+        &self,
+        kind: VersionKind,
+        owner: &str,
+    ) -> StoreResult<Option<VersionRecord>> {
+        let row = sqlx::query(
+            "SELECT * FROM versions WHERE kind = ? AND owner = ? AND status = 'active' ORDER BY version DESC LIMIT 1",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(version_row).transpose()
+    }
+
+    async fn list_versions(
+        &self,
+        kind: VersionKind,
+        owner: Option<&str>,
+    ) -> StoreResult<Vec<VersionRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM versions WHERE kind = ? AND (? IS NULL OR owner = ?) ORDER BY owner, version DESC",
+        )
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(owner)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(version_row).collect()
+    }
+
+    async fn deploy_campaign(
+        &self,
+        name: &str,
+        dataset_group: &str,
+        solution: &str,
+        version: i64,
+        config: &serde_json::Value,
+        run_id: Option<i64>,
+    ) -> StoreResult<Option<i64>> {
+        let now = ts(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        let previous: Option<i64> =
+            sqlx::query("SELECT solution_version FROM campaigns WHERE name = ?")
+                .bind(name)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| r.try_get("solution_version"))
+                .transpose()?;
+        sqlx::query(
+            "INSERT INTO campaigns (name, dataset_group, solution, solution_version, previous_version, config, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT (name) DO UPDATE SET dataset_group = excluded.dataset_group, solution = excluded.solution,
+               previous_version = campaigns.solution_version, solution_version = excluded.solution_version,
+               config = excluded.config, updated_at = excluded.updated_at",
+        )
+        .bind(name)
+        .bind(dataset_group)
+        .bind(solution)
+        .bind(version)
+        .bind(previous)
+        .bind(config.to_string())
+        .bind(&now)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO deployments (campaign, solution, solution_version, run_id, deployed_at) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(name)
+        .bind(solution)
+        .bind(version)
+        .bind(run_id)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(previous)
+    }
+
+    async fn get_campaign(&self, name: &str) -> StoreResult<CampaignRecord> {
+        let row = sqlx::query("SELECT * FROM campaigns WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("campaign {name:?}"),
+            })?;
+        campaign_row(&row)
+    }
+
+    async fn list_campaigns(&self) -> StoreResult<Vec<CampaignRecord>> {
+        let rows = sqlx::query("SELECT * FROM campaigns ORDER BY name")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(campaign_row).collect()
+    }
+
+    async fn list_deployments(&self, campaign: &str) -> StoreResult<Vec<DeploymentRecord>> {
+        let rows = sqlx::query("SELECT * FROM deployments WHERE campaign = ? ORDER BY id DESC")
+            .bind(campaign)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(DeploymentRecord {
+                    campaign: r.try_get("campaign")?,
+                    solution: r.try_get("solution")?,
+                    solution_version: r.try_get("solution_version")?,
+                    run_id: r.try_get("run_id")?,
+                    deployed_at: parse_ts(&r.try_get::<String, _>("deployed_at")?)?,
+                })
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn store() -> (tempfile::TempDir, SqliteStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/state.db", dir.path().display());
+        let store = SqliteStore::open(&url).await.unwrap();
+        (dir, store)
+    }
+
+    #[tokio::test]
+    async fn versions_are_numbered_per_owner_and_only_active_ones_are_latest() {
+        let (_dir, s) = store().await;
+        let k = VersionKind::Dataset;
+        assert_eq!(
+            s.create_version(k, "g/interactions", None, None, "w/d")
+                .await
+                .unwrap(),
+            1
+        );
+        assert_eq!(
+            s.create_version(k, "g/interactions", None, None, "w/d")
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            s.create_version(k, "g/items", None, None, "w/i")
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(
+            s.latest_active_version(k, "g/interactions")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        s.activate_version(k, "g/interactions", 1, &serde_json::json!({"rows": 5}))
+            .await
+            .unwrap();
+        s.fail_version(k, "g/interactions", 2, "boom")
+            .await
+            .unwrap();
+        let latest = s
+            .latest_active_version(k, "g/interactions")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((latest.version, latest.location.as_str()), (1, "w/d/v1"));
+        assert_eq!(latest.manifest.unwrap()["rows"], 5);
+    }
+
+    #[tokio::test]
+    async fn deploy_remembers_the_previous_version() {
+        let (_dir, s) = store().await;
+        let cfg = serde_json::json!({});
+        assert_eq!(
+            s.deploy_campaign("c", "g", "sol", 1, &cfg, Some(1))
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(
+            s.deploy_campaign("c", "g", "sol", 2, &cfg, Some(2))
+                .await
+                .unwrap(),
+            Some(1)
+        );
+        let c = s.get_campaign("c").await.unwrap();
+        assert_eq!((c.solution_version, c.previous_version), (2, Some(1)));
+        assert_eq!(s.list_deployments("c").await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn runs_and_attempts_round_trip() {
+        let (_dir, s) = store().await;
+        let run = s.create_run("p", "cli").await.unwrap();
+        s.set_run_status(run, RunStatus::Running, None)
+            .await
+            .unwrap();
+        let a = s.start_attempt(run, "import", "import", 1).await.unwrap();
+        let end = AttemptEnd {
+            summary: Some("10 rows".into()),
+            log: "line\n".into(),
+            ..Default::default()
+        };
+        s.finish_attempt(a, StepStatus::Succeeded, &end)
+            .await
+            .unwrap();
+        s.skip_step(run, "train", "train", "upstream failed")
+            .await
+            .unwrap();
+        s.set_run_status(run, RunStatus::Failed, Some("x"))
+            .await
+            .unwrap();
+        let r = s.get_run(run).await.unwrap();
+        assert_eq!(r.status, RunStatus::Failed);
+        assert!(r.started_at.is_some() && r.finished_at.is_some());
+        let attempts = s.list_attempts(run).await.unwrap();
+        assert_eq!(attempts.len(), 2);
+        assert_eq!(attempts[0].summary.as_deref(), Some("10 rows"));
+        assert_eq!(attempts[1].status, StepStatus::Skipped);
+    }
+}
