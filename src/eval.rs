@@ -166,7 +166,7 @@ pub fn evaluate(
         if catalog_size == 0 {
             0.0
         } else {
-            recommended.len() as f64 / catalog_size as f64
+            round4(recommended.len() as f64 / catalog_size as f64)
         },
     );
     for (key, sum) in METRIC_KEYS[1..].iter().zip(sums) {

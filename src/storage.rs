@@ -291,7 +291,10 @@ impl Location {
     }
 
     fn error(&self, action: &'static str, e: object_store::Error) -> StorageError {
-        if let object_store::Error::NotFound { .. } = e {
+        // S3 answers 404 for a missing bucket too; only the body tells them apart.
+        if let object_store::Error::NotFound { .. } = e
+            && !chain(&e).contains("NoSuchBucket")
+        {
             return StorageError::NotFound {
                 url: self.url.clone(),
             };
@@ -306,8 +309,12 @@ impl Location {
 
 /// Turns object_store's error into a sentence with the likely fix first.
 fn explain(e: &object_store::Error) -> String {
-    let text = format!("{e}");
-    let hint = if text.contains("NoSuchBucket") {
+    let text = condense_xml(&chain(e));
+    let hint = if text.contains("169.254.169.254") {
+        Some(
+            "no S3 credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the instance metadata service gave none)",
+        )
+    } else if text.contains("NoSuchBucket") {
         Some("the bucket does not exist")
     } else if text.contains("SignatureDoesNotMatch") || text.contains("InvalidAccessKeyId") {
         Some("the S3 credentials were refused; check AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
@@ -322,6 +329,42 @@ fn explain(e: &object_store::Error) -> String {
         Some(h) => format!("{h} ({})", one_line(&text)),
         None => one_line(&text),
     }
+}
+
+/// Replaces an S3 XML error body with its code and message.
+fn condense_xml(text: &str) -> String {
+    let tag = |name: &str| -> Option<&str> {
+        let start = text.find(&format!("<{name}>"))? + name.len() + 2;
+        let end = start + text[start..].find(&format!("</{name}>"))?;
+        Some(&text[start..end])
+    };
+    match (
+        text.find("<?xml").or_else(|| text.find("<Error>")),
+        tag("Code"),
+    ) {
+        (Some(xml_start), Some(code)) => {
+            let message = tag("Message").map(|m| format!(": {m}")).unwrap_or_default();
+            let xml_end = text
+                .rfind("</Error>")
+                .map_or(text.len(), |i| i + "</Error>".len());
+            format!("{}{code}{message}{}", &text[..xml_start], &text[xml_end..])
+        }
+        _ => text.to_string(),
+    }
+}
+
+/// An error and its sources, joined.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        source = s.source();
+    }
+    text
 }
 
 fn one_line(s: &str) -> String {
@@ -501,6 +544,16 @@ mod tests {
         );
         let err = StorageUrl::parse("gs://b/k", base).unwrap_err().to_string();
         assert!(err.contains("unsupported scheme \"gs\""), "{err}");
+    }
+
+    #[test]
+    fn s3_error_bodies_are_condensed_to_code_and_message() {
+        let text = "Error performing GET http://h/b/k - 404 Not Found: <?xml version=\"1.0\"?> <Error><Code>NoSuchBucket</Code><Message>The specified bucket does not exist</Message><Key>k</Key></Error>";
+        assert_eq!(
+            condense_xml(text),
+            "Error performing GET http://h/b/k - 404 Not Found: NoSuchBucket: The specified bucket does not exist"
+        );
+        assert_eq!(condense_xml("plain"), "plain");
     }
 
     #[test]

@@ -463,7 +463,7 @@ struct Prepared {
     rejected: Vec<Rejected>,
     /// Distinct rows with at least one rejected value.
     rejected_rows: usize,
-    /// Rows handed to validation (after `sql`).
+    /// Rows handed to validation (after `sql`), plus lines refused unparsed.
     presented_rows: usize,
     filtered_rows: usize,
     ignored_columns: Vec<String>,
@@ -474,45 +474,19 @@ fn prepare(
     schema: &Schema,
     fetched: Vec<(String, bytes::Bytes)>,
 ) -> Result<Prepared, ImportError> {
-    let mut frame: Option<DataFrame> = None;
+    let mut frames = Vec::with_capacity(fetched.len());
     let mut rejected = Vec::new();
-    let mut first_url = String::new();
+    let first_url = fetched
+        .first()
+        .map(|(url, _)| url.clone())
+        .unwrap_or_default();
     for (index, (url, data)) in fetched.into_iter().enumerate() {
         let read = read_source(spec, &url, data, index as u32)?;
         rejected.extend(read.rejected);
-        match &mut frame {
-            None => {
-                first_url = url;
-                frame = Some(read.frame);
-            }
-            Some(f) => {
-                let a: Vec<String> = f.get_column_names().iter().map(|s| s.to_string()).collect();
-                let b: Vec<String> = read
-                    .frame
-                    .get_column_names()
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect();
-                if a != b {
-                    return Err(ImportError::Layout {
-                        source_url: url,
-                        reason: format!(
-                            "its columns [{}] differ from those of {first_url} [{}]",
-                            b.join(", "),
-                            a.join(", ")
-                        ),
-                    });
-                }
-                f.vstack_mut_owned(read.frame)
-                    .map_err(|e| ImportError::Layout {
-                        source_url: url.clone(),
-                        reason: format!("its column types differ from those of {first_url}: {e}"),
-                    })?;
-            }
-        }
+        frames.push(read.frame);
     }
-    let mut frame = frame.unwrap_or_default();
-    frame.rechunk_mut();
+    let mut frame = union_frames(frames)
+        .map_err(|e| ImportError::Internal(format!("combining sources: {e}")))?;
 
     let columns: Vec<String> = frame
         .get_column_names()
@@ -557,16 +531,66 @@ fn prepare(
             available: visible(&available),
         },
     )?;
-    let rejected_rows = presented_rows - validated.frame.height();
+    // Lines refused before parsing (bad JSON) count as rows too.
+    let unparsed = rejected.len();
+    let rejected_rows = unparsed + presented_rows - validated.frame.height();
     rejected.extend(validated.rejected);
     Ok(Prepared {
         frame: validated.frame,
         rejected,
         rejected_rows,
-        presented_rows,
+        presented_rows: presented_rows + unparsed,
         filtered_rows,
         ignored_columns: validated.ignored_columns,
     })
+}
+
+/// Stacks the frames of several source objects. A column missing from some
+/// objects is null there; a column whose type differs between objects (JSON
+/// lines infer types per file) is read as text, which validation converts.
+fn union_frames(frames: Vec<DataFrame>) -> PolarsResult<DataFrame> {
+    let mut names: Vec<PlSmallStr> = Vec::new();
+    let mut types: Vec<DataType> = Vec::new();
+    for f in &frames {
+        for c in f.columns() {
+            match names.iter().position(|n| n == c.name()) {
+                None => {
+                    names.push(c.name().clone());
+                    types.push(c.dtype().clone());
+                }
+                Some(i) if &types[i] != c.dtype() && c.dtype() != &DataType::Null => {
+                    types[i] = if types[i] == DataType::Null {
+                        c.dtype().clone()
+                    } else {
+                        DataType::String
+                    };
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let mut out: Option<DataFrame> = None;
+    for f in frames {
+        let height = f.height();
+        let columns = names
+            .iter()
+            .zip(&types)
+            .map(|(name, dtype)| match f.column(name) {
+                Ok(c) => c.cast(dtype),
+                Err(_) => Ok(Column::full_null(name.clone(), height, dtype)),
+            })
+            .collect::<PolarsResult<Vec<_>>>()?;
+        let f = DataFrame::new(height, columns)?;
+        match &mut out {
+            None => out = Some(f),
+            Some(o) => {
+                o.vstack_mut_owned(f)?;
+            }
+        }
+    }
+    let mut frame = out.unwrap_or_default();
+    frame.rechunk_mut();
+    Ok(frame)
 }
 
 fn visible(columns: &[String]) -> String {

@@ -146,7 +146,12 @@ pub async fn run(spec: &ImportSpec, ctx: &StepContext<'_>) -> anyhow::Result<Ste
         summary += &format!(", {} filtered by sql", thousands(m.filtered_rows));
     }
     if m.duplicate_rows > 0 {
-        summary += &format!(", {} duplicates merged", thousands(m.duplicate_rows));
+        let how = if spec.dataset.key_field().is_some() {
+            "replaced by id"
+        } else {
+            "exact duplicates dropped"
+        };
+        summary += &format!(", {} {how}", thousands(m.duplicate_rows));
     }
     summary += &format!(
         " → {}/{} v{}",

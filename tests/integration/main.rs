@@ -1,1 +1,11 @@
+//! End-to-end tests: the real `recflow` binary on temporary homes, with local
+//! files and with a real S3 server (SeaweedFS, started by `scripts/test`).
+//! One test binary, because each links polars (~1 GB).
 
+mod common;
+
+mod bad_input;
+mod examples;
+mod import;
+mod quickstart;
+mod s3;

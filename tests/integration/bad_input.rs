@@ -1,0 +1,235 @@
+//! Bad input gets an error that names the place: file, line, column, YAML
+//! path or field. Each test breaks one thing.
+
+use crate::common::{Home, INTERACTIONS_SCHEMA, example, fails, movielens_csv, ok};
+
+fn import_pipeline(home: &Home, source: &str, extra: &str) -> std::path::PathBuf {
+    home.write(
+        "p.yaml",
+        format!(
+            "name: p\ndataset_group: g\ndatasets:{INTERACTIONS_SCHEMA}steps:\n  - id: load\n    type: import\n    dataset: interactions\n    source: {source}\n{extra}"
+        ),
+    )
+}
+
+#[test]
+fn a_missing_required_column_names_the_file_the_field_and_the_columns_found() {
+    let home = Home::new();
+    let csv = home.write("events.csv", "user,ITEM_ID,TIMESTAMP\n1,2,1000000000\n");
+    let r = fails(home.cmd().arg("run").arg(import_pipeline(
+        &home,
+        &csv.display().to_string(),
+        "",
+    )));
+    let expected = format!(
+        "{}: no column USER_ID, which the interactions schema requires (columns: user, ITEM_ID, TIMESTAMP)",
+        csv.display()
+    );
+    assert!(r.stdout.contains(&expected), "{}", r.stdout);
+}
+
+#[test]
+fn a_wrong_type_names_file_row_column_and_value() {
+    let home = Home::new();
+    let csv = home.write(
+        "events.csv",
+        "USER_ID,ITEM_ID,TIMESTAMP\n1,2,1000000000\n1,3,12:30\n",
+    );
+    let r = fails(home.cmd().arg("run").arg(import_pipeline(
+        &home,
+        &csv.display().to_string(),
+        "",
+    )));
+    let expected = format!(
+        "{}, row 2, TIMESTAMP: not a UNIX timestamp in seconds or a date-time (\"12:30\")",
+        csv.display()
+    );
+    assert!(
+        r.stdout
+            .contains("1 of 2 rows rejected (50.0%), more than max_rejected_fraction 0.01"),
+        "{}",
+        r.stdout
+    );
+    assert!(r.stdout.contains(&expected), "{}", r.stdout);
+}
+
+#[test]
+fn an_empty_file_is_named() {
+    let home = Home::new();
+    let csv = home.write("empty.csv", "");
+    let r = fails(home.cmd().arg("run").arg(import_pipeline(
+        &home,
+        &csv.display().to_string(),
+        "",
+    )));
+    assert!(
+        r.stdout
+            .contains(&format!("{}: the file is empty", csv.display())),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_latin1_file_read_as_utf8_names_line_and_column_and_suggests_the_encoding() {
+    let home = Home::new();
+    let source = example("data/ml-100k/u.item");
+    let pipeline = home.write(
+        "items.yaml",
+        format!(
+            r#"
+name: items
+dataset_group: g
+datasets:
+  items:
+    schema:
+      fields: [{{name: ITEM_ID, type: string}}, {{name: TITLE, type: string}}]
+steps:
+  - id: load
+    type: import
+    dataset: items
+    source: {source}
+    csv: {{delimiter: "|", header: false, quote: null, columns: [ITEM_ID, TITLE, a, b, c, d1, d2, d3, d4, d5, d6, d7, d8, d9, d10, d11, d12, d13, d14, d15, d16, d17, d18, d19]}}
+"#
+        ),
+    );
+    let r = fails(home.cmd().arg("run").arg(&pipeline));
+    // Line 72 is "Belle de jour" with the Latin-1 é of "Ménage"... the first
+    // non-ASCII byte of the file.
+    let message = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("not valid UTF-8"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(
+        message.contains(&format!("{source}: not valid UTF-8 at line ")),
+        "{message}"
+    );
+    assert!(message.contains("set `encoding: latin-1`"), "{message}");
+    let at = message.split("at line ").nth(1).unwrap();
+    let line: usize = at.split(',').next().unwrap().parse().unwrap();
+    let text = std::fs::read(&source).unwrap();
+    let bad_line = text.split(|&b| b == b'\n').nth(line - 1).unwrap();
+    assert!(
+        std::str::from_utf8(bad_line).is_err(),
+        "line {line} really is the bad one"
+    );
+
+    // With the encoding declared, the same file imports.
+    let fixed = std::fs::read_to_string(&pipeline)
+        .unwrap()
+        .replace("    csv:", "    encoding: latin-1\n    csv:");
+    let r = ok(home
+        .cmd()
+        .arg("run")
+        .arg(home.write("items-latin1.yaml", fixed)));
+    assert!(r.stdout.contains("1,682 rows"), "{}", r.stdout);
+}
+
+#[test]
+fn a_yaml_typo_names_the_file_and_the_yaml_path() {
+    let home = Home::new();
+    let text = std::fs::read_to_string(crate::common::repo().join("pipelines/quickstart.yaml"))
+        .unwrap()
+        .replace("num_results: 10", "num_result: 10");
+    let file = home.write("pipelines/typo.yaml", text);
+    let r = fails(home.cmd().arg("validate").arg(&file));
+    let expected = format!(
+        "{}: steps[5].num_result: unknown field `num_result`",
+        file.display()
+    );
+    assert!(r.stdout.contains(&expected), "{}", r.stdout);
+}
+
+#[test]
+fn validate_reports_a_cycle_and_every_other_problem_at_once() {
+    let home = Home::new();
+    let file = home.write(
+        "cycle.yaml",
+        format!(
+            r#"
+name: cycle
+dataset_group: g
+datasets:{INTERACTIONS_SCHEMA}
+solutions:
+  s: {{recipe: popularity-count}}
+campaigns:
+  c: {{solution: s}}
+steps:
+  - {{id: train, type: train, solution: s, depends_on: [deploy]}}
+  - {{id: deploy, type: deploy, campaign: c, depends_on: [train]}}
+  - {{id: load, type: import, dataset: items, source: "gs://bucket/x.csv"}}
+  - {{id: export, type: batch_inference, campaign: nope, input: x.jsonl, num_results: 501}}
+"#
+        ),
+    );
+    let r = fails(home.cmd().arg("validate").arg(&file));
+    for expected in [
+        "steps: the steps form a cycle: train → deploy → train",
+        "steps[2].dataset: unknown dataset \"items\" (declared: interactions)",
+        "steps[3].campaign: unknown campaign \"nope\" (declared: c)",
+        "steps[3].num_results: must be between 1 and 500",
+    ] {
+        assert!(
+            r.stdout
+                .contains(&format!("{}: {expected}", file.display())),
+            "{expected}\n{}",
+            r.stdout
+        );
+    }
+    assert!(r.stdout.contains("4 problems"), "{}", r.stdout);
+}
+
+#[test]
+fn training_below_the_minimum_says_what_is_missing() {
+    let home = Home::new();
+    let csv = movielens_csv(&home, "few.csv", 500);
+    let pipeline = home.write(
+        "few.yaml",
+        format!(
+            "name: few\ndataset_group: g\ndatasets:{INTERACTIONS_SCHEMA}solutions:\n  s: {{recipe: popularity-count}}\nsteps:\n  - {{id: load, type: import, dataset: interactions, source: {}}}\n  - {{id: train, type: train, solution: s, depends_on: [load]}}\n",
+            csv.display()
+        ),
+    );
+    let r = fails(home.cmd().arg("run").arg(pipeline));
+    assert!(
+        r.stdout
+            .contains("not enough data to train s: 500 interactions (500 more needed)"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_version_below_the_campaigns_metric_floor_is_not_deployed() {
+    let home = Home::new();
+    let csv = movielens_csv(&home, "ratings.csv", 20_000);
+    let pipeline = |floor: f64| {
+        format!(
+            "name: guard\ndataset_group: g\ndatasets:{INTERACTIONS_SCHEMA}solutions:\n  s: {{recipe: popularity-count}}\ncampaigns:\n  c: {{solution: s, min_metrics: {{precision_at_10: {floor}}}}}\nsteps:\n  - {{id: load, type: import, dataset: interactions, source: {}}}\n  - {{id: train, type: train, solution: s, depends_on: [load]}}\n  - {{id: deploy, type: deploy, campaign: c, depends_on: [train]}}\n",
+            csv.display()
+        )
+    };
+    ok(home
+        .cmd()
+        .arg("run")
+        .arg(home.write("ok.yaml", pipeline(0.0))));
+    let r = fails(
+        home.cmd()
+            .arg("run")
+            .arg(home.write("strict.yaml", pipeline(0.99))),
+    );
+    assert!(
+        r.stdout
+            .contains("s v2 is below the metric floors of campaign c (precision_at_10 = "),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("the campaign stays on s v1"),
+        "{}",
+        r.stdout
+    );
+    let campaign = ok(home.cmd().args(["campaigns", "show", "c"])).stdout;
+    assert!(campaign.contains("serves s v1"), "{campaign}");
+}
