@@ -373,19 +373,7 @@ async fn datasets(env: &Env, c: DatasetsCommand) -> anyhow::Result<i32> {
             let ty = DatasetType::parse(ty).with_context(|| {
                 format!("unknown dataset type {ty:?}: interactions, items or users")
             })?;
-            let owner = crate::dataset::owner(group, ty);
-            let record = match version {
-                Some(v) => {
-                    env.store
-                        .get_version(VersionKind::Dataset, &owner, v)
-                        .await?
-                }
-                None => env
-                    .store
-                    .latest_active_version(VersionKind::Dataset, &owner)
-                    .await?
-                    .with_context(|| format!("dataset {owner} has no active version"))?,
-            };
+            let record = crate::dataset::version_record(env, group, ty, version).await?;
             println!(
                 "{} v{}: {} (created {})",
                 record.owner,

@@ -268,28 +268,6 @@ impl Location {
         Ok(out)
     }
 
-    /// Deletes every object under this prefix (markers included).
-    pub async fn delete_prefix(&self) -> Result<(), StorageError> {
-        let prefix = if self.key.as_ref().is_empty() {
-            None
-        } else {
-            Some(&self.key)
-        };
-        let metas: Vec<_> = self
-            .store
-            .list(prefix)
-            .try_collect()
-            .await
-            .map_err(|e| self.error("list", e))?;
-        for m in metas {
-            match self.store.delete(&m.location).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(self.error("delete", e)),
-            }
-        }
-        Ok(())
-    }
-
     fn error(&self, action: &'static str, e: object_store::Error) -> StorageError {
         // S3 answers 404 for a missing bucket too; only the body tells them apart.
         if let object_store::Error::NotFound { .. } = e

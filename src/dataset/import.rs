@@ -949,6 +949,14 @@ mod tests {
     }
 
     #[test]
+    fn quoted_csv_fields_keep_delimiters_and_quotes() {
+        let text = bytes::Bytes::from_static(b"ITEM_ID,TITLE\n1,\"Hello, \"\"world\"\"\"\n2,plain\n");
+        let df = read_csv(&CsvSpec::default(), "x.csv", text).unwrap();
+        let titles: Vec<Option<&str>> = df.column("TITLE").unwrap().str().unwrap().iter().collect();
+        assert_eq!(titles, [Some("Hello, \"world\""), Some("plain")]);
+    }
+
+    #[test]
     fn incremental_items_replace_by_id_and_interactions_drop_duplicates() {
         let parent = df!("ITEM_ID" => ["a", "b"], "GENRE" => ["x", "y"]).unwrap();
         let new = df!("ITEM_ID" => ["b", "c"], "GENRE" => ["z", "w"]).unwrap();

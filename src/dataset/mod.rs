@@ -100,16 +100,15 @@ pub struct LoadedDataset {
     pub frame: DataFrame,
 }
 
-/// Loads a version (the latest active one when `version` is `None`),
-/// verifying each file's checksum against the manifest.
-pub async fn load(
+/// A dataset version's record: the given one, or the latest active one.
+pub async fn version_record(
     env: &Env,
     group: &str,
     dataset: DatasetType,
     version: Option<i64>,
-) -> Result<LoadedDataset, DatasetError> {
+) -> Result<VersionRecord, DatasetError> {
     let owner = owner(group, dataset);
-    let record = match version {
+    Ok(match version {
         Some(v) => {
             env.store
                 .get_version(VersionKind::Dataset, &owner, v)
@@ -119,10 +118,19 @@ pub async fn load(
             .store
             .latest_active_version(VersionKind::Dataset, &owner)
             .await?
-            .ok_or_else(|| DatasetError::NoVersion {
-                owner: owner.clone(),
-            })?,
-    };
+            .ok_or(DatasetError::NoVersion { owner })?,
+    })
+}
+
+/// Loads a version (the latest active one when `version` is `None`),
+/// verifying each file's checksum against the manifest.
+pub async fn load(
+    env: &Env,
+    group: &str,
+    dataset: DatasetType,
+    version: Option<i64>,
+) -> Result<LoadedDataset, DatasetError> {
+    let record = version_record(env, group, dataset, version).await?;
     let folder =
         versions_location(&env.warehouse, group, dataset).child(&format!("v{}", record.version));
     let manifest_loc = folder.child(MANIFEST_FILE);
