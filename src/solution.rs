@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Env;
 use crate::dataset::{self, DataFile, sha256_hex};
 use crate::eval::{self, Metrics};
-use crate::recipes::{Interactions, RecipeSpec, SolutionModel};
+use crate::recipes::{EventSettings, Interactions, RecipeSpec, SolutionModel, TrainingData};
 use crate::schema::DatasetType;
 use crate::storage::Location;
 use crate::store::{VersionKind, VersionRecord};
@@ -113,6 +113,7 @@ pub fn check_minimum(solution: &str, data: &Interactions) -> Result<(), Solution
 pub struct TrainJob<'a> {
     pub solution: &'a str,
     pub recipe: &'a RecipeSpec,
+    pub events: &'a EventSettings,
     pub dataset_group: &'a str,
     pub run_id: Option<i64>,
     pub step_id: Option<&'a str>,
@@ -127,32 +128,20 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
     check_minimum(job.solution, &data)?;
 
     let recipe = job.recipe.clone();
+    let events = job.events.clone();
     let recipe_name = recipe.name();
     let started = Instant::now();
     let (model_bytes, metrics, test_users, counts) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let split = eval::split(&data, eval::SPLIT_SEED);
-            let train_part = data.subset(&split.train_rows);
-            let eval_model = SolutionModel::new(
-                recipe_name,
-                &train_part,
-                recipe.recipe().train(&train_part)?,
-            );
-            let metrics = eval::evaluate(&split.test_users, data.items.len(), |tu| {
-                eval_model.recommend_indices(tu.user, &tu.given, 25)
-            });
-            let model = SolutionModel::new(recipe_name, &data, recipe.recipe().train(&data)?);
+            let (metrics, test_users) = evaluate_recipe(&recipe, &events, &data)?;
+            let all = TrainingData::new(&data, &events)?;
+            let model = SolutionModel::new(recipe_name, &all, recipe.recipe().train(&all)?);
             let counts = DataCounts {
                 interactions: data.len() as u64,
                 users: data.users.len() as u64,
                 items: data.items.len() as u64,
             };
-            Ok((
-                model.to_bytes(),
-                metrics,
-                split.test_users.len() as u64,
-                counts,
-            ))
+            Ok((model.to_bytes(), metrics, test_users, counts))
         })
         .await??;
     let training_seconds = started.elapsed().as_secs_f64();
@@ -182,7 +171,7 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
             solution: job.solution.to_string(),
             version,
             recipe: recipe_name.to_string(),
-            settings: job.recipe.settings(),
+            settings: settings_json(job.recipe, job.events),
             dataset_group: job.dataset_group.to_string(),
             dataset_versions: BTreeMap::from([(
                 DatasetType::Interactions.to_string(),
@@ -227,6 +216,34 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
             Err(e)
         }
     }
+}
+
+/// Offline metrics of a recipe by the managed service's protocol: the model
+/// is trained without the test users' held-out interactions. Returns the
+/// metrics and the number of test users.
+pub fn evaluate_recipe(
+    recipe: &RecipeSpec,
+    events: &EventSettings,
+    data: &Interactions,
+) -> anyhow::Result<(Metrics, u64)> {
+    let split = eval::split(data, eval::SPLIT_SEED);
+    let train_part = data.subset(&split.train_rows);
+    let td = TrainingData::new(&train_part, events)?;
+    let model = SolutionModel::new(recipe.name(), &td, recipe.recipe().train(&td)?);
+    let metrics = eval::evaluate(&split.test_users, data.items.len(), |tu| {
+        model.recommend_indices(tu.user, &tu.given, 25)
+    });
+    Ok((metrics, split.test_users.len() as u64))
+}
+
+fn settings_json(recipe: &RecipeSpec, events: &EventSettings) -> serde_json::Value {
+    let mut v = recipe.settings();
+    if let (Some(map), Ok(serde_json::Value::Object(e))) =
+        (v.as_object_mut(), serde_json::to_value(events))
+    {
+        map.extend(e);
+    }
+    v
 }
 
 /// A solution version's record, the latest active one when `version` is `None`.

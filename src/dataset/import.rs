@@ -950,7 +950,8 @@ mod tests {
 
     #[test]
     fn quoted_csv_fields_keep_delimiters_and_quotes() {
-        let text = bytes::Bytes::from_static(b"ITEM_ID,TITLE\n1,\"Hello, \"\"world\"\"\"\n2,plain\n");
+        let text =
+            bytes::Bytes::from_static(b"ITEM_ID,TITLE\n1,\"Hello, \"\"world\"\"\"\n2,plain\n");
         let df = read_csv(&CsvSpec::default(), "x.csv", text).unwrap();
         let titles: Vec<Option<&str>> = df.column("TITLE").unwrap().str().unwrap().iter().collect();
         assert_eq!(titles, [Some("Hello, \"world\""), Some("plain")]);

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::recipes::RecipeSpec;
+use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::{AvroSchema, DatasetType, Schema};
 use crate::steps::StepKind;
 
@@ -56,6 +56,8 @@ pub struct DatasetSpec {
 #[derive(Debug, Clone)]
 pub struct SolutionSpec {
     pub recipe: RecipeSpec,
+    /// Which interactions count and how much (shared by every recipe).
+    pub events: EventSettings,
 }
 
 /// A campaign serves one solution version at a time; `deploy` moves it.

@@ -17,7 +17,7 @@ use serde_yaml::{Mapping, Value};
 use super::{
     CampaignSpec, DatasetSpec, PipelineSpec, SolutionSpec, SpecProblem, StepCommon, StepSpec,
 };
-use crate::recipes::RecipeSpec;
+use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::DatasetType;
 use crate::steps::StepKind;
 
@@ -55,13 +55,18 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
     let mut solutions = BTreeMap::new();
     for (name, value) in raw.solutions {
         let at = format!("solutions.{name}");
-        match split_tagged(value, "recipe", &[], &at) {
-            Ok((recipe, _, rest)) => match RecipeSpec::from_value(&recipe, rest, &at) {
-                Ok(recipe) => {
-                    solutions.insert(name, SolutionSpec { recipe });
+        match split_tagged(value, "recipe", EventSettings::KEYS, &at) {
+            Ok((recipe, common, rest)) => {
+                let events = from_value::<EventSettings>(Value::Mapping(common), &at);
+                match (RecipeSpec::from_value(&recipe, rest, &at), events) {
+                    (Ok(recipe), Ok(events)) => {
+                        solutions.insert(name, SolutionSpec { recipe, events });
+                    }
+                    (recipe, events) => {
+                        problems.extend(recipe.err().into_iter().chain(events.err()))
+                    }
                 }
-                Err(p) => problems.push(p),
-            },
+            }
             Err(p) => problems.push(p),
         }
     }

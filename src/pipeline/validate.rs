@@ -80,6 +80,7 @@ pub fn validate(
 
     for (name, solution) in &spec.solutions {
         problems.extend(solution.recipe.validate(&format!("solutions.{name}")));
+        problems.extend(solution.events.validate(&format!("solutions.{name}")));
     }
     for (name, campaign) in &spec.campaigns {
         let at = format!("campaigns.{name}");

@@ -5,7 +5,13 @@
 //! every recipe answers in the same way: scores over the catalog, then seen
 //! items excluded and the top K taken.
 
+pub mod ease;
+pub mod ials;
+pub mod matrix;
 mod popularity;
+mod sims;
+mod trending;
+mod user_personalization;
 
 use std::collections::HashMap;
 
@@ -15,17 +21,35 @@ use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
 use crate::pipeline::SpecProblem;
 use crate::pipeline::parse::from_value;
 
+pub use matrix::{Csr, EventSettings};
 pub use popularity::PopularityCountSpec;
+pub use sims::SimsSpec;
+pub use trending::TrendingNowSpec;
+pub use user_personalization::{Algorithm, UserPersonalizationSpec};
 
 /// A solution's recipe and its settings, as written under `solutions:`.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum RecipeSpec {
     /// `popularity-count`: the items with the most distinct users. The usual baseline.
     PopularityCount(PopularityCountSpec),
+    /// `trending-now`: the items whose interactions grow fastest.
+    TrendingNow(TrendingNowSpec),
+    /// `sims`: related items from co-occurrence in histories.
+    Sims(SimsSpec),
+    /// `user-personalization`: collaborative filtering (EASE or iALS).
+    UserPersonalization(UserPersonalizationSpec),
+    /// `personalized-ranking`: the same model, used to re-rank given lists.
+    PersonalizedRanking(UserPersonalizationSpec),
 }
 
 impl RecipeSpec {
-    pub const NAMES: &'static [&'static str] = &["popularity-count"];
+    pub const NAMES: &'static [&'static str] = &[
+        "popularity-count",
+        "trending-now",
+        "sims",
+        "user-personalization",
+        "personalized-ranking",
+    ];
 
     pub(crate) fn from_value(
         recipe: &str,
@@ -33,9 +57,16 @@ impl RecipeSpec {
         at: &str,
     ) -> Result<RecipeSpec, SpecProblem> {
         let value = Value::Mapping(rest);
-        match recipe {
-            "popularity-count" | "aws-popularity-count" => {
-                Ok(Self::PopularityCount(from_value(value, at)?))
+        // The managed service's recipe ARNs end in `aws-<name>`; accept both.
+        match recipe.strip_prefix("aws-").unwrap_or(recipe) {
+            "popularity-count" => Ok(Self::PopularityCount(from_value(value, at)?)),
+            "trending-now" => Ok(Self::TrendingNow(from_value(value, at)?)),
+            "sims" => Ok(Self::Sims(from_value(value, at)?)),
+            "user-personalization" | "user-personalization-v2" => {
+                Ok(Self::UserPersonalization(from_value(value, at)?))
+            }
+            "personalized-ranking" | "personalized-ranking-v2" => {
+                Ok(Self::PersonalizedRanking(from_value(value, at)?))
             }
             other => Err(SpecProblem::new(
                 format!("{at}.recipe"),
@@ -50,32 +81,77 @@ impl RecipeSpec {
     pub fn name(&self) -> &'static str {
         match self {
             Self::PopularityCount(_) => "popularity-count",
+            Self::TrendingNow(_) => "trending-now",
+            Self::Sims(_) => "sims",
+            Self::UserPersonalization(_) => "user-personalization",
+            Self::PersonalizedRanking(_) => "personalized-ranking",
         }
     }
 
     pub fn validate(&self, at: &str) -> Vec<SpecProblem> {
         match self {
-            Self::PopularityCount(spec) => spec.validate(at),
+            Self::PopularityCount(_) => Vec::new(),
+            Self::TrendingNow(s) => s.validate(at),
+            Self::Sims(s) => s.validate(at),
+            Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => s.validate(at),
         }
     }
 
     pub fn recipe(&self) -> &dyn Recipe {
         match self {
-            Self::PopularityCount(spec) => spec,
+            Self::PopularityCount(s) => s,
+            Self::TrendingNow(s) => s,
+            Self::Sims(s) => s,
+            Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => s,
         }
     }
 
     /// The settings as JSON, recorded with each solution version.
     pub fn settings(&self) -> serde_json::Value {
         match self {
-            Self::PopularityCount(spec) => serde_json::to_value(spec).unwrap_or_default(),
+            Self::PopularityCount(s) => serde_json::to_value(s),
+            Self::TrendingNow(s) => serde_json::to_value(s),
+            Self::Sims(s) => serde_json::to_value(s),
+            Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => serde_json::to_value(s),
         }
+        .unwrap_or_default()
+    }
+}
+
+/// What a recipe trains from: the interactions, each row's weight under the
+/// solution's event settings, the users × items matrix of summed weights,
+/// and each user's items in time order.
+pub struct TrainingData<'a> {
+    pub interactions: &'a Interactions,
+    pub row_weights: Vec<f32>,
+    pub matrix: Csr,
+    pub histories: Histories,
+}
+
+impl<'a> TrainingData<'a> {
+    pub fn new(
+        interactions: &'a Interactions,
+        events: &EventSettings,
+    ) -> anyhow::Result<TrainingData<'a>> {
+        let row_weights = events.row_weights(interactions)?;
+        let entries: Vec<(u32, u32, f32)> = (0..interactions.len())
+            .filter(|&r| row_weights[r] > 0.0)
+            .map(|r| (interactions.user[r], interactions.item[r], row_weights[r]))
+            .collect();
+        let matrix =
+            Csr::from_triplets(interactions.users.len(), interactions.items.len(), &entries);
+        Ok(TrainingData {
+            interactions,
+            row_weights,
+            matrix,
+            histories: interactions.histories(),
+        })
     }
 }
 
 /// Training: interactions in, a model out. Runs on a blocking thread.
 pub trait Recipe: Send + Sync {
-    fn train(&self, data: &Interactions) -> anyhow::Result<Box<dyn Model>>;
+    fn train(&self, data: &TrainingData) -> anyhow::Result<Box<dyn Model>>;
 }
 
 /// A trained model over item indices of its [`SolutionModel`]'s catalog.
@@ -93,13 +169,20 @@ pub trait Model: Send + Sync {
 }
 
 fn load_model(recipe: &str, r: &ArtifactReader) -> Result<Box<dyn Model>, ArtifactError> {
-    match recipe {
-        "popularity-count" => Ok(Box::new(popularity::PopularityModel::load(r)?)),
-        other => Err(ArtifactError::Corrupt {
-            file: "model".into(),
-            reason: format!("unknown recipe {other:?} (made by a newer recflow?)"),
-        }),
-    }
+    Ok(match recipe {
+        "popularity-count" => Box::new(popularity::PopularityModel::load(r)?),
+        "trending-now" => Box::new(trending::TrendingModel::load(r)?),
+        "sims" => Box::new(sims::SimsModel::load(r)?),
+        "user-personalization" | "personalized-ranking" => {
+            Box::new(user_personalization::UpModel::load(r)?)
+        }
+        other => {
+            return Err(ArtifactError::Corrupt {
+                file: "model".into(),
+                reason: format!("unknown recipe {other:?} (made by a newer recflow?)"),
+            });
+        }
+    })
 }
 
 /// Dense ids for strings, in first-seen order.
@@ -225,6 +308,25 @@ impl Interactions {
         }
     }
 
+    /// Share of users who interacted with each item.
+    pub fn popularity(&self) -> Vec<f32> {
+        let mut pairs: Vec<(u32, u32)> = self
+            .item
+            .iter()
+            .copied()
+            .zip(self.user.iter().copied())
+            .collect();
+        pairs.sort_unstable();
+        pairs.dedup();
+        let mut counts = vec![0f32; self.items.len()];
+        for (i, _) in pairs {
+            counts[i as usize] += 1.0;
+        }
+        let users = self.users.len().max(1) as f32;
+        counts.iter_mut().for_each(|c| *c /= users);
+        counts
+    }
+
     /// Each user's items in time order, as compressed rows.
     pub fn histories(&self) -> Histories {
         let by_user = self.rows_by_user();
@@ -274,23 +376,44 @@ pub struct Scored {
 
 /// A trained model with its catalog, users and their histories: what a
 /// solution version's artifact holds and what campaigns and batch jobs use.
+/// Users with no history get popular items, whatever the recipe; equal model
+/// scores are broken by popularity, so answers never depend on id order.
 pub struct SolutionModel {
     pub recipe: String,
     pub items: IdMap,
     pub users: IdMap,
     histories: Histories,
+    /// Share of users who interacted with each item.
+    popularity: Vec<f32>,
     model: Box<dyn Model>,
 }
 
+/// Popularity tie-breaks stay far below any real score difference.
+const TIE_BREAK: f32 = 1e-7;
+
 impl SolutionModel {
-    pub fn new(recipe: &str, data: &Interactions, model: Box<dyn Model>) -> SolutionModel {
+    pub fn new(recipe: &str, data: &TrainingData, model: Box<dyn Model>) -> SolutionModel {
+        let d = data.interactions;
         SolutionModel {
             recipe: recipe.to_string(),
-            items: data.items.clone(),
-            users: data.users.clone(),
-            histories: data.histories(),
+            items: d.items.clone(),
+            users: d.users.clone(),
+            histories: data.histories.clone(),
+            popularity: d.popularity(),
             model,
         }
+    }
+
+    /// Scores for a user: the model's, or popularity for a user with no history.
+    fn score_user(&self, user: Option<u32>, history: &[u32], out: &mut [f32]) {
+        if history.is_empty() {
+            out.copy_from_slice(&self.popularity);
+            return;
+        }
+        self.model.score_user(user, history, out);
+        out.iter_mut()
+            .zip(&self.popularity)
+            .for_each(|(o, p)| *o += TIE_BREAK * p);
     }
 
     /// Top `n` items for a query; items the user already interacted with (or
@@ -301,7 +424,7 @@ impl SolutionModel {
             Query::User(id) => {
                 let user = self.users.get(id);
                 let history = user.map(|u| self.histories.of(u)).unwrap_or(&[]);
-                self.model.score_user(user, history, &mut scores);
+                self.score_user(user, history, &mut scores);
                 for &i in history {
                     scores[i as usize] = f32::NEG_INFINITY;
                 }
@@ -309,10 +432,14 @@ impl SolutionModel {
             Query::Item(id) => match self.items.get(id) {
                 Some(item) => {
                     self.model.score_related(item, &mut scores);
+                    scores
+                        .iter_mut()
+                        .zip(&self.popularity)
+                        .for_each(|(o, p)| *o += TIE_BREAK * p);
                     scores[item as usize] = f32::NEG_INFINITY;
                 }
-                // An unknown item: the model's answer for an unknown user.
-                None => self.model.score_user(None, &[], &mut scores),
+                // An unknown item: popular items.
+                None => scores.copy_from_slice(&self.popularity),
             },
         }
         top_k(&scores, n)
@@ -330,7 +457,7 @@ impl SolutionModel {
         let mut scores = vec![0.0f32; self.items.len()];
         let u = self.users.get(user);
         let history = u.map(|u| self.histories.of(u)).unwrap_or(&[]);
-        self.model.score_user(u, history, &mut scores);
+        self.score_user(u, history, &mut scores);
         let (mut known, unknown): (Vec<_>, Vec<_>) = items
             .iter()
             .map(|id| {
@@ -351,7 +478,7 @@ impl SolutionModel {
     /// Top `n` for a test user of the metrics split, by index.
     pub fn recommend_indices(&self, user: u32, given: &[u32], n: usize) -> Vec<u32> {
         let mut scores = vec![0.0f32; self.items.len()];
-        self.model.score_user(Some(user), given, &mut scores);
+        self.score_user(Some(user), given, &mut scores);
         for &i in given {
             scores[i as usize] = f32::NEG_INFINITY;
         }
@@ -362,6 +489,7 @@ impl SolutionModel {
         let mut w = ArtifactWriter::new(&self.recipe, serde_json::json!({}));
         w.strings("catalog.items", self.items.ids());
         w.strings("catalog.users", self.users.ids());
+        w.f32s("catalog.popularity", &self.popularity);
         w.u32s("histories.offsets", &self.histories.offsets);
         w.u32s("histories.items", &self.histories.items);
         self.model.save(&mut w);
@@ -382,6 +510,7 @@ impl SolutionModel {
         Ok(SolutionModel {
             items: IdMap::from_ids(r.strings("catalog.items")?),
             users: IdMap::from_ids(r.strings("catalog.users")?),
+            popularity: r.f32s("catalog.popularity")?,
             histories: Histories {
                 offsets: r.u32s("histories.offsets")?,
                 items: r.u32s("histories.items")?,

@@ -1,83 +1,40 @@
 //! `popularity-count`: every user gets the items with the most distinct users,
-//! minus what they already interacted with. The baseline other recipes must beat.
-
-use std::collections::HashSet;
+//! minus what they already interacted with. With event weights, a user counts
+//! for an item with the largest weight of their events on it. The baseline
+//! other recipes must beat.
 
 use serde::{Deserialize, Serialize};
 
-use super::{Interactions, Model, Recipe};
+use super::{Model, Recipe, TrainingData};
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
-use crate::pipeline::SpecProblem;
 
-/// Settings of `popularity-count`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+/// Settings of `popularity-count`: none of its own; the solution's event
+/// settings (`event_types`, `event_weights`, ...) choose what counts.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct PopularityCountSpec {
-    /// Count only interactions of these event types (all when empty).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub event_types: Vec<String>,
-}
-
-impl PopularityCountSpec {
-    pub fn validate(&self, at: &str) -> Vec<SpecProblem> {
-        self.event_types
-            .iter()
-            .enumerate()
-            .filter(|(_, t)| t.trim().is_empty())
-            .map(|(i, _)| SpecProblem::new(format!("{at}.event_types[{i}]"), "empty event type"))
-            .collect()
-    }
-}
+pub struct PopularityCountSpec {}
 
 impl Recipe for PopularityCountSpec {
-    fn train(&self, data: &Interactions) -> anyhow::Result<Box<dyn Model>> {
-        let wanted: Option<HashSet<u32>> = (!self.event_types.is_empty()).then(|| {
-            self.event_types
-                .iter()
-                .filter_map(|t| {
-                    // Event types match case-insensitively, as in filters.
-                    data.event_types
-                        .ids()
-                        .iter()
-                        .position(|e| e.eq_ignore_ascii_case(t))
-                        .map(|i| i as u32)
-                })
-                .collect()
-        });
-        let mut pairs: Vec<(u32, u32)> = (0..data.len())
-            .filter(|&r| match (&wanted, &data.event_type) {
-                (Some(w), Some(types)) => w.contains(&types[r]),
-                (Some(_), None) => false,
-                (None, _) => true,
-            })
-            .map(|r| (data.item[r], data.user[r]))
+    fn train(&self, data: &TrainingData) -> anyhow::Result<Box<dyn Model>> {
+        let d = data.interactions;
+        let mut best: Vec<(u32, u32, f32)> = (0..d.len())
+            .filter(|&r| data.row_weights[r] > 0.0)
+            .map(|r| (d.item[r], d.user[r], data.row_weights[r]))
             .collect();
-        if wanted.is_some() && pairs.is_empty() {
-            anyhow::bail!(
-                "no interactions have the event types {:?} (the data has: {})",
-                self.event_types,
-                data.event_types
-                    .ids()
-                    .iter()
-                    .filter(|t| !t.is_empty())
-                    .cloned()
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            );
+        // Per (item, user) the largest weight.
+        best.sort_unstable_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)).then(b.2.total_cmp(&a.2)));
+        best.dedup_by_key(|e| (e.0, e.1));
+        let mut scores = vec![0f32; d.items.len()];
+        for (item, _, w) in best {
+            scores[item as usize] += w;
         }
-        pairs.sort_unstable();
-        pairs.dedup();
-        let mut counts = vec![0u32; data.items.len()];
-        for (item, _) in pairs {
-            counts[item as usize] += 1;
-        }
-        let users = data.users.len().max(1) as f32;
-        let scores = counts.iter().map(|&c| c as f32 / users).collect();
+        let users = d.users.len().max(1) as f32;
+        scores.iter_mut().for_each(|s| *s /= users);
         Ok(Box::new(PopularityModel { scores }))
     }
 }
 
-/// Share of all users who interacted with each item.
+/// Weighted share of all users who interacted with each item.
 pub struct PopularityModel {
     scores: Vec<f32>,
 }
@@ -106,7 +63,7 @@ impl Model for PopularityModel {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{Query, SolutionModel};
+    use super::super::{EventSettings, Interactions, Query, SolutionModel, TrainingData};
     use super::*;
 
     fn data() -> Interactions {
@@ -122,54 +79,52 @@ mod tests {
         Interactions::from_rows(rows.into_iter())
     }
 
+    fn model(events: EventSettings) -> SolutionModel {
+        let d = Box::leak(Box::new(data()));
+        let td = TrainingData::new(d, &events).unwrap();
+        let m = PopularityCountSpec::default().train(&td).unwrap();
+        SolutionModel::new("popularity-count", &td, m)
+    }
+
+    fn ids(v: Vec<super::super::Scored>) -> Vec<String> {
+        v.into_iter().map(|s| s.item_id).collect()
+    }
+
     #[test]
     fn counts_distinct_users_and_excludes_seen_items() {
-        let d = data();
-        let model = PopularityCountSpec::default().train(&d).unwrap();
-        let sm = SolutionModel::new("popularity-count", &d, model);
-        let for_new: Vec<String> = sm
-            .recommend(&Query::User("nobody"), 3)
-            .into_iter()
-            .map(|s| s.item_id)
-            .collect();
-        assert_eq!(for_new, ["b", "a", "c"]); // b: 3 users, a: 2, c: 1
-        let for_u1: Vec<String> = sm
-            .recommend(&Query::User("u1"), 3)
-            .into_iter()
-            .map(|s| s.item_id)
-            .collect();
-        assert_eq!(for_u1, ["c"]);
-        let related: Vec<String> = sm
-            .recommend(&Query::Item("b"), 3)
-            .into_iter()
-            .map(|s| s.item_id)
-            .collect();
-        assert_eq!(related, ["a", "c"]);
+        let sm = model(EventSettings::default());
+        assert_eq!(
+            ids(sm.recommend(&Query::User("nobody"), 3)),
+            ["b", "a", "c"]
+        ); // b: 3 users, a: 2, c: 1
+        assert_eq!(ids(sm.recommend(&Query::User("u1"), 3)), ["c"]);
+        assert_eq!(ids(sm.recommend(&Query::User("u2"), 3)), ["c"]);
+        assert_eq!(ids(sm.recommend(&Query::Item("b"), 3)), ["a", "c"]);
     }
 
     #[test]
     fn event_type_filter_counts_only_those_events() {
-        let d = data();
-        let spec = PopularityCountSpec {
+        let sm = model(EventSettings {
             event_types: vec!["BUY".into()],
-        };
-        let sm = SolutionModel::new("popularity-count", &d, spec.train(&d).unwrap());
-        let top: Vec<String> = sm
-            .recommend(&Query::User("nobody"), 2)
-            .into_iter()
-            .map(|s| s.item_id)
-            .collect();
-        assert_eq!(top, ["a", "c"]);
+            ..Default::default()
+        });
+        assert_eq!(ids(sm.recommend(&Query::User("u1"), 2)), ["c"]);
+        let weighted = model(EventSettings {
+            event_weights: [("buy".to_string(), 5.0)].into_iter().collect(),
+            ..Default::default()
+        });
+        // a: u1 click (1) + u2 buy (5) = 6; c: u3 buy = 5; b: 3 clicks = 3.
+        assert_eq!(
+            ids(weighted.recommend(&Query::Item("zzz"), 3)),
+            ["b", "a", "c"],
+            "unknown item: plain popularity"
+        );
+        assert_eq!(ids(weighted.recommend(&Query::Item("b"), 3)), ["a", "c"]);
     }
 
     #[test]
     fn survives_the_artifact_round_trip() {
-        let d = data();
-        let sm = SolutionModel::new(
-            "popularity-count",
-            &d,
-            PopularityCountSpec::default().train(&d).unwrap(),
-        );
+        let sm = model(EventSettings::default());
         let loaded = SolutionModel::from_bytes("m", sm.to_bytes().into()).unwrap();
         assert_eq!(
             loaded.recommend(&Query::User("u2"), 5),

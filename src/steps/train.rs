@@ -38,11 +38,11 @@ pub fn validate(spec: &TrainSpec, at: &str, ctx: &ValidationContext) -> Vec<Spec
 
 pub async fn run(spec: &TrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
     let p = &ctx.pipeline.spec;
-    let recipe = &p
+    let declared = p
         .solutions
         .get(&spec.solution)
-        .expect("validated: the solution is declared")
-        .recipe;
+        .expect("validated: the solution is declared");
+    let recipe = &declared.recipe;
     ctx.log(format!(
         "Training {} with recipe {}.",
         spec.solution,
@@ -53,6 +53,7 @@ pub async fn run(spec: &TrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<Step
         TrainJob {
             solution: &spec.solution,
             recipe,
+            events: &declared.events,
             dataset_group: &p.dataset_group,
             run_id: Some(ctx.run_id),
             step_id: Some(ctx.step_id),

@@ -1,0 +1,136 @@
+//! EASE (Steck, 2019): a closed-form item-item model. With the Gram matrix
+//! G = XᵀX of the user × item matrix, P = (G + λI)⁻¹ and B = I − P·diag(1/diag P)
+//! with a zero diagonal; a user's scores are their history row times B.
+//! One Cholesky inverse of an items × items matrix, so it suits catalogs up to
+//! about ten thousand items; larger catalogs use iALS.
+
+use faer::linalg::solvers::DenseSolveCore;
+use faer::{Mat, Side};
+use rayon::prelude::*;
+
+use super::Model;
+use super::matrix::Csr;
+use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
+
+/// Trains B from a users × items matrix (values are the interaction weights).
+pub fn train(x: &Csr, l2: f64) -> anyhow::Result<EaseModel> {
+    let n = x.cols;
+    anyhow::ensure!(n > 0, "no items to train on");
+    // G = XᵀX + λI, from each user's outer product; sequential, since it is
+    // cheap next to the inverse and one n × n buffer is all the memory it takes.
+    let mut g = Mat::<f64>::zeros(n, n);
+    for u in 0..x.rows {
+        let (items, values) = x.row(u);
+        for (a, &i) in items.iter().enumerate() {
+            let vi = values[a] as f64;
+            let col = g.col_as_slice_mut(i as usize);
+            for (b, &j) in items.iter().enumerate() {
+                col[j as usize] += vi * values[b] as f64;
+            }
+        }
+    }
+    for i in 0..n {
+        g[(i, i)] += l2;
+    }
+    let p = g
+        .llt(Side::Lower)
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "EASE: the regularised Gram matrix is not positive definite ({e:?}); raise l2"
+            )
+        })?
+        .inverse();
+    // B[i][j] = -P[i][j] / P[j][j], B[i][i] = 0; stored row-major as f32.
+    let mut b = vec![0f32; n * n];
+    b.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = if i == j {
+                0.0
+            } else {
+                (-p[(i, j)] / p[(j, j)]) as f32
+            };
+        }
+    });
+    Ok(EaseModel { n, b })
+}
+
+pub struct EaseModel {
+    n: usize,
+    /// Row-major items × items weights.
+    b: Vec<f32>,
+}
+
+impl EaseModel {
+    pub fn load(r: &ArtifactReader) -> Result<EaseModel, ArtifactError> {
+        let b = r.f32s("ease.b")?;
+        let n = (b.len() as f64).sqrt() as usize;
+        if n * n != b.len() {
+            return Err(ArtifactError::Corrupt {
+                file: "model".into(),
+                reason: "ease.b is not square".into(),
+            });
+        }
+        Ok(EaseModel { n, b })
+    }
+
+    fn row(&self, i: u32) -> &[f32] {
+        &self.b[i as usize * self.n..(i as usize + 1) * self.n]
+    }
+
+    /// Adds `weight ×` row `i` of B to `out`.
+    pub fn accumulate(&self, i: u32, weight: f32, out: &mut [f32]) {
+        if (i as usize) < self.n {
+            out.iter_mut()
+                .zip(self.row(i))
+                .for_each(|(o, b)| *o += weight * b);
+        }
+    }
+}
+
+impl Model for EaseModel {
+    fn score_user(&self, _user: Option<u32>, history: &[u32], out: &mut [f32]) {
+        out.fill(0.0);
+        for &i in history {
+            self.accumulate(i, 1.0, out);
+        }
+    }
+
+    fn score_related(&self, item: u32, out: &mut [f32]) {
+        out.fill(0.0);
+        // Column `item` of B: how much each item's presence predicts `item`,
+        // made symmetric with the row so "related" reads both ways.
+        for (j, o) in out.iter_mut().enumerate().take(self.n) {
+            *o = self.b[j * self.n + item as usize] + self.b[item as usize * self.n + j];
+        }
+    }
+
+    fn save(&self, w: &mut ArtifactWriter) {
+        w.f32s("ease.b", &self.b);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn learns_co_occurrence_and_never_recommends_an_item_for_itself() {
+        // Items 0 and 1 always together; item 2 with 3.
+        let mut entries = Vec::new();
+        for u in 0..20u32 {
+            let pair = if u % 2 == 0 { [0, 1] } else { [2, 3] };
+            for i in pair {
+                entries.push((u, i, 1.0));
+            }
+        }
+        let x = Csr::from_triplets(20, 4, &entries);
+        let m = train(&x, 1.0).unwrap();
+        let mut out = vec![0.0; 4];
+        m.score_user(None, &[0], &mut out);
+        assert_eq!(out[0], 0.0);
+        assert!(
+            out[1] > 0.5 && out[2].abs() < 1e-6 && out[3].abs() < 1e-6,
+            "{out:?}"
+        );
+    }
+}
