@@ -143,6 +143,9 @@ pub enum BenchCommand {
     /// Import Online Retail (CSV interactions and the raw Parquet) into
     /// validated dataset versions; compare with a plain polars read + write.
     Import(crate::bench::ImportBenchArgs),
+    /// Offline accuracy and training time of every recipe on MovieLens 100K
+    /// and Online Retail, beside implicit ALS and numpy EASE on the same split.
+    Recipes(crate::bench::RecipesBenchArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -161,6 +164,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Campaigns(c) => campaigns(&Env::open(settings).await?, c).await,
         Command::Recommend(args) => recommend(&Env::open(settings).await?, args).await,
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import(args).await.map(|()| 0),
+        Command::Bench(BenchCommand::Recipes(args)) => {
+            tokio::task::spawn_blocking(move || crate::bench::recipes(args))
+                .await?
+                .map(|()| 0)
+        }
     }
 }
 

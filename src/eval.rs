@@ -123,6 +123,19 @@ pub fn precision_at_k(ranked: &[u32], relevant: &HashSet<u32>, k: usize) -> f64 
         / k as f64
 }
 
+/// Share of the relevant items found in the top `k`.
+pub fn recall_at_k(ranked: &[u32], relevant: &HashSet<u32>, k: usize) -> f64 {
+    if relevant.is_empty() {
+        return 0.0;
+    }
+    ranked
+        .iter()
+        .take(k)
+        .filter(|i| relevant.contains(i))
+        .count() as f64
+        / relevant.len() as f64
+}
+
 /// Reciprocal rank of the first relevant item within the top `k`, else 0.
 pub fn reciprocal_rank_at_k(ranked: &[u32], relevant: &HashSet<u32>, k: usize) -> f64 {
     ranked

@@ -90,7 +90,11 @@ impl EaseModel {
 impl Model for EaseModel {
     fn score_user(&self, _user: Option<u32>, history: &[u32], out: &mut [f32]) {
         out.fill(0.0);
-        for &i in history {
+        // The model was trained on a 0/1 matrix: a repeated item counts once.
+        let mut distinct = history.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for i in distinct {
             self.accumulate(i, 1.0, out);
         }
     }

@@ -89,83 +89,418 @@ fn gram(y: &[f32], k: usize, reg: f32) -> Vec<f32> {
     out
 }
 
-#[inline]
-fn dot(a: &[f32], b: &[f32]) -> f32 {
-    // Four partial sums let the compiler keep several vector lanes busy.
-    let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
+/// Fused multiply-add where the CPU has it (the AVX2 kernel), else plain.
+#[inline(always)]
+fn madd<const FMA: bool>(a: f32, b: f32, c: f32) -> f32 {
+    if FMA { a.mul_add(b, c) } else { a * b + c }
+}
+
+#[inline(always)]
+fn dot_k<const FMA: bool>(a: &[f32], b: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if FMA {
+        // SAFETY: FMA = true is only instantiated under `solve_row_avx2`,
+        // which runs only after AVX2 and FMA were detected.
+        return unsafe { avx::dot(a, b) };
+    }
+    // Sixteen partial sums, reduced as a tree (16 → 8 → 4 → 2 → 1).
+    let mut acc = [0f32; 16];
+    let (ac, bc) = (a.chunks_exact(16), b.chunks_exact(16));
+    let (ar, br) = (ac.remainder(), bc.remainder());
+    for (x, y) in ac.zip(bc) {
+        for l in 0..16 {
+            acc[l] = madd::<FMA>(x[l], y[l], acc[l]);
         }
     }
-    let mut s: f32 = acc.iter().sum();
-    for i in chunks * 8..a.len() {
-        s += a[i] * b[i];
+    let mut w = 16;
+    while w > 1 {
+        w /= 2;
+        for l in 0..w {
+            acc[l] += acc[l + w];
+        }
+    }
+    let mut s = acc[0];
+    for (x, y) in ar.iter().zip(br) {
+        s = madd::<FMA>(*x, *y, s);
     }
     s
 }
 
-#[inline]
-fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    y.iter_mut().zip(x).for_each(|(y, x)| *y += alpha * x);
+#[inline(always)]
+fn axpy_k<const FMA: bool>(alpha: f32, x: &[f32], y: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if FMA {
+        // SAFETY: as in `dot_k`.
+        return unsafe { avx::axpy(alpha, x, y) };
+    }
+    y.iter_mut()
+        .zip(x)
+        .for_each(|(y, x)| *y = madd::<FMA>(alpha, *x, *y));
 }
 
-/// out = G·v for a k × k row-major G.
-#[inline]
-fn matvec(g: &[f32], v: &[f32], out: &mut [f32], k: usize) {
-    for (r, o) in out.iter_mut().enumerate() {
-        *o = dot(&g[r * k..(r + 1) * k], v);
+/// Explicit AVX2/FMA kernels for the two operations iALS spends its time in.
+#[cfg(target_arch = "x86_64")]
+mod avx {
+    use std::arch::x86_64::*;
+
+    /// Σ a·b with two 8-lane accumulators.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn dot(a: &[f32], b: &[f32]) -> f32 {
+        let n = a.len().min(b.len());
+        let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let mut i = 0;
+        // SAFETY: every load reads 8 floats at i < n - 7 of both slices.
+        unsafe {
+            let mut acc0 = _mm256_setzero_ps();
+            let mut acc1 = _mm256_setzero_ps();
+            while i + 16 <= n {
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                acc1 = _mm256_fmadd_ps(
+                    _mm256_loadu_ps(pa.add(i + 8)),
+                    _mm256_loadu_ps(pb.add(i + 8)),
+                    acc1,
+                );
+                i += 16;
+            }
+            if i + 8 <= n {
+                acc0 =
+                    _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i)), acc0);
+                i += 8;
+            }
+            let acc = _mm256_add_ps(acc0, acc1);
+            let s = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps(acc, 1));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+            let mut r = _mm_cvtss_f32(s);
+            while i < n {
+                r += a[i] * b[i];
+                i += 1;
+            }
+            r
+        }
     }
+
+    /// Widest factor dimension the register-resident kernels take (8 × 8 = 64).
+    pub const MAX_VECTORS: usize = 8;
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(v: __m256) -> f32 {
+        let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)))
+    }
+
+    /// out = G·v for symmetric k × k G (k a multiple of 8), four output
+    /// vectors at a time held in registers.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn symv(g: &[f32], v: &[f32], out: &mut [f32]) {
+        let k = out.len();
+        assert!(g.len() >= k * k && v.len() >= k);
+        let pg = g.as_ptr();
+        let mut b = 0;
+        // SAFETY: loads stay within row j (j < k) of G at columns b..b+32 ≤ k.
+        unsafe {
+            while b < k {
+                let nv = ((k - b) / 8).min(4);
+                let mut acc = [_mm256_setzero_ps(); 4];
+                for (j, &vj) in v.iter().enumerate().take(k) {
+                    let s = _mm256_set1_ps(vj);
+                    let row = pg.add(j * k + b);
+                    for (c, a) in acc.iter_mut().enumerate().take(nv) {
+                        *a = _mm256_fmadd_ps(s, _mm256_loadu_ps(row.add(8 * c)), *a);
+                    }
+                }
+                for (c, a) in acc.iter().enumerate().take(nv) {
+                    _mm256_storeu_ps(out.as_mut_ptr().add(b + 8 * c), *a);
+                }
+                b += 8 * nv;
+            }
+        }
+    }
+
+    /// See `item_pass` above; `acc` stays in registers across all items.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn item_pass(
+        y: &[f32],
+        idx: &[u32],
+        vals: &[f32],
+        v: &[f32],
+        acc: &mut [f32],
+        alpha: f32,
+        residual: bool,
+    ) {
+        // A constant vector count lets the compiler unroll the loops and keep
+        // the accumulator in registers; 64 factors (8 vectors) is the default.
+        // SAFETY: forwarded; the caller checked the CPU features.
+        unsafe {
+            match v.len() / 8 {
+                8 => item_pass_n::<8>(y, idx, vals, v, acc, alpha, residual),
+                4 => item_pass_n::<4>(y, idx, vals, v, acc, alpha, residual),
+                2 => item_pass_n::<2>(y, idx, vals, v, acc, alpha, residual),
+                n => item_pass_dyn(n, y, idx, vals, v, acc, alpha, residual),
+            }
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn item_pass_n<const NV: usize>(
+        y: &[f32],
+        idx: &[u32],
+        vals: &[f32],
+        v: &[f32],
+        acc: &mut [f32],
+        alpha: f32,
+        residual: bool,
+    ) {
+        // SAFETY: forwarded.
+        unsafe { item_pass_dyn(NV, y, idx, vals, v, acc, alpha, residual) }
+    }
+
+    #[inline(always)]
+    unsafe fn item_pass_dyn(
+        nv: usize,
+        y: &[f32],
+        idx: &[u32],
+        vals: &[f32],
+        v: &[f32],
+        acc: &mut [f32],
+        alpha: f32,
+        residual: bool,
+    ) {
+        let k = nv * 8;
+        assert!(nv <= MAX_VECTORS && acc.len() >= k && v.len() >= k);
+        // SAFETY: every item index is < y.len() / k (checked), every load is
+        // 8 floats inside row i of y, v or acc.
+        unsafe {
+            let mut a = [_mm256_setzero_ps(); MAX_VECTORS];
+            for c in 0..nv {
+                a[c] = _mm256_loadu_ps(acc.as_ptr().add(8 * c));
+            }
+            let pv = v.as_ptr();
+            let rows = y.len() / k;
+            for (&i, &w) in idx.iter().zip(vals) {
+                let i = i as usize;
+                assert!(i < rows);
+                let py = y.as_ptr().add(i * k);
+                let (mut d0, mut d1) = (_mm256_setzero_ps(), _mm256_setzero_ps());
+                let mut c = 0;
+                while c + 1 < nv {
+                    d0 = _mm256_fmadd_ps(
+                        _mm256_loadu_ps(py.add(8 * c)),
+                        _mm256_loadu_ps(pv.add(8 * c)),
+                        d0,
+                    );
+                    d1 = _mm256_fmadd_ps(
+                        _mm256_loadu_ps(py.add(8 * c + 8)),
+                        _mm256_loadu_ps(pv.add(8 * c + 8)),
+                        d1,
+                    );
+                    c += 2;
+                }
+                if c < nv {
+                    d0 = _mm256_fmadd_ps(
+                        _mm256_loadu_ps(py.add(8 * c)),
+                        _mm256_loadu_ps(pv.add(8 * c)),
+                        d0,
+                    );
+                }
+                let d = hsum(_mm256_add_ps(d0, d1));
+                let coef = if residual {
+                    1.0 + alpha * w - alpha * w * d
+                } else {
+                    alpha * w * d
+                };
+                let s = _mm256_set1_ps(coef);
+                for c in 0..nv {
+                    a[c] = _mm256_fmadd_ps(s, _mm256_loadu_ps(py.add(8 * c)), a[c]);
+                }
+            }
+            for c in 0..nv {
+                _mm256_storeu_ps(acc.as_mut_ptr().add(8 * c), a[c]);
+            }
+        }
+    }
+
+    /// y += alpha·x.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
+        let n = x.len().min(y.len());
+        let (px, py) = (x.as_ptr(), y.as_mut_ptr());
+        let mut i = 0;
+        // SAFETY: every access is 8 floats at i < n - 7 of both slices.
+        unsafe {
+            let va = _mm256_set1_ps(alpha);
+            while i + 8 <= n {
+                let v = _mm256_fmadd_ps(va, _mm256_loadu_ps(px.add(i)), _mm256_loadu_ps(py.add(i)));
+                _mm256_storeu_ps(py.add(i), v);
+                i += 8;
+            }
+        }
+        while i < n {
+            y[i] += alpha * x[i];
+            i += 1;
+        }
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    dot_k::<false>(a, b)
+}
+
+/// out = G·v for a symmetric k × k G, as a sum of G's rows scaled by v:
+/// k vector multiply-adds with no horizontal sums.
+#[inline(always)]
+fn symv_k<const FMA: bool>(g: &[f32], v: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if FMA && out.len().is_multiple_of(8) {
+        // SAFETY: as in `dot_k`.
+        return unsafe { avx::symv(g, v, out) };
+    }
+    out.fill(0.0);
+    for (row, &vj) in g.chunks_exact(out.len()).zip(v) {
+        axpy_k::<FMA>(vj, row, out);
+    }
+}
+
+/// One row's solve: warm-started conjugate gradient on
+/// (G + Yᵀ(Cᵤ − I)Y) x = YᵀCᵤ1, with G = YᵀY + λI.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn solve_row<const FMA: bool>(
+    g: &[f32],
+    y: &[f32],
+    idx: &[u32],
+    vals: &[f32],
+    alpha: f32,
+    cg_steps: usize,
+    xu: &mut [f32],
+    scratch: &mut [f32],
+) {
+    let k = xu.len();
+    if idx.is_empty() {
+        xu.fill(0.0);
+        return;
+    }
+    let (r, rest) = scratch.split_at_mut(k);
+    let (pv, ap) = rest.split_at_mut(k);
+    // r = YᵀCᵤ1 − (G + Yᵀ(Cᵤ − I)Y) x
+    symv_k::<FMA>(g, xu, r);
+    r.iter_mut().for_each(|v| *v = -*v);
+    item_pass::<FMA>(y, idx, vals, xu, r, alpha, true);
+    pv.copy_from_slice(r);
+    let mut rs_old = dot_k::<FMA>(r, r);
+    if rs_old < 1e-20 {
+        return;
+    }
+    for _ in 0..cg_steps {
+        symv_k::<FMA>(g, pv, ap);
+        item_pass::<FMA>(y, idx, vals, pv, ap, alpha, false);
+        let step = rs_old / dot_k::<FMA>(pv, ap);
+        axpy_k::<FMA>(step, pv, xu);
+        axpy_k::<FMA>(-step, ap, r);
+        let rs_new = dot_k::<FMA>(r, r);
+        if rs_new < 1e-20 {
+            break;
+        }
+        let beta = rs_new / rs_old;
+        pv.iter_mut()
+            .zip(r.iter())
+            .for_each(|(p, r)| *p = madd::<FMA>(beta, *p, *r));
+        rs_old = rs_new;
+    }
+}
+
+/// The per-interaction part of a solve, over the row's items i with weights w:
+/// the residual pass adds Σ (c − (c − 1)·yᵢ·v)·yᵢ with c = 1 + αw, the CG pass
+/// adds Σ αw·(yᵢ·v)·yᵢ, both to `acc`.
+#[inline(always)]
+fn item_pass<const FMA: bool>(
+    y: &[f32],
+    idx: &[u32],
+    vals: &[f32],
+    v: &[f32],
+    acc: &mut [f32],
+    alpha: f32,
+    residual: bool,
+) {
+    let k = v.len();
+    #[cfg(target_arch = "x86_64")]
+    if FMA && k.is_multiple_of(8) && k <= 8 * avx::MAX_VECTORS {
+        // SAFETY: as in `dot_k`.
+        return unsafe { avx::item_pass(y, idx, vals, v, acc, alpha, residual) };
+    }
+    for (&i, &w) in idx.iter().zip(vals) {
+        let yi = &y[i as usize * k..(i as usize + 1) * k];
+        let d = dot_k::<FMA>(yi, v);
+        let coef = if residual {
+            1.0 + alpha * w - alpha * w * d
+        } else {
+            alpha * w * d
+        };
+        axpy_k::<FMA>(coef, yi, acc);
+    }
+}
+
+type RowSolver = fn(&[f32], &[f32], &[u32], &[f32], f32, usize, &mut [f32], &mut [f32]);
+
+fn solve_row_portable(
+    g: &[f32],
+    y: &[f32],
+    idx: &[u32],
+    vals: &[f32],
+    alpha: f32,
+    steps: usize,
+    xu: &mut [f32],
+    s: &mut [f32],
+) {
+    solve_row::<false>(g, y, idx, vals, alpha, steps, xu, s)
+}
+
+/// The same code compiled for AVX2 and FMA: 8-lane fused multiply-adds,
+/// chosen at run time, so one binary runs everywhere and fast where it can.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+fn solve_row_avx2(
+    g: &[f32],
+    y: &[f32],
+    idx: &[u32],
+    vals: &[f32],
+    alpha: f32,
+    steps: usize,
+    xu: &mut [f32],
+    s: &mut [f32],
+) {
+    solve_row::<true>(g, y, idx, vals, alpha, steps, xu, s)
+}
+
+fn row_solver() -> RowSolver {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return |g, y, idx, vals, alpha, steps, xu, s| unsafe {
+            solve_row_avx2(g, y, idx, vals, alpha, steps, xu, s)
+        };
+    }
+    solve_row_portable
 }
 
 /// One half-step: re-solves every row of `x` against the fixed factors `y`.
 fn solve_side(x: &mut [f32], y: &[f32], m: &Csr, p: &IalsParams, k: usize) {
     let g = gram(y, k, p.regularization);
-    x.par_chunks_mut(k).enumerate().for_each_init(
-        || vec![0f32; 3 * k],
-        |scratch, (u, xu)| {
-            let (idx, vals) = m.row(u);
-            if idx.is_empty() {
-                xu.fill(0.0);
-                return;
-            }
-            let (r, rest) = scratch.split_at_mut(k);
-            let (pv, ap) = rest.split_at_mut(k);
-            // r = YᵀCᵤ1 − (YᵀY + λI + Yᵀ(Cᵤ − I)Y) x
-            matvec(&g, xu, r, k);
-            r.iter_mut().for_each(|v| *v = -*v);
-            for (&i, &w) in idx.iter().zip(vals) {
-                let yi = &y[i as usize * k..(i as usize + 1) * k];
-                let c = 1.0 + p.alpha * w;
-                axpy(c - (c - 1.0) * dot(yi, xu), yi, r);
-            }
-            pv.copy_from_slice(r);
-            let mut rs_old = dot(r, r);
-            if rs_old < 1e-20 {
-                return;
-            }
-            for _ in 0..p.cg_steps {
-                matvec(&g, pv, ap, k);
-                for (&i, &w) in idx.iter().zip(vals) {
-                    let yi = &y[i as usize * k..(i as usize + 1) * k];
-                    axpy(p.alpha * w * dot(yi, pv), yi, ap);
-                }
-                let step = rs_old / dot(pv, ap);
-                axpy(step, pv, xu);
-                axpy(-step, ap, r);
-                let rs_new = dot(r, r);
-                if rs_new < 1e-20 {
-                    break;
-                }
-                let beta = rs_new / rs_old;
-                pv.iter_mut()
-                    .zip(r.iter())
-                    .for_each(|(p, r)| *p = r + beta * *p);
-                rs_old = rs_new;
-            }
-        },
-    );
+    let solve = row_solver();
+    x.par_chunks_mut(k)
+        .enumerate()
+        .with_min_len(64)
+        .for_each_init(
+            || vec![0f32; 3 * k],
+            |scratch, (u, xu)| {
+                let (idx, vals) = m.row(u);
+                solve(&g, y, idx, vals, p.alpha, p.cg_steps, xu, scratch);
+            },
+        );
 }
 
 impl IalsModel {
@@ -223,7 +558,10 @@ impl IalsModel {
         }
         let mut b = Mat::<f32>::zeros(k, 1);
         let c = 1.0 + self.alpha;
-        for &i in history.iter().filter(|&&i| (i as usize) < self.n_items()) {
+        let mut distinct = history.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        for &i in distinct.iter().filter(|&&i| (i as usize) < self.n_items()) {
             let yi = &self.items[i as usize * k..(i as usize + 1) * k];
             for r in 0..k {
                 b[(r, 0)] += c * yi[r];
@@ -315,6 +653,8 @@ mod tests {
         let second: f32 = out[5..].iter().sum();
         assert!(first > 3.0 * second.abs(), "{out:?}");
         m.score_user(None, &[6, 7], &mut out);
-        assert!(out[8] > out[2], "{out:?}");
+        let same_cluster = (out[5] + out[8] + out[9]) / 3.0;
+        let other_cluster = out[..5].iter().sum::<f32>() / 5.0;
+        assert!(same_cluster > other_cluster + 0.05, "{out:?}");
     }
 }

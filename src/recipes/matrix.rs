@@ -25,6 +25,20 @@ impl Csr {
     /// Builds from `(row, col, value)` entries, summing duplicates; columns
     /// within a row are sorted.
     pub fn from_triplets(rows: usize, cols: usize, entries: &[(u32, u32, f32)]) -> Csr {
+        Self::build(rows, cols, entries, |a, b| a + b)
+    }
+
+    /// Like [`Csr::from_triplets`], keeping the largest of duplicate entries.
+    pub fn from_triplets_max(rows: usize, cols: usize, entries: &[(u32, u32, f32)]) -> Csr {
+        Self::build(rows, cols, entries, f32::max)
+    }
+
+    fn build(
+        rows: usize,
+        cols: usize,
+        entries: &[(u32, u32, f32)],
+        merge: impl Fn(f32, f32) -> f32,
+    ) -> Csr {
         let mut counts = vec![0usize; rows + 1];
         for &(r, _, _) in entries {
             counts[r as usize + 1] += 1;
@@ -53,7 +67,8 @@ impl Csr {
             row.sort_unstable_by_key(|e| e.0);
             for &(c, v) in &row {
                 if indices.len() > indptr[r] && *indices.last().expect("non-empty") == c {
-                    *values.last_mut().expect("non-empty") += v;
+                    let last = values.last_mut().expect("non-empty");
+                    *last = merge(*last, v);
                 } else {
                     indices.push(c);
                     values.push(v);

@@ -119,8 +119,12 @@ impl RecipeSpec {
 }
 
 /// What a recipe trains from: the interactions, each row's weight under the
-/// solution's event settings, the users × items matrix of summed weights,
-/// and each user's items in time order.
+/// solution's event settings, the users × items matrix, and each user's items
+/// in time order. In the matrix a user's repeated interactions with an item
+/// count once, at their largest weight: repeats (re-buying a staple,
+/// re-watching) say little about what else a user wants, and counting them
+/// lets a few habitual items dominate (measured on Online Retail with
+/// `recflow bench recipes`).
 pub struct TrainingData<'a> {
     pub interactions: &'a Interactions,
     pub row_weights: Vec<f32>,
@@ -139,7 +143,7 @@ impl<'a> TrainingData<'a> {
             .map(|r| (interactions.user[r], interactions.item[r], row_weights[r]))
             .collect();
         let matrix =
-            Csr::from_triplets(interactions.users.len(), interactions.items.len(), &entries);
+            Csr::from_triplets_max(interactions.users.len(), interactions.items.len(), &entries);
         Ok(TrainingData {
             interactions,
             row_weights,

@@ -135,7 +135,7 @@ fn a_yaml_typo_names_the_file_and_the_yaml_path() {
     let file = home.write("pipelines/typo.yaml", text);
     let r = fails(home.cmd().arg("validate").arg(&file));
     let expected = format!(
-        "{}: steps[5].num_result: unknown field `num_result`",
+        "{}: steps[6].num_result: unknown field `num_result`",
         file.display()
     );
     assert!(r.stdout.contains(&expected), "{}", r.stdout);

@@ -107,7 +107,7 @@ fn quickstart_runs_end_to_end_and_again() {
     assert!(
         second
             .stdout
-            .contains("campaign movies → popular-movies v2 (was v1)"),
+            .contains("campaign movies → movie-recs v2 (was v1)"),
         "{}",
         second.stdout
     );
@@ -137,16 +137,16 @@ fn quickstart_runs_end_to_end_and_again() {
     let show = ok(home.cmd().args(["runs", "show", "2", "--logs"])).stdout;
     assert!(show.contains("Published interactions v2"), "{show}");
     let campaign = ok(home.cmd().args(["campaigns", "show", "movies"])).stdout;
-    assert!(campaign.contains("serves popular-movies v2"), "{campaign}");
+    assert!(campaign.contains("serves movie-recs v2"), "{campaign}");
     assert_eq!(
         campaign
             .lines()
-            .filter(|l| l.contains("popular-movies v"))
+            .filter(|l| l.contains("movie-recs v"))
             .count(),
         3,
         "{campaign}"
     );
-    let solution = ok(home.cmd().args(["solutions", "show", "popular-movies"])).stdout;
+    let solution = ok(home.cmd().args(["solutions", "show", "movie-recs"])).stdout;
     assert!(
         solution.contains("normalized_discounted_cumulative_gain_at_10"),
         "{solution}"
@@ -156,10 +156,10 @@ fn quickstart_runs_end_to_end_and_again() {
     // A version that exists is shown; one that does not is an error naming it.
     let missing = run(home
         .cmd()
-        .args(["solutions", "show", "popular-movies", "--version", "9"]));
+        .args(["solutions", "show", "movie-recs", "--version", "9"]));
     assert_ne!(missing.code, 0);
     assert!(
-        missing.stderr.contains("popular-movies v9 not found"),
+        missing.stderr.contains("movie-recs v9 not found"),
         "{}",
         missing.stderr
     );

@@ -226,8 +226,8 @@ async fn the_warehouse_can_live_in_s3() {
     for key in [
         "recflow/datasets/movielens/interactions/v1/manifest.json",
         "recflow/datasets/movielens/interactions/v1/part-00000.parquet",
-        "recflow/models/popular-movies/v1/model.rfm",
-        "recflow/models/popular-movies/v1/manifest.json",
+        "recflow/models/movie-recs/v1/model.rfm",
+        "recflow/models/movie-recs/v1/manifest.json",
         "recflow/exports/quickstart/export/run-1/_SUCCESS",
     ] {
         assert!(listed.iter().any(|k| k == key), "{key} not in {listed:?}");

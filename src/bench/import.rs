@@ -4,7 +4,7 @@
 //! validation, no transform and no state store. The ratio says what
 //! validation, rejected-row tracking and publishing cost.
 //!
-//! Run it on an optimised build: `cargo run --profile bench -- bench import`.
+//! Run it on an optimised build: `cargo run --release -- bench import`.
 
 use std::io::Cursor;
 use std::path::PathBuf;
@@ -70,11 +70,6 @@ struct Case {
 }
 
 pub async fn import(args: ImportBenchArgs) -> anyhow::Result<()> {
-    if cfg!(debug_assertions) {
-        eprintln!(
-            "warning: this is an unoptimised build; run `cargo run --profile bench -- bench import` for real numbers"
-        );
-    }
     let avro: AvroSchema = serde_json::from_str(SCHEMA)?;
     let schema = Schema::from_avro(DatasetType::Interactions, &avro)
         .map_err(|p| anyhow::anyhow!(p.join("; ")))?;

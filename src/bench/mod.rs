@@ -1,0 +1,8 @@
+//! Benchmarks: each prints its figures next to a baseline measured in the
+//! same run. Run them on an optimised build (`cargo run --release -- bench ...`).
+
+pub mod import;
+pub mod recipes;
+
+pub use import::{ImportBenchArgs, import};
+pub use recipes::{RecipesBenchArgs, recipes};
