@@ -270,6 +270,18 @@ mod tests {
             assert!(tu.relevant.len() <= 1);
         }
         assert_eq!(s.train_rows.len(), 1000 - s.test_users.len());
+        // The held-out interactions are never among the training rows.
+        let train: HashSet<usize> = s.train_rows.iter().copied().collect();
+        let by_user = data.rows_by_user();
+        for tu in &s.test_users {
+            let held: Vec<usize> = by_user[tu.user as usize]
+                .iter()
+                .copied()
+                .filter(|r| !train.contains(r))
+                .collect();
+            assert_eq!(held.len(), 1);
+            assert!(tu.relevant.contains(&data.item[held[0]]));
+        }
         // Same seed, same split.
         let again = split(&data, SPLIT_SEED);
         let users = |s: &Split| s.test_users.iter().map(|t| t.user).collect::<Vec<_>>();

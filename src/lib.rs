@@ -21,3 +21,4 @@ pub mod solution;
 pub mod steps;
 pub mod storage;
 pub mod store;
+pub mod tuning;

@@ -13,10 +13,12 @@ use serde::{Deserialize, Serialize};
 use crate::config::Env;
 use crate::dataset::{self, DataFile, sha256_hex};
 use crate::eval::{self, Metrics};
+use crate::pipeline::{SolutionRecipe, SolutionSpec};
 use crate::recipes::{EventSettings, Interactions, RecipeSpec, SolutionModel, TrainingData};
 use crate::schema::DatasetType;
 use crate::storage::Location;
 use crate::store::{VersionKind, VersionRecord};
+use crate::tuning::{self, TuningReport, Validation};
 
 pub const MODEL_FILE: &str = "model.rfm";
 pub const MANIFEST_FILE: &str = "manifest.json";
@@ -62,6 +64,10 @@ pub struct SolutionManifest {
     /// Dataset versions used, by dataset type.
     pub dataset_versions: BTreeMap<String, i64>,
     pub metrics: Metrics,
+    /// The hyperparameter search or automatic choice that decided `recipe`
+    /// and `settings`, with every trial's validation metrics.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tuning: Option<TuningReport>,
     /// Test users the metrics were measured on.
     pub test_users: u64,
     pub counts: DataCounts,
@@ -112,8 +118,7 @@ pub fn check_minimum(solution: &str, data: &Interactions) -> Result<(), Solution
 /// One training of a solution.
 pub struct TrainJob<'a> {
     pub solution: &'a str,
-    pub recipe: &'a RecipeSpec,
-    pub events: &'a EventSettings,
+    pub spec: &'a SolutionSpec,
     pub dataset_group: &'a str,
     pub run_id: Option<i64>,
     pub step_id: Option<&'a str>,
@@ -127,21 +132,28 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
     let data = tokio::task::spawn_blocking(move || dataset::to_interactions(&frame)).await??;
     check_minimum(job.solution, &data)?;
 
-    let recipe = job.recipe.clone();
-    let events = job.events.clone();
-    let recipe_name = recipe.name();
+    let choice = job.spec.recipe.clone();
+    let events = job.spec.events.clone();
     let started = Instant::now();
-    let (model_bytes, metrics, test_users, counts) =
+    let (model_bytes, recipe, metrics, test_users, counts, tuning) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+            let (recipe, tuning) = decide_recipe(&choice, &events, &data)?;
             let (metrics, test_users) = evaluate_recipe(&recipe, &events, &data)?;
             let all = TrainingData::new(&data, &events)?;
-            let model = SolutionModel::new(recipe_name, &all, recipe.recipe().train(&all)?);
+            let model = SolutionModel::new(recipe.name(), &all, recipe.recipe().train(&all)?);
             let counts = DataCounts {
                 interactions: data.len() as u64,
                 users: data.users.len() as u64,
                 items: data.items.len() as u64,
             };
-            Ok((model.to_bytes(), metrics, test_users, counts))
+            Ok((
+                model.to_bytes(),
+                recipe,
+                metrics,
+                test_users,
+                counts,
+                tuning,
+            ))
         })
         .await??;
     let training_seconds = started.elapsed().as_secs_f64();
@@ -170,8 +182,9 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
             format_version: 1,
             solution: job.solution.to_string(),
             version,
-            recipe: recipe_name.to_string(),
-            settings: settings_json(job.recipe, job.events),
+            recipe: recipe.name().to_string(),
+            settings: settings_json(&recipe, &job.spec.events),
+            tuning,
             dataset_group: job.dataset_group.to_string(),
             dataset_versions: BTreeMap::from([(
                 DatasetType::Interactions.to_string(),
@@ -216,6 +229,38 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
             Err(e)
         }
     }
+}
+
+/// Decides the recipe and settings to train: as written, or by searching
+/// `hpo` / choosing among `auto` candidates on a validation split carved from
+/// the metrics split's training rows.
+pub fn decide_recipe(
+    choice: &SolutionRecipe,
+    events: &EventSettings,
+    data: &Interactions,
+) -> anyhow::Result<(RecipeSpec, Option<TuningReport>)> {
+    let (recipe, hpo) = match choice {
+        SolutionRecipe::One { recipe, hpo: None } => return Ok((recipe.clone(), None)),
+        SolutionRecipe::One {
+            recipe,
+            hpo: Some(hpo),
+        } => (Some((recipe, hpo)), None),
+        SolutionRecipe::Auto {
+            candidates,
+            objective,
+        } => (None, Some((candidates, objective))),
+    };
+    let split = eval::split(data, eval::SPLIT_SEED);
+    let train_part = data.subset(&split.train_rows);
+    let validation = Validation::carve(&train_part);
+    let (spec, report) = match (recipe, hpo) {
+        (Some((recipe, hpo)), _) => tuning::search(recipe, hpo, events, &validation)?,
+        (None, Some((candidates, objective))) => {
+            tuning::choose(candidates, objective, events, &validation)?
+        }
+        (None, None) => unreachable!("matched above"),
+    };
+    Ok((spec, Some(report)))
 }
 
 /// Offline metrics of a recipe by the managed service's protocol: the model

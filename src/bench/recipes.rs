@@ -49,8 +49,8 @@ const ALS_ALPHA_GRID: &[f32] = &[1.0, 5.0, 20.0, 50.0];
 /// The fixed setting both ALS implementations are timed at.
 const SPEED_FACTORS: usize = 64;
 const SPEED_ITERATIONS: usize = 15;
-const SPEED_REG: f32 = 0.1;
-const SPEED_ALPHA: f32 = 10.0;
+const SPEED_REG: f32 = 1.0;
+const SPEED_ALPHA: f32 = 1.0;
 
 /// Test-set figures of one recipe.
 struct Row {

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::{AvroSchema, DatasetType, Schema};
 use crate::steps::StepKind;
+use crate::tuning::{Candidate, HpoSpec};
 
 pub use parse::parse_pipeline;
 pub use validate::{check_resource_name, validate};
@@ -55,9 +56,41 @@ pub struct DatasetSpec {
 /// solution version of it.
 #[derive(Debug, Clone)]
 pub struct SolutionSpec {
-    pub recipe: RecipeSpec,
+    pub recipe: SolutionRecipe,
     /// Which interactions count and how much (shared by every recipe).
     pub events: EventSettings,
+}
+
+/// How a solution's recipe is decided.
+#[derive(Debug, Clone)]
+pub enum SolutionRecipe {
+    /// One recipe; with `hpo:`, its settings are searched on a validation split.
+    One {
+        recipe: RecipeSpec,
+        hpo: Option<HpoSpec>,
+    },
+    /// `recipe: auto`: the candidate with the best `objective` on a validation split.
+    Auto {
+        candidates: Vec<Candidate>,
+        objective: String,
+    },
+}
+
+impl SolutionRecipe {
+    /// What to print: the recipe, or `auto` with its candidates.
+    pub fn describe(&self) -> String {
+        match self {
+            SolutionRecipe::One { recipe, hpo: None } => recipe.name().to_string(),
+            SolutionRecipe::One {
+                recipe,
+                hpo: Some(h),
+            } => format!("{} ({} hpo trials)", recipe.name(), h.trials),
+            SolutionRecipe::Auto { candidates, .. } => {
+                let names: Vec<&str> = candidates.iter().map(|c| c.recipe.name()).collect();
+                format!("auto ({})", names.join(", "))
+            }
+        }
+    }
 }
 
 /// A campaign serves one solution version at a time; `deploy` moves it.

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::{PipelineSpec, SpecProblem};
+use super::{PipelineSpec, SolutionRecipe, SpecProblem};
 use crate::eval::METRIC_KEYS;
 use crate::schema::{AvroSchema, DatasetType, Schema};
 
@@ -79,7 +79,33 @@ pub fn validate(
     let schemas = check_datasets(spec, base_dir, &mut problems);
 
     for (name, solution) in &spec.solutions {
-        problems.extend(solution.recipe.validate(&format!("solutions.{name}")));
+        let at = format!("solutions.{name}");
+        match &solution.recipe {
+            SolutionRecipe::One { recipe, hpo } => {
+                problems.extend(recipe.validate(&at));
+                if let Some(h) = hpo {
+                    problems.extend(h.validate(recipe, &format!("{at}.hpo")));
+                }
+            }
+            SolutionRecipe::Auto {
+                candidates,
+                objective,
+            } => {
+                if !METRIC_KEYS.contains(&objective.as_str()) {
+                    problems.push(SpecProblem::new(
+                        format!("{at}.objective"),
+                        format!("unknown metric {objective:?}"),
+                    ));
+                }
+                for (i, c) in candidates.iter().enumerate() {
+                    let cat = format!("{at}.candidates[{i}]");
+                    problems.extend(c.recipe.validate(&cat));
+                    if let Some(h) = &c.hpo {
+                        problems.extend(h.validate(&c.recipe, &format!("{cat}.hpo")));
+                    }
+                }
+            }
+        }
         problems.extend(solution.events.validate(&format!("solutions.{name}")));
     }
     for (name, campaign) in &spec.campaigns {

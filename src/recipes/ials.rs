@@ -31,8 +31,8 @@ impl Default for IalsParams {
     fn default() -> Self {
         Self {
             factors: 64,
-            regularization: 0.1,
-            alpha: 10.0,
+            regularization: 1.0,
+            alpha: 1.0,
             iterations: 15,
             cg_steps: 3,
             seed: 42,

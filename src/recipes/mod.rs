@@ -106,15 +106,19 @@ impl RecipeSpec {
         }
     }
 
-    /// The settings as JSON, recorded with each solution version.
+    /// The settings as JSON, recorded with each solution version. Written
+    /// through text so that f32 settings keep their short form (0.1, not
+    /// 0.10000000149011612).
     pub fn settings(&self) -> serde_json::Value {
-        match self {
-            Self::PopularityCount(s) => serde_json::to_value(s),
-            Self::TrendingNow(s) => serde_json::to_value(s),
-            Self::Sims(s) => serde_json::to_value(s),
-            Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => serde_json::to_value(s),
-        }
-        .unwrap_or_default()
+        let text = match self {
+            Self::PopularityCount(s) => serde_json::to_string(s),
+            Self::TrendingNow(s) => serde_json::to_string(s),
+            Self::Sims(s) => serde_json::to_string(s),
+            Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => serde_json::to_string(s),
+        };
+        text.ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
     }
 }
 

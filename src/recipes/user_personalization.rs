@@ -38,10 +38,10 @@ pub struct UserPersonalizationSpec {
     /// iALS: latent factors (default 64). Also accepted: `hidden_dimension`.
     #[serde(default = "default_factors", alias = "hidden_dimension")]
     pub factors: usize,
-    /// iALS: L2 regularisation (default 0.1).
+    /// iALS: L2 regularisation (default 1).
     #[serde(default = "default_regularization")]
     pub regularization: f32,
-    /// iALS: confidence per unit of interaction weight, c = 1 + α·w (default 10).
+    /// iALS: confidence per unit of interaction weight, c = 1 + α·w (default 1).
     #[serde(default = "default_alpha")]
     pub alpha: f32,
     /// iALS: alternating iterations (default 15).

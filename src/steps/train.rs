@@ -42,18 +42,16 @@ pub async fn run(spec: &TrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<Step
         .solutions
         .get(&spec.solution)
         .expect("validated: the solution is declared");
-    let recipe = &declared.recipe;
     ctx.log(format!(
         "Training {} with recipe {}.",
         spec.solution,
-        recipe.name()
+        declared.recipe.describe()
     ));
     let m = solution::train(
         ctx.env,
         TrainJob {
             solution: &spec.solution,
-            recipe,
-            events: &declared.events,
+            spec: declared,
             dataset_group: &p.dataset_group,
             run_id: Some(ctx.run_id),
             step_id: Some(ctx.step_id),
@@ -69,6 +67,26 @@ pub async fn run(spec: &TrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<Step
         m.test_users,
         serde_json::to_string(&m.metrics).unwrap_or_default()
     ));
+    if let Some(t) = &m.tuning {
+        for trial in &t.trials {
+            let value = trial
+                .metrics
+                .as_ref()
+                .and_then(|mm| mm.get(&t.objective))
+                .map_or("failed".to_string(), |v| format!("{v:.4}"));
+            let params = serde_json::to_string(&trial.params).unwrap_or_default();
+            ctx.log(format!(
+                "Trial {} {params}: {} = {value}",
+                trial.recipe, t.objective
+            ));
+        }
+        let best = &t.trials[t.best];
+        let params = serde_json::to_string(&best.params).unwrap_or_default();
+        ctx.log(format!(
+            "Chose {} {params} on the validation split.",
+            best.recipe
+        ));
+    }
     let metric = |k: &str| m.metrics.get(k).copied().unwrap_or(0.0);
     let summary = format!(
         "{} v{} ({}): {} interactions, precision@10 {:.4}, ndcg@10 {:.4}, coverage {:.4}",

@@ -8,4 +8,5 @@ mod bad_input;
 mod examples;
 mod import;
 mod quickstart;
+mod recipes;
 mod s3;
