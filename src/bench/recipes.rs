@@ -20,8 +20,8 @@ use serde::Deserialize;
 
 use crate::eval::{self, TestUser};
 use crate::recipes::{
-    Algorithm, EventSettings, Interactions, RecipeSpec, SimsSpec, SolutionModel, TrainingData,
-    UserPersonalizationSpec,
+    Algorithm, EventSettings, Interactions, NextItemSpec, RecipeSpec, SimsSpec, SolutionModel,
+    TrainingData, TrendingNowSpec, UserPersonalizationSpec,
 };
 
 #[derive(Debug, Args)]
@@ -214,7 +214,14 @@ fn bench_dataset(name: &str, data: &Interactions, args: &RecipesBenchArgs) -> an
         "popularity-count",
         RecipeSpec::PopularityCount(Default::default()),
     )?;
+    fixed(
+        "trending-now (1d)",
+        RecipeSpec::TrendingNow(TrendingNowSpec {
+            window: "1d".into(),
+        }),
+    )?;
     fixed("sims", RecipeSpec::Sims(SimsSpec::default()))?;
+    fixed("next-item", RecipeSpec::NextItem(NextItemSpec::default()))?;
     fixed("user-personalization (defaults)", up(|_| {}))?;
 
     let ease = EASE_GRID

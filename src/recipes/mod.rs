@@ -8,6 +8,7 @@
 pub mod ease;
 pub mod ials;
 pub mod matrix;
+mod next_item;
 mod popularity;
 mod sims;
 mod trending;
@@ -22,6 +23,7 @@ use crate::pipeline::SpecProblem;
 use crate::pipeline::parse::from_value;
 
 pub use matrix::{Csr, EventSettings};
+pub use next_item::NextItemSpec;
 pub use popularity::PopularityCountSpec;
 pub use sims::SimsSpec;
 pub use trending::TrendingNowSpec;
@@ -40,6 +42,8 @@ pub enum RecipeSpec {
     UserPersonalization(UserPersonalizationSpec),
     /// `personalized-ranking`: the same model, used to re-rank given lists.
     PersonalizedRanking(UserPersonalizationSpec),
+    /// `next-item`: session-aware; the latest events pick what comes next.
+    NextItem(NextItemSpec),
 }
 
 impl RecipeSpec {
@@ -49,6 +53,7 @@ impl RecipeSpec {
         "sims",
         "user-personalization",
         "personalized-ranking",
+        "next-item",
     ];
 
     pub(crate) fn from_value(
@@ -68,6 +73,8 @@ impl RecipeSpec {
             "personalized-ranking" | "personalized-ranking-v2" => {
                 Ok(Self::PersonalizedRanking(from_value(value, at)?))
             }
+            // The managed service's session-aware family was HRNN.
+            "next-item" | "hrnn" => Ok(Self::NextItem(from_value(value, at)?)),
             other => Err(SpecProblem::new(
                 format!("{at}.recipe"),
                 format!(
@@ -85,6 +92,7 @@ impl RecipeSpec {
             Self::Sims(_) => "sims",
             Self::UserPersonalization(_) => "user-personalization",
             Self::PersonalizedRanking(_) => "personalized-ranking",
+            Self::NextItem(_) => "next-item",
         }
     }
 
@@ -94,6 +102,7 @@ impl RecipeSpec {
             Self::TrendingNow(s) => s.validate(at),
             Self::Sims(s) => s.validate(at),
             Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => s.validate(at),
+            Self::NextItem(s) => s.validate(at),
         }
     }
 
@@ -103,6 +112,7 @@ impl RecipeSpec {
             Self::TrendingNow(s) => s,
             Self::Sims(s) => s,
             Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => s,
+            Self::NextItem(s) => s,
         }
     }
 
@@ -115,6 +125,7 @@ impl RecipeSpec {
             Self::TrendingNow(s) => serde_json::to_string(s),
             Self::Sims(s) => serde_json::to_string(s),
             Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => serde_json::to_string(s),
+            Self::NextItem(s) => serde_json::to_string(s),
         };
         text.ok()
             .and_then(|t| serde_json::from_str(&t).ok())
@@ -184,6 +195,7 @@ fn load_model(recipe: &str, r: &ArtifactReader) -> Result<Box<dyn Model>, Artifa
         "user-personalization" | "personalized-ranking" => {
             Box::new(user_personalization::UpModel::load(r)?)
         }
+        "next-item" => Box::new(next_item::NextItemModel::load(r)?),
         other => {
             return Err(ArtifactError::Corrupt {
                 file: "model".into(),

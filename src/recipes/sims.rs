@@ -102,6 +102,13 @@ pub(crate) fn recent_distinct(
 
 impl Recipe for SimsSpec {
     fn train(&self, data: &TrainingData) -> anyhow::Result<Box<dyn Model>> {
+        Ok(Box::new(self.train_model(data)))
+    }
+}
+
+impl SimsSpec {
+    /// The trained neighbour lists, for `sims` and for recipes built on it.
+    pub fn train_model(&self, data: &TrainingData) -> SimsModel {
         let n_items = data.interactions.items.len();
         let m = &data.matrix;
         let kept = |u: u32, i: u32| m.row(u as usize).0.binary_search(&i).is_ok();
@@ -148,7 +155,7 @@ impl Recipe for SimsSpec {
                 },
             )
             .collect();
-        Ok(Box::new(SimsModel::new(neighbours, &pop)))
+        SimsModel::new(neighbours, &pop)
     }
 }
 
@@ -188,12 +195,23 @@ impl SimsModel {
     }
 
     pub fn load(r: &ArtifactReader) -> Result<SimsModel, ArtifactError> {
+        Self::load_prefixed(r, "sims")
+    }
+
+    pub fn load_prefixed(r: &ArtifactReader, prefix: &str) -> Result<SimsModel, ArtifactError> {
         Ok(SimsModel {
-            offsets: r.u32s("sims.offsets")?,
-            neighbors: r.u32s("sims.neighbors")?,
-            scores: r.f32s("sims.scores")?,
-            fallback: r.f32s("sims.fallback")?,
+            offsets: r.u32s(&format!("{prefix}.offsets"))?,
+            neighbors: r.u32s(&format!("{prefix}.neighbors"))?,
+            scores: r.f32s(&format!("{prefix}.scores"))?,
+            fallback: r.f32s(&format!("{prefix}.fallback"))?,
         })
+    }
+
+    pub fn save_prefixed(&self, w: &mut ArtifactWriter, prefix: &str) {
+        w.u32s(&format!("{prefix}.offsets"), &self.offsets);
+        w.u32s(&format!("{prefix}.neighbors"), &self.neighbors);
+        w.f32s(&format!("{prefix}.scores"), &self.scores);
+        w.f32s(&format!("{prefix}.fallback"), &self.fallback);
     }
 
     /// The neighbours of an item and their similarities.
@@ -229,9 +247,6 @@ impl Model for SimsModel {
     }
 
     fn save(&self, w: &mut ArtifactWriter) {
-        w.u32s("sims.offsets", &self.offsets);
-        w.u32s("sims.neighbors", &self.neighbors);
-        w.f32s("sims.scores", &self.scores);
-        w.f32s("sims.fallback", &self.fallback);
+        self.save_prefixed(w, "sims");
     }
 }

@@ -59,8 +59,9 @@ fn every_recipe_trains_and_personalised_ones_beat_popularity() {
   ease: {recipe: user-personalization, algorithm: ease}
   ials: {recipe: user-personalization, algorithm: ials, factors: 32, iterations: 8}
   rank: {recipe: personalized-ranking}
+  next: {recipe: next-item, session_gap_minutes: 60}
 "#;
-    let names = ["pop", "trend", "sims", "ease", "ials", "rank"];
+    let names = ["pop", "trend", "sims", "ease", "ials", "rank", "next"];
     let r = ok(home
         .cmd()
         .arg("run")
@@ -73,7 +74,7 @@ fn every_recipe_trains_and_personalised_ones_beat_popularity() {
         );
     }
     let pop = ndcg10(&home, "pop");
-    for n in ["sims", "ease", "ials"] {
+    for n in ["sims", "ease", "ials", "next"] {
         assert!(
             ndcg10(&home, n) > pop * 1.4,
             "{n} should clearly beat popularity ({pop})"
