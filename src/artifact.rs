@@ -225,6 +225,11 @@ impl ArtifactReader {
         &self.header.recipe
     }
 
+    /// Whether a section is present (optional parts of a model).
+    pub fn has(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
     pub fn meta(&self) -> &serde_json::Value {
         &self.header.meta
     }

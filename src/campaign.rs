@@ -7,7 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Env;
-use crate::recipes::{Query, Scored, SolutionModel};
+use crate::pipeline::CampaignSpec;
+use crate::recipes::{Exploration, Query, Scored, SolutionModel};
 use crate::solution;
 use crate::store::{CampaignRecord, StoreError};
 
@@ -29,6 +30,8 @@ pub struct Recommender {
     pub solution: String,
     pub version: i64,
     pub model: Arc<SolutionModel>,
+    /// The campaign's exploration of new items (none outside campaigns).
+    pub exploration: Exploration,
 }
 
 impl Recommender {
@@ -59,8 +62,10 @@ impl Recommender {
             }
             Err(e) => return Err(e.into()),
         };
-        let rec =
+        let mut rec =
             Self::for_solution(env, &campaign.solution, Some(campaign.solution_version)).await?;
+        let spec: Option<CampaignSpec> = serde_json::from_value(campaign.config.clone()).ok();
+        rec.exploration = exploration_for(spec.as_ref(), &rec.model);
         Ok((campaign, rec))
     }
 
@@ -75,6 +80,7 @@ impl Recommender {
             solution: solution.to_string(),
             version: record.version,
             model,
+            exploration: Exploration::NONE,
         })
     }
 
@@ -86,7 +92,25 @@ impl Recommender {
         if num_results == 0 || num_results > MAX_NUM_RESULTS {
             return Err(CampaignError::NumResults(num_results));
         }
-        Ok(self.model.recommend(query, num_results))
+        Ok(self
+            .model
+            .recommend_exploring(query, num_results, self.exploration))
+    }
+}
+
+/// A campaign's exploration settings; the managed service explores by
+/// default only with its User-Personalization recipe, and so does recflow.
+pub fn exploration_for(spec: Option<&CampaignSpec>, model: &SolutionModel) -> Exploration {
+    let default_weight = if model.recipe == "user-personalization" && model.has_item_metadata() {
+        0.3
+    } else {
+        0.0
+    };
+    Exploration {
+        weight: spec
+            .and_then(|s| s.exploration_weight)
+            .unwrap_or(default_weight),
+        item_age_cutoff_days: spec.map_or(30.0, |s| s.exploration_item_age_cutoff),
     }
 }
 

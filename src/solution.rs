@@ -14,6 +14,7 @@ use crate::config::Env;
 use crate::dataset::{self, DataFile, sha256_hex};
 use crate::eval::{self, Metrics};
 use crate::pipeline::{SolutionRecipe, SolutionSpec};
+use crate::recipes::features::ItemRecord;
 use crate::recipes::{EventSettings, Interactions, RecipeSpec, SolutionModel, TrainingData};
 use crate::schema::DatasetType;
 use crate::storage::Location;
@@ -129,8 +130,33 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
     let loaded = dataset::load(env, job.dataset_group, DatasetType::Interactions, None).await?;
     let dataset_version = loaded.record.version;
     let frame = loaded.frame;
-    let data = tokio::task::spawn_blocking(move || dataset::to_interactions(&frame)).await??;
+    let mut data = tokio::task::spawn_blocking(move || dataset::to_interactions(&frame)).await??;
     check_minimum(job.solution, &data)?;
+    let mut dataset_versions =
+        BTreeMap::from([(DatasetType::Interactions.to_string(), dataset_version)]);
+    // Item metadata, when an items dataset exists: its items join the
+    // catalog (cold items included) and give exploration its vectors.
+    let records = match dataset::load(env, job.dataset_group, DatasetType::Items, None).await {
+        Ok(items) => {
+            dataset_versions.insert(DatasetType::Items.to_string(), items.record.version);
+            let schema = items.manifest.schema.clone();
+            let frame = items.frame;
+            let by_id = tokio::task::spawn_blocking(move || dataset::item_records(&frame, &schema))
+                .await??;
+            for (id, _) in &by_id {
+                data.items.intern(id);
+            }
+            let mut records: Vec<Option<ItemRecord>> = vec![None; data.items.len()];
+            for (id, r) in by_id {
+                if let Some(i) = data.items.get(&id) {
+                    records[i as usize] = Some(r);
+                }
+            }
+            Some(records)
+        }
+        Err(dataset::DatasetError::NoVersion { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
 
     let choice = job.spec.recipe.clone();
     let events = job.spec.events.clone();
@@ -140,7 +166,10 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
             let (recipe, tuning) = decide_recipe(&choice, &events, &data)?;
             let (metrics, test_users) = evaluate_recipe(&recipe, &events, &data)?;
             let all = TrainingData::new(&data, &events)?;
-            let model = SolutionModel::new(recipe.name(), &all, recipe.recipe().train(&all)?);
+            let mut model = SolutionModel::new(recipe.name(), &all, recipe.recipe().train(&all)?);
+            if let Some(records) = &records {
+                model = model.with_features(records);
+            }
             let counts = DataCounts {
                 interactions: data.len() as u64,
                 users: data.users.len() as u64,
@@ -186,10 +215,7 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
             settings: settings_json(&recipe, &job.spec.events),
             tuning,
             dataset_group: job.dataset_group.to_string(),
-            dataset_versions: BTreeMap::from([(
-                DatasetType::Interactions.to_string(),
-                dataset_version,
-            )]),
+            dataset_versions,
             metrics,
             test_users,
             counts,

@@ -16,6 +16,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::Env;
 use crate::recipes::Interactions;
+use crate::recipes::features::ItemRecord;
 use crate::schema::{self, DatasetType, Schema};
 use crate::storage::{Location, StorageError};
 use crate::store::{StoreError, VersionKind, VersionRecord};
@@ -178,6 +179,38 @@ pub async fn load(
         manifest,
         frame,
     })
+}
+
+/// The metadata records of an items dataset frame, by item id: categorical
+/// and textual fields and CREATION_TIMESTAMP, as the schema declares them.
+pub fn item_records(df: &DataFrame, schema: &Schema) -> PolarsResult<Vec<(String, ItemRecord)>> {
+    let ids = df.column(schema::ITEM_ID)?.str()?;
+    let used: Vec<(String, Column)> = schema
+        .fields
+        .iter()
+        .filter(|f| f.categorical || f.textual || f.name == schema::CREATION_TIMESTAMP)
+        .filter_map(|f| {
+            df.column(&f.name)
+                .ok()
+                .map(|c| (f.name.clone(), c.cast(&DataType::String)))
+        })
+        .map(|(n, c)| c.map(|c| (n, c)))
+        .collect::<PolarsResult<_>>()?;
+    let strs: Vec<(&str, &StringChunked)> = used
+        .iter()
+        .map(|(n, c)| c.str().map(|s| (n.as_str(), s)))
+        .collect::<PolarsResult<_>>()?;
+    Ok(ids
+        .iter()
+        .enumerate()
+        .filter_map(|(row, id)| {
+            let id = id?.to_string();
+            let fields = strs
+                .iter()
+                .map(|(n, s)| (*n, s.get(row).map(str::to_string)));
+            Some((id, ItemRecord::from_fields(schema, fields)))
+        })
+        .collect())
 }
 
 /// Interactions of a dataset frame, as dense indices for recipes.

@@ -104,6 +104,19 @@ pub struct CampaignSpec {
     /// below a floor fails the deploy step and the campaign stays where it was.
     #[serde(default)]
     pub min_metrics: BTreeMap<String, f64>,
+    /// Share of recommendation slots (0 to 1) given to new items — created
+    /// within `exploration_item_age_cutoff` days, or never interacted with —
+    /// chosen by how well their metadata matches the user. Default 0.3 for
+    /// user-personalization solutions with an items dataset, else 0.
+    #[serde(default, alias = "explorationWeight")]
+    pub exploration_weight: Option<f32>,
+    /// Days before the newest interaction within which an item counts as new (default 30).
+    #[serde(default = "default_age_cutoff", alias = "explorationItemAgeCutOff")]
+    pub exploration_item_age_cutoff: f64,
+}
+
+fn default_age_cutoff() -> f64 {
+    30.0
 }
 
 /// One step of a pipeline: the settings every step has, and its typed kind.

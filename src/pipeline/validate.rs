@@ -118,6 +118,21 @@ pub fn validate(
                 spec.solutions.keys(),
             ));
         }
+        if campaign
+            .exploration_weight
+            .is_some_and(|w| !(0.0..=1.0).contains(&w))
+        {
+            problems.push(SpecProblem::new(
+                format!("{at}.exploration_weight"),
+                "must be between 0 and 1",
+            ));
+        }
+        if !(campaign.exploration_item_age_cutoff > 0.0) {
+            problems.push(SpecProblem::new(
+                format!("{at}.exploration_item_age_cutoff"),
+                "must be a number of days > 0",
+            ));
+        }
         for metric in campaign.min_metrics.keys() {
             if !METRIC_KEYS.contains(&metric.as_str()) {
                 problems.push(SpecProblem::new(

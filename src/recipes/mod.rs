@@ -6,11 +6,13 @@
 //! items excluded and the top K taken.
 
 pub mod ease;
+pub mod features;
 pub mod ials;
 pub mod matrix;
 mod next_item;
 mod popularity;
 mod sims;
+mod solution_model;
 mod trending;
 mod user_personalization;
 
@@ -26,6 +28,7 @@ pub use matrix::{Csr, EventSettings};
 pub use next_item::NextItemSpec;
 pub use popularity::PopularityCountSpec;
 pub use sims::SimsSpec;
+pub use solution_model::{Exploration, SolutionModel};
 pub use trending::TrendingNowSpec;
 pub use user_personalization::{Algorithm, UserPersonalizationSpec};
 
@@ -392,153 +395,6 @@ pub enum Query<'a> {
 pub struct Scored {
     pub item_id: String,
     pub score: f32,
-}
-
-/// A trained model with its catalog, users and their histories: what a
-/// solution version's artifact holds and what campaigns and batch jobs use.
-/// Users with no history get popular items, whatever the recipe; equal model
-/// scores are broken by popularity, so answers never depend on id order.
-pub struct SolutionModel {
-    pub recipe: String,
-    pub items: IdMap,
-    pub users: IdMap,
-    histories: Histories,
-    /// Share of users who interacted with each item.
-    popularity: Vec<f32>,
-    model: Box<dyn Model>,
-}
-
-/// Popularity tie-breaks stay far below any real score difference.
-const TIE_BREAK: f32 = 1e-7;
-
-impl SolutionModel {
-    pub fn new(recipe: &str, data: &TrainingData, model: Box<dyn Model>) -> SolutionModel {
-        let d = data.interactions;
-        SolutionModel {
-            recipe: recipe.to_string(),
-            items: d.items.clone(),
-            users: d.users.clone(),
-            histories: data.histories.clone(),
-            popularity: d.popularity(),
-            model,
-        }
-    }
-
-    /// Scores for a user: the model's, or popularity for a user with no history.
-    fn score_user(&self, user: Option<u32>, history: &[u32], out: &mut [f32]) {
-        if history.is_empty() {
-            out.copy_from_slice(&self.popularity);
-            return;
-        }
-        self.model.score_user(user, history, out);
-        out.iter_mut()
-            .zip(&self.popularity)
-            .for_each(|(o, p)| *o += TIE_BREAK * p);
-    }
-
-    /// Top `n` items for a query; items the user already interacted with (or
-    /// the query item itself) are left out.
-    pub fn recommend(&self, query: &Query, n: usize) -> Vec<Scored> {
-        let mut scores = vec![0.0f32; self.items.len()];
-        match query {
-            Query::User(id) => {
-                let user = self.users.get(id);
-                let history = user.map(|u| self.histories.of(u)).unwrap_or(&[]);
-                self.score_user(user, history, &mut scores);
-                for &i in history {
-                    scores[i as usize] = f32::NEG_INFINITY;
-                }
-            }
-            Query::Item(id) => match self.items.get(id) {
-                Some(item) => {
-                    self.model.score_related(item, &mut scores);
-                    scores
-                        .iter_mut()
-                        .zip(&self.popularity)
-                        .for_each(|(o, p)| *o += TIE_BREAK * p);
-                    scores[item as usize] = f32::NEG_INFINITY;
-                }
-                // An unknown item: popular items.
-                None => scores.copy_from_slice(&self.popularity),
-            },
-        }
-        top_k(&scores, n)
-            .into_iter()
-            .map(|(i, s)| Scored {
-                item_id: self.items.id(i).to_string(),
-                score: s,
-            })
-            .collect()
-    }
-
-    /// Re-ranks `items` for a user, best first; items the model does not know
-    /// come last, unscored, in their given order.
-    pub fn rank(&self, user: &str, items: &[String]) -> Vec<(String, Option<f32>)> {
-        let mut scores = vec![0.0f32; self.items.len()];
-        let u = self.users.get(user);
-        let history = u.map(|u| self.histories.of(u)).unwrap_or(&[]);
-        self.score_user(u, history, &mut scores);
-        let (mut known, unknown): (Vec<_>, Vec<_>) = items
-            .iter()
-            .map(|id| {
-                (
-                    id.clone(),
-                    self.items
-                        .get(id)
-                        .map(|i| scores[i as usize])
-                        .filter(|s| s.is_finite()),
-                )
-            })
-            .partition(|(_, s)| s.is_some());
-        known.sort_by(|a, b| b.1.unwrap_or(0.0).total_cmp(&a.1.unwrap_or(0.0)));
-        known.extend(unknown);
-        known
-    }
-
-    /// Top `n` for a test user of the metrics split, by index.
-    pub fn recommend_indices(&self, user: u32, given: &[u32], n: usize) -> Vec<u32> {
-        let mut scores = vec![0.0f32; self.items.len()];
-        self.score_user(Some(user), given, &mut scores);
-        for &i in given {
-            scores[i as usize] = f32::NEG_INFINITY;
-        }
-        top_k(&scores, n).into_iter().map(|(i, _)| i).collect()
-    }
-
-    pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = ArtifactWriter::new(&self.recipe, serde_json::json!({}));
-        w.strings("catalog.items", self.items.ids());
-        w.strings("catalog.users", self.users.ids());
-        w.f32s("catalog.popularity", &self.popularity);
-        w.u32s("histories.offsets", &self.histories.offsets);
-        w.u32s("histories.items", &self.histories.items);
-        self.model.save(&mut w);
-        w.finish()
-    }
-
-    /// Loads and verifies an artifact; `file` names it in errors.
-    pub fn from_bytes(file: &str, data: bytes::Bytes) -> Result<SolutionModel, ArtifactError> {
-        let r = ArtifactReader::parse(file, data)?;
-        let recipe = r.recipe().to_string();
-        let model = load_model(&recipe, &r).map_err(|e| match e {
-            ArtifactError::Corrupt { reason, .. } => ArtifactError::Corrupt {
-                file: file.to_string(),
-                reason,
-            },
-            other => other,
-        })?;
-        Ok(SolutionModel {
-            items: IdMap::from_ids(r.strings("catalog.items")?),
-            users: IdMap::from_ids(r.strings("catalog.users")?),
-            popularity: r.f32s("catalog.popularity")?,
-            histories: Histories {
-                offsets: r.u32s("histories.offsets")?,
-                items: r.u32s("histories.items")?,
-            },
-            recipe,
-            model,
-        })
-    }
 }
 
 /// Indices and scores of the `k` highest finite scores, best first; ties go

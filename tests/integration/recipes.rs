@@ -116,3 +116,152 @@ fn hpo_and_auto_record_their_trials_and_choose_on_validation() {
     let best = ok(home.cmd().args(["solutions", "show", "best"])).stdout;
     assert!(best.starts_with("best v1 (user-personalization)"), "{best}");
 }
+
+/// Items CSV with MovieLens genres (from u.item, Latin-1) plus two brand-new
+/// items that no one has interacted with.
+fn items_csv(home: &Home) -> std::path::PathBuf {
+    let raw = std::fs::read(crate::common::repo().join("examples/data/ml-100k/u.item")).unwrap();
+    let text: String = raw.iter().map(|&b| b as char).collect();
+    let genres = [
+        "unknown",
+        "Action",
+        "Adventure",
+        "Animation",
+        "Children",
+        "Comedy",
+        "Crime",
+        "Documentary",
+        "Drama",
+        "Fantasy",
+        "Film-Noir",
+        "Horror",
+        "Musical",
+        "Mystery",
+        "Romance",
+        "Sci-Fi",
+        "Thriller",
+        "War",
+        "Western",
+    ];
+    let mut csv = String::from("ITEM_ID,GENRES,CREATION_TIMESTAMP\n");
+    for line in text.lines() {
+        let f: Vec<&str> = line.split('|').collect();
+        let g: Vec<&str> = f[5..]
+            .iter()
+            .zip(genres)
+            .filter(|(v, _)| **v == "1")
+            .map(|(_, g)| g)
+            .collect();
+        csv.push_str(&format!("{},{},{}\n", f[0], g.join("|"), 800_000_000));
+    }
+    // Created a day before the newest rating (1998-04-22).
+    csv.push_str("new-comedy,Comedy,893200000\nnew-horror,Horror,893200000\n");
+    home.write("items.csv", csv)
+}
+
+#[test]
+fn new_items_are_explored_for_users_whose_history_matches_them() {
+    let home = Home::new();
+    let items = items_csv(&home);
+    let users = home.write(
+        "users.jsonl",
+        "{\"userId\": \"1\"}\n{\"userId\": \"someone-new\"}\n",
+    );
+    let pipeline = home.write(
+        "cold.yaml",
+        format!(
+            r#"
+name: cold
+dataset_group: ml
+datasets:
+  interactions:
+    schema_file: {schema}
+  items:
+    schema:
+      fields:
+        - {{name: ITEM_ID, type: string}}
+        - {{name: GENRES, type: string, categorical: true}}
+        - {{name: CREATION_TIMESTAMP, type: long}}
+solutions:
+  recs: {{recipe: user-personalization}}
+campaigns:
+  explore: {{solution: recs, exploration_weight: 0.2, exploration_item_age_cutoff: 7}}
+  exploit: {{solution: recs, exploration_weight: 0}}
+steps:
+  - id: interactions
+    type: import
+    dataset: interactions
+    source: {data}
+    csv: {{delimiter: "\t", header: false, columns: [USER_ID, ITEM_ID, EVENT_VALUE, TIMESTAMP]}}
+  - {{id: items, type: import, dataset: items, source: {items}}}
+  - {{id: train, type: train, solution: recs, depends_on: [interactions, items]}}
+  - {{id: explore, type: deploy, campaign: explore, depends_on: [train]}}
+  - {{id: exploit, type: deploy, campaign: exploit, depends_on: [train]}}
+  - {{id: export, type: batch_inference, campaign: explore, input: {users}, num_results: 10, depends_on: [explore]}}
+"#,
+            schema = example("schemas/movielens-interactions.json"),
+            data = example("data/ml-100k/u.data"),
+            items = items.display(),
+            users = users.display(),
+        ),
+    );
+    ok(home.cmd().arg("run").arg(&pipeline));
+    let recs = |campaign: &str, user: &str| -> Vec<String> {
+        let out = ok(home.cmd().args([
+            "recommend",
+            "--campaign",
+            campaign,
+            "--user",
+            user,
+            "--num-results",
+            "10",
+            "--json",
+        ]))
+        .stdout;
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v["itemList"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["itemId"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // User 1 rated many comedies: two slots (10 × 0.2) go to the new items,
+    // the comedy first; without exploration neither appears.
+    let explored = recs("explore", "1");
+    let comedy = explored
+        .iter()
+        .position(|i| i == "new-comedy")
+        .unwrap_or_else(|| panic!("new comedy explored: {explored:?}"));
+    let horror = explored
+        .iter()
+        .position(|i| i == "new-horror")
+        .expect("new horror explored");
+    assert!(comedy < horror, "{explored:?}");
+    assert_eq!(explored.len(), 10);
+    let exploited = recs("exploit", "1");
+    assert!(
+        !exploited.iter().any(|i| i.starts_with("new-")),
+        "{exploited:?}"
+    );
+    // The batch export through the campaign explores too.
+    let out = crate::common::read_json_lines(
+        &home
+            .warehouse()
+            .join("exports/cold/export/run-1/users.jsonl.out"),
+    );
+    let items: Vec<&str> = out[0]["output"]["recommendedItems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert!(items.contains(&"new-comedy"), "{items:?}");
+    // The metrics record both datasets.
+    let show = ok(home.cmd().args(["solutions", "show", "recs"])).stdout;
+    assert!(show.contains("ml/items v1"), "{show}");
+    assert!(
+        show.contains("1684 items"),
+        "the two new items join the catalog: {show}"
+    );
+}

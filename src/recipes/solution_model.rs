@@ -1,0 +1,375 @@
+//! The trained solution as campaigns, batch jobs and the CLI use it: a
+//! recipe's model plus the catalog, users, their histories, item popularity
+//! and (when an items dataset exists) item metadata vectors.
+//!
+//! Rules every recipe gets here: a user with no history gets popular items;
+//! equal model scores break by popularity, so answers never depend on id
+//! order; items a user interacted with are not recommended to them; and with
+//! an exploration weight, a share of the slots goes to new or cold items
+//! (created within the age cutoff, or never interacted with), chosen by how
+//! well their metadata matches the user's history.
+
+use super::features::{ItemFeatures, ItemRecord};
+use super::{Histories, IdMap, Model, Query, Scored, TrainingData, load_model, top_k};
+use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
+
+/// Popularity tie-breaks stay far below any real score difference.
+const TIE_BREAK: f32 = 1e-7;
+
+/// How many recommendation slots go to new items, and which items are new.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Exploration {
+    /// 0 to 1: share of the slots for new items.
+    pub weight: f32,
+    /// Items created at most this many days before the newest interaction count as new.
+    pub item_age_cutoff_days: f64,
+}
+
+impl Exploration {
+    pub const NONE: Exploration = Exploration {
+        weight: 0.0,
+        item_age_cutoff_days: 30.0,
+    };
+}
+
+pub struct SolutionModel {
+    pub recipe: String,
+    pub items: IdMap,
+    pub users: IdMap,
+    histories: Histories,
+    /// Share of users who interacted with each item.
+    popularity: Vec<f32>,
+    /// The newest interaction's time (UNIX seconds): "now" for the data.
+    reference_time: i64,
+    features: Option<ItemFeatures>,
+    model: Box<dyn Model>,
+}
+
+impl SolutionModel {
+    pub fn new(recipe: &str, data: &TrainingData, model: Box<dyn Model>) -> SolutionModel {
+        let d = data.interactions;
+        SolutionModel {
+            recipe: recipe.to_string(),
+            items: d.items.clone(),
+            users: d.users.clone(),
+            histories: data.histories.clone(),
+            popularity: d.popularity(),
+            reference_time: d.timestamp.iter().copied().max().unwrap_or(0),
+            features: None,
+            model,
+        }
+    }
+
+    /// Attaches item metadata, one record per catalog item.
+    pub fn with_features(mut self, records: &[Option<ItemRecord>]) -> SolutionModel {
+        debug_assert_eq!(records.len(), self.items.len());
+        self.features = Some(ItemFeatures::build(records));
+        self
+    }
+
+    pub fn has_item_metadata(&self) -> bool {
+        self.features.is_some()
+    }
+
+    /// Scores for a user: the model's, or popularity for a user with no history.
+    fn score_user(&self, user: Option<u32>, history: &[u32], out: &mut [f32]) {
+        if history.is_empty() {
+            out.copy_from_slice(&self.popularity);
+            return;
+        }
+        self.model.score_user(user, history, out);
+        out.iter_mut()
+            .zip(&self.popularity)
+            .for_each(|(o, p)| *o += TIE_BREAK * p);
+    }
+
+    fn history_of(&self, user: &str) -> (Option<u32>, &[u32]) {
+        let u = self.users.get(user);
+        (u, u.map(|u| self.histories.of(u)).unwrap_or(&[]))
+    }
+
+    /// Top `n` items for a query; items the user already interacted with (or
+    /// the query item itself) are left out.
+    pub fn recommend(&self, query: &Query, n: usize) -> Vec<Scored> {
+        self.recommend_exploring(query, n, Exploration::NONE)
+    }
+
+    /// Like [`SolutionModel::recommend`], with a share of the slots for new items.
+    pub fn recommend_exploring(
+        &self,
+        query: &Query,
+        n: usize,
+        exploration: Exploration,
+    ) -> Vec<Scored> {
+        let mut scores = vec![0.0f32; self.items.len()];
+        let mut history: &[u32] = &[];
+        match query {
+            Query::User(id) => {
+                let (user, h) = self.history_of(id);
+                history = h;
+                self.score_user(user, history, &mut scores);
+                for &i in history {
+                    scores[i as usize] = f32::NEG_INFINITY;
+                }
+            }
+            Query::Item(id) => match self.items.get(id) {
+                Some(item) => {
+                    self.model.score_related(item, &mut scores);
+                    scores
+                        .iter_mut()
+                        .zip(&self.popularity)
+                        .for_each(|(o, p)| *o += TIE_BREAK * p);
+                    scores[item as usize] = f32::NEG_INFINITY;
+                }
+                // An unknown item: popular items.
+                None => scores.copy_from_slice(&self.popularity),
+            },
+        }
+        let ranked = top_k(&scores, n);
+        let ranked = self.explore(ranked, &scores, history, n, exploration);
+        ranked
+            .into_iter()
+            .map(|(i, s)| Scored {
+                item_id: self.items.id(i).to_string(),
+                score: s,
+            })
+            .collect()
+    }
+
+    /// Mixes new items into `ranked`: ⌊n·weight⌋ of the slots, spread evenly
+    /// after the first, go to the eligible items whose metadata best matches
+    /// the history (the newest first when there is no history).
+    fn explore(
+        &self,
+        ranked: Vec<(u32, f32)>,
+        scores: &[f32],
+        history: &[u32],
+        n: usize,
+        e: Exploration,
+    ) -> Vec<(u32, f32)> {
+        let Some(features) = &self.features else {
+            return ranked;
+        };
+        let slots = ((n as f32) * e.weight.clamp(0.0, 1.0)).floor() as usize;
+        if slots == 0 {
+            return ranked;
+        }
+        let cutoff = self.reference_time - (e.item_age_cutoff_days * 86_400.0) as i64;
+        let mut distinct = history.to_vec();
+        distinct.sort_unstable();
+        distinct.dedup();
+        let profile = features.profile(&distinct);
+        let newest = features
+            .created
+            .iter()
+            .copied()
+            .filter(|&c| c != i64::MIN)
+            .max()
+            .unwrap_or(0);
+        let mut candidates: Vec<(u32, f32)> = (0..self.items.len() as u32)
+            .filter(|&i| scores[i as usize].is_finite())
+            .filter(|&i| {
+                self.popularity[i as usize] == 0.0
+                    || features
+                        .created
+                        .get(i as usize)
+                        .is_some_and(|&c| c != i64::MIN && c >= cutoff)
+            })
+            .map(|i| {
+                let c = features
+                    .created
+                    .get(i as usize)
+                    .copied()
+                    .unwrap_or(i64::MIN);
+                // Recency breaks ties (and ranks alone for a user with no history).
+                let age_days = if c == i64::MIN {
+                    1e4
+                } else {
+                    (newest - c) as f32 / 86_400.0
+                };
+                (
+                    i,
+                    features.similarity(i, &profile) + 1e-4 / (1.0 + age_days.max(0.0)),
+                )
+            })
+            .collect();
+        candidates.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        candidates.truncate(slots);
+        if candidates.is_empty() {
+            return ranked;
+        }
+        let explored: std::collections::HashSet<u32> = candidates.iter().map(|c| c.0).collect();
+        let mut rest = ranked.into_iter().filter(|(i, _)| !explored.contains(i));
+        let mut picks = candidates.into_iter();
+        let k = explored.len();
+        let positions: Vec<usize> = (1..=k).map(|j| j * n / (k + 1)).collect();
+        let mut out = Vec::with_capacity(n);
+        for pos in 0..n {
+            let next = if positions.contains(&pos) {
+                picks.next().or_else(|| rest.next())
+            } else {
+                rest.next().or_else(|| picks.next())
+            };
+            match next {
+                Some(x) => out.push(x),
+                None => break,
+            }
+        }
+        // An explored item shows the score of the model's item after it (or
+        // before it, at the end), so scores still descend for clients that
+        // sort by them.
+        for p in 0..out.len() {
+            if explored.contains(&out[p].0) {
+                let after = out[p + 1..].iter().find(|x| !explored.contains(&x.0));
+                let before = out[..p].iter().rev().find(|x| !explored.contains(&x.0));
+                out[p].1 = after.or(before).map_or(0.0, |x| x.1);
+            }
+        }
+        out
+    }
+
+    /// Re-ranks `items` for a user, best first; items the model does not know
+    /// come last, unscored, in their given order.
+    pub fn rank(&self, user: &str, items: &[String]) -> Vec<(String, Option<f32>)> {
+        let mut scores = vec![0.0f32; self.items.len()];
+        let (u, history) = self.history_of(user);
+        self.score_user(u, history, &mut scores);
+        let (mut known, unknown): (Vec<_>, Vec<_>) = items
+            .iter()
+            .map(|id| {
+                (
+                    id.clone(),
+                    self.items
+                        .get(id)
+                        .map(|i| scores[i as usize])
+                        .filter(|s| s.is_finite()),
+                )
+            })
+            .partition(|(_, s)| s.is_some());
+        known.sort_by(|a, b| b.1.unwrap_or(0.0).total_cmp(&a.1.unwrap_or(0.0)));
+        known.extend(unknown);
+        known
+    }
+
+    /// Top `n` for a test user of the metrics split, by index (no exploration).
+    pub fn recommend_indices(&self, user: u32, given: &[u32], n: usize) -> Vec<u32> {
+        let mut scores = vec![0.0f32; self.items.len()];
+        self.score_user(Some(user), given, &mut scores);
+        for &i in given {
+            scores[i as usize] = f32::NEG_INFINITY;
+        }
+        top_k(&scores, n).into_iter().map(|(i, _)| i).collect()
+    }
+
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut w = ArtifactWriter::new(&self.recipe, serde_json::json!({}));
+        w.strings("catalog.items", self.items.ids());
+        w.strings("catalog.users", self.users.ids());
+        w.f32s("catalog.popularity", &self.popularity);
+        w.i64s("catalog.reference_time", &[self.reference_time]);
+        w.u32s("histories.offsets", &self.histories.offsets);
+        w.u32s("histories.items", &self.histories.items);
+        if let Some(f) = &self.features {
+            f.save(&mut w);
+        }
+        self.model.save(&mut w);
+        w.finish()
+    }
+
+    /// Loads and verifies an artifact; `file` names it in errors.
+    pub fn from_bytes(file: &str, data: bytes::Bytes) -> Result<SolutionModel, ArtifactError> {
+        let r = ArtifactReader::parse(file, data)?;
+        let recipe = r.recipe().to_string();
+        let model = load_model(&recipe, &r).map_err(|e| match e {
+            ArtifactError::Corrupt { reason, .. } => ArtifactError::Corrupt {
+                file: file.to_string(),
+                reason,
+            },
+            other => other,
+        })?;
+        Ok(SolutionModel {
+            items: IdMap::from_ids(r.strings("catalog.items")?),
+            users: IdMap::from_ids(r.strings("catalog.users")?),
+            popularity: r.f32s("catalog.popularity")?,
+            reference_time: r
+                .i64s("catalog.reference_time")?
+                .first()
+                .copied()
+                .unwrap_or(0),
+            histories: Histories {
+                offsets: r.u32s("histories.offsets")?,
+                items: r.u32s("histories.items")?,
+            },
+            features: ItemFeatures::load(&r)?,
+            recipe,
+            model,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{EventSettings, Interactions, PopularityCountSpec, Recipe};
+    use super::*;
+
+    #[test]
+    fn exploration_mixes_in_new_items_that_match_the_history() {
+        // u1 watched the comedies a and b; x and y are old horror films; d and
+        // e are brand new (no interactions yet): d a comedy, e horror.
+        let rows = [
+            ("u1", "a", 1_000_100, None, None),
+            ("u1", "b", 1_000_200, None, None),
+            ("u2", "a", 1_000_300, None, None),
+            ("u2", "x", 1_000_400, None, None),
+            ("u3", "x", 1_000_500, None, None),
+            ("u3", "y", 1_000_600, None, None),
+        ];
+        let mut data = Interactions::from_rows(rows.into_iter());
+        for id in ["d", "e"] {
+            data.items.intern(id);
+        }
+        let td = TrainingData::new(&data, &EventSettings::default()).unwrap();
+        let model = PopularityCountSpec::default().train(&td).unwrap();
+        let comedy = |created| {
+            Some(ItemRecord {
+                categorical: vec![("GENRE".into(), "Comedy".into())],
+                text: None,
+                created: Some(created),
+            })
+        };
+        let horror = |created| {
+            Some(ItemRecord {
+                categorical: vec![("GENRE".into(), "Horror".into())],
+                text: None,
+                created: Some(created),
+            })
+        };
+        // catalog order: a, b, x, y, d, e; only d and e are new.
+        let records = vec![
+            comedy(1),
+            comedy(1),
+            horror(1),
+            horror(1),
+            comedy(1_000_000),
+            horror(1_000_000),
+        ];
+        let sm = SolutionModel::new("popularity-count", &td, model).with_features(&records);
+        let plain: Vec<String> = sm
+            .recommend(&Query::User("u1"), 4)
+            .into_iter()
+            .map(|s| s.item_id)
+            .collect();
+        assert_eq!(plain, ["x", "y", "d", "e"]);
+        let e = Exploration {
+            weight: 0.5,
+            item_age_cutoff_days: 1.0,
+        };
+        let explored: Vec<String> = sm
+            .recommend_exploring(&Query::User("u1"), 4, e)
+            .into_iter()
+            .map(|s| s.item_id)
+            .collect();
+        // Two slots (⌊4 × 0.5⌋), at positions 1 and 2: the comedy d first.
+        assert_eq!(explored, ["x", "d", "e", "y"]);
+    }
+}
