@@ -11,7 +11,7 @@ use crate::campaign::{DEFAULT_NUM_RESULTS, RecommendationsResponse, Recommender}
 use crate::config::{Env, Settings};
 use crate::engine::{self, StepReport};
 use crate::pipeline::Pipeline;
-use crate::recipes::Query;
+use crate::recipes::{Query, SegmentQuery};
 use crate::schema::DatasetType;
 use crate::store::{RunStatus, StepStatus, VersionKind};
 
@@ -64,6 +64,9 @@ pub enum Command {
     Campaigns(CampaignsCommand),
     /// Ask a campaign for recommendations, as the API would answer.
     Recommend(RecommendArgs),
+    /// The users most likely to interact with an item, or with the items an
+    /// attribute expression matches (item-affinity and item-attribute-affinity).
+    Segment(SegmentArgs),
     /// Benchmarks; print throughput next to a baseline measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -138,6 +141,30 @@ pub struct RecommendArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Args)]
+pub struct SegmentArgs {
+    /// The solution (a segment recipe); its latest active version unless --version.
+    #[arg(long)]
+    pub solution: String,
+    #[arg(long)]
+    pub version: Option<i64>,
+    /// Users for this item.
+    #[arg(
+        long,
+        conflicts_with = "attributes",
+        required_unless_present = "attributes"
+    )]
+    pub item: Option<String>,
+    /// Users for the items matching, e.g. 'ITEMS.GENRES = "Comedy"'.
+    #[arg(long)]
+    pub attributes: Option<String>,
+    #[arg(long, default_value_t = 25)]
+    pub num_results: usize,
+    /// Print the batch segment JSON line instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Subcommand)]
 pub enum BenchCommand {
     /// Import Online Retail (CSV interactions and the raw Parquet) into
@@ -163,6 +190,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Solutions(c) => solutions(&Env::open(settings).await?, c).await,
         Command::Campaigns(c) => campaigns(&Env::open(settings).await?, c).await,
         Command::Recommend(args) => recommend(&Env::open(settings).await?, args).await,
+        Command::Segment(args) => segment(&Env::open(settings).await?, args).await,
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Recipes(args)) => {
             tokio::task::spawn_blocking(move || crate::bench::recipes(args))
@@ -527,6 +555,43 @@ async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
                 );
             }
         }
+    }
+    Ok(0)
+}
+
+async fn segment(env: &Env, args: SegmentArgs) -> anyhow::Result<i32> {
+    let rec = Recommender::for_solution(env, &args.solution, args.version).await?;
+    let (query, input) = match (&args.item, &args.attributes) {
+        (Some(i), _) => (SegmentQuery::Item(i), serde_json::json!({"itemId": i})),
+        (None, Some(a)) => (
+            SegmentQuery::Attributes(a),
+            serde_json::json!({"itemAttributes": a}),
+        ),
+        (None, None) => unreachable!("clap requires --item or --attributes"),
+    };
+    let users = rec
+        .model
+        .segment(&query, args.num_results)
+        .map_err(anyhow::Error::msg)?;
+    if args.json {
+        let ids: Vec<&str> = users.iter().map(|(u, _)| u.as_str()).collect();
+        println!(
+            "{}",
+            serde_json::json!({"input": input, "output": {"recommendedUsers": ids}})
+        );
+    } else {
+        println!(
+            "{} v{} ({}), users for {input}:",
+            rec.solution, rec.version, rec.model.recipe
+        );
+        table(
+            &["RANK", "USER", "SCORE"],
+            users
+                .into_iter()
+                .enumerate()
+                .map(|(i, (u, s))| vec![(i + 1).to_string(), u, format!("{s:.6}")])
+                .collect(),
+        );
     }
     Ok(0)
 }

@@ -23,6 +23,14 @@ pub const METRIC_KEYS: &[&str] = &[
     "precision_at_25",
 ];
 
+/// Metrics of segment recipes (item → users): at the top 1% of users.
+pub const SEGMENT_METRIC_KEYS: &[&str] = &["hit", "recall"];
+
+/// Every metric key a solution version can report.
+pub fn is_known_metric(key: &str) -> bool {
+    METRIC_KEYS.contains(&key) || SEGMENT_METRIC_KEYS.contains(&key)
+}
+
 /// Users need this many interactions to be drawn as test users.
 pub const MIN_TEST_USER_INTERACTIONS: usize = 5;
 /// Share of eligible users held out.
@@ -186,6 +194,57 @@ pub fn evaluate(
         metrics.insert((*key).to_string(), round4(sum / n));
     }
     metrics
+}
+
+/// Segment metrics, the managed service's `hit` and `recall`: for each item a
+/// test user interacted with in the held-out part (a seeded sample of at most
+/// `max_items`), the top 1% of users by `user_scores(item)` is taken; `hit`
+/// is the share of items where it contains a held-out user, `recall` the
+/// share of held-out users it contains, averaged over items.
+pub fn segment_metrics(
+    test_users: &[TestUser],
+    n_users: usize,
+    max_items: usize,
+    user_scores: impl Fn(u32) -> Vec<f32> + Sync,
+) -> Metrics {
+    use rayon::prelude::*;
+    let mut by_item: std::collections::BTreeMap<u32, Vec<u32>> = Default::default();
+    for tu in test_users {
+        for &i in &tu.relevant {
+            by_item.entry(i).or_default().push(tu.user);
+        }
+    }
+    let mut items: Vec<(u32, Vec<u32>)> = by_item.into_iter().collect();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(SPLIT_SEED);
+    items.shuffle(&mut rng);
+    items.truncate(max_items);
+    let top = n_users.div_ceil(100).max(1);
+    let per_item: Vec<(f64, f64)> = items
+        .par_iter()
+        .map(|(item, users)| {
+            let scores = user_scores(*item);
+            let chosen: HashSet<u32> = crate::recipes::top_k(&scores, top)
+                .into_iter()
+                .map(|(u, _)| u)
+                .collect();
+            let found = users.iter().filter(|u| chosen.contains(u)).count();
+            (
+                if found > 0 { 1.0 } else { 0.0 },
+                found as f64 / users.len() as f64,
+            )
+        })
+        .collect();
+    let n = per_item.len().max(1) as f64;
+    let mut m = Metrics::new();
+    m.insert(
+        "hit".into(),
+        round4(per_item.iter().map(|x| x.0).sum::<f64>() / n),
+    );
+    m.insert(
+        "recall".into(),
+        round4(per_item.iter().map(|x| x.1).sum::<f64>() / n),
+    );
+    m
 }
 
 fn round4(x: f64) -> f64 {

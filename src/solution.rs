@@ -22,6 +22,8 @@ use crate::store::{VersionKind, VersionRecord};
 use crate::tuning::{self, TuningReport, Validation};
 
 pub const MODEL_FILE: &str = "model.rfm";
+/// Segment metrics score at most this many held-out items (a seeded sample).
+const SEGMENT_EVAL_ITEMS: usize = 300;
 pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// The managed service's minimum to train.
@@ -301,9 +303,18 @@ pub fn evaluate_recipe(
     let train_part = data.subset(&split.train_rows);
     let td = TrainingData::new(&train_part, events)?;
     let model = SolutionModel::new(recipe.name(), &td, recipe.recipe().train(&td)?);
-    let metrics = eval::evaluate(&split.test_users, data.items.len(), |tu| {
+    let mut metrics = eval::evaluate(&split.test_users, data.items.len(), |tu| {
         model.recommend_indices(tu.user, &tu.given, 25)
     });
+    if recipe.is_segment() {
+        let segment = eval::segment_metrics(
+            &split.test_users,
+            data.users.len(),
+            SEGMENT_EVAL_ITEMS,
+            |item| model.user_scores(&[item], &[item]),
+        );
+        metrics.extend(segment);
+    }
     Ok((metrics, split.test_users.len() as u64))
 }
 

@@ -123,7 +123,7 @@ impl HpoSpec {
     /// the recipe (by applying a drawn value to it).
     pub fn validate(&self, recipe: &RecipeSpec, at: &str) -> Vec<SpecProblem> {
         let mut problems = Vec::new();
-        if !METRIC_KEYS.contains(&self.objective.as_str()) {
+        if !eval::is_known_metric(&self.objective) {
             problems.push(SpecProblem::new(
                 format!("{at}.objective"),
                 format!(

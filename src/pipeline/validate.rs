@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
 use super::{PipelineSpec, SolutionRecipe, SpecProblem};
-use crate::eval::METRIC_KEYS;
+use crate::eval::{METRIC_KEYS, is_known_metric};
 use crate::schema::{AvroSchema, DatasetType, Schema};
 
 /// What step validators may look at.
@@ -91,7 +91,7 @@ pub fn validate(
                 candidates,
                 objective,
             } => {
-                if !METRIC_KEYS.contains(&objective.as_str()) {
+                if !is_known_metric(objective) {
                     problems.push(SpecProblem::new(
                         format!("{at}.objective"),
                         format!("unknown metric {objective:?}"),
@@ -134,7 +134,7 @@ pub fn validate(
             ));
         }
         for metric in campaign.min_metrics.keys() {
-            if !METRIC_KEYS.contains(&metric.as_str()) {
+            if !is_known_metric(metric) {
                 problems.push(SpecProblem::new(
                     format!("{at}.min_metrics.{metric}"),
                     format!("unknown metric; known metrics: {}", METRIC_KEYS.join(", ")),

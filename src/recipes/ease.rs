@@ -108,6 +108,36 @@ impl Model for EaseModel {
         }
     }
 
+    fn score_users(
+        &self,
+        items: &[u32],
+        histories: &super::Histories,
+        _n_items: usize,
+        out: &mut [f32],
+    ) {
+        use rayon::prelude::*;
+        // s(u) = Σ_{j ∈ history(u)} Σ_{i ∈ items} B[j][i]: one column sum per item j.
+        let col: Vec<f32> = (0..self.n)
+            .map(|j| {
+                items
+                    .iter()
+                    .filter(|&&i| (i as usize) < self.n)
+                    .map(|&i| self.b[j * self.n + i as usize])
+                    .sum()
+            })
+            .collect();
+        out.par_iter_mut().enumerate().for_each(|(u, o)| {
+            let mut h = histories.of(u as u32).to_vec();
+            h.sort_unstable();
+            h.dedup();
+            *o = h
+                .iter()
+                .filter(|&&j| (j as usize) < self.n)
+                .map(|&j| col[j as usize])
+                .sum();
+        });
+    }
+
     fn save(&self, w: &mut ArtifactWriter) {
         w.f32s("ease.b", &self.b);
     }

@@ -614,6 +614,29 @@ impl Model for IalsModel {
         }
     }
 
+    fn score_users(
+        &self,
+        items: &[u32],
+        _histories: &super::Histories,
+        _n_items: usize,
+        out: &mut [f32],
+    ) {
+        // Σ_i uᵀyᵢ = uᵀ(Σ_i yᵢ): one vector, then one dot product per user.
+        let k = self.k;
+        let mut q = vec![0f32; k];
+        for &i in items.iter().filter(|&&i| (i as usize) < self.n_items()) {
+            q.iter_mut()
+                .zip(&self.items[i as usize * k..(i as usize + 1) * k])
+                .for_each(|(a, b)| *a += b);
+        }
+        out.par_iter_mut().enumerate().for_each(|(u, o)| {
+            *o = self
+                .users
+                .get(u * k..(u + 1) * k)
+                .map_or(0.0, |f| dot(f, &q));
+        });
+    }
+
     fn save(&self, w: &mut ArtifactWriter) {
         w.u32s("ials.shape", &[self.k as u32]);
         w.f32s("ials.params", &[self.alpha, self.regularization]);

@@ -5,6 +5,7 @@
 //! every recipe answers in the same way: scores over the catalog, then seen
 //! items excluded and the top K taken.
 
+pub mod attributes;
 pub mod ease;
 pub mod features;
 pub mod ials;
@@ -28,7 +29,7 @@ pub use matrix::{Csr, EventSettings};
 pub use next_item::NextItemSpec;
 pub use popularity::PopularityCountSpec;
 pub use sims::SimsSpec;
-pub use solution_model::{Exploration, SolutionModel};
+pub use solution_model::{Exploration, SegmentQuery, SolutionModel};
 pub use trending::TrendingNowSpec;
 pub use user_personalization::{Algorithm, UserPersonalizationSpec};
 
@@ -47,6 +48,10 @@ pub enum RecipeSpec {
     PersonalizedRanking(UserPersonalizationSpec),
     /// `next-item`: session-aware; the latest events pick what comes next.
     NextItem(NextItemSpec),
+    /// `item-affinity`: for an item, the users most likely to interact (batch segments).
+    ItemAffinity(UserPersonalizationSpec),
+    /// `item-attribute-affinity`: for an attribute expression, the users most likely to interact.
+    ItemAttributeAffinity(UserPersonalizationSpec),
 }
 
 impl RecipeSpec {
@@ -57,6 +62,8 @@ impl RecipeSpec {
         "user-personalization",
         "personalized-ranking",
         "next-item",
+        "item-affinity",
+        "item-attribute-affinity",
     ];
 
     pub(crate) fn from_value(
@@ -78,6 +85,8 @@ impl RecipeSpec {
             }
             // The managed service's session-aware family was HRNN.
             "next-item" | "hrnn" => Ok(Self::NextItem(from_value(value, at)?)),
+            "item-affinity" => Ok(Self::ItemAffinity(from_value(value, at)?)),
+            "item-attribute-affinity" => Ok(Self::ItemAttributeAffinity(from_value(value, at)?)),
             other => Err(SpecProblem::new(
                 format!("{at}.recipe"),
                 format!(
@@ -96,7 +105,14 @@ impl RecipeSpec {
             Self::UserPersonalization(_) => "user-personalization",
             Self::PersonalizedRanking(_) => "personalized-ranking",
             Self::NextItem(_) => "next-item",
+            Self::ItemAffinity(_) => "item-affinity",
+            Self::ItemAttributeAffinity(_) => "item-attribute-affinity",
         }
+    }
+
+    /// Whether the recipe answers segment queries (items → users).
+    pub fn is_segment(&self) -> bool {
+        matches!(self, Self::ItemAffinity(_) | Self::ItemAttributeAffinity(_))
     }
 
     pub fn validate(&self, at: &str) -> Vec<SpecProblem> {
@@ -106,6 +122,7 @@ impl RecipeSpec {
             Self::Sims(s) => s.validate(at),
             Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => s.validate(at),
             Self::NextItem(s) => s.validate(at),
+            Self::ItemAffinity(s) | Self::ItemAttributeAffinity(s) => s.validate(at),
         }
     }
 
@@ -116,6 +133,7 @@ impl RecipeSpec {
             Self::Sims(s) => s,
             Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => s,
             Self::NextItem(s) => s,
+            Self::ItemAffinity(s) | Self::ItemAttributeAffinity(s) => s,
         }
     }
 
@@ -129,6 +147,7 @@ impl RecipeSpec {
             Self::Sims(s) => serde_json::to_string(s),
             Self::UserPersonalization(s) | Self::PersonalizedRanking(s) => serde_json::to_string(s),
             Self::NextItem(s) => serde_json::to_string(s),
+            Self::ItemAffinity(s) | Self::ItemAttributeAffinity(s) => serde_json::to_string(s),
         };
         text.ok()
             .and_then(|t| serde_json::from_str(&t).ok())
@@ -186,6 +205,23 @@ pub trait Model: Send + Sync {
     /// Scores every catalog item as related to `item`.
     fn score_related(&self, item: u32, out: &mut [f32]);
 
+    /// Scores every user (by index; `histories` gives theirs) for how likely
+    /// they are to interact with `items`: the sum of their scores for those
+    /// items. Factor and item-item models override this with one pass.
+    fn score_users(&self, items: &[u32], histories: &Histories, n_items: usize, out: &mut [f32]) {
+        use rayon::prelude::*;
+        out.par_iter_mut().enumerate().for_each_init(
+            || vec![0f32; n_items],
+            |scores, (u, o)| {
+                self.score_user(Some(u as u32), histories.of(u as u32), scores);
+                *o = items
+                    .iter()
+                    .map(|&i| scores.get(i as usize).copied().unwrap_or(0.0))
+                    .sum();
+            },
+        );
+    }
+
     /// Writes the model's own sections.
     fn save(&self, w: &mut ArtifactWriter);
 }
@@ -195,9 +231,10 @@ fn load_model(recipe: &str, r: &ArtifactReader) -> Result<Box<dyn Model>, Artifa
         "popularity-count" => Box::new(popularity::PopularityModel::load(r)?),
         "trending-now" => Box::new(trending::TrendingModel::load(r)?),
         "sims" => Box::new(sims::SimsModel::load(r)?),
-        "user-personalization" | "personalized-ranking" => {
-            Box::new(user_personalization::UpModel::load(r)?)
-        }
+        "user-personalization"
+        | "personalized-ranking"
+        | "item-affinity"
+        | "item-attribute-affinity" => Box::new(user_personalization::UpModel::load(r)?),
         "next-item" => Box::new(next_item::NextItemModel::load(r)?),
         other => {
             return Err(ArtifactError::Corrupt {

@@ -9,12 +9,20 @@
 //! (created within the age cutoff, or never interacted with), chosen by how
 //! well their metadata matches the user's history.
 
+use super::attributes::AttributeExpr;
 use super::features::{ItemFeatures, ItemRecord};
 use super::{Histories, IdMap, Model, Query, Scored, TrainingData, load_model, top_k};
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
 
 /// Popularity tie-breaks stay far below any real score difference.
 const TIE_BREAK: f32 = 1e-7;
+
+/// What a segment is asked for: users for one item, or for an attribute expression.
+#[derive(Debug, Clone)]
+pub enum SegmentQuery<'a> {
+    Item(&'a str),
+    Attributes(&'a str),
+}
 
 /// How many recommendation slots go to new items, and which items are new.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -249,6 +257,65 @@ impl SolutionModel {
         known.sort_by(|a, b| b.1.unwrap_or(0.0).total_cmp(&a.1.unwrap_or(0.0)));
         known.extend(unknown);
         known
+    }
+
+    /// Scores of every user for `items` (summed); users who already
+    /// interacted with an item of `exclude` get −∞.
+    pub fn user_scores(&self, items: &[u32], exclude: &[u32]) -> Vec<f32> {
+        let mut scores = vec![0f32; self.users.len()];
+        self.model
+            .score_users(items, &self.histories, self.items.len(), &mut scores);
+        if !exclude.is_empty() {
+            for (u, s) in scores.iter_mut().enumerate() {
+                if self
+                    .histories
+                    .of(u as u32)
+                    .iter()
+                    .any(|i| exclude.contains(i))
+                {
+                    *s = f32::NEG_INFINITY;
+                }
+            }
+        }
+        scores
+    }
+
+    /// The `n` users most likely to interact with an item (users who already
+    /// did are left out) or with the items an attribute expression matches.
+    pub fn segment(&self, query: &SegmentQuery, n: usize) -> Result<Vec<(String, f32)>, String> {
+        let scores = match query {
+            SegmentQuery::Item(id) => {
+                let i = self.items.get(id).ok_or_else(|| {
+                    format!("unknown item {id:?}: it is not in this solution version's catalog")
+                })?;
+                self.user_scores(&[i], &[i])
+            }
+            SegmentQuery::Attributes(text) => {
+                let expr =
+                    AttributeExpr::parse(text).map_err(|e| format!("itemAttributes: {e}"))?;
+                let f = self.features.as_ref().ok_or(
+                    "itemAttributes needs item metadata: import an items dataset before training this solution",
+                )?;
+                let items: Vec<u32> = (0..self.items.len() as u32)
+                    .filter(|&i| expr.matches(&f.categorical_names(i).collect()))
+                    .collect();
+                if items.is_empty() {
+                    let fields: Vec<&str> = expr.fields().collect();
+                    return Err(format!(
+                        "itemAttributes: no item matches (fields: {})",
+                        fields.join(", ")
+                    ));
+                }
+                let mut s = self.user_scores(&items, &[]);
+                let n_items = items.len() as f32;
+                s.iter_mut().for_each(|x| *x /= n_items);
+                s
+            }
+        };
+        Ok(top_k(&scores, n)
+            .into_iter()
+            .map(|(u, s)| (self.users.id(u).to_string(), s))
+            .collect())
     }
 
     /// Top `n` for a test user of the metrics split, by index (no exploration).

@@ -178,6 +178,16 @@ impl Model for UpModel {
         self.inner().score_related(item, out)
     }
 
+    fn score_users(
+        &self,
+        items: &[u32],
+        histories: &super::Histories,
+        n_items: usize,
+        out: &mut [f32],
+    ) {
+        self.inner().score_users(items, histories, n_items, out)
+    }
+
     fn save(&self, w: &mut ArtifactWriter) {
         w.u32s("up.algorithm", &[matches!(self, UpModel::Ials(_)) as u32]);
         self.inner().save(w)

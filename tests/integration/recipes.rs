@@ -265,3 +265,114 @@ steps:
         "the two new items join the catalog: {show}"
     );
 }
+
+#[test]
+fn segments_find_users_for_an_item_and_for_attributes() {
+    let home = Home::new();
+    let items = items_csv(&home);
+    let pipeline = home.write(
+        "segments.yaml",
+        format!(
+            r#"
+name: segments
+dataset_group: ml
+datasets:
+  interactions:
+    schema_file: {schema}
+  items:
+    schema:
+      fields:
+        - {{name: ITEM_ID, type: string}}
+        - {{name: GENRES, type: string, categorical: true}}
+        - {{name: CREATION_TIMESTAMP, type: long}}
+solutions:
+  affinity: {{recipe: item-affinity}}
+  attributes: {{recipe: item-attribute-affinity, algorithm: ials}}
+steps:
+  - id: interactions
+    type: import
+    dataset: interactions
+    source: {data}
+    csv: {{delimiter: "\t", header: false, columns: [USER_ID, ITEM_ID, EVENT_VALUE, TIMESTAMP]}}
+  - {{id: items, type: import, dataset: items, source: {items}}}
+  - {{id: affinity, type: train, solution: affinity, depends_on: [interactions, items]}}
+  - {{id: attributes, type: train, solution: attributes, depends_on: [interactions, items]}}
+"#,
+            schema = example("schemas/movielens-interactions.json"),
+            data = example("data/ml-100k/u.data"),
+            items = items.display(),
+        ),
+    );
+    ok(home.cmd().arg("run").arg(&pipeline));
+    // Segment metrics are reported beside the usual ones.
+    let show = ok(home.cmd().args(["solutions", "show", "affinity"])).stdout;
+    let metric = |name: &str| -> f64 {
+        show.lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .and_then(|l| l.split_whitespace().last()?.parse().ok())
+            .unwrap()
+    };
+    assert!(metric("hit") > 0.05 && metric("recall") > 0.0, "{show}");
+
+    let out = ok(home.cmd().args([
+        "segment",
+        "--solution",
+        "affinity",
+        "--item",
+        "50",
+        "--json",
+    ]))
+    .stdout;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["input"]["itemId"], "50");
+    let users: Vec<&str> = v["output"]["recommendedUsers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert_eq!(users.len(), 25);
+    let data = std::fs::read_to_string(crate::common::repo().join("examples/data/ml-100k/u.data"))
+        .unwrap();
+    let rated_50: std::collections::HashSet<&str> = data
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            (f[1] == "50").then_some(f[0])
+        })
+        .collect();
+    assert!(
+        users.iter().all(|u| !rated_50.contains(u)),
+        "users who already rated Star Wars are left out"
+    );
+
+    let out = ok(home.cmd().args([
+        "segment",
+        "--solution",
+        "attributes",
+        "--attributes",
+        r#"ITEMS.GENRES = "Horror""#,
+        "--num-results",
+        "10",
+        "--json",
+    ]))
+    .stdout;
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(
+        v["output"]["recommendedUsers"].as_array().unwrap().len(),
+        10
+    );
+    let bad = crate::common::fails(home.cmd().args([
+        "segment",
+        "--solution",
+        "attributes",
+        "--attributes",
+        "ITEMS.GENRES = Horror",
+    ]));
+    assert!(
+        bad.stderr
+            .contains("itemAttributes: expected a quoted value at character 16"),
+        "{}",
+        bad.stderr
+    );
+}
