@@ -499,6 +499,12 @@ async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
                     .map(|b| format!("{} MiB", b / (1 << 20)))
                     .unwrap_or_else(|| "unknown".into())
             );
+            if let Some(from) = m.updated_from {
+                let of = m.metrics_from_version.unwrap_or(from);
+                println!(
+                    "training mode: update of v{from}; the metrics below are those of v{of}, its last full training"
+                );
+            }
             println!("metrics ({} test users):", m.test_users);
             for (k, v) in &m.metrics {
                 println!("  {k:<45} {v:.4}");

@@ -37,6 +37,10 @@ pub enum SolutionError {
          and {MIN_USERS_WITH_TWO} users with at least 2 interactions each"
     )]
     TooLittleData { solution: String, problems: String },
+    #[error(
+        "training_mode: update needs an earlier version of {solution}; run a full training first"
+    )]
+    UpdateWithoutBase { solution: String },
     #[error("solution {solution} has no active version; run a train step first")]
     NoVersion { solution: String },
     #[error("solution version {solution} v{version} is {status}, not active")]
@@ -71,6 +75,15 @@ pub struct SolutionManifest {
     /// and `settings`, with every trial's validation metrics.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tuning: Option<TuningReport>,
+    /// `full`, or `update` (warm-started from `updated_from`).
+    #[serde(default)]
+    pub training_mode: TrainingMode,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub updated_from: Option<i64>,
+    /// An update is not re-evaluated: its metrics are those of this version,
+    /// the last full training it descends from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metrics_from_version: Option<i64>,
     /// Test users the metrics were measured on.
     pub test_users: u64,
     pub counts: DataCounts,
@@ -118,8 +131,38 @@ pub fn check_minimum(solution: &str, data: &Interactions) -> Result<(), Solution
     }
 }
 
+/// `full` trains from scratch; `update` folds new interactions, users and
+/// items into the latest version (iALS warm start; other recipes retrain).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TrainingMode {
+    #[default]
+    #[serde(alias = "FULL")]
+    Full,
+    #[serde(alias = "UPDATE")]
+    Update,
+}
+
+/// The recipe and settings a version was trained with.
+fn recipe_of(m: &SolutionManifest) -> anyhow::Result<RecipeSpec> {
+    let mut settings = m.settings.clone();
+    if let Some(map) = settings.as_object_mut() {
+        for key in EventSettings::KEYS {
+            map.remove(*key);
+        }
+    }
+    let yaml: serde_yaml::Value = serde_json::from_value(settings)?;
+    let mapping = match yaml {
+        serde_yaml::Value::Mapping(map) => map,
+        _ => serde_yaml::Mapping::new(),
+    };
+    RecipeSpec::from_value(&m.recipe, mapping, "settings")
+        .map_err(|p| anyhow::anyhow!("{} v{}: {p}", m.solution, m.version))
+}
+
 /// One training of a solution.
 pub struct TrainJob<'a> {
+    pub training_mode: TrainingMode,
     pub solution: &'a str,
     pub spec: &'a SolutionSpec,
     pub dataset_group: &'a str,
@@ -160,15 +203,50 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
         Err(e) => return Err(e.into()),
     };
 
+    // An update starts from the latest version: its model, its decided
+    // recipe settings and (honestly labelled) the metrics of the last full
+    // training, since an update is not re-evaluated.
+    let previous = match job.training_mode {
+        TrainingMode::Full => None,
+        TrainingMode::Update => {
+            let record = env
+                .store
+                .latest_active_version(VersionKind::Solution, job.solution)
+                .await?
+                .ok_or_else(|| SolutionError::UpdateWithoutBase {
+                    solution: job.solution.to_string(),
+                })?;
+            let manifest = manifest_of(&record)?;
+            let model = load_model(env, job.solution, record.version).await?;
+            Some((manifest, model))
+        }
+    };
+
     let choice = job.spec.recipe.clone();
     let events = job.spec.events.clone();
     let started = Instant::now();
+    let updating = previous
+        .as_ref()
+        .map(|(m, _)| (m.version, m.metrics_from_version.unwrap_or(m.version)));
     let (model_bytes, recipe, metrics, test_users, counts, tuning) =
         tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-            let (recipe, tuning) = decide_recipe(&choice, &events, &data)?;
-            let (metrics, test_users) = evaluate_recipe(&recipe, &events, &data)?;
-            let all = TrainingData::new(&data, &events)?;
-            let mut model = SolutionModel::new(recipe.name(), &all, recipe.recipe().train(&all)?);
+            let all;
+            let (recipe, model, metrics, test_users, tuning) = match &previous {
+                None => {
+                    let (recipe, tuning) = decide_recipe(&choice, &events, &data)?;
+                    let (metrics, test_users) = evaluate_recipe(&recipe, &events, &data)?;
+                    all = TrainingData::new(&data, &events)?;
+                    let model = recipe.recipe().train(&all)?;
+                    (recipe, model, metrics, test_users, tuning)
+                }
+                Some((m, old)) => {
+                    let recipe = recipe_of(m)?;
+                    all = TrainingData::new(&data, &events)?;
+                    let model = recipe.recipe().update(&all, old)?;
+                    (recipe, model, m.metrics.clone(), m.test_users, None)
+                }
+            };
+            let mut model = SolutionModel::new(recipe.name(), &all, model);
             if let Some(records) = &records {
                 model = model.with_features(records);
             }
@@ -216,6 +294,9 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
             recipe: recipe.name().to_string(),
             settings: settings_json(&recipe, &job.spec.events),
             tuning,
+            training_mode: job.training_mode,
+            updated_from: updating.map(|u| u.0),
+            metrics_from_version: updating.map(|u| u.1),
             dataset_group: job.dataset_group.to_string(),
             dataset_versions,
             metrics,

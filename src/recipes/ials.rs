@@ -54,15 +54,42 @@ pub struct IalsModel {
 
 /// Trains user and item factors.
 pub fn train(x: &Csr, p: &IalsParams) -> IalsModel {
+    train_from(x, p, None, p.iterations)
+}
+
+/// Warm-started training (`training_mode: update`): item factors start from
+/// `previous` where the item is known there (by the given index map), new
+/// items from small random values; a few iterations then fold in the new
+/// interactions, users and items.
+pub fn update(
+    x: &Csr,
+    p: &IalsParams,
+    previous: &IalsModel,
+    item_map: &[Option<u32>],
+    iterations: usize,
+) -> IalsModel {
+    let k = p.factors;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(p.seed);
+    let mut items: Vec<f32> = Vec::with_capacity(x.cols * k);
+    for old in item_map.iter().take(x.cols) {
+        match old.and_then(|o| previous.items.get(o as usize * k..(o as usize + 1) * k)) {
+            Some(f) if previous.k == k => items.extend_from_slice(f),
+            _ => items.extend((0..k).map(|_| rng.random_range(0.0..0.01f32))),
+        }
+    }
+    train_from(x, p, Some(items), iterations)
+}
+
+fn train_from(x: &Csr, p: &IalsParams, items: Option<Vec<f32>>, iterations: usize) -> IalsModel {
     let k = p.factors;
     let mut rng = rand::rngs::StdRng::seed_from_u64(p.seed);
     let mut init =
         |n: usize| -> Vec<f32> { (0..n * k).map(|_| rng.random_range(0.0..0.01f32)).collect() };
     let mut users = init(x.rows);
-    let mut items = init(x.cols);
+    let mut items = items.unwrap_or_else(|| init(x.cols));
     let xt = x.transpose();
-    let progress = Progress::count("iALS", "iterations", p.iterations as u64);
-    for _ in 0..p.iterations {
+    let progress = Progress::count("iALS", "iterations", iterations as u64);
+    for _ in 0..iterations {
         solve_side(&mut users, &items, x, p, k);
         solve_side(&mut items, &users, &xt, p, k);
         progress.inc(1);
@@ -635,6 +662,10 @@ impl Model for IalsModel {
                 .get(u * k..(u + 1) * k)
                 .map_or(0.0, |f| dot(f, &q));
         });
+    }
+
+    fn ials(&self) -> Option<&IalsModel> {
+        Some(self)
     }
 
     fn save(&self, w: &mut ArtifactWriter) {

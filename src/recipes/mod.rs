@@ -193,6 +193,18 @@ impl<'a> TrainingData<'a> {
 /// Training: interactions in, a model out. Runs on a blocking thread.
 pub trait Recipe: Send + Sync {
     fn train(&self, data: &TrainingData) -> anyhow::Result<Box<dyn Model>>;
+
+    /// `training_mode: update`: fold new interactions, users and items into
+    /// `previous` without a full retrain. Recipes that retrain in seconds
+    /// anyway (everything but iALS) simply retrain.
+    fn update(
+        &self,
+        data: &TrainingData,
+        previous: &SolutionModel,
+    ) -> anyhow::Result<Box<dyn Model>> {
+        let _ = previous;
+        self.train(data)
+    }
 }
 
 /// A trained model over item indices of its [`SolutionModel`]'s catalog.
@@ -224,6 +236,11 @@ pub trait Model: Send + Sync {
 
     /// Writes the model's own sections.
     fn save(&self, w: &mut ArtifactWriter);
+
+    /// The iALS factors, for warm-started updates.
+    fn ials(&self) -> Option<&ials::IalsModel> {
+        None
+    }
 }
 
 fn load_model(recipe: &str, r: &ArtifactReader) -> Result<Box<dyn Model>, ArtifactError> {

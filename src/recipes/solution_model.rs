@@ -75,6 +75,11 @@ impl SolutionModel {
         self
     }
 
+    /// The recipe's model inside.
+    pub fn model(&self) -> &dyn Model {
+        self.model.as_ref()
+    }
+
     pub fn has_item_metadata(&self) -> bool {
         self.features.is_some()
     }

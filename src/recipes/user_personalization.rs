@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Model, Recipe, TrainingData, ease, ials};
+use super::{Model, Recipe, SolutionModel, TrainingData, ease, ials};
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
 use crate::pipeline::SpecProblem;
 
@@ -141,7 +141,37 @@ impl Recipe for UserPersonalizationSpec {
             ))),
         })
     }
+
+    fn update(
+        &self,
+        data: &TrainingData,
+        previous: &SolutionModel,
+    ) -> anyhow::Result<Box<dyn Model>> {
+        let catalog = &data.interactions.items;
+        match (self.resolve(data.matrix.cols), previous.model().ials()) {
+            (Algorithm::Ials, Some(old)) => {
+                let map: Vec<Option<u32>> = catalog
+                    .ids()
+                    .iter()
+                    .map(|id| previous.items.get(id))
+                    .collect();
+                let iterations = UPDATE_ITERATIONS.min(self.iterations);
+                Ok(Box::new(UpModel::Ials(ials::update(
+                    &data.matrix,
+                    &self.ials_params(),
+                    old,
+                    &map,
+                    iterations,
+                ))))
+            }
+            // EASE is a closed form: its "update" is a retrain.
+            _ => self.train(data),
+        }
+    }
 }
+
+/// Alternating iterations of a warm-started iALS update.
+const UPDATE_ITERATIONS: usize = 3;
 
 /// The trained model: one of the two algorithms.
 pub enum UpModel {
@@ -186,6 +216,10 @@ impl Model for UpModel {
         out: &mut [f32],
     ) {
         self.inner().score_users(items, histories, n_items, out)
+    }
+
+    fn ials(&self) -> Option<&ials::IalsModel> {
+        self.inner().ials()
     }
 
     fn save(&self, w: &mut ArtifactWriter) {

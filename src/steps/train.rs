@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::pipeline::SpecProblem;
 use crate::pipeline::validate::{ValidationContext, unknown};
 use crate::schema::DatasetType;
-use crate::solution::{self, TrainJob};
+use crate::solution::{self, TrainJob, TrainingMode};
 
 use super::{StepContext, StepOutcome, thousands};
 
@@ -15,6 +15,12 @@ use super::{StepContext, StepOutcome, thousands};
 pub struct TrainSpec {
     /// The solution (declared under `solutions:`) to make a new version of.
     pub solution: String,
+    /// `full` (default) trains from scratch with offline metrics; `update`
+    /// folds new interactions, users and items into the latest version
+    /// quickly (iALS is warm-started; other recipes retrain) and carries the
+    /// metrics of the last full training.
+    #[serde(default)]
+    pub training_mode: TrainingMode,
 }
 
 pub fn validate(spec: &TrainSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
@@ -50,6 +56,7 @@ pub async fn run(spec: &TrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<Step
     let m = solution::train(
         ctx.env,
         TrainJob {
+            training_mode: spec.training_mode,
             solution: &spec.solution,
             spec: declared,
             dataset_group: &p.dataset_group,
@@ -88,8 +95,15 @@ pub async fn run(spec: &TrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<Step
         ));
     }
     let metric = |k: &str| m.metrics.get(k).copied().unwrap_or(0.0);
+    let mode = match m.updated_from {
+        Some(v) => format!(
+            ", updated from v{v}; metrics of v{}",
+            m.metrics_from_version.unwrap_or(v)
+        ),
+        None => String::new(),
+    };
     let summary = format!(
-        "{} v{} ({}): {} interactions, precision@10 {:.4}, ndcg@10 {:.4}, coverage {:.4}",
+        "{} v{} ({}{mode}): {} interactions, precision@10 {:.4}, ndcg@10 {:.4}, coverage {:.4}",
         spec.solution,
         m.version,
         m.recipe,

@@ -376,3 +376,78 @@ steps:
         bad.stderr
     );
 }
+
+#[test]
+fn an_update_folds_new_users_and_items_into_the_latest_version() {
+    let home = Home::new();
+    let ratings =
+        std::fs::read_to_string(crate::common::repo().join("examples/data/ml-100k/u.data"))
+            .unwrap();
+    let rows: Vec<String> = ratings.lines().map(|l| l.replace('\t', ",")).collect();
+    let header = "USER_ID,ITEM_ID,EVENT_VALUE,TIMESTAMP\n";
+    let first = home.write(
+        "first.csv",
+        format!("{header}{}\n", rows[..90_000].join("\n")),
+    );
+    // The rest, a new user with a history, and a new item seen by 30 users.
+    let mut more = rows[90_000..].join("\n");
+    for item in [
+        "50", "172", "181", "174", "173", "210", "168", "195", "204", "96",
+    ] {
+        more.push_str(&format!("\nnewbie,{item},5,893286000"));
+    }
+    for u in 1..=30 {
+        more.push_str(&format!("\n{u},brand-new,4,893286000"));
+    }
+    let second = home.write("second.csv", format!("{header}{more}\n"));
+    let users = home.write(
+        "users.jsonl",
+        "{\"userId\": \"newbie\"}\n{\"userId\": \"nobody\"}\n{\"itemId\": \"brand-new\"}\n",
+    );
+    let pipeline = |name: &str, source: &std::path::Path, mode: &str| {
+        home.write(
+            &format!("{name}.yaml"),
+            format!(
+                r#"
+name: {name}
+dataset_group: ml
+datasets:{schema}
+solutions:
+  s: {{recipe: user-personalization, algorithm: ials, factors: 16, iterations: 10}}
+steps:
+  - {{id: load, type: import, dataset: interactions, source: {source}, mode: {mode}}}
+  - {{id: train, type: train, solution: s, training_mode: {train_mode}, depends_on: [load]}}
+  - {{id: export, type: batch_inference, solution: s, input: {users}, num_results: 5, depends_on: [train]}}
+"#,
+                schema = crate::common::INTERACTIONS_SCHEMA,
+                source = source.display(),
+                train_mode = if mode == "full" { "full" } else { "update" },
+                users = users.display(),
+            ),
+        )
+    };
+    ok(home.cmd().arg("run").arg(pipeline("full", &first, "full")));
+    let r = ok(home
+        .cmd()
+        .arg("run")
+        .arg(pipeline("update", &second, "incremental")));
+    assert!(
+        r.stdout
+            .contains("s v2 (user-personalization, updated from v1; metrics of v1)"),
+        "{}",
+        r.stdout
+    );
+    let show = ok(home.cmd().args(["solutions", "show", "s"])).stdout;
+    assert!(show.contains("training mode: update of v1"), "{show}");
+    let out = crate::common::read_json_lines(
+        &home
+            .warehouse()
+            .join("exports/update/export/run-2/users.jsonl.out"),
+    );
+    let items = |i: usize| out[i]["output"]["recommendedItems"].clone();
+    // The new user is known to the updated model: not the popularity answer
+    // an unknown user gets; the new item has related items of its own.
+    assert_ne!(items(0), items(1), "{out:?}");
+    assert_eq!(out[2]["error"], serde_json::Value::Null);
+    assert_ne!(items(2), items(1), "{out:?}");
+}
