@@ -173,6 +173,9 @@ pub enum BenchCommand {
     /// Offline accuracy and training time of every recipe on MovieLens 100K
     /// and Online Retail, beside implicit ALS and numpy EASE on the same split.
     Recipes(crate::bench::RecipesBenchArgs),
+    /// Training time and peak memory on a synthetic 10M-interaction,
+    /// 1M-user, 100k-item catalog.
+    Scale(crate::bench::ScaleBenchArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -192,6 +195,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Recommend(args) => recommend(&Env::open(settings).await?, args).await,
         Command::Segment(args) => segment(&Env::open(settings).await?, args).await,
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import(args).await.map(|()| 0),
+        Command::Bench(BenchCommand::Scale(args)) => {
+            tokio::task::spawn_blocking(move || crate::bench::scale(args))
+                .await?
+                .map(|()| 0)
+        }
         Command::Bench(BenchCommand::Recipes(args)) => {
             tokio::task::spawn_blocking(move || crate::bench::recipes(args))
                 .await?

@@ -3,6 +3,8 @@
 
 pub mod import;
 pub mod recipes;
+pub mod scale;
 
 pub use import::{ImportBenchArgs, import};
 pub use recipes::{RecipesBenchArgs, recipes};
+pub use scale::{ScaleBenchArgs, scale};
