@@ -217,6 +217,37 @@ impl Location {
         Ok(())
     }
 
+    /// A streaming writer for this object.
+    pub async fn writer(&self) -> Result<ObjectWriter, StorageError> {
+        let upload = self
+            .store
+            .put_multipart(&self.key)
+            .await
+            .map_err(|e| self.error("write", e))?;
+        Ok(ObjectWriter {
+            inner: object_store::WriteMultipart::new_with_chunk_size(upload, 8 << 20),
+            url: self.url.clone(),
+        })
+    }
+
+    /// The object's bytes as they arrive.
+    pub async fn stream(
+        &self,
+    ) -> Result<futures::stream::BoxStream<'static, Result<bytes::Bytes, String>>, StorageError>
+    {
+        use futures::StreamExt;
+        let result = self
+            .store
+            .get(&self.key)
+            .await
+            .map_err(|e| self.error("read", e))?;
+        let url = self.url.clone();
+        Ok(result
+            .into_stream()
+            .map(move |r| r.map_err(|e| format!("{url}: read failed: {}", explain(&e))))
+            .boxed())
+    }
+
     pub async fn exists(&self) -> Result<bool, StorageError> {
         match self.store.head(&self.key).await {
             Ok(_) => Ok(true),
@@ -351,6 +382,40 @@ fn one_line(s: &str) -> String {
         format!("{}…", &s[..s.floor_char_boundary(600)])
     } else {
         s
+    }
+}
+
+/// Writes one object in parts as bytes arrive (a multipart upload); the
+/// object appears only when `finish` completes, whole.
+pub struct ObjectWriter {
+    inner: object_store::WriteMultipart,
+    url: String,
+}
+
+impl ObjectWriter {
+    pub async fn write(&mut self, data: &[u8]) -> Result<(), StorageError> {
+        // Bound the parts in flight, so memory stays flat however big the object.
+        self.inner
+            .wait_for_capacity(4)
+            .await
+            .map_err(|e| StorageError::Io {
+                url: self.url.clone(),
+                action: "write",
+                reason: explain(&e),
+            })?;
+        self.inner.write(data);
+        Ok(())
+    }
+
+    /// Completes the upload; returns the object's URL.
+    pub async fn finish(self) -> Result<String, StorageError> {
+        let url = self.url;
+        self.inner.finish().await.map_err(|e| StorageError::Io {
+            url: url.clone(),
+            action: "write",
+            reason: explain(&e),
+        })?;
+        Ok(url)
     }
 }
 

@@ -668,6 +668,31 @@ impl Model for IalsModel {
         Some(self)
     }
 
+    fn score_block(&self, users: &[u32], histories: &super::Histories, out: &mut [f32]) {
+        use faer::linalg::matmul::matmul;
+        use faer::{Accum, MatMut, MatRef, Par};
+        let k = self.k;
+        let n = self.n_items();
+        if out.len() != users.len() * n || users.iter().any(|&u| self.user_factor(u).is_none()) {
+            // Not a block of trained users: score one by one.
+            for (&u, row) in users
+                .iter()
+                .zip(out.chunks_exact_mut(out.len() / users.len().max(1)))
+            {
+                self.score_user(Some(u), histories.of(u), row);
+            }
+            return;
+        }
+        let mut lhs = Vec::with_capacity(users.len() * k);
+        for &u in users {
+            lhs.extend_from_slice(self.user_factor(u).expect("checked above"));
+        }
+        let lhs = MatRef::from_row_major_slice(&lhs, users.len(), k);
+        let rhs = MatRef::from_row_major_slice(&self.items, n, k).transpose();
+        let dst = MatMut::from_row_major_slice_mut(out, users.len(), n);
+        matmul(dst, Accum::Replace, lhs, rhs, 1.0f32, Par::Seq);
+    }
+
     fn save(&self, w: &mut ArtifactWriter) {
         w.u32s("ials.shape", &[self.k as u32]);
         w.f32s("ials.params", &[self.alpha, self.regularization]);

@@ -241,6 +241,16 @@ pub trait Model: Send + Sync {
     fn ials(&self) -> Option<&ials::IalsModel> {
         None
     }
+
+    /// Scores a block of known users at once into `out` (one row of catalog
+    /// length per user). Factor models override this with one matrix-matrix
+    /// product, which is what makes batch jobs fast.
+    fn score_block(&self, users: &[u32], histories: &Histories, out: &mut [f32]) {
+        let n = out.len() / users.len().max(1);
+        for (&u, row) in users.iter().zip(out.chunks_exact_mut(n.max(1))) {
+            self.score_user(Some(u), histories.of(u), row);
+        }
+    }
 }
 
 fn load_model(recipe: &str, r: &ArtifactReader) -> Result<Box<dyn Model>, ArtifactError> {
@@ -453,26 +463,64 @@ pub struct Scored {
 
 /// Indices and scores of the `k` highest finite scores, best first; ties go
 /// to the lower index so answers are deterministic.
+///
+/// One pass with a threshold: once `k` items are kept, a score must beat the
+/// worst of them to enter, which after the first few hundred items almost
+/// never happens, so the scan is a compare per item and no allocation of the
+/// catalog's size (batch jobs call this once per user).
 pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let mut candidates: Vec<(u32, f32)> = scores
-        .iter()
-        .enumerate()
-        .filter(|(_, s)| s.is_finite())
-        .map(|(i, &s)| (i as u32, s))
-        .collect();
-    let better = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if candidates.len() > k && k > 0 {
-        candidates.select_nth_unstable_by(k - 1, better);
-        candidates.truncate(k);
+    if k == 0 {
+        return Vec::new();
     }
-    candidates.truncate(k);
-    candidates.sort_unstable_by(better);
-    candidates
+    if k > 1024 {
+        // Large k (segments of many users): select, then sort.
+        let mut all: Vec<(u32, f32)> = scores
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_finite())
+            .map(|(i, &s)| (i as u32, s))
+            .collect();
+        let better = |a: &(u32, f32), b: &(u32, f32)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+        if all.len() > k {
+            all.select_nth_unstable_by(k - 1, better);
+            all.truncate(k);
+        }
+        all.sort_unstable_by(better);
+        return all;
+    }
+    // Kept sorted best first; ties keep the lower index first.
+    let mut kept: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
+    let mut floor = f32::NEG_INFINITY;
+    for (i, &s) in scores.iter().enumerate() {
+        if !s.is_finite() || (kept.len() == k && s <= floor) {
+            continue;
+        }
+        let at = kept.partition_point(|&(_, t)| t >= s);
+        kept.insert(at, (i as u32, s));
+        if kept.len() > k {
+            kept.pop();
+        }
+        if kept.len() == k {
+            floor = kept[k - 1].1;
+        }
+    }
+    kept
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn top_k_agrees_with_a_full_sort(scores in proptest::collection::vec(-100i32..100, 0..300), k in 0usize..40) {
+            let scores: Vec<f32> = scores.into_iter().map(|s| s as f32 / 7.0).collect();
+            let mut all: Vec<(u32, f32)> = scores.iter().enumerate().map(|(i, &s)| (i as u32, s)).collect();
+            all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            all.truncate(k);
+            proptest::prop_assert_eq!(top_k(&scores, k), all);
+        }
+    }
 
     #[test]
     fn top_k_takes_the_best_finite_scores_in_order() {

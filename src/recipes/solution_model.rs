@@ -149,6 +149,70 @@ impl SolutionModel {
             .collect()
     }
 
+    /// Recommendations for many users at once, as batch jobs ask: known
+    /// users are scored in blocks (one matrix product per block for factor
+    /// models), in parallel; users with no history share the popular answer.
+    pub fn recommend_users(
+        &self,
+        users: &[&str],
+        n: usize,
+        exploration: Exploration,
+    ) -> Vec<Vec<Scored>> {
+        use rayon::prelude::*;
+        const BLOCK: usize = 128;
+        let cold = self.recommend_exploring(&Query::User(""), n, exploration);
+        let known: Vec<(usize, u32)> = users
+            .iter()
+            .enumerate()
+            .filter_map(|(pos, id)| {
+                self.users
+                    .get(id)
+                    .filter(|&u| !self.histories.of(u).is_empty())
+                    .map(|u| (pos, u))
+            })
+            .collect();
+        let n_items = self.items.len();
+        let answers: Vec<(usize, Vec<Scored>)> = known
+            .par_chunks(BLOCK)
+            .flat_map_iter(|block| {
+                let idx: Vec<u32> = block.iter().map(|b| b.1).collect();
+                let mut scores = vec![0f32; idx.len() * n_items];
+                self.model.score_block(&idx, &self.histories, &mut scores);
+                let rows: Vec<(usize, Vec<Scored>)> = block
+                    .iter()
+                    .zip(scores.chunks_exact_mut(n_items.max(1)))
+                    .map(|(&(pos, u), row)| {
+                        row.iter_mut()
+                            .zip(&self.popularity)
+                            .for_each(|(o, p)| *o += TIE_BREAK * p);
+                        let history = self.histories.of(u);
+                        for &i in history {
+                            row[i as usize] = f32::NEG_INFINITY;
+                        }
+                        let ranked = self.explore(top_k(row, n), row, history, n, exploration);
+                        (pos, self.scored(ranked))
+                    })
+                    .collect();
+                rows
+            })
+            .collect();
+        let mut out = vec![cold; users.len()];
+        for (pos, answer) in answers {
+            out[pos] = answer;
+        }
+        out
+    }
+
+    fn scored(&self, ranked: Vec<(u32, f32)>) -> Vec<Scored> {
+        ranked
+            .into_iter()
+            .map(|(i, s)| Scored {
+                item_id: self.items.id(i).to_string(),
+                score: s,
+            })
+            .collect()
+    }
+
     /// Mixes new items into `ranked`: ⌊n·weight⌋ of the slots, spread evenly
     /// after the first, go to the eligible items whose metadata best matches
     /// the history (the newest first when there is no history).

@@ -222,6 +222,10 @@ impl Model for UpModel {
         self.inner().ials()
     }
 
+    fn score_block(&self, users: &[u32], histories: &super::Histories, out: &mut [f32]) {
+        self.inner().score_block(users, histories, out)
+    }
+
     fn save(&self, w: &mut ArtifactWriter) {
         w.u32s("up.algorithm", &[matches!(self, UpModel::Ials(_)) as u32]);
         self.inner().save(w)

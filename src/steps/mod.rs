@@ -3,6 +3,7 @@
 //! type means adding a variant, and the compiler shows every `match` to extend.
 
 mod batch_inference;
+mod batch_segment;
 mod deploy;
 mod import;
 mod train;
@@ -18,6 +19,7 @@ use crate::pipeline::validate::ValidationContext;
 use crate::pipeline::{Pipeline, SpecProblem};
 
 pub use batch_inference::BatchInferenceSpec;
+pub use batch_segment::{BatchSegmentSpec, MAX_SEGMENT_USERS};
 pub use deploy::DeploySpec;
 pub use import::ImportSpec;
 pub use train::TrainSpec;
@@ -31,12 +33,20 @@ pub enum StepKind {
     Train(TrainSpec),
     /// Points a campaign at a solution version.
     Deploy(DeploySpec),
-    /// Writes recommendations for every line of an input to storage.
+    /// Writes recommendations for every line of an input (or every user) to storage.
     BatchInference(BatchInferenceSpec),
+    /// Writes user segments for items or item attributes to storage.
+    BatchSegment(BatchSegmentSpec),
 }
 
 impl StepKind {
-    pub const TYPES: &'static [&'static str] = &["import", "train", "deploy", "batch_inference"];
+    pub const TYPES: &'static [&'static str] = &[
+        "import",
+        "train",
+        "deploy",
+        "batch_inference",
+        "batch_segment",
+    ];
 
     pub(crate) fn from_value(kind: &str, rest: Mapping, at: &str) -> Result<StepKind, SpecProblem> {
         let value = Value::Mapping(rest);
@@ -45,6 +55,7 @@ impl StepKind {
             "train" => Ok(Self::Train(from_value(value, at)?)),
             "deploy" => Ok(Self::Deploy(from_value(value, at)?)),
             "batch_inference" => Ok(Self::BatchInference(from_value(value, at)?)),
+            "batch_segment" => Ok(Self::BatchSegment(from_value(value, at)?)),
             other => Err(SpecProblem::new(
                 format!("{at}.type"),
                 format!(
@@ -61,6 +72,7 @@ impl StepKind {
             Self::Train(_) => "train",
             Self::Deploy(_) => "deploy",
             Self::BatchInference(_) => "batch_inference",
+            Self::BatchSegment(_) => "batch_segment",
         }
     }
 
@@ -70,6 +82,7 @@ impl StepKind {
             Self::Train(s) => train::validate(s, at, ctx),
             Self::Deploy(s) => deploy::validate(s, at, ctx),
             Self::BatchInference(s) => batch_inference::validate(s, at, ctx),
+            Self::BatchSegment(s) => batch_segment::validate(s, at, ctx),
         }
     }
 
@@ -79,6 +92,7 @@ impl StepKind {
             Self::Train(s) => train::run(s, ctx).await,
             Self::Deploy(s) => deploy::run(s, ctx).await,
             Self::BatchInference(s) => batch_inference::run(s, ctx).await,
+            Self::BatchSegment(s) => batch_segment::run(s, ctx).await,
         }
     }
 }

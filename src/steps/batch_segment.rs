@@ -1,0 +1,105 @@
+//! The `batch_segment` step: for each input line, the users most likely to
+//! interact with an item (`{"itemId"}`) or with the items an attribute
+//! expression matches (`{"itemAttributes": "ITEMS.GENRES = \"Comedy\""}`),
+//! written as the managed service's `{"input", "output": {"recommendedUsers"}}`.
+
+use serde::{Deserialize, Serialize};
+
+use super::batch_inference::{
+    default_part_lines, inputs, outcome, output_location, recommender, validate_locations,
+    validate_model,
+};
+use super::{StepContext, StepOutcome};
+use crate::batch::{BatchJob, BatchSettings, JobKind, OutputFormat, run_batch};
+use crate::pipeline::SpecProblem;
+use crate::pipeline::validate::ValidationContext;
+
+/// Users per segment at most.
+pub const MAX_SEGMENT_USERS: usize = 100_000;
+
+/// Settings of a `batch_segment` step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchSegmentSpec {
+    /// The solution (an `item-affinity` or `item-attribute-affinity` recipe).
+    pub solution: String,
+    /// Default: the version a `train` step of this run made, else the latest.
+    #[serde(default)]
+    pub solution_version: Option<i64>,
+    /// JSON lines: `{"itemId": "..."}` or `{"itemAttributes": "..."}`; one object or a prefix.
+    pub input: String,
+    /// Output prefix (default under the warehouse's `exports/`).
+    #[serde(default)]
+    pub output: Option<String>,
+    /// Users per segment (default 25, at most 100,000).
+    #[serde(default = "default_users")]
+    pub num_results: usize,
+    /// A new output part every this many lines (default 1,000,000).
+    #[serde(default = "default_part_lines")]
+    pub part_lines: u64,
+}
+
+fn default_users() -> usize {
+    25
+}
+
+pub fn validate(spec: &BatchSegmentSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+    let mut problems = validate_model(None, Some(&spec.solution), spec.solution_version, at, ctx);
+    if let Some(s) = ctx.spec.solutions.get(&spec.solution)
+        && let crate::pipeline::SolutionRecipe::One { recipe, .. } = &s.recipe
+        && !recipe.is_segment()
+    {
+        problems.push(SpecProblem::new(
+            format!("{at}.solution"),
+            format!(
+                "{} uses {}; segments need item-affinity or item-attribute-affinity",
+                spec.solution,
+                recipe.name()
+            ),
+        ));
+    }
+    if spec.num_results == 0 || spec.num_results > MAX_SEGMENT_USERS {
+        problems.push(SpecProblem::new(
+            format!("{at}.num_results"),
+            format!("must be between 1 and {MAX_SEGMENT_USERS}"),
+        ));
+    }
+    problems.extend(validate_locations(
+        Some(&spec.input),
+        spec.output.as_deref(),
+        spec.part_lines,
+        at,
+        ctx,
+    ));
+    problems
+}
+
+pub async fn run(spec: &BatchSegmentSpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
+    let rec = recommender(ctx, None, Some(&spec.solution), spec.solution_version).await?;
+    let output = output_location(ctx, spec.output.as_deref())?;
+    let settings = BatchSettings {
+        input_format: None,
+        user_column: String::new(),
+        output_format: OutputFormat::Json,
+        num_results: spec.num_results,
+        part_lines: spec.part_lines,
+        item_metadata: Vec::new(),
+    };
+    ctx.log(format!(
+        "Segments for {} with {} v{} (top {} users), writing to {output}.",
+        spec.input, rec.solution, rec.version, spec.num_results
+    ));
+    let manifest = run_batch(BatchJob {
+        recommender: &rec,
+        campaign: None,
+        kind: JobKind::Segments,
+        input: inputs(ctx, &spec.input).await?,
+        output: &output,
+        settings: &settings,
+        metadata_values: Default::default(),
+        run_id: Some(ctx.run_id),
+    })
+    .await?;
+    ctx.log(format!("Wrote {}.", manifest.outputs.join(", ")));
+    Ok(outcome(&manifest, &output))
+}
