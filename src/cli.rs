@@ -176,6 +176,9 @@ pub enum BenchCommand {
     /// Training time and peak memory on a synthetic 10M-interaction,
     /// 1M-user, 100k-item catalog.
     Scale(crate::bench::ScaleBenchArgs),
+    /// Top-25 for 1M users of a synthetic 50k-item model as JSON lines,
+    /// against the bound of the plain matrix products.
+    Batch(crate::bench::BatchBenchArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -195,6 +198,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Recommend(args) => recommend(&Env::open(settings).await?, args).await,
         Command::Segment(args) => segment(&Env::open(settings).await?, args).await,
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import(args).await.map(|()| 0),
+        Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Scale(args)) => {
             tokio::task::spawn_blocking(move || crate::bench::scale(args))
                 .await?

@@ -283,8 +283,11 @@ async fn clear_previous(output: &Location) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Answers a block of records; user recommendations are scored together.
+/// Answers a block of records; user recommendations are scored together,
+/// the other lines in parallel.
 pub fn answer_block(rec: &Recommender, records: Vec<Record>, n: usize, kind: JobKind) -> Vec<Row> {
+    use rayon::prelude::*;
+    let _ = kind;
     let users: Vec<&str> = records
         .iter()
         .filter_map(|r| match &r.request {
@@ -296,38 +299,34 @@ pub fn answer_block(rec: &Recommender, records: Vec<Record>, n: usize, kind: Job
         .model
         .recommend_users(&users, n, rec.exploration)
         .into_iter();
-    let _ = kind;
-    records
+    let work: Vec<(Record, Option<Vec<crate::recipes::Scored>>)> = records
         .into_iter()
         .map(|r| {
+            let answer = matches!(r.request, Ok(Request::User(_)))
+                .then(|| user_answers.next().unwrap_or_default());
+            (r, answer)
+        })
+        .collect();
+    let items = |list: Vec<crate::recipes::Scored>| -> Answer {
+        Answer::Items(
+            list.into_iter()
+                .map(|s| (s.item_id, Some(round_score(s.score))))
+                .collect(),
+        )
+    };
+    work.into_par_iter()
+        .map(|(r, user_answer)| {
             let (user, answer) = match r.request {
                 Err(e) => (None, Err(e)),
-                Ok(Request::User(u)) => {
-                    let items = user_answers.next().unwrap_or_default();
-                    (
-                        Some(u),
-                        Ok(Answer::Items(
-                            items
-                                .into_iter()
-                                .map(|s| (s.item_id, Some(round_score(s.score))))
-                                .collect(),
-                        )),
-                    )
-                }
-                Ok(Request::Item(i)) => {
-                    let items = rec
-                        .model
-                        .recommend_exploring(&Query::Item(&i), n, rec.exploration);
-                    (
-                        None,
-                        Ok(Answer::Items(
-                            items
-                                .into_iter()
-                                .map(|s| (s.item_id, Some(round_score(s.score))))
-                                .collect(),
-                        )),
-                    )
-                }
+                Ok(Request::User(u)) => (Some(u), Ok(items(user_answer.unwrap_or_default()))),
+                Ok(Request::Item(i)) => (
+                    None,
+                    Ok(items(rec.model.recommend_exploring(
+                        &Query::Item(&i),
+                        n,
+                        rec.exploration,
+                    ))),
+                ),
                 Ok(Request::Rank(u, list)) => {
                     let ranked = rec.model.rank(&u, &list);
                     (

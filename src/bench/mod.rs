@@ -1,10 +1,12 @@
 //! Benchmarks: each prints its figures next to a baseline measured in the
 //! same run. Run them on an optimised build (`cargo run --release -- bench ...`).
 
+pub mod batch;
 pub mod import;
 pub mod recipes;
 pub mod scale;
 
+pub use batch::{BatchBenchArgs, batch};
 pub use import::{ImportBenchArgs, import};
 pub use recipes::{RecipesBenchArgs, recipes};
 pub use scale::{ScaleBenchArgs, scale};

@@ -52,6 +52,22 @@ pub struct IalsModel {
     item_gram: std::sync::OnceLock<Vec<f32>>,
 }
 
+impl IalsModel {
+    /// A model from given factors (row-major users × k and items × k), as
+    /// benchmarks and tests build synthetic ones.
+    pub fn from_factors(k: usize, users: Vec<f32>, items: Vec<f32>) -> IalsModel {
+        let d = IalsParams::default();
+        IalsModel {
+            k,
+            alpha: d.alpha,
+            regularization: d.regularization,
+            users,
+            items,
+            item_gram: Default::default(),
+        }
+    }
+}
+
 /// Trains user and item factors.
 pub fn train(x: &Csr, p: &IalsParams) -> IalsModel {
     train_from(x, p, None, p.iterations)

@@ -31,7 +31,7 @@ pub use popularity::PopularityCountSpec;
 pub use sims::SimsSpec;
 pub use solution_model::{Exploration, SegmentQuery, SolutionModel};
 pub use trending::TrendingNowSpec;
-pub use user_personalization::{Algorithm, UserPersonalizationSpec};
+pub use user_personalization::{Algorithm, UpModel, UserPersonalizationSpec};
 
 /// A solution's recipe and its settings, as written under `solutions:`.
 #[derive(Debug, Clone, PartialEq)]
@@ -469,8 +469,23 @@ pub struct Scored {
 /// never happens, so the scan is a compare per item and no allocation of the
 /// catalog's size (batch jobs call this once per user).
 pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
+    top_k_biased(scores, None, k)
+}
+
+/// [`top_k`] of `scores + scale·bias` without writing the sum back: batch
+/// scoring adds the popularity tie-break here, in the same pass. Chunks whose
+/// largest value cannot enter are skipped with one vector max.
+pub fn top_k_biased(scores: &[f32], bias: Option<(&[f32], f32)>, k: usize) -> Vec<(u32, f32)> {
     if k == 0 {
         return Vec::new();
+    }
+    if let Some((b, scale)) = bias {
+        let summed: Vec<f32>;
+        if k > 1024 {
+            summed = scores.iter().zip(b).map(|(s, b)| s + scale * b).collect();
+            return top_k_biased(&summed, None, k);
+        }
+        return top_k_scan(scores, Some((b, scale)), k);
     }
     if k > 1024 {
         // Large k (segments of many users): select, then sort.
@@ -488,20 +503,100 @@ pub fn top_k(scores: &[f32], k: usize) -> Vec<(u32, f32)> {
         all.sort_unstable_by(better);
         return all;
     }
+    top_k_scan(scores, None, k)
+}
+
+fn top_k_scan(scores: &[f32], bias: Option<(&[f32], f32)>, k: usize) -> Vec<(u32, f32)> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
+        // SAFETY: the CPU has AVX2 and FMA, checked just above.
+        return unsafe { top_k_scan_avx2(scores, bias, k) };
+    }
+    top_k_scan_impl::<false>(scores, bias, k)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn top_k_scan_avx2(
+    scores: &[f32],
+    bias: Option<(&[f32], f32)>,
+    k: usize,
+) -> Vec<(u32, f32)> {
+    top_k_scan_impl::<true>(scores, bias, k)
+}
+
+/// Whether any of 16 values exceeds `floor`: two vector compares and a mask.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+#[target_feature(enable = "avx2,fma")]
+fn any_above16(v: &[f32; 16], floor: f32) -> bool {
+    use std::arch::x86_64::*;
+    let f = _mm256_set1_ps(floor);
+    // SAFETY: `v` has 16 floats; both loads are in bounds.
+    let (a, b) = unsafe {
+        (
+            _mm256_loadu_ps(v.as_ptr()),
+            _mm256_loadu_ps(v.as_ptr().add(8)),
+        )
+    };
+    let m = _mm256_or_ps(
+        _mm256_cmp_ps::<_CMP_GT_OQ>(a, f),
+        _mm256_cmp_ps::<_CMP_GT_OQ>(b, f),
+    );
+    _mm256_movemask_ps(m) != 0
+}
+
+#[inline(always)]
+fn top_k_scan_impl<const AVX: bool>(
+    scores: &[f32],
+    bias: Option<(&[f32], f32)>,
+    k: usize,
+) -> Vec<(u32, f32)> {
+    const CHUNK: usize = 16;
     // Kept sorted best first; ties keep the lower index first.
     let mut kept: Vec<(u32, f32)> = Vec::with_capacity(k + 1);
     let mut floor = f32::NEG_INFINITY;
-    for (i, &s) in scores.iter().enumerate() {
-        if !s.is_finite() || (kept.len() == k && s <= floor) {
-            continue;
-        }
-        let at = kept.partition_point(|&(_, t)| t >= s);
-        kept.insert(at, (i as u32, s));
-        if kept.len() > k {
-            kept.pop();
-        }
+    let mut buf = [f32::NEG_INFINITY; CHUNK];
+    for (c, chunk) in scores.chunks(CHUNK).enumerate() {
+        let n = match bias {
+            Some((b, scale)) => {
+                let bc = &b[(c * CHUNK).min(b.len())..(c * CHUNK + chunk.len()).min(b.len())];
+                for ((o, s), b) in buf.iter_mut().zip(chunk).zip(bc) {
+                    *o = s + scale * b;
+                }
+                chunk.len().min(bc.len())
+            }
+            None => {
+                buf[..chunk.len()].copy_from_slice(chunk);
+                chunk.len()
+            }
+        };
         if kept.len() == k {
-            floor = kept[k - 1].1;
+            #[cfg(target_arch = "x86_64")]
+            let may_enter = if AVX && n == CHUNK {
+                // SAFETY: only instantiated under `top_k_scan_avx2`.
+                unsafe { any_above16(&buf, floor) }
+            } else {
+                buf[..n].iter().any(|&v| v > floor)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let may_enter = buf[..n].iter().any(|&v| v > floor);
+            if !may_enter {
+                continue;
+            }
+        }
+        for (j, &s) in buf[..n].iter().enumerate() {
+            if !s.is_finite() || (kept.len() == k && s <= floor) {
+                continue;
+            }
+            let at = kept.partition_point(|&(_, t)| t >= s);
+            kept.insert(at, ((c * CHUNK + j) as u32, s));
+            if kept.len() > k {
+                kept.pop();
+            }
+            if kept.len() == k {
+                floor = kept[k - 1].1;
+            }
         }
     }
     kept
@@ -519,6 +614,14 @@ mod tests {
             all.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             all.truncate(k);
             proptest::prop_assert_eq!(top_k(&scores, k), all);
+        }
+
+        #[test]
+        fn biased_top_k_equals_top_k_of_the_sum(scores in proptest::collection::vec(-100i32..100, 0..300), k in 0usize..40) {
+            let scores: Vec<f32> = scores.into_iter().map(|s| s as f32 / 7.0).collect();
+            let bias: Vec<f32> = (0..scores.len()).map(|i| (i % 13) as f32).collect();
+            let summed: Vec<f32> = scores.iter().zip(&bias).map(|(s, b)| s + 0.01 * b).collect();
+            proptest::prop_assert_eq!(top_k_biased(&scores, Some((&bias, 0.01)), k), top_k(&summed, k));
         }
     }
 

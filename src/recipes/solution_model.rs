@@ -11,7 +11,9 @@
 
 use super::attributes::AttributeExpr;
 use super::features::{ItemFeatures, ItemRecord};
-use super::{Histories, IdMap, Model, Query, Scored, TrainingData, load_model, top_k};
+use super::{
+    Histories, IdMap, Model, Query, Scored, TrainingData, load_model, top_k, top_k_biased,
+};
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
 
 /// Popularity tie-breaks stay far below any real score difference.
@@ -174,27 +176,30 @@ impl SolutionModel {
         let n_items = self.items.len();
         let answers: Vec<(usize, Vec<Scored>)> = known
             .par_chunks(BLOCK)
-            .flat_map_iter(|block| {
+            .map_init(Vec::new, |scratch: &mut Vec<f32>, block| {
                 let idx: Vec<u32> = block.iter().map(|b| b.1).collect();
-                let mut scores = vec![0f32; idx.len() * n_items];
-                self.model.score_block(&idx, &self.histories, &mut scores);
+                // A reused buffer: every model's block scoring overwrites
+                // all of it, and a fresh 10 MB zeroed per block of 128 users
+                // cost as much as the scoring itself.
+                scratch.resize(idx.len() * n_items, 0.0);
+                let scores = &mut scratch[..idx.len() * n_items];
+                self.model.score_block(&idx, &self.histories, scores);
                 let rows: Vec<(usize, Vec<Scored>)> = block
                     .iter()
                     .zip(scores.chunks_exact_mut(n_items.max(1)))
                     .map(|(&(pos, u), row)| {
-                        row.iter_mut()
-                            .zip(&self.popularity)
-                            .for_each(|(o, p)| *o += TIE_BREAK * p);
                         let history = self.histories.of(u);
                         for &i in history {
                             row[i as usize] = f32::NEG_INFINITY;
                         }
-                        let ranked = self.explore(top_k(row, n), row, history, n, exploration);
+                        let top = top_k_biased(row, Some((&self.popularity, TIE_BREAK)), n);
+                        let ranked = self.explore(top, row, history, n, exploration);
                         (pos, self.scored(ranked))
                     })
                     .collect();
                 rows
             })
+            .flatten_iter()
             .collect();
         let mut out = vec![cold; users.len()];
         for (pos, answer) in answers {
