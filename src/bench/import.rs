@@ -60,7 +60,7 @@ sql: |
   SELECT "Customer ID" AS USER_ID, StockCode AS ITEM_ID, InvoiceDate AS TIMESTAMP,
          'purchase' AS EVENT_TYPE, Quantity AS EVENT_VALUE
   FROM source
-  WHERE "Customer ID" IS NOT NULL AND Quantity > 0 AND Invoice NOT LIKE 'C%'
+  WHERE "Customer ID" IS NOT NULL AND Quantity > 0 AND Price > 0 AND Invoice NOT LIKE 'C%'
 "#;
 
 struct Case {
