@@ -589,7 +589,7 @@ async fn segment(env: &Env, args: SegmentArgs) -> anyhow::Result<i32> {
     };
     let users = rec
         .model
-        .segment(&query, args.num_results)
+        .segment(&query, args.num_results, None)
         .map_err(anyhow::Error::msg)?;
     if args.json {
         let ids: Vec<&str> = users.iter().map(|(u, _)| u.as_str()).collect();

@@ -13,6 +13,7 @@ pub mod config;
 pub mod dataset;
 pub mod engine;
 pub mod eval;
+pub mod filter;
 pub mod pipeline;
 pub mod progress;
 pub mod recipes;

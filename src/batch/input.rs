@@ -4,6 +4,7 @@
 //! An unreadable line becomes a request that fails with its reason, so it
 //! gets an output line with `error` set instead of failing the job.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 
 use bytes::Bytes;
@@ -31,6 +32,8 @@ pub enum Request {
 pub struct Record {
     pub input: Box<RawValue>,
     pub request: Result<Request, String>,
+    /// The line's own `filterValues`, if any.
+    pub filter_values: Option<BTreeMap<String, String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,12 +91,17 @@ pub fn parse_json_line(text: &str, lineno: u64, kind: JobKind) -> Record {
             return Record {
                 input: raw_string(text),
                 request: Err(format!("line {lineno}: invalid JSON: {e}")),
+                filter_values: None,
             };
         }
     };
+    let mut filter_values = None;
     let request = serde_json::from_str::<JsonLine>(input.get())
         .map_err(|e| format!("not an input object: {e}"))
-        .and_then(|l| request_of(l, kind))
+        .and_then(|mut l| {
+            filter_values = l.filter_values.take().map(string_map).transpose()?;
+            request_of(l, kind)
+        })
         .map_err(|e| {
             if e.starts_with("line ") {
                 e
@@ -101,13 +109,29 @@ pub fn parse_json_line(text: &str, lineno: u64, kind: JobKind) -> Record {
                 format!("line {lineno}: {e}")
             }
         });
-    Record { input, request }
+    Record {
+        input,
+        request,
+        filter_values,
+    }
+}
+
+/// `filterValues` as the managed service takes it: an object of strings.
+fn string_map(v: serde_json::Value) -> Result<BTreeMap<String, String>, String> {
+    let serde_json::Value::Object(m) = v else {
+        return Err("filterValues must be an object of strings".into());
+    };
+    m.into_iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => Ok((k, s)),
+            other => Err(format!(
+                "filterValues.{k} must be a string (several values: \"\\\"a\\\",\\\"b\\\"\"), got {other}"
+            )),
+        })
+        .collect()
 }
 
 fn request_of(l: JsonLine, kind: JobKind) -> Result<Request, String> {
-    if l.filter_values.is_some() {
-        return Err("filterValues given, but this batch job has no filter".into());
-    }
     match kind {
         JobKind::Recommendations => match (l.user_id, l.item_id, l.item_list, l.item_attributes) {
             (_, _, _, Some(_)) => Err("itemAttributes belongs to batch segment jobs".into()),
@@ -238,11 +262,13 @@ pub fn stream_records(
                         None => Record {
                             input: raw_string(&r.iter().collect::<Vec<_>>().join(",")),
                             request: Err(format!("line {lineno}: empty {user_column}")),
+                            filter_values: None,
                         },
                     },
                     Err(e) => Record {
                         input: raw_string(""),
                         request: Err(format!("line {lineno}: {e}")),
+                        filter_values: None,
                     },
                 };
                 records.push(record);
@@ -266,6 +292,7 @@ pub fn user_record(user: &str) -> Record {
     Record {
         input,
         request: Ok(Request::User(user.to_string())),
+        filter_values: None,
     }
 }
 

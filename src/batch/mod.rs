@@ -13,14 +13,18 @@
 pub mod input;
 pub mod output;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
+
+use fixedbitset::FixedBitSet;
 
 use serde::{Deserialize, Serialize};
 
 use crate::campaign::{MAX_NUM_RESULTS, Recommender, round_score};
+use crate::filter::catalog::{FilterData, Subject};
+use crate::filter::{Filter, parse_filter_values};
 use crate::progress::Progress;
-use crate::recipes::{Query, SegmentQuery};
+use crate::recipes::{Ask, Query, SegmentQuery};
 use crate::storage::Location;
 pub use input::{InputFormat, JobKind, Record, Request};
 pub use output::{Answer, Counts, OutputFormat, Part, Row};
@@ -64,6 +68,8 @@ pub struct BatchJob<'a> {
     pub settings: &'a BatchSettings,
     /// Values of `settings.item_metadata` by item id.
     pub metadata_values: HashMap<String, Vec<String>>,
+    /// The filter applied to every line, if any.
+    pub filter: Option<BatchFilter>,
     pub run_id: Option<i64>,
 }
 
@@ -119,6 +125,7 @@ pub async fn run_batch(job: BatchJob<'_>) -> anyhow::Result<BatchManifest> {
         BatchInput::Objects(list) => list.into_iter().map(|(l, n)| (Some(l), n)).collect(),
     };
     let metadata = std::sync::Arc::new(job.metadata_values);
+    let filter = job.filter.map(std::sync::Arc::new);
     let mut outputs = Vec::new();
     let mut output_bytes = 0;
     let mut counts = Counts::default();
@@ -157,6 +164,7 @@ pub async fn run_batch(job: BatchJob<'_>) -> anyhow::Result<BatchManifest> {
         let name_for_scorer = name.clone();
         let progress = progress.clone();
         let metadata = metadata.clone();
+        let filter = filter.clone();
         let scorer = tokio::task::spawn_blocking(move || -> anyhow::Result<Counts> {
             let mut formatter = output::Formatter::new(
                 settings.output_format,
@@ -167,7 +175,7 @@ pub async fn run_batch(job: BatchJob<'_>) -> anyhow::Result<BatchManifest> {
             );
             let mut sink = |records: Vec<Record>| -> anyhow::Result<()> {
                 let n = records.len() as u64;
-                let rows = answer_block(&rec, records, settings.num_results, kind);
+                let rows = answer_block(&rec, records, settings.num_results, filter.as_deref());
                 formatter.write_block(&rows)?;
                 progress.inc(n);
                 Ok(())
@@ -195,6 +203,7 @@ pub async fn run_batch(job: BatchJob<'_>) -> anyhow::Result<BatchManifest> {
                                         b * BLOCK_LINES + i + 1,
                                         settings.user_column
                                     )),
+                                    filter_values: None,
                                 },
                             })
                             .collect();
@@ -283,30 +292,111 @@ async fn clear_previous(output: &Location) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The filter a batch job applies to every line.
+pub struct BatchFilter {
+    pub name: String,
+    pub filter: Filter,
+    pub data: std::sync::Arc<FilterData>,
+    /// The step's `filter_values`; a line's own `filterValues` override them key by key.
+    pub values: BTreeMap<String, String>,
+}
+
+impl BatchFilter {
+    fn values_for(
+        &self,
+        line: Option<&BTreeMap<String, String>>,
+    ) -> Result<BTreeMap<String, Vec<String>>, String> {
+        let mut merged = self.values.clone();
+        if let Some(l) = line {
+            merged.extend(l.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+        parse_filter_values(&merged)
+    }
+
+    /// The mask for one line: items for recommendations, users for segments.
+    fn mask(&self, r: &Record) -> Option<Result<FixedBitSet, String>> {
+        let request = r.request.as_ref().ok()?;
+        let values = match self.values_for(r.filter_values.as_ref()) {
+            Ok(v) => v,
+            Err(e) => return Some(Err(e)),
+        };
+        fn subject<'a>(user: Option<&'a str>, item: Option<&'a str>) -> Subject<'a> {
+            Subject {
+                user,
+                item,
+                recent_events: &[],
+            }
+        }
+        Some(
+            match request {
+                Request::User(u) | Request::Rank(u, _) => {
+                    self.data
+                        .item_mask(&self.filter, &values, &subject(Some(u), None))
+                }
+                Request::Item(i) => {
+                    self.data
+                        .item_mask(&self.filter, &values, &subject(None, Some(i)))
+                }
+                Request::ItemUsers(_) | Request::AttributeUsers(_) => {
+                    self.data.user_mask(&self.filter, &values)
+                }
+            }
+            .map_err(|e| format!("filter {}: {e}", self.name)),
+        )
+    }
+}
+
 /// Answers a block of records; user recommendations are scored together,
 /// the other lines in parallel.
-pub fn answer_block(rec: &Recommender, records: Vec<Record>, n: usize, kind: JobKind) -> Vec<Row> {
+pub fn answer_block(
+    rec: &Recommender,
+    records: Vec<Record>,
+    n: usize,
+    filter: Option<&BatchFilter>,
+) -> Vec<Row> {
     use rayon::prelude::*;
-    let _ = kind;
-    let users: Vec<&str> = records
+    // Each line's filter mask, or why it has none.
+    let masks: Vec<Option<Result<FixedBitSet, String>>> = match filter {
+        Some(f) => records.par_iter().map(|r| f.mask(r)).collect(),
+        None => records
+            .iter()
+            .map(|r| {
+                r.filter_values.as_ref().map(|_| {
+                    Err("filterValues given, but this batch job has no filter".to_string())
+                })
+            })
+            .collect(),
+    };
+    let ok_mask = |i: usize| masks[i].as_ref().and_then(|m| m.as_ref().ok());
+    let user_rows: Vec<usize> = records
         .iter()
-        .filter_map(|r| match &r.request {
-            Ok(Request::User(u)) => Some(u.as_str()),
-            _ => None,
+        .enumerate()
+        .filter(|(i, r)| {
+            matches!(r.request, Ok(Request::User(_))) && !matches!(masks[*i], Some(Err(_)))
+        })
+        .map(|(i, _)| i)
+        .collect();
+    let users: Vec<&str> = user_rows
+        .iter()
+        .map(|&i| match &records[i].request {
+            Ok(Request::User(u)) => u.as_str(),
+            _ => unreachable!("user rows hold user requests"),
         })
         .collect();
-    let mut user_answers = rec
-        .model
-        .recommend_users(&users, n, rec.exploration)
-        .into_iter();
-    let work: Vec<(Record, Option<Vec<crate::recipes::Scored>>)> = records
-        .into_iter()
-        .map(|r| {
-            let answer = matches!(r.request, Ok(Request::User(_)))
-                .then(|| user_answers.next().unwrap_or_default());
-            (r, answer)
-        })
-        .collect();
+    let user_masks: Vec<Option<&FixedBitSet>> = if filter.is_some() {
+        user_rows.iter().map(|&i| ok_mask(i)).collect()
+    } else {
+        Vec::new()
+    };
+    let mut user_answers: Vec<Option<Vec<crate::recipes::Scored>>> = vec![None; records.len()];
+    for (i, answer) in
+        user_rows.iter().zip(
+            rec.model
+                .recommend_users(&users, n, rec.exploration, &user_masks),
+        )
+    {
+        user_answers[*i] = Some(answer);
+    }
     let items = |list: Vec<crate::recipes::Scored>| -> Answer {
         Answer::Items(
             list.into_iter()
@@ -314,21 +404,32 @@ pub fn answer_block(rec: &Recommender, records: Vec<Record>, n: usize, kind: Job
                 .collect(),
         )
     };
-    work.into_par_iter()
-        .map(|(r, user_answer)| {
-            let (user, answer) = match r.request {
-                Err(e) => (None, Err(e)),
-                Ok(Request::User(u)) => (Some(u), Ok(items(user_answer.unwrap_or_default()))),
-                Ok(Request::Item(i)) => (
+    let users_of = |r: Result<Vec<(String, f32)>, String>| {
+        r.map(|u| Answer::Users(u.into_iter().map(|x| x.0).collect()))
+    };
+    records
+        .into_par_iter()
+        .zip(user_answers)
+        .enumerate()
+        .map(|(pos, (r, user_answer))| {
+            let ask = Ask {
+                exploration: rec.exploration,
+                allowed: ok_mask(pos),
+                recent: &[],
+            };
+            let (user, answer) = match (r.request, &masks[pos]) {
+                (Err(e), _) => (None, Err(e)),
+                (Ok(Request::User(u) | Request::Rank(u, _)), Some(Err(e))) => {
+                    (Some(u), Err(e.clone()))
+                }
+                (Ok(_), Some(Err(e))) => (None, Err(e.clone())),
+                (Ok(Request::User(u)), _) => (Some(u), Ok(items(user_answer.unwrap_or_default()))),
+                (Ok(Request::Item(i)), _) => (
                     None,
-                    Ok(items(rec.model.recommend_exploring(
-                        &Query::Item(&i),
-                        n,
-                        rec.exploration,
-                    ))),
+                    Ok(items(rec.model.recommend_with(&Query::Item(&i), n, &ask))),
                 ),
-                Ok(Request::Rank(u, list)) => {
-                    let ranked = rec.model.rank(&u, &list);
+                (Ok(Request::Rank(u, list)), _) => {
+                    let ranked = rec.model.rank(&u, &list, &ask);
                     (
                         Some(u),
                         Ok(Answer::Items(
@@ -339,17 +440,16 @@ pub fn answer_block(rec: &Recommender, records: Vec<Record>, n: usize, kind: Job
                         )),
                     )
                 }
-                Ok(Request::ItemUsers(i)) => (
+                (Ok(Request::ItemUsers(i)), _) => (
                     None,
-                    rec.model
-                        .segment(&SegmentQuery::Item(&i), n)
-                        .map(|u| Answer::Users(u.into_iter().map(|x| x.0).collect())),
+                    users_of(rec.model.segment(&SegmentQuery::Item(&i), n, ask.allowed)),
                 ),
-                Ok(Request::AttributeUsers(a)) => (
+                (Ok(Request::AttributeUsers(a)), _) => (
                     None,
-                    rec.model
-                        .segment(&SegmentQuery::Attributes(&a), n)
-                        .map(|u| Answer::Users(u.into_iter().map(|x| x.0).collect())),
+                    users_of(
+                        rec.model
+                            .segment(&SegmentQuery::Attributes(&a), n, ask.allowed),
+                    ),
                 ),
             };
             Row {

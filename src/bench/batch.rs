@@ -65,7 +65,7 @@ pub async fn batch(args: BatchBenchArgs) -> anyhow::Result<()> {
         let ids: Vec<&str> = m.users.ids().iter().map(String::as_str).collect();
         let started = Instant::now();
         for block in ids.chunks(4096) {
-            std::hint::black_box(m.recommend_users(block, n, Exploration::NONE));
+            std::hint::black_box(m.recommend_users(block, n, Exploration::NONE, &[]));
         }
         started.elapsed().as_secs_f64()
     })
@@ -126,6 +126,7 @@ pub async fn batch(args: BatchBenchArgs) -> anyhow::Result<()> {
         output: &output,
         settings: &settings,
         metadata_values: Default::default(),
+        filter: None,
         run_id: None,
     })
     .await?;

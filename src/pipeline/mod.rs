@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::filter::Filter;
 use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::{AvroSchema, DatasetType, Schema};
 use crate::steps::StepKind;
@@ -35,8 +36,20 @@ pub struct PipelineSpec {
     pub solutions: BTreeMap<String, SolutionSpec>,
     /// Campaigns (serving endpoints) moved by `deploy` steps.
     pub campaigns: BTreeMap<String, CampaignSpec>,
+    /// Filters of the dataset group, by name, in the managed service's
+    /// expression language; campaigns and batch steps apply them by name.
+    pub filters: BTreeMap<String, FilterSpec>,
     /// The steps, run in dependency order.
     pub steps: Vec<StepSpec>,
+}
+
+/// A filter: which items (or users, for segments) may be returned.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FilterSpec {
+    /// E.g. `INCLUDE ItemID WHERE Items.GENRES IN ($GENRE) | EXCLUDE ItemID
+    /// WHERE Interactions.EVENT_TYPE IN ("watch")`; at most 2,500 characters.
+    pub expression: String,
 }
 
 /// A dataset of the group and its schema.
@@ -217,6 +230,8 @@ pub struct Pipeline {
     pub source_text: String,
     /// Checked schemas of the declared datasets.
     pub schemas: BTreeMap<DatasetType, Schema>,
+    /// The declared filters, parsed and checked against the schemas.
+    pub filters: BTreeMap<String, Filter>,
 }
 
 impl Pipeline {
@@ -243,11 +258,13 @@ impl Pipeline {
         let spec = parse_pipeline(&text).map_err(fail)?;
         let base = base_dir(file);
         let schemas = validate(&spec, &base).map_err(fail)?;
+        let (filters, _) = validate::check_filters(&spec, &schemas);
         Ok(Pipeline {
             spec,
             file: file.to_path_buf(),
             source_text: text,
             schemas,
+            filters,
         })
     }
 

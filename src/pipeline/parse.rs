@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
 use super::{
-    CampaignSpec, DatasetSpec, PipelineSpec, SolutionRecipe, SolutionSpec, SpecProblem, StepCommon,
-    StepSpec,
+    CampaignSpec, DatasetSpec, FilterSpec, PipelineSpec, SolutionRecipe, SolutionSpec, SpecProblem,
+    StepCommon, StepSpec,
 };
 use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::DatasetType;
@@ -36,6 +36,8 @@ struct RawPipeline {
     solutions: BTreeMap<String, Value>,
     #[serde(default)]
     campaigns: BTreeMap<String, CampaignSpec>,
+    #[serde(default)]
+    filters: BTreeMap<String, FilterSpec>,
     steps: Vec<Value>,
 }
 
@@ -93,6 +95,7 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
         datasets: raw.datasets,
         solutions,
         campaigns: raw.campaigns,
+        filters: raw.filters,
         steps,
     })
 }

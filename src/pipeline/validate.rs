@@ -8,6 +8,7 @@ use std::path::Path;
 
 use super::{PipelineSpec, SolutionRecipe, SpecProblem};
 use crate::eval::{METRIC_KEYS, is_known_metric};
+use crate::filter::Filter;
 use crate::schema::{AvroSchema, DatasetType, Schema};
 
 /// What step validators may look at.
@@ -15,6 +16,40 @@ pub struct ValidationContext<'a> {
     pub spec: &'a PipelineSpec,
     pub base_dir: &'a Path,
     pub schemas: &'a BTreeMap<DatasetType, Schema>,
+    /// The filters that parsed and checked.
+    pub filters: &'a BTreeMap<String, Filter>,
+}
+
+/// Parses and checks every declared filter against the schemas: the good
+/// ones, and a problem for each error (`filters.NAME.expression: at column
+/// 34: unknown field Items.GENER (known: ...)`).
+pub fn check_filters(
+    spec: &PipelineSpec,
+    schemas: &BTreeMap<DatasetType, Schema>,
+) -> (BTreeMap<String, Filter>, Vec<SpecProblem>) {
+    let mut good = BTreeMap::new();
+    let mut problems = Vec::new();
+    for (name, f) in &spec.filters {
+        let at = format!("filters.{name}.expression");
+        if let Err(e) = check_resource_name(name) {
+            problems.push(SpecProblem::new(format!("filters.{name}"), e));
+        }
+        match Filter::parse(&f.expression) {
+            Ok(mut filter) => {
+                let errors = filter.check(schemas);
+                if errors.is_empty() {
+                    good.insert(name.clone(), filter);
+                }
+                problems.extend(
+                    errors
+                        .into_iter()
+                        .map(|e| SpecProblem::new(&at, e.to_string())),
+                );
+            }
+            Err(e) => problems.push(SpecProblem::new(&at, e.to_string())),
+        }
+    }
+    (good, problems)
 }
 
 /// Names of dataset groups, solutions, campaigns and pipelines: they become
@@ -143,11 +178,15 @@ pub fn validate(
         }
     }
 
+    let (filters, filter_problems) = check_filters(spec, &schemas);
+    problems.extend(filter_problems);
+
     check_step_graph(spec, &mut problems);
     let ctx = ValidationContext {
         spec,
         base_dir,
         schemas: &schemas,
+        filters: &filters,
     };
     for (i, step) in spec.steps.iter().enumerate() {
         problems.extend(step.kind.validate(&format!("steps[{i}]"), &ctx));

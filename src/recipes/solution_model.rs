@@ -9,6 +9,8 @@
 //! (created within the age cutoff, or never interacted with), chosen by how
 //! well their metadata matches the user's history.
 
+use fixedbitset::FixedBitSet;
+
 use super::attributes::AttributeExpr;
 use super::features::{ItemFeatures, ItemRecord};
 use super::{
@@ -40,6 +42,35 @@ impl Exploration {
         weight: 0.0,
         item_age_cutoff_days: 30.0,
     };
+}
+
+impl Default for Exploration {
+    fn default() -> Self {
+        Exploration::NONE
+    }
+}
+
+/// How one request is answered beyond the query itself.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Ask<'a> {
+    pub exploration: Exploration,
+    /// Only these items may be recommended (a compiled filter).
+    pub allowed: Option<&'a FixedBitSet>,
+    /// Items the user interacted with since the model was trained (real-time
+    /// events), oldest first: they extend the history the model scores
+    /// from and are not recommended again.
+    pub recent: &'a [u32],
+}
+
+/// Sets the scores of items outside `allowed` to −∞.
+fn mask_scores(scores: &mut [f32], allowed: Option<&FixedBitSet>) {
+    if let Some(a) = allowed {
+        for i in a.zeroes() {
+            if let Some(s) = scores.get_mut(i) {
+                *s = f32::NEG_INFINITY;
+            }
+        }
+    }
 }
 
 pub struct SolutionModel {
@@ -116,12 +147,30 @@ impl SolutionModel {
         n: usize,
         exploration: Exploration,
     ) -> Vec<Scored> {
+        self.recommend_with(
+            query,
+            n,
+            &Ask {
+                exploration,
+                ..Ask::default()
+            },
+        )
+    }
+
+    /// Top `n` items for a query, with a filter, real-time events and exploration.
+    pub fn recommend_with(&self, query: &Query, n: usize, ask: &Ask) -> Vec<Scored> {
+        let exploration = ask.exploration;
         let mut scores = vec![0.0f32; self.items.len()];
         let mut history: &[u32] = &[];
+        let joined: Vec<u32>;
         match query {
             Query::User(id) => {
                 let (user, h) = self.history_of(id);
                 history = h;
+                if !ask.recent.is_empty() {
+                    joined = h.iter().chain(ask.recent).copied().collect();
+                    history = &joined;
+                }
                 self.score_user(user, history, &mut scores);
                 for &i in history {
                     scores[i as usize] = f32::NEG_INFINITY;
@@ -140,6 +189,7 @@ impl SolutionModel {
                 None => scores.copy_from_slice(&self.popularity),
             },
         }
+        mask_scores(&mut scores, ask.allowed);
         let ranked = top_k(&scores, n);
         let ranked = self.explore(ranked, &scores, history, n, exploration);
         ranked
@@ -154,14 +204,18 @@ impl SolutionModel {
     /// Recommendations for many users at once, as batch jobs ask: known
     /// users are scored in blocks (one matrix product per block for factor
     /// models), in parallel; users with no history share the popular answer.
+    /// `allowed`, when not empty, holds each user's filter mask.
     pub fn recommend_users(
         &self,
         users: &[&str],
         n: usize,
         exploration: Exploration,
+        allowed: &[Option<&FixedBitSet>],
     ) -> Vec<Vec<Scored>> {
         use rayon::prelude::*;
         const BLOCK: usize = 128;
+        debug_assert!(allowed.is_empty() || allowed.len() == users.len());
+        let mask = |pos: usize| allowed.get(pos).copied().flatten();
         let cold = self.recommend_exploring(&Query::User(""), n, exploration);
         let known: Vec<(usize, u32)> = users
             .iter()
@@ -192,6 +246,7 @@ impl SolutionModel {
                         for &i in history {
                             row[i as usize] = f32::NEG_INFINITY;
                         }
+                        mask_scores(row, mask(pos));
                         let top = top_k_biased(row, Some((&self.popularity, TIE_BREAK)), n);
                         let ranked = self.explore(top, row, history, n, exploration);
                         (pos, self.scored(ranked))
@@ -202,8 +257,23 @@ impl SolutionModel {
             .flatten_iter()
             .collect();
         let mut out = vec![cold; users.len()];
+        let mut filtered_cold: Vec<usize> =
+            (0..users.len()).filter(|&p| mask(p).is_some()).collect();
         for (pos, answer) in answers {
             out[pos] = answer;
+            filtered_cold.retain(|&p| p != pos);
+        }
+        // Users with no history but a filter: the popular answer, filtered.
+        for pos in filtered_cold {
+            out[pos] = self.recommend_with(
+                &Query::User(users[pos]),
+                n,
+                &Ask {
+                    exploration,
+                    allowed: mask(pos),
+                    recent: &[],
+                },
+            );
         }
         out
     }
@@ -312,12 +382,23 @@ impl SolutionModel {
 
     /// Re-ranks `items` for a user, best first; items the model does not know
     /// come last, unscored, in their given order.
-    pub fn rank(&self, user: &str, items: &[String]) -> Vec<(String, Option<f32>)> {
+    /// Items outside `ask.allowed` are left out.
+    pub fn rank(&self, user: &str, items: &[String], ask: &Ask) -> Vec<(String, Option<f32>)> {
         let mut scores = vec![0.0f32; self.items.len()];
         let (u, history) = self.history_of(user);
-        self.score_user(u, history, &mut scores);
+        if ask.recent.is_empty() {
+            self.score_user(u, history, &mut scores);
+        } else {
+            let joined: Vec<u32> = history.iter().chain(ask.recent).copied().collect();
+            self.score_user(u, &joined, &mut scores);
+        }
         let (mut known, unknown): (Vec<_>, Vec<_>) = items
             .iter()
+            .filter(|id| match (ask.allowed, self.items.get(id)) {
+                (Some(a), Some(i)) => a.contains(i as usize),
+                (Some(_), None) => true,
+                (None, _) => true,
+            })
             .map(|id| {
                 (
                     id.clone(),
@@ -356,7 +437,13 @@ impl SolutionModel {
 
     /// The `n` users most likely to interact with an item (users who already
     /// did are left out) or with the items an attribute expression matches.
-    pub fn segment(&self, query: &SegmentQuery, n: usize) -> Result<Vec<(String, f32)>, String> {
+    /// `allowed` users (a compiled UserID filter) limit the segment.
+    pub fn segment(
+        &self,
+        query: &SegmentQuery,
+        n: usize,
+        allowed: Option<&FixedBitSet>,
+    ) -> Result<Vec<(String, f32)>, String> {
         let scores = match query {
             SegmentQuery::Item(id) => {
                 let i = self.items.get(id).ok_or_else(|| {
@@ -386,6 +473,8 @@ impl SolutionModel {
                 s
             }
         };
+        let mut scores = scores;
+        mask_scores(&mut scores, allowed);
         Ok(top_k(&scores, n)
             .into_iter()
             .map(|(u, s)| (self.users.id(u).to_string(), s))

@@ -2,16 +2,17 @@
 //! or for every known user, written to storage in the managed service's JSON
 //! lines format or as CSV / Parquet rows.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{
-    BatchInput, BatchJob, BatchManifest, BatchSettings, InputFormat, JobKind, OutputFormat,
-    run_batch,
+    BatchFilter, BatchInput, BatchJob, BatchManifest, BatchSettings, InputFormat, JobKind,
+    OutputFormat, run_batch,
 };
 use crate::campaign::{DEFAULT_NUM_RESULTS, MAX_NUM_RESULTS, Recommender};
 use crate::dataset::import::resolve_sources;
+use crate::filter::{Target, load_data, parse_filter_values};
 use crate::pipeline::SpecProblem;
 use crate::pipeline::validate::{ValidationContext, unknown};
 use crate::schema::DatasetType;
@@ -70,6 +71,14 @@ pub struct BatchInferenceSpec {
     /// Items dataset columns added to CSV and Parquet rows, e.g. `[TITLE]`.
     #[serde(default)]
     pub item_metadata: Vec<String>,
+    /// A filter declared under `filters:` (ItemID), applied to every line.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Values of the filter's `$PARAMS` for every line, in the managed
+    /// service's form (`GENRE: '"Comedy","Drama"'`); a line's own
+    /// `filterValues` override them.
+    #[serde(default)]
+    pub filter_values: BTreeMap<String, String>,
 }
 
 fn default_num_results() -> usize {
@@ -135,7 +144,118 @@ pub fn validate(spec: &BatchInferenceSpec, at: &str, ctx: &ValidationContext) ->
         at,
         ctx,
     ));
+    problems.extend(validate_filter(
+        spec.filter.as_ref(),
+        &spec.filter_values,
+        Target::ItemId,
+        spec.users.is_some(),
+        at,
+        ctx,
+    ));
     problems
+}
+
+/// Checks a batch step's `filter` and `filter_values`; with
+/// `no_line_values` (no input lines to carry `filterValues`), every
+/// parameter an INCLUDE expression needs must be in `filter_values`.
+pub(crate) fn validate_filter(
+    filter: Option<&String>,
+    values: &BTreeMap<String, String>,
+    target: Target,
+    no_line_values: bool,
+    at: &str,
+    ctx: &ValidationContext,
+) -> Vec<SpecProblem> {
+    let mut problems = Vec::new();
+    let Some(name) = filter else {
+        if !values.is_empty() {
+            problems.push(SpecProblem::new(
+                format!("{at}.filter_values"),
+                "given without a `filter`",
+            ));
+        }
+        return problems;
+    };
+    if !ctx.spec.filters.contains_key(name) {
+        problems.push(unknown(
+            &format!("{at}.filter"),
+            "filter",
+            name,
+            ctx.spec.filters.keys(),
+        ));
+        return problems;
+    }
+    if let Err(e) = parse_filter_values(values) {
+        problems.push(SpecProblem::new(format!("{at}.filter_values"), e));
+    }
+    // A filter that failed its own checks is reported under `filters:`.
+    let Some(f) = ctx.filters.get(name) else {
+        return problems;
+    };
+    if f.target() != target {
+        problems.push(SpecProblem::new(
+            format!("{at}.filter"),
+            match target {
+                Target::ItemId => {
+                    format!("{name} selects users (UserID); recommendations need an ItemID filter")
+                }
+                Target::UserId => {
+                    format!("{name} selects items (ItemID); segments need a UserID filter")
+                }
+            },
+        ));
+    }
+    if no_line_values {
+        let missing: Vec<String> = f
+            .params()
+            .into_iter()
+            .filter(|(p, needed)| *needed && !values.contains_key(p))
+            .map(|(p, _)| format!("${p}"))
+            .collect();
+        if !missing.is_empty() {
+            problems.push(SpecProblem::new(
+                format!("{at}.filter_values"),
+                format!("filter {name} needs {}", missing.join(", ")),
+            ));
+        }
+    }
+    problems
+}
+
+/// The step's filter, with what it reads loaded for the solution version.
+pub(crate) async fn batch_filter(
+    ctx: &StepContext<'_>,
+    name: Option<&String>,
+    values: &BTreeMap<String, String>,
+    rec: &Recommender,
+) -> anyhow::Result<Option<BatchFilter>> {
+    let Some(name) = name else {
+        return Ok(None);
+    };
+    let filter = ctx
+        .pipeline
+        .filters
+        .get(name)
+        .ok_or_else(|| anyhow::anyhow!("unknown filter {name:?}"))?
+        .clone();
+    let data = load_data(
+        ctx.env,
+        &ctx.pipeline.spec.dataset_group,
+        &rec.model.items,
+        &rec.model.users,
+        std::iter::once(&filter),
+    )
+    .await?;
+    ctx.log(format!(
+        "Filter {name}: {}",
+        ctx.pipeline.spec.filters[name].expression
+    ));
+    Ok(Some(BatchFilter {
+        name: name.clone(),
+        filter,
+        data: std::sync::Arc::new(data),
+        values: values.clone(),
+    }))
 }
 
 pub(crate) fn validate_model(
@@ -363,6 +483,7 @@ pub async fn run(spec: &BatchInferenceSpec, ctx: &StepContext<'_>) -> anyhow::Re
         output: &output,
         settings: &settings,
         metadata_values: metadata_values(ctx, &spec.item_metadata).await?,
+        filter: batch_filter(ctx, spec.filter.as_ref(), &spec.filter_values, &rec).await?,
         run_id: Some(ctx.run_id),
     })
     .await?;

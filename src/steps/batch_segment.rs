@@ -3,11 +3,13 @@
 //! expression matches (`{"itemAttributes": "ITEMS.GENRES = \"Comedy\""}`),
 //! written as the managed service's `{"input", "output": {"recommendedUsers"}}`.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::batch_inference::{
-    default_part_lines, inputs, outcome, output_location, recommender, validate_locations,
-    validate_model,
+    batch_filter, default_part_lines, inputs, outcome, output_location, recommender,
+    validate_filter, validate_locations, validate_model,
 };
 use super::{StepContext, StepOutcome};
 use crate::batch::{BatchJob, BatchSettings, JobKind, OutputFormat, run_batch};
@@ -37,6 +39,12 @@ pub struct BatchSegmentSpec {
     /// A new output part every this many lines (default 1,000,000).
     #[serde(default = "default_part_lines")]
     pub part_lines: u64,
+    /// A UserID filter declared under `filters:`: only users it allows are returned.
+    #[serde(default)]
+    pub filter: Option<String>,
+    /// Values of the filter's `$PARAMS`; a line's own `filterValues` override them.
+    #[serde(default)]
+    pub filter_values: BTreeMap<String, String>,
 }
 
 fn default_users() -> usize {
@@ -71,6 +79,14 @@ pub fn validate(spec: &BatchSegmentSpec, at: &str, ctx: &ValidationContext) -> V
         at,
         ctx,
     ));
+    problems.extend(validate_filter(
+        spec.filter.as_ref(),
+        &spec.filter_values,
+        crate::filter::Target::UserId,
+        false,
+        at,
+        ctx,
+    ));
     problems
 }
 
@@ -97,6 +113,7 @@ pub async fn run(spec: &BatchSegmentSpec, ctx: &StepContext<'_>) -> anyhow::Resu
         output: &output,
         settings: &settings,
         metadata_values: Default::default(),
+        filter: batch_filter(ctx, spec.filter.as_ref(), &spec.filter_values, &rec).await?,
         run_id: Some(ctx.run_id),
     })
     .await?;

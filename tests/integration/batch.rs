@@ -9,6 +9,11 @@ use crate::common::{Home, example, fails, ok, read_json_lines};
 /// A pipeline with MovieLens ratings, a small items dataset (TITLE), an iALS
 /// solution and a segment solution, trained once; `steps` are appended.
 fn pipeline(home: &Home, steps: &str) -> PathBuf {
+    pipeline_with(home, "", steps)
+}
+
+/// Like [`pipeline`], with more top-level keys (such as `filters:`).
+fn pipeline_with(home: &Home, top: &str, steps: &str) -> PathBuf {
     let items = home.write("items.csv", "ITEM_ID,TITLE,GENRES\n50,Star Wars (1977),Action|Sci-Fi\n181,Return of the Jedi (1983),Action|Sci-Fi\n100,Fargo (1996),Crime|Drama\n");
     home.write(
         "batch.yaml",
@@ -25,6 +30,13 @@ datasets:
         - {{name: ITEM_ID, type: string}}
         - {{name: TITLE, type: string}}
         - {{name: GENRES, type: string, categorical: true}}
+  users:
+    schema:
+      fields:
+        - {{name: USER_ID, type: string}}
+        - {{name: AGE, type: int}}
+        - {{name: GENDER, type: string, categorical: true}}
+{top}
 solutions:
   recs: {{recipe: user-personalization, algorithm: ials, factors: 16, iterations: 5}}
   segments: {{recipe: item-attribute-affinity, algorithm: ials, factors: 16, iterations: 5}}
@@ -37,12 +49,18 @@ steps:
     source: {data}
     csv: {{delimiter: "\t", header: false, columns: [USER_ID, ITEM_ID, EVENT_VALUE, TIMESTAMP]}}
   - {{id: items, type: import, dataset: items, source: {items}}}
+  - id: users
+    type: import
+    dataset: users
+    source: {users}
+    csv: {{delimiter: "|", header: false, columns: [USER_ID, AGE, GENDER, occupation, zip]}}
   - {{id: train, type: train, solution: recs, depends_on: [ratings, items]}}
   - {{id: deploy, type: deploy, campaign: movies, depends_on: [train]}}
 {steps}"#,
             schema = example("schemas/movielens-interactions.json"),
             data = example("data/ml-100k/u.data"),
             items = items.display(),
+            users = example("data/ml-100k/u.user"),
         ),
     )
 }
@@ -220,9 +238,122 @@ fn batch_limits_are_checked_before_any_work() {
     let steps = "  - {id: big, type: batch_inference, campaign: movies, users: all, num_results: 501}\n  - {id: seg, type: batch_segment, solution: recs, input: x.jsonl}\n  - {id: both, type: batch_inference, campaign: movies, users: all, input: x.jsonl}\n";
     let r = fails(home.cmd().arg("validate").arg(pipeline(&home, steps)));
     for expected in [
-        "steps[4].num_results: must be between 1 and 500",
-        "steps[5].solution: recs uses user-personalization; segments need item-affinity or item-attribute-affinity",
-        "steps[6]: give `input` or `users: all`, not both",
+        "steps[5].num_results: must be between 1 and 500",
+        "steps[6].solution: recs uses user-personalization; segments need item-affinity or item-attribute-affinity",
+        "steps[7]: give `input` or `users: all`, not both",
+    ] {
+        assert!(r.stdout.contains(expected), "{expected}\n{}", r.stdout);
+    }
+}
+
+#[test]
+fn filters_apply_to_every_line_with_its_own_values_and_to_segments() {
+    let home = Home::new();
+    let input = home.write(
+        "lines.jsonl",
+        [
+            r#"{"itemId": "100", "filterValues": {"GENRE": "\"Action\""}}"#,
+            r#"{"itemId": "50"}"#,
+            r#"{"userId": "1", "itemList": ["50", "100", "181"], "filterValues": {"GENRE": "\"Crime\",\"Sci-Fi\""}}"#,
+            r#"{"userId": "2", "filterValues": {"GENRE": "\"Crime\""}}"#,
+            r#"{"userId": "3", "filterValues": {"GENRE": 7}}"#,
+        ]
+        .join("\n"),
+    );
+    let segments = home.write("segments.jsonl", "{\"itemId\": \"50\"}\n");
+    let top = r#"
+filters:
+  genre: {expression: 'INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)'}
+  no_action: {expression: 'EXCLUDE ItemID WHERE Items.GENRES IN ("Action")'}
+  seniors: {expression: 'INCLUDE UserID WHERE Users.AGE >= $AGE'}
+"#;
+    let steps = format!(
+        r#"  - {{id: lines, type: batch_inference, campaign: movies, input: {input}, filter: genre, filter_values: {{GENRE: '"Crime"'}}, num_results: 5, depends_on: [deploy, users]}}
+  - {{id: everyone, type: batch_inference, campaign: movies, users: all, filter: no_action, num_results: 20, depends_on: [deploy, users]}}
+  - {{id: train_segments, type: train, solution: segments, depends_on: [ratings, items]}}
+  - {{id: segment, type: batch_segment, solution: segments, input: {segments}, filter: seniors, filter_values: {{AGE: "50"}}, num_results: 30, depends_on: [train_segments, users]}}
+"#,
+        input = input.display(),
+        segments = segments.display(),
+    );
+    let r = ok(home.cmd().arg("run").arg(pipeline_with(&home, top, &steps)));
+    assert!(r.stdout.contains("5 lines (1 errors)"), "{}", r.stdout);
+
+    let out = read_json_lines(&out_dir(&home, "lines", 1).join("lines.jsonl.out"));
+    let items = |v: &Value| -> Vec<String> {
+        v["output"]["recommendedItems"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{v}"))
+            .iter()
+            .map(|x| x.as_str().unwrap().to_string())
+            .collect()
+    };
+    // The line's own value: only Action items (100 itself is left out).
+    assert_eq!(items(&out[0]), ["50", "181"]);
+    // No value on the line: the step's (Crime) applies.
+    assert_eq!(items(&out[1]), ["100"]);
+    // Ranking keeps the allowed items of the list only.
+    let mut ranked = items(&out[2]);
+    ranked.sort();
+    assert_eq!(ranked, ["100", "181", "50"]);
+    assert!(items(&out[3]).iter().all(|i| i == "100"), "{}", out[3]);
+    assert!(
+        out[4]["error"].as_str().unwrap().contains("filterValues"),
+        "{}",
+        out[4]
+    );
+
+    // An EXCLUDE filter over every user: no Action item anywhere.
+    let text =
+        std::fs::read_to_string(out_dir(&home, "everyone", 1).join("all-users.out")).unwrap();
+    assert_eq!(text.lines().count(), 943);
+    for line in text.lines() {
+        let v: Value = serde_json::from_str(line).unwrap();
+        let got = items(&v);
+        assert_eq!(got.len(), 20);
+        assert!(!got.iter().any(|i| i == "50" || i == "181"), "{line}");
+    }
+
+    // Segments keep users aged 50 and over.
+    let ages: std::collections::HashMap<String, u32> =
+        std::fs::read_to_string(example("data/ml-100k/u.user"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let f: Vec<&str> = l.split('|').collect();
+                (f[0].to_string(), f[1].parse().unwrap())
+            })
+            .collect();
+    let seg = read_json_lines(&out_dir(&home, "segment", 1).join("segments.jsonl.out"));
+    let users = seg[0]["output"]["recommendedUsers"].as_array().unwrap();
+    assert_eq!(users.len(), 30, "{}", seg[0]);
+    assert!(
+        users.iter().all(|u| ages[u.as_str().unwrap()] >= 50),
+        "{}",
+        seg[0]
+    );
+}
+
+#[test]
+fn filter_problems_are_reported_by_validate() {
+    let home = Home::new();
+    let top = r#"
+filters:
+  typo: {expression: 'INCLUDE ItemID WHERE Items.GENRE IN ($G)'}
+  users_only: {expression: 'INCLUDE UserID WHERE Users.AGE > 3'}
+  by_genre: {expression: 'INCLUDE ItemID WHERE Items.GENRES IN ($G)'}
+"#;
+    let steps = "  - {id: a, type: batch_inference, campaign: movies, users: all, filter: users_only}\n  - {id: b, type: batch_inference, campaign: movies, users: all, filter: by_genre}\n  - {id: c, type: batch_inference, campaign: movies, users: all, filter: nope}\n";
+    let r = fails(
+        home.cmd()
+            .arg("validate")
+            .arg(pipeline_with(&home, top, steps)),
+    );
+    for expected in [
+        "filters.typo.expression: at column 22: unknown field Items.GENRE (known: ITEM_ID, TITLE, GENRES)",
+        "steps[5].filter: users_only selects users (UserID); recommendations need an ItemID filter",
+        "steps[6].filter_values: filter by_genre needs $G",
+        "steps[7].filter: unknown filter \"nope\" (declared: by_genre, typo, users_only)",
     ] {
         assert!(r.stdout.contains(expected), "{expected}\n{}", r.stdout);
     }
