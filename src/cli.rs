@@ -67,9 +67,29 @@ pub enum Command {
     /// The users most likely to interact with an item, or with the items an
     /// attribute expression matches (item-affinity and item-attribute-affinity).
     Segment(SegmentArgs),
+    /// Serve every campaign over HTTP with the managed service's runtime and
+    /// events APIs; follows campaign updates (hot swap).
+    Serve(ServeArgs),
     /// Benchmarks; print throughput next to a baseline measured in the same run.
     #[command(subcommand)]
     Bench(BenchCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "RECFLOW_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: std::net::SocketAddr,
+    /// Answer /recommendations and /personalize-ranking without
+    /// authentication (events always need it).
+    #[arg(long, env = "RECFLOW_OPEN_RECOMMENDATIONS")]
+    pub open_recommendations: bool,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "RECFLOW_MAX_BODY_BYTES", default_value_t = crate::serve::ServeConfig::DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+    /// How often to check the state store for campaign updates (e.g. `1s`, `500ms`).
+    #[arg(long, env = "RECFLOW_RELOAD_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub reload_interval: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -118,8 +138,20 @@ pub enum SolutionsCommand {
 #[derive(Debug, Subcommand)]
 pub enum CampaignsCommand {
     List,
-    /// A campaign and its deployment history.
+    /// A campaign, its event tracker and its deployment history.
     Show {
+        campaign: String,
+    },
+    /// Point a campaign at another version of its solution (a running
+    /// server swaps it in).
+    Update {
+        campaign: String,
+        /// The solution version to serve.
+        #[arg(long)]
+        version: i64,
+    },
+    /// Point a campaign back at the version it served before.
+    Rollback {
         campaign: String,
     },
 }
@@ -197,6 +229,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Campaigns(c) => campaigns(&Env::open(settings).await?, c).await,
         Command::Recommend(args) => recommend(&Env::open(settings).await?, args).await,
         Command::Segment(args) => segment(&Env::open(settings).await?, args).await,
+        Command::Serve(args) => {
+            let env = Env::open(settings).await?;
+            let config = crate::serve::ServeConfig {
+                bind: args.bind,
+                auth: crate::serve::Auth::from_env()?,
+                open_recommendations: args.open_recommendations,
+                max_body_bytes: args.max_body_bytes,
+                reload_interval: args.reload_interval,
+            };
+            crate::serve::serve(env, config, None).await.map(|()| 0)
+        }
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Scale(args)) => {
@@ -562,6 +605,10 @@ async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
                 c.name, c.dataset_group, c.solution, c.solution_version
             );
             println!("config: {}", c.config);
+            println!(
+                "event tracker (trackingId for PutEvents): {}",
+                env.store.event_tracker(&c.dataset_group).await?
+            );
             println!("deployments, newest first:");
             for d in env.store.list_deployments(&campaign).await? {
                 let run = d.run_id.map(|r| format!(" by run {r}")).unwrap_or_default();
@@ -572,6 +619,38 @@ async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
                     d.solution_version
                 );
             }
+        }
+        CampaignsCommand::Update { campaign, version } => {
+            let c = env.store.get_campaign(&campaign).await?;
+            let record = crate::solution::version_record(env, &c.solution, Some(version)).await?;
+            anyhow::ensure!(
+                record.status == crate::store::VersionStatus::Active,
+                "{} v{version} is {}, not active; only active versions can be served",
+                c.solution,
+                record.status
+            );
+            let c = env.store.set_campaign_version(&campaign, version).await?;
+            println!(
+                "campaign {} now serves {} v{} (was v{})",
+                c.name,
+                c.solution,
+                c.solution_version,
+                c.previous_version.unwrap_or_default()
+            );
+        }
+        CampaignsCommand::Rollback { campaign } => {
+            let c = env.store.get_campaign(&campaign).await?;
+            let previous = c.previous_version.ok_or_else(|| {
+                anyhow::anyhow!("campaign {campaign} has no previous version to roll back to")
+            })?;
+            let c = env.store.set_campaign_version(&campaign, previous).await?;
+            println!(
+                "campaign {} rolled back to {} v{} (was v{})",
+                c.name,
+                c.solution,
+                c.solution_version,
+                c.previous_version.unwrap_or_default()
+            );
         }
     }
     Ok(0)

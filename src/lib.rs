@@ -18,6 +18,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod recipes;
 pub mod schema;
+pub mod serve;
 pub mod solution;
 pub mod steps;
 pub mod storage;

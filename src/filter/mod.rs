@@ -470,23 +470,22 @@ impl Filter {
     }
 }
 
-/// Loads what `filters` read for a solution version's items and users:
-/// the latest items and users datasets of the group (when they exist), and
-/// its interactions when a filter reads them.
-pub async fn load_data<'a>(
+/// The latest versions of a dataset group's datasets, with their schemas.
+pub type Frames = BTreeMap<DatasetType, (polars::prelude::DataFrame, Schema)>;
+
+/// Loads the group's latest items and users datasets (when they exist), and
+/// its interactions when `interactions` is set.
+pub async fn load_frames(
     env: &crate::config::Env,
     group: &str,
-    items: &crate::recipes::IdMap,
-    users: &crate::recipes::IdMap,
-    filters: impl Iterator<Item = &'a Filter>,
-) -> anyhow::Result<catalog::FilterData> {
+    interactions: bool,
+) -> anyhow::Result<Frames> {
     use crate::dataset::{self, DatasetError};
-    let need_interactions = filters.into_iter().any(Filter::reads_interactions);
     let mut frames = BTreeMap::new();
     for (t, wanted) in [
         (DatasetType::Items, true),
         (DatasetType::Users, true),
-        (DatasetType::Interactions, need_interactions),
+        (DatasetType::Interactions, interactions),
     ] {
         if !wanted {
             continue;
@@ -499,20 +498,40 @@ pub async fn load_data<'a>(
             Err(e) => return Err(e.into()),
         }
     }
+    Ok(frames)
+}
+
+/// Indexes loaded frames for a solution version's items and users (blocking work).
+pub fn build_data(
+    frames: &Frames,
+    items: &crate::recipes::IdMap,
+    users: &crate::recipes::IdMap,
+) -> polars::prelude::PolarsResult<catalog::FilterData> {
+    let frame = |t| frames.get(&t).map(|(df, s): &(_, Schema)| (df, s));
+    catalog::FilterData::build(
+        items,
+        users,
+        frame(DatasetType::Items),
+        frame(DatasetType::Users),
+        frame(DatasetType::Interactions).map(|(df, _)| df),
+    )
+}
+
+/// Loads what `filters` read for a solution version's items and users.
+pub async fn load_data<'a>(
+    env: &crate::config::Env,
+    group: &str,
+    items: &crate::recipes::IdMap,
+    users: &crate::recipes::IdMap,
+    filters: impl Iterator<Item = &'a Filter>,
+) -> anyhow::Result<catalog::FilterData> {
+    let need_interactions = filters.into_iter().any(Filter::reads_interactions);
+    let frames = load_frames(env, group, need_interactions).await?;
     let items = items.clone();
     let users = users.clone();
-    tokio::task::spawn_blocking(move || {
-        let frame = |t| frames.get(&t).map(|(df, s): &(_, Schema)| (df, s));
-        catalog::FilterData::build(
-            &items,
-            &users,
-            frame(DatasetType::Items),
-            frame(DatasetType::Users),
-            frame(DatasetType::Interactions).map(|(df, _)| df),
-        )
-    })
-    .await?
-    .map_err(Into::into)
+    tokio::task::spawn_blocking(move || build_data(&frames, &items, &users))
+        .await?
+        .map_err(Into::into)
 }
 
 // ---------------------------------------------------------------- tokens

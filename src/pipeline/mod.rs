@@ -126,6 +126,11 @@ pub struct CampaignSpec {
     /// Days before the newest interaction within which an item counts as new (default 30).
     #[serde(default = "default_age_cutoff", alias = "explorationItemAgeCutOff")]
     pub exploration_item_age_cutoff: f64,
+    /// Event types whose real-time events (`PutEvents`) remove the item
+    /// from that user's next answers and join their history; default every
+    /// type, `[]` for none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclude_event_types: Option<Vec<String>>,
 }
 
 fn default_age_cutoff() -> f64 {

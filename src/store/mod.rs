@@ -192,6 +192,25 @@ pub struct CampaignRecord {
     pub config: serde_json::Value,
 }
 
+/// One event from `PutEvents`.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct EventRecord {
+    pub id: i64,
+    pub dataset_group: String,
+    pub user_id: Option<String>,
+    pub session_id: String,
+    pub event_type: String,
+    pub item_id: Option<String>,
+    pub event_value: Option<f64>,
+    /// UNIX seconds.
+    pub sent_at: i64,
+    pub recommendation_id: Option<String>,
+    /// Item ids shown, `|`-separated (the dataset column's form).
+    pub impression: Option<String>,
+    /// The event's `properties` JSON string.
+    pub properties: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DeploymentRecord {
     pub campaign: String,
@@ -306,6 +325,38 @@ pub trait StateStore: Send + Sync {
         run_id: Option<i64>,
     ) -> StoreResult<Option<i64>>;
     async fn get_campaign(&self, name: &str) -> StoreResult<CampaignRecord>;
+    /// Moves a campaign's pointer to a version (an update or a rollback),
+    /// recording a deployment.
+    async fn set_campaign_version(&self, name: &str, version: i64) -> StoreResult<CampaignRecord>;
+
+    /// The dataset group's event tracker, created on first use.
+    async fn event_tracker(&self, dataset_group: &str) -> StoreResult<String>;
+    /// The dataset group an event tracker belongs to.
+    async fn tracker_group(&self, tracking_id: &str) -> StoreResult<Option<String>>;
+    /// Stores events in one transaction; they are durable when this returns.
+    async fn insert_events(&self, events: &[EventRecord]) -> StoreResult<()>;
+    /// Events of a group with an id above `after`, oldest first.
+    async fn list_events(
+        &self,
+        dataset_group: &str,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>>;
+    /// Creates or replaces items or users (`PutItems`, `PutUsers`) by id.
+    async fn put_records(
+        &self,
+        dataset_group: &str,
+        dataset_type: &str,
+        records: &[(String, String)],
+    ) -> StoreResult<()>;
+    /// Records stored by [`StateStore::put_records`]: (id, properties JSON).
+    async fn list_put_records(
+        &self,
+        dataset_group: &str,
+        dataset_type: &str,
+    ) -> StoreResult<Vec<(String, String)>>;
+    /// The source text of the group's pipelines (filters live there).
+    async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>>;
     async fn list_campaigns(&self) -> StoreResult<Vec<CampaignRecord>>;
     async fn list_deployments(&self, campaign: &str) -> StoreResult<Vec<DeploymentRecord>>;
 }

@@ -499,6 +499,175 @@ impl StateStore for SqliteStore {
         campaign_row(&row)
     }
 
+    async fn set_campaign_version(&self, name: &str, version: i64) -> StoreResult<CampaignRecord> {
+        let current = self.get_campaign(name).await?;
+        let now = ts(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "UPDATE campaigns SET solution_version = ?, previous_version = ?, updated_at = ? WHERE name = ?",
+        )
+        .bind(version)
+        .bind(current.solution_version)
+        .bind(&now)
+        .bind(name)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO deployments (campaign, solution, solution_version, run_id, deployed_at) VALUES (?, ?, ?, NULL, ?)",
+        )
+        .bind(name)
+        .bind(&current.solution)
+        .bind(version)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.get_campaign(name).await
+    }
+
+    async fn event_tracker(&self, dataset_group: &str) -> StoreResult<String> {
+        let fresh = uuid::Uuid::new_v4().to_string();
+        sqlx::query(
+            "INSERT INTO event_trackers (tracking_id, dataset_group, created_at) VALUES (?, ?, ?)
+             ON CONFLICT (dataset_group) DO NOTHING",
+        )
+        .bind(&fresh)
+        .bind(dataset_group)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query("SELECT tracking_id FROM event_trackers WHERE dataset_group = ?")
+                .bind(dataset_group)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("tracking_id")?,
+        )
+    }
+
+    async fn tracker_group(&self, tracking_id: &str) -> StoreResult<Option<String>> {
+        Ok(
+            sqlx::query("SELECT dataset_group FROM event_trackers WHERE tracking_id = ?")
+                .bind(tracking_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .map(|r| r.try_get("dataset_group"))
+                .transpose()?,
+        )
+    }
+
+    async fn insert_events(&self, events: &[EventRecord]) -> StoreResult<()> {
+        let now = ts(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for e in events {
+            sqlx::query(
+                "INSERT INTO events (dataset_group, user_id, session_id, event_type, item_id, event_value,
+                   sent_at, recommendation_id, impression, properties, received_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&e.dataset_group)
+            .bind(&e.user_id)
+            .bind(&e.session_id)
+            .bind(&e.event_type)
+            .bind(&e.item_id)
+            .bind(e.event_value)
+            .bind(e.sent_at)
+            .bind(&e.recommendation_id)
+            .bind(&e.impression)
+            .bind(&e.properties)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_events(
+        &self,
+        dataset_group: &str,
+        after: i64,
+        limit: i64,
+    ) -> StoreResult<Vec<EventRecord>> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE dataset_group = ? AND id > ? ORDER BY id LIMIT ?",
+        )
+        .bind(dataset_group)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(EventRecord {
+                    id: r.try_get("id")?,
+                    dataset_group: r.try_get("dataset_group")?,
+                    user_id: r.try_get("user_id")?,
+                    session_id: r.try_get("session_id")?,
+                    event_type: r.try_get("event_type")?,
+                    item_id: r.try_get("item_id")?,
+                    event_value: r.try_get("event_value")?,
+                    sent_at: r.try_get("sent_at")?,
+                    recommendation_id: r.try_get("recommendation_id")?,
+                    impression: r.try_get("impression")?,
+                    properties: r.try_get("properties")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn put_records(
+        &self,
+        dataset_group: &str,
+        dataset_type: &str,
+        records: &[(String, String)],
+    ) -> StoreResult<()> {
+        let now = ts(Utc::now());
+        let mut tx = self.pool.begin().await?;
+        for (id, properties) in records {
+            sqlx::query(
+                "INSERT INTO put_records (dataset_group, dataset_type, record_id, properties, received_at)
+                 VALUES (?, ?, ?, ?, ?)
+                 ON CONFLICT (dataset_group, dataset_type, record_id) DO UPDATE SET
+                   properties = excluded.properties, received_at = excluded.received_at",
+            )
+            .bind(dataset_group)
+            .bind(dataset_type)
+            .bind(id)
+            .bind(properties)
+            .bind(&now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn list_put_records(
+        &self,
+        dataset_group: &str,
+        dataset_type: &str,
+    ) -> StoreResult<Vec<(String, String)>> {
+        let rows = sqlx::query(
+            "SELECT record_id, properties FROM put_records WHERE dataset_group = ? AND dataset_type = ? ORDER BY record_id",
+        )
+        .bind(dataset_group)
+        .bind(dataset_type)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("record_id")?, r.try_get("properties")?)))
+            .collect()
+    }
+
+    async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>> {
+        let rows = sqlx::query("SELECT spec FROM pipelines WHERE dataset_group = ? ORDER BY name")
+            .bind(dataset_group)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get("spec")?)).collect()
+    }
+
     async fn list_campaigns(&self) -> StoreResult<Vec<CampaignRecord>> {
         let rows = sqlx::query("SELECT * FROM campaigns ORDER BY name")
             .fetch_all(&self.pool)

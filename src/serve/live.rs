@@ -1,0 +1,193 @@
+//! What the server answers from: each campaign's loaded model with its
+//! group's filters, filter data and item metadata ([`LiveCampaign`], built
+//! off the request path and swapped in whole), and the events posted since
+//! startup per user ([`Realtime`]).
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::hash::{DefaultHasher, Hash, Hasher};
+use std::sync::Mutex;
+
+use polars::prelude::DataType;
+
+use crate::campaign::Recommender;
+use crate::config::Env;
+use crate::filter::catalog::FilterData;
+use crate::filter::{self, Filter};
+use crate::pipeline::CampaignSpec;
+use crate::schema::{self, DatasetType};
+use crate::store::{CampaignRecord, EventRecord};
+
+/// Real-time events kept per user (the newest).
+pub const RECENT_EVENTS_PER_USER: usize = 100;
+
+pub struct LiveCampaign {
+    pub record: CampaignRecord,
+    pub rec: Recommender,
+    /// The dataset group's filters that parsed and checked against its schemas.
+    pub filters: BTreeMap<String, Filter>,
+    pub filter_data: FilterData,
+    /// Items dataset columns by name, one value per model item.
+    pub item_metadata: BTreeMap<String, Vec<Option<String>>>,
+    /// Lower-cased event types whose real-time events exclude the item from
+    /// the user's next answers; `None`: every type.
+    pub exclude_event_types: Option<Vec<String>>,
+    /// What the campaign was built from, to notice a change.
+    pub fingerprint: u64,
+}
+
+/// A hash of what a live campaign depends on besides its solution version:
+/// its settings and the group's pipeline files (where filters live).
+pub fn fingerprint(record: &CampaignRecord, sources: &[String]) -> u64 {
+    let mut h = DefaultHasher::new();
+    record.solution.hash(&mut h);
+    record.solution_version.hash(&mut h);
+    record.config.to_string().hash(&mut h);
+    sources.hash(&mut h);
+    h.finish()
+}
+
+impl LiveCampaign {
+    /// Loads a campaign's model, filters and metadata (I/O on the runtime,
+    /// indexing on a blocking thread).
+    pub async fn load(
+        env: &Env,
+        record: CampaignRecord,
+        sources: &[String],
+    ) -> anyhow::Result<LiveCampaign> {
+        let (record, rec) = Recommender::for_campaign(env, &record.name).await?;
+        let spec: Option<CampaignSpec> = serde_json::from_value(record.config.clone()).ok();
+        let mut parsed: Vec<(String, Filter)> = Vec::new();
+        for text in sources {
+            let Ok(p) = crate::pipeline::parse_pipeline(text) else {
+                continue;
+            };
+            for (name, f) in p.filters {
+                match Filter::parse(&f.expression) {
+                    Ok(filter) => parsed.push((name, filter)),
+                    Err(e) => tracing::warn!(filter = %name, error = %e, "Filter skipped."),
+                }
+            }
+        }
+        let need_interactions = parsed.iter().any(|(_, f)| f.reads_interactions());
+        let frames = filter::load_frames(env, &record.dataset_group, need_interactions).await?;
+        let model = rec.model.clone();
+        let fp = fingerprint(&record, sources);
+        tokio::task::spawn_blocking(move || -> anyhow::Result<LiveCampaign> {
+            let schemas = frames
+                .iter()
+                .map(|(t, (_, s))| (*t, s.clone()))
+                .collect::<BTreeMap<_, _>>();
+            let mut filters = BTreeMap::new();
+            for (name, mut f) in parsed {
+                let problems = f.check(&schemas);
+                match problems.first() {
+                    None => {
+                        filters.insert(name, f);
+                    }
+                    Some(e) => tracing::warn!(filter = %name, error = %e, "Filter skipped."),
+                }
+            }
+            let filter_data = filter::build_data(&frames, &model.items, &model.users)?;
+            let mut item_metadata = BTreeMap::new();
+            if let Some((df, schema)) = frames.get(&DatasetType::Items) {
+                let ids = df.column(schema::ITEM_ID)?.str()?;
+                let rows: Vec<Option<u32>> = ids
+                    .iter()
+                    .map(|i| i.and_then(|i| model.items.get(i)))
+                    .collect();
+                for f in &schema.fields {
+                    if f.name == schema::ITEM_ID {
+                        continue;
+                    }
+                    let Ok(col) = df.column(&f.name) else {
+                        continue;
+                    };
+                    let col = col.cast(&DataType::String)?;
+                    let mut values = vec![None; model.items.len()];
+                    for (row, v) in col.str()?.iter().enumerate() {
+                        if let (Some(i), Some(v)) = (rows[row], v) {
+                            values[i as usize] = Some(v.to_string());
+                        }
+                    }
+                    item_metadata.insert(f.name.clone(), values);
+                }
+            }
+            Ok(LiveCampaign {
+                record,
+                rec,
+                filters,
+                filter_data,
+                item_metadata,
+                exclude_event_types: spec
+                    .and_then(|s| s.exclude_event_types)
+                    .map(|v| v.into_iter().map(|t| t.to_lowercase()).collect()),
+                fingerprint: fp,
+            })
+        })
+        .await?
+    }
+
+    /// Whether a real-time event of this type removes its item from answers.
+    pub fn excludes(&self, event_type: &str) -> bool {
+        self.exclude_event_types
+            .as_ref()
+            .is_none_or(|types| types.iter().any(|t| t.eq_ignore_ascii_case(event_type)))
+    }
+}
+
+/// Events posted to the server, by dataset group and user, newest last.
+#[derive(Default)]
+pub struct Realtime {
+    users: Mutex<HashMap<(String, String), VecDeque<(String, String)>>>,
+    /// Events of each group loaded from the store so far (the highest id).
+    loaded: Mutex<HashMap<String, i64>>,
+}
+
+impl Realtime {
+    pub fn record(&self, events: &[EventRecord]) {
+        let mut users = self.users.lock().expect("realtime events");
+        for e in events {
+            let (Some(user), Some(item)) = (&e.user_id, &e.item_id) else {
+                continue;
+            };
+            let q = users
+                .entry((e.dataset_group.clone(), user.clone()))
+                .or_default();
+            q.push_back((e.event_type.clone(), item.clone()));
+            if q.len() > RECENT_EVENTS_PER_USER {
+                q.pop_front();
+            }
+        }
+    }
+
+    /// A user's recent (event type, item id) pairs, oldest first.
+    pub fn recent(&self, group: &str, user: &str) -> Vec<(String, String)> {
+        self.users
+            .lock()
+            .expect("realtime events")
+            .get(&(group.to_string(), user.to_string()))
+            .map(|q| q.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Reads a group's stored events (once per group): they survive restarts.
+    pub async fn load_group(&self, env: &Env, group: &str) -> anyhow::Result<()> {
+        if self.loaded.lock().expect("realtime").contains_key(group) {
+            return Ok(());
+        }
+        let mut after = 0;
+        loop {
+            let page = env.store.list_events(group, after, 10_000).await?;
+            let Some(last) = page.last() else {
+                break;
+            };
+            after = last.id;
+            self.record(&page);
+        }
+        self.loaded
+            .lock()
+            .expect("realtime")
+            .insert(group.to_string(), after);
+        Ok(())
+    }
+}

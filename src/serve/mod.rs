@@ -1,0 +1,330 @@
+//! `recflow serve`: the managed service's runtime and events APIs over HTTP
+//! (axum), so its SDK clients work with only `endpoint_url` changed.
+//!
+//! Every active campaign in the state store is served. A background task
+//! polls the store; when a campaign's pointer (or its settings, or its
+//! group's filters) changes, the new model is loaded off the request path
+//! and the campaign map is swapped atomically (`ArcSwap`): a request works
+//! on the snapshot it started with, so a swap never fails a request.
+
+pub mod auth;
+pub mod error;
+pub mod events;
+pub mod live;
+pub mod metrics;
+pub mod runtime;
+pub mod sigv4;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use crate::config::Env;
+pub use auth::Auth;
+use error::ApiError;
+use live::{LiveCampaign, Realtime};
+use metrics::Metrics;
+
+/// How the server runs; secrets come from the environment (see [`Auth`]).
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    pub bind: SocketAddr,
+    pub auth: Auth,
+    /// Recommendation endpoints answer without authentication.
+    pub open_recommendations: bool,
+    /// Requests with larger bodies are refused.
+    pub max_body_bytes: usize,
+    /// How often the state store is checked for campaign changes.
+    pub reload_interval: Duration,
+}
+
+impl ServeConfig {
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 1 << 20;
+}
+
+pub struct AppState {
+    pub env: Env,
+    pub config: ServeConfig,
+    campaigns: ArcSwap<HashMap<String, Arc<LiveCampaign>>>,
+    pub realtime: Realtime,
+    pub metrics: Metrics,
+}
+
+impl AppState {
+    pub fn new(env: Env, config: ServeConfig) -> AppState {
+        AppState {
+            env,
+            config,
+            campaigns: ArcSwap::from_pointee(HashMap::new()),
+            realtime: Realtime::default(),
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// Serves a campaign loaded elsewhere (benchmarks, tests).
+    pub fn insert_campaign(&self, live: LiveCampaign) {
+        let name = live.record.name.clone();
+        self.metrics.swapped(&name, live.rec.version);
+        let live = Arc::new(live);
+        self.campaigns.rcu(|m| {
+            let mut m = HashMap::clone(m);
+            m.insert(name.clone(), live.clone());
+            m
+        });
+    }
+
+    /// The live campaign a `campaignArn` names (a full ARN or a bare name).
+    fn campaign(&self, arn: Option<&String>) -> Result<Arc<LiveCampaign>, ApiError> {
+        let arn = arn.ok_or_else(|| ApiError::invalid("campaignArn is required"))?;
+        let name = resource_name(arn, "campaign");
+        self.campaigns.load().get(name).cloned().ok_or_else(|| {
+            ApiError::not_found(format!(
+                "campaign {name:?} is not deployed (campaignArn {arn})"
+            ))
+        })
+    }
+
+    /// Records a finished request and turns its result into a response.
+    fn finish(
+        &self,
+        operation: &'static str,
+        campaign: &str,
+        timer: Timer,
+        result: Result<Response, ApiError>,
+    ) -> Response {
+        let response = result.unwrap_or_else(IntoResponse::into_response);
+        self.metrics.request(
+            operation,
+            campaign,
+            response.status().as_u16(),
+            timer.0.elapsed().as_secs_f64(),
+        );
+        response
+    }
+
+    /// Brings the campaign map in line with the state store: new or moved
+    /// campaigns are loaded (a failure keeps the previous model serving),
+    /// deleted ones dropped. Returns how many campaigns were swapped in.
+    pub async fn reload(&self) -> anyhow::Result<usize> {
+        let records = self.env.store.list_campaigns().await?;
+        let current = self.campaigns.load_full();
+        let mut next = HashMap::new();
+        let mut swapped = 0;
+        for record in records {
+            let sources = self
+                .env
+                .store
+                .pipeline_sources(&record.dataset_group)
+                .await?;
+            self.realtime
+                .load_group(&self.env, &record.dataset_group)
+                .await?;
+            self.env.store.event_tracker(&record.dataset_group).await?;
+            let fingerprint = live::fingerprint(&record, &sources);
+            let old = current.get(&record.name);
+            if let Some(old) = old
+                && old.fingerprint == fingerprint
+            {
+                next.insert(record.name.clone(), old.clone());
+                continue;
+            }
+            match LiveCampaign::load(&self.env, record.clone(), &sources).await {
+                Ok(l) => {
+                    tracing::info!(
+                        campaign = %record.name,
+                        solution = %l.rec.solution,
+                        version = l.rec.version,
+                        filters = l.filters.len(),
+                        "Campaign loaded."
+                    );
+                    self.metrics.swapped(&record.name, l.rec.version);
+                    next.insert(record.name.clone(), Arc::new(l));
+                    swapped += 1;
+                }
+                Err(e) => {
+                    tracing::error!(campaign = %record.name, error = %format!("{e:#}"), "Cannot load the campaign; the previous model keeps serving.");
+                    if let Some(old) = old {
+                        next.insert(record.name.clone(), old.clone());
+                    }
+                }
+            }
+        }
+        if swapped > 0 || next.len() != current.len() {
+            self.campaigns.store(Arc::new(next));
+        }
+        Ok(swapped)
+    }
+}
+
+/// The last part of an ARN of `kind` (`arn:aws:personalize:R:A:campaign/NAME`), or the name itself.
+pub fn resource_name<'a>(arn: &'a str, kind: &str) -> &'a str {
+    arn.strip_prefix("arn:")
+        .and_then(|rest| rest.rsplit_once(&format!(":{kind}/")))
+        .map_or(arn, |(_, name)| name)
+}
+
+struct Timer(Instant);
+
+impl Timer {
+    fn start() -> Timer {
+        Timer(Instant::now())
+    }
+}
+
+/// Reads a body within the size limit, authenticating when `auth` is set.
+async fn read_body(state: &AppState, req: Request, auth: bool) -> Result<Bytes, ApiError> {
+    let (parts, body) = req.into_parts();
+    let limit = state.config.max_body_bytes;
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::too_large(limit))?;
+    if auth {
+        if state.config.auth.is_empty() {
+            return Err(ApiError::forbidden(
+                "UnrecognizedClientException",
+                "no credentials are configured: set RECFLOW_ACCESS_KEYS or RECFLOW_API_TOKENS",
+            ));
+        }
+        state.config.auth.check(&parts, &bytes)?;
+    }
+    Ok(bytes)
+}
+
+/// Parses a JSON body; an error names the member (`eventList[0].sentAt: ...`).
+fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." {
+            ApiError::invalid(format!("the body is not a valid request: {inner}"))
+        } else {
+            ApiError::invalid(format!("{path}: {inner}"))
+        }
+    })
+}
+
+async fn healthz(State(state): State<Arc<AppState>>) -> Response {
+    let campaigns = state.campaigns.load();
+    let live: serde_json::Map<String, serde_json::Value> = campaigns
+        .iter()
+        .map(|(name, l)| {
+            (
+                name.clone(),
+                serde_json::json!({"solution": l.rec.solution, "solution_version": l.rec.version}),
+            )
+        })
+        .collect();
+    axum::Json(serde_json::json!({"status": "ok", "campaigns": live})).into_response()
+}
+
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// The routes, with the managed service's paths.
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/recommendations", post(runtime::recommendations))
+        .route("/personalize-ranking", post(runtime::personalized_ranking))
+        .route("/events", post(events::put_events))
+        .route("/items", post(events::put_items))
+        .route("/users", post(events::put_users))
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text))
+        .with_state(state)
+}
+
+/// Runs the server until SIGTERM or Ctrl-C. `ready` receives the bound
+/// address once campaigns are loaded and the socket is listening.
+pub async fn serve(
+    env: Env,
+    config: ServeConfig,
+    ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
+) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+    let addr = listener.local_addr()?;
+    if config.auth.is_empty() {
+        tracing::warn!(
+            "No credentials configured (RECFLOW_ACCESS_KEYS, RECFLOW_API_TOKENS): the events API refuses every request."
+        );
+    }
+    let interval = config.reload_interval;
+    let state = Arc::new(AppState::new(env, config));
+    state.reload().await?;
+    let poller = state.clone();
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(e) = poller.reload().await {
+                tracing::error!(error = %format!("{e:#}"), "Reloading campaigns failed; serving what is loaded.");
+            }
+        }
+    });
+    let campaigns: Vec<String> = state.campaigns.load().keys().cloned().collect();
+    tracing::info!(%addr, campaigns = ?campaigns, "Serving.");
+    if let Some(tx) = ready {
+        let _ = tx.send(addr);
+    }
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("a SIGTERM handler can be installed");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+    tracing::info!("Shutting down: finishing requests in flight.");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arns_and_bare_names_resolve() {
+        assert_eq!(
+            resource_name(
+                "arn:aws:personalize:us-east-1:123456789012:campaign/movies",
+                "campaign"
+            ),
+            "movies"
+        );
+        assert_eq!(resource_name("movies", "campaign"), "movies");
+        assert_eq!(
+            resource_name("arn:aws:personalize:eu-west-1:1:filter/no-horror", "filter"),
+            "no-horror"
+        );
+    }
+}

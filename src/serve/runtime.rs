@@ -1,0 +1,465 @@
+//! The runtime API: `POST /recommendations` and `POST /personalize-ranking`,
+//! with the managed service's members, limits and responses. Validation
+//! happens on the runtime; scoring, filtering and formatting on a blocking
+//! thread, with the campaign snapshot the request started with.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use fixedbitset::FixedBitSet;
+use serde::{Deserialize, Serialize};
+
+use super::error::ApiError;
+use super::live::LiveCampaign;
+use super::{AppState, Timer, parse_body, read_body, resource_name};
+use crate::campaign::{DEFAULT_NUM_RESULTS, MAX_NUM_RESULTS, round_score};
+use crate::filter::catalog::Subject;
+use crate::filter::{Filter, parse_filter_values};
+use crate::recipes::{Ask, Query, Scored};
+use crate::schema::MAX_ID_CHARS;
+
+/// The managed service's limit on `context` entries.
+const MAX_CONTEXT: usize = 150;
+/// Item metadata columns one request may ask for.
+const MAX_METADATA_COLUMNS: usize = 10;
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetRecommendations {
+    campaign_arn: Option<String>,
+    recommender_arn: Option<String>,
+    user_id: Option<String>,
+    item_id: Option<String>,
+    num_results: Option<i64>,
+    filter_arn: Option<String>,
+    filter_values: Option<BTreeMap<String, String>>,
+    context: Option<BTreeMap<String, String>>,
+    metadata_columns: Option<BTreeMap<String, Vec<String>>>,
+    promotions: Option<Vec<Promotion>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Promotion {
+    name: Option<String>,
+    percent_promoted_items: Option<i64>,
+    filter_arn: Option<String>,
+    filter_values: Option<BTreeMap<String, String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetPersonalizedRanking {
+    campaign_arn: Option<String>,
+    user_id: Option<String>,
+    input_list: Option<Vec<String>>,
+    filter_arn: Option<String>,
+    filter_values: Option<BTreeMap<String, String>>,
+    context: Option<BTreeMap<String, String>>,
+    metadata_columns: Option<BTreeMap<String, Vec<String>>>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PredictedItem {
+    item_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    promotion_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    metadata: Option<BTreeMap<String, String>>,
+}
+
+fn check_id(member: &str, id: &str) -> Result<(), ApiError> {
+    if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
+        return Err(ApiError::invalid(format!(
+            "{member} must be 1 to {MAX_ID_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+fn check_context(context: &Option<BTreeMap<String, String>>) -> Result<(), ApiError> {
+    if let Some(c) = context
+        && c.len() > MAX_CONTEXT
+    {
+        return Err(ApiError::invalid(format!(
+            "context: at most {MAX_CONTEXT} entries, got {}",
+            c.len()
+        )));
+    }
+    Ok(())
+}
+
+/// A filter named by `filterArn` with its values, ready to apply.
+struct FilterRequest {
+    filter: Filter,
+    values: BTreeMap<String, Vec<String>>,
+}
+
+fn filter_request(
+    live: &LiveCampaign,
+    member: &str,
+    arn: Option<&String>,
+    values: Option<&BTreeMap<String, String>>,
+) -> Result<Option<FilterRequest>, ApiError> {
+    let Some(arn) = arn else {
+        if values.is_some_and(|v| !v.is_empty()) {
+            return Err(ApiError::invalid(format!(
+                "{member}filterValues given without a {member}filterArn"
+            )));
+        }
+        return Ok(None);
+    };
+    let name = resource_name(arn, "filter");
+    let filter = live.filters.get(name).ok_or_else(|| {
+        let known: Vec<&str> = live.filters.keys().map(String::as_str).collect();
+        ApiError::not_found(format!(
+            "{member}filterArn: filter {name:?} does not exist in dataset group {} (filters: {})",
+            live.record.dataset_group,
+            if known.is_empty() {
+                "none declared".to_string()
+            } else {
+                known.join(", ")
+            }
+        ))
+    })?;
+    let values = parse_filter_values(values.unwrap_or(&BTreeMap::new()))
+        .map_err(|e| ApiError::invalid(format!("{member}{e}")))?;
+    Ok(Some(FilterRequest {
+        filter: filter.clone(),
+        values,
+    }))
+}
+
+fn metadata_columns(
+    live: &LiveCampaign,
+    asked: &Option<BTreeMap<String, Vec<String>>>,
+) -> Result<Vec<String>, ApiError> {
+    let Some(asked) = asked else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for (dataset, columns) in asked {
+        if dataset != "ITEMS" {
+            return Err(ApiError::invalid(format!(
+                "metadataColumns: only ITEMS columns can be returned, not {dataset:?}"
+            )));
+        }
+        if columns.len() > MAX_METADATA_COLUMNS {
+            return Err(ApiError::invalid(format!(
+                "metadataColumns.ITEMS: at most {MAX_METADATA_COLUMNS} columns"
+            )));
+        }
+        for c in columns {
+            if !live.item_metadata.contains_key(c) {
+                let known: Vec<&str> = live.item_metadata.keys().map(String::as_str).collect();
+                return Err(ApiError::invalid(format!(
+                    "metadataColumns.ITEMS: {c:?} is not a column of the items dataset (columns: {})",
+                    known.join(", ")
+                )));
+            }
+            out.push(c.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn metadata_of(
+    live: &LiveCampaign,
+    columns: &[String],
+    item: &str,
+) -> Option<BTreeMap<String, String>> {
+    if columns.is_empty() {
+        return None;
+    }
+    let i = live.rec.model.items.get(item);
+    Some(
+        columns
+            .iter()
+            .map(|c| {
+                let v = i
+                    .and_then(|i| live.item_metadata[c][i as usize].clone())
+                    .unwrap_or_default();
+                (c.clone(), v)
+            })
+            .collect(),
+    )
+}
+
+/// The mask a filter allows for this request, or why it cannot be applied.
+fn mask(
+    live: &LiveCampaign,
+    f: Option<&FilterRequest>,
+    subject: &Subject,
+) -> Result<Option<FixedBitSet>, ApiError> {
+    f.map(|f| {
+        live.filter_data
+            .item_mask(&f.filter, &f.values, subject)
+            .map_err(ApiError::invalid)
+    })
+    .transpose()
+}
+
+fn recommendation_id() -> String {
+    format!("RID-{}", uuid::Uuid::new_v4())
+}
+
+pub async fn recommendations(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let timer = Timer::start();
+    let (campaign, result) = get_recommendations(&state, req).await;
+    state.finish("GetRecommendations", &campaign, timer, result)
+}
+
+async fn get_recommendations(
+    state: &AppState,
+    req: Request,
+) -> (String, Result<Response, ApiError>) {
+    let body = match read_body(state, req, !state.config.open_recommendations).await {
+        Ok(b) => b,
+        Err(e) => return (String::new(), Err(e)),
+    };
+    let r: GetRecommendations = match parse_body(&body) {
+        Ok(r) => r,
+        Err(e) => return (String::new(), Err(e)),
+    };
+    let live = match state.campaign(r.campaign_arn.as_ref().or(r.recommender_arn.as_ref())) {
+        Ok(l) => l,
+        Err(e) => return (String::new(), Err(e)),
+    };
+    let name = live.record.name.clone();
+    (name, answer_recommendations(state, live, r).await)
+}
+
+async fn answer_recommendations(
+    state: &AppState,
+    live: Arc<LiveCampaign>,
+    r: GetRecommendations,
+) -> Result<Response, ApiError> {
+    let n = r.num_results.unwrap_or(DEFAULT_NUM_RESULTS as i64);
+    if !(1..=MAX_NUM_RESULTS as i64).contains(&n) {
+        return Err(ApiError::invalid(format!(
+            "numResults must be between 1 and {MAX_NUM_RESULTS}, got {n}"
+        )));
+    }
+    let n = n as usize;
+    if r.user_id.is_none() && r.item_id.is_none() {
+        return Err(ApiError::invalid("give userId or itemId"));
+    }
+    if let Some(u) = &r.user_id {
+        check_id("userId", u)?;
+    }
+    if let Some(i) = &r.item_id {
+        check_id("itemId", i)?;
+    }
+    check_context(&r.context)?;
+    let columns = metadata_columns(&live, &r.metadata_columns)?;
+    let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
+    let promotion = match r.promotions.as_deref() {
+        None | Some([]) => None,
+        Some([p]) => {
+            let name = p
+                .name
+                .clone()
+                .ok_or_else(|| ApiError::invalid("promotions[0].name is required"))?;
+            let pct = p.percent_promoted_items.unwrap_or(0);
+            if !(1..=100).contains(&pct) {
+                return Err(ApiError::invalid(format!(
+                    "promotions[0].percentPromotedItems must be between 1 and 100, got {pct}"
+                )));
+            }
+            let f = filter_request(
+                &live,
+                "promotions[0].",
+                p.filter_arn.as_ref(),
+                p.filter_values.as_ref(),
+            )?
+            .ok_or_else(|| ApiError::invalid("promotions[0].filterArn is required"))?;
+            Some((name, pct as usize, f))
+        }
+        Some(_) => return Err(ApiError::invalid("promotions: at most 1 promotion")),
+    };
+    let recent = r
+        .user_id
+        .as_deref()
+        .map(|u| state.realtime.recent(&live.record.dataset_group, u))
+        .unwrap_or_default();
+    let items = tokio::task::spawn_blocking(move || -> Result<Vec<PredictedItem>, ApiError> {
+        let subject = Subject {
+            user: r.user_id.as_deref(),
+            item: r.item_id.as_deref(),
+            recent_events: &recent,
+        };
+        let allowed = mask(&live, filter.as_ref(), &subject)?;
+        let model = &live.rec.model;
+        let recent_items: Vec<u32> = recent
+            .iter()
+            .filter(|(t, _)| live.excludes(t))
+            .filter_map(|(_, i)| model.items.get(i))
+            .collect();
+        let query = match (&r.item_id, &r.user_id) {
+            (Some(i), _) => Query::Item(i),
+            (None, Some(u)) => Query::User(u),
+            (None, None) => unreachable!("checked above"),
+        };
+        let ask = Ask {
+            exploration: live.rec.exploration,
+            allowed: allowed.as_ref(),
+            recent: &recent_items,
+        };
+        let mut list: Vec<(Scored, Option<String>)> = model
+            .recommend_with(&query, n, &ask)
+            .into_iter()
+            .map(|s| (s, None))
+            .collect();
+        if let Some((name, pct, pf)) = &promotion {
+            let promo_mask = mask(&live, Some(pf), &subject)?;
+            let k = (n * pct).div_ceil(100).clamp(1, n);
+            let promoted = model.recommend_with(
+                &query,
+                k,
+                &Ask {
+                    allowed: promo_mask.as_ref(),
+                    exploration: Default::default(),
+                    ..ask
+                },
+            );
+            list = promote(list, promoted, name, n);
+        }
+        Ok(list
+            .into_iter()
+            .map(|(s, promotion_name)| PredictedItem {
+                metadata: metadata_of(&live, &columns, &s.item_id),
+                score: Some(round_score(s.score)),
+                item_id: s.item_id,
+                promotion_name,
+            })
+            .collect())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(axum::Json(serde_json::json!({
+        "itemList": items,
+        "recommendationId": recommendation_id(),
+    }))
+    .into_response())
+}
+
+/// Places `promoted` items at evenly spread positions of an `n`-item answer.
+fn promote(
+    list: Vec<(Scored, Option<String>)>,
+    promoted: Vec<Scored>,
+    name: &str,
+    n: usize,
+) -> Vec<(Scored, Option<String>)> {
+    let ids: std::collections::HashSet<String> =
+        promoted.iter().map(|s| s.item_id.clone()).collect();
+    let mut rest = list.into_iter().filter(|(s, _)| !ids.contains(&s.item_id));
+    let k = promoted.len();
+    let positions: Vec<usize> = (0..k).map(|j| j * n / k.max(1)).collect();
+    let mut promos = promoted.into_iter().map(|s| (s, Some(name.to_string())));
+    let mut out = Vec::with_capacity(n);
+    for pos in 0..n {
+        let next = if positions.contains(&pos) {
+            promos.next().or_else(|| rest.next())
+        } else {
+            rest.next().or_else(|| promos.next())
+        };
+        match next {
+            Some(x) => out.push(x),
+            None => break,
+        }
+    }
+    out
+}
+
+pub async fn personalized_ranking(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let timer = Timer::start();
+    let (campaign, result) = get_ranking(&state, req).await;
+    state.finish("GetPersonalizedRanking", &campaign, timer, result)
+}
+
+async fn get_ranking(state: &AppState, req: Request) -> (String, Result<Response, ApiError>) {
+    let body = match read_body(state, req, !state.config.open_recommendations).await {
+        Ok(b) => b,
+        Err(e) => return (String::new(), Err(e)),
+    };
+    let r: GetPersonalizedRanking = match parse_body(&body) {
+        Ok(r) => r,
+        Err(e) => return (String::new(), Err(e)),
+    };
+    let live = match state.campaign(r.campaign_arn.as_ref()) {
+        Ok(l) => l,
+        Err(e) => return (String::new(), Err(e)),
+    };
+    let name = live.record.name.clone();
+    (name, answer_ranking(state, live, r).await)
+}
+
+async fn answer_ranking(
+    state: &AppState,
+    live: Arc<LiveCampaign>,
+    r: GetPersonalizedRanking,
+) -> Result<Response, ApiError> {
+    let user = r
+        .user_id
+        .clone()
+        .ok_or_else(|| ApiError::invalid("userId is required"))?;
+    check_id("userId", &user)?;
+    let list = r
+        .input_list
+        .clone()
+        .ok_or_else(|| ApiError::invalid("inputList is required"))?;
+    if list.is_empty() || list.len() > MAX_NUM_RESULTS {
+        return Err(ApiError::invalid(format!(
+            "inputList must have 1 to {MAX_NUM_RESULTS} items, got {}",
+            list.len()
+        )));
+    }
+    for (i, id) in list.iter().enumerate() {
+        check_id(&format!("inputList[{i}]"), id)?;
+    }
+    check_context(&r.context)?;
+    let columns = metadata_columns(&live, &r.metadata_columns)?;
+    let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
+    let recent = state.realtime.recent(&live.record.dataset_group, &user);
+    let items = tokio::task::spawn_blocking(move || -> Result<Vec<PredictedItem>, ApiError> {
+        let subject = Subject {
+            user: Some(&user),
+            item: None,
+            recent_events: &recent,
+        };
+        let allowed = mask(&live, filter.as_ref(), &subject)?;
+        let model = &live.rec.model;
+        let recent_items: Vec<u32> = recent
+            .iter()
+            .filter(|(t, _)| live.excludes(t))
+            .filter_map(|(_, i)| model.items.get(i))
+            .collect();
+        let ask = Ask {
+            exploration: Default::default(),
+            allowed: allowed.as_ref(),
+            recent: &recent_items,
+        };
+        Ok(model
+            .rank(&user, &list, &ask)
+            .into_iter()
+            .map(|(id, score)| PredictedItem {
+                metadata: metadata_of(&live, &columns, &id),
+                score: score.map(round_score),
+                item_id: id,
+                promotion_name: None,
+            })
+            .collect())
+    })
+    .await
+    .map_err(ApiError::internal)??;
+    Ok(axum::Json(serde_json::json!({
+        "personalizedRanking": items,
+        "recommendationId": recommendation_id(),
+    }))
+    .into_response())
+}
