@@ -82,7 +82,7 @@ pub struct ServeArgs {
     pub bind: std::net::SocketAddr,
     /// Answer /recommendations and /personalize-ranking without
     /// authentication (events always need it).
-    #[arg(long, env = "RECFLOW_OPEN_RECOMMENDATIONS")]
+    #[arg(long, env = "RECFLOW_OPEN_RECOMMENDATIONS", value_parser = clap::builder::BoolishValueParser::new())]
     pub open_recommendations: bool,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "RECFLOW_MAX_BODY_BYTES", default_value_t = crate::serve::ServeConfig::DEFAULT_MAX_BODY_BYTES)]

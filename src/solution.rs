@@ -18,7 +18,7 @@ use crate::recipes::features::ItemRecord;
 use crate::recipes::{EventSettings, Interactions, RecipeSpec, SolutionModel, TrainingData};
 use crate::schema::DatasetType;
 use crate::storage::Location;
-use crate::store::{VersionKind, VersionRecord};
+use crate::store::{EventRecord, VersionKind, VersionRecord};
 use crate::tuning::{self, TuningReport, Validation};
 
 pub const MODEL_FILE: &str = "model.rfm";
@@ -57,6 +57,10 @@ pub struct DataCounts {
     pub interactions: u64,
     pub users: u64,
     pub items: u64,
+    /// Interactions that came from events posted to the server (`PutEvents`),
+    /// after duplicates of imported rows were dropped.
+    #[serde(default)]
+    pub tracked_events: u64,
 }
 
 /// What a solution version is: recipe, data, metrics and its artifact.
@@ -160,6 +164,78 @@ fn recipe_of(m: &SolutionManifest) -> anyhow::Result<RecipeSpec> {
         .map_err(|p| anyhow::anyhow!("{} v{}: {p}", m.solution, m.version))
 }
 
+/// Events posted to the server for a dataset group (`PutEvents`), oldest first.
+async fn tracked_events(env: &Env, group: &str) -> anyhow::Result<Vec<EventRecord>> {
+    let mut out = Vec::new();
+    let mut after = 0;
+    loop {
+        let page = env.store.list_events(group, after, 50_000).await?;
+        let Some(last) = page.last() else {
+            break;
+        };
+        after = last.id;
+        out.extend(page);
+    }
+    Ok(out)
+}
+
+/// Appends tracked events with a user and an item to an interactions
+/// frame as rows of its columns (others null), dropping rows that repeat
+/// an imported one exactly; returns the frame and how many events were added.
+/// This is how events reach the next training: every train step reads the
+/// latest interactions version plus every event tracked for its group.
+fn with_events(
+    frame: polars::prelude::DataFrame,
+    events: &[EventRecord],
+) -> anyhow::Result<(polars::prelude::DataFrame, u64)> {
+    use polars::prelude::*;
+    let usable: Vec<&EventRecord> = events
+        .iter()
+        .filter(|e| e.user_id.is_some() && e.item_id.is_some())
+        .collect();
+    if usable.is_empty() {
+        return Ok((frame, 0));
+    }
+    let before = frame.height();
+    let mut columns = Vec::new();
+    for c in frame.columns() {
+        let name = c.name().clone();
+        let series: Series = match name.as_str() {
+            crate::schema::USER_ID => Series::new(
+                name,
+                usable.iter().map(|e| e.user_id.clone()).collect::<Vec<_>>(),
+            ),
+            crate::schema::ITEM_ID => Series::new(
+                name,
+                usable.iter().map(|e| e.item_id.clone()).collect::<Vec<_>>(),
+            ),
+            crate::schema::TIMESTAMP => {
+                Series::new(name, usable.iter().map(|e| e.sent_at).collect::<Vec<_>>())
+            }
+            crate::schema::EVENT_TYPE => Series::new(
+                name,
+                usable
+                    .iter()
+                    .map(|e| e.event_type.clone())
+                    .collect::<Vec<_>>(),
+            ),
+            crate::schema::EVENT_VALUE => Series::new(
+                name,
+                usable.iter().map(|e| e.event_value).collect::<Vec<_>>(),
+            ),
+            _ => Series::full_null(name, usable.len(), c.dtype()),
+        };
+        columns.push(series.cast(c.dtype())?.into_column());
+    }
+    let extra = DataFrame::new(usable.len(), columns)?;
+    let merged = frame
+        .vstack(&extra)?
+        .unique_stable(None, UniqueKeepStrategy::First, None)?;
+    // Exact duplicates inside the import were dropped on import already.
+    let added = (merged.height() - before.min(merged.height())) as u64;
+    Ok((merged, added))
+}
+
 /// One training of a solution.
 pub struct TrainJob<'a> {
     pub training_mode: TrainingMode,
@@ -174,8 +250,13 @@ pub struct TrainJob<'a> {
 pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManifest> {
     let loaded = dataset::load(env, job.dataset_group, DatasetType::Interactions, None).await?;
     let dataset_version = loaded.record.version;
+    let events = tracked_events(env, job.dataset_group).await?;
     let frame = loaded.frame;
-    let mut data = tokio::task::spawn_blocking(move || dataset::to_interactions(&frame)).await??;
+    let (mut data, tracked) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
+        let (frame, tracked) = with_events(frame, &events)?;
+        Ok((dataset::to_interactions(&frame)?, tracked))
+    })
+    .await??;
     check_minimum(job.solution, &data)?;
     let mut dataset_versions =
         BTreeMap::from([(DatasetType::Interactions.to_string(), dataset_version)]);
@@ -254,6 +335,7 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
                 interactions: data.len() as u64,
                 users: data.users.len() as u64,
                 items: data.items.len() as u64,
+                tracked_events: tracked,
             };
             Ok((
                 model.to_bytes(),

@@ -204,6 +204,16 @@ fn mask(
     .transpose()
 }
 
+/// A JSON answer, with the solution version that made it in `x-recflow-solution-version`.
+fn answered(version: i64, body: serde_json::Value) -> Response {
+    let mut r = axum::Json(body).into_response();
+    r.headers_mut().insert(
+        "x-recflow-solution-version",
+        axum::http::HeaderValue::from(version),
+    );
+    r
+}
+
 fn recommendation_id() -> String {
     format!("RID-{}", uuid::Uuid::new_v4())
 }
@@ -287,6 +297,7 @@ async fn answer_recommendations(
         .as_deref()
         .map(|u| state.realtime.recent(&live.record.dataset_group, u))
         .unwrap_or_default();
+    let version = live.rec.version;
     let items = tokio::task::spawn_blocking(move || -> Result<Vec<PredictedItem>, ApiError> {
         let subject = Subject {
             user: r.user_id.as_deref(),
@@ -341,11 +352,13 @@ async fn answer_recommendations(
     })
     .await
     .map_err(ApiError::internal)??;
-    Ok(axum::Json(serde_json::json!({
-        "itemList": items,
-        "recommendationId": recommendation_id(),
-    }))
-    .into_response())
+    Ok(answered(
+        version,
+        serde_json::json!({
+            "itemList": items,
+            "recommendationId": recommendation_id(),
+        }),
+    ))
 }
 
 /// Places `promoted` items at evenly spread positions of an `n`-item answer.
@@ -426,6 +439,7 @@ async fn answer_ranking(
     let columns = metadata_columns(&live, &r.metadata_columns)?;
     let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
     let recent = state.realtime.recent(&live.record.dataset_group, &user);
+    let version = live.rec.version;
     let items = tokio::task::spawn_blocking(move || -> Result<Vec<PredictedItem>, ApiError> {
         let subject = Subject {
             user: Some(&user),
@@ -457,9 +471,11 @@ async fn answer_ranking(
     })
     .await
     .map_err(ApiError::internal)??;
-    Ok(axum::Json(serde_json::json!({
-        "personalizedRanking": items,
-        "recommendationId": recommendation_id(),
-    }))
-    .into_response())
+    Ok(answered(
+        version,
+        serde_json::json!({
+            "personalizedRanking": items,
+            "recommendationId": recommendation_id(),
+        }),
+    ))
 }

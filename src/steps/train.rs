@@ -103,11 +103,15 @@ pub async fn run(spec: &TrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<Step
         None => String::new(),
     };
     let summary = format!(
-        "{} v{} ({}{mode}): {} interactions, precision@10 {:.4}, ndcg@10 {:.4}, coverage {:.4}",
+        "{} v{} ({}{mode}): {} interactions{}, precision@10 {:.4}, ndcg@10 {:.4}, coverage {:.4}",
         spec.solution,
         m.version,
         m.recipe,
         thousands(m.counts.interactions),
+        match m.counts.tracked_events {
+            0 => String::new(),
+            n => format!(" ({} from tracked events)", thousands(n)),
+        },
         metric("precision_at_10"),
         metric("normalized_discounted_cumulative_gain_at_10"),
         metric("coverage"),

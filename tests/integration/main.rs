@@ -11,3 +11,4 @@ mod import;
 mod quickstart;
 mod recipes;
 mod s3;
+mod serve;

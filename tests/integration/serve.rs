@@ -1,0 +1,414 @@
+//! `recflow serve` as a real process on 127.0.0.1: the managed service's
+//! API through boto3, model swaps under load, and events that survive a
+//! SIGKILL and reach the next training.
+
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::common::{Home, example, ok, repo};
+
+/// MovieLens ratings as `rating` events, three items with genres, one
+/// user-personalization solution and the campaign `movies`, with filters.
+fn pipeline(home: &Home) -> PathBuf {
+    let items = home.write(
+        "items.csv",
+        "ITEM_ID,TITLE,GENRES\n50,Star Wars (1977),Action|Sci-Fi\n181,Return of the Jedi (1983),Action|Sci-Fi\n100,Fargo (1996),Crime|Drama\n",
+    );
+    home.write(
+        "serve.yaml",
+        format!(
+            r#"
+name: serve
+dataset_group: ml
+datasets:
+  interactions:
+    schema:
+      fields:
+        - {{name: USER_ID, type: string}}
+        - {{name: ITEM_ID, type: string}}
+        - {{name: EVENT_TYPE, type: string}}
+        - {{name: TIMESTAMP, type: long}}
+  items:
+    schema:
+      fields:
+        - {{name: ITEM_ID, type: string}}
+        - {{name: TITLE, type: string}}
+        - {{name: GENRES, type: string, categorical: true}}
+filters:
+  genre: {{expression: 'INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)'}}
+  unwatched: {{expression: 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")'}}
+solutions:
+  recs: {{recipe: user-personalization}}
+campaigns:
+  movies: {{solution: recs, exploration_weight: 0}}
+steps:
+  - id: ratings
+    type: import
+    dataset: interactions
+    source: {data}
+    csv: {{delimiter: "\t", header: false, columns: [USER_ID, ITEM_ID, rating, TIMESTAMP]}}
+    sql: "SELECT USER_ID, ITEM_ID, 'rating' AS EVENT_TYPE, TIMESTAMP FROM source"
+  - {{id: items, type: import, dataset: items, source: {items}}}
+  - {{id: train, type: train, solution: recs, depends_on: [ratings, items]}}
+  - {{id: deploy, type: deploy, campaign: movies, depends_on: [train]}}
+"#,
+            data = example("data/ml-100k/u.data"),
+            items = items.display(),
+        ),
+    )
+}
+
+/// A running `recflow serve`, killed when dropped.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    fn start(home: &Home, env: &[(&str, &str)]) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"));
+        cmd.arg("--home")
+            .arg(home.home())
+            .args([
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+                "--reload-interval",
+                "100ms",
+            ])
+            .env_remove("RECFLOW_HOME")
+            .env_remove("RECFLOW_STATE_URL")
+            .env_remove("RECFLOW_WAREHOUSE")
+            .env_remove("RECFLOW_ACCESS_KEYS")
+            .env_remove("RECFLOW_API_TOKENS")
+            .env_remove("RECFLOW_OPEN_RECOMMENDATIONS")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut server = Server {
+            child: cmd.spawn().expect("recflow serve starts"),
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while get_json(&format!("{}/healthz", server.base)).is_err() {
+            if let Some(status) = server.child.try_wait().unwrap() {
+                panic!("recflow serve exited with {status} (its error is above)");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the server did not start in 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+
+    /// Polls /healthz until `cond` holds (60 s at most).
+    fn wait_for(&self, cond: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(v) = get_json(&format!("{}/healthz", self.base))
+                && cond(&v)
+            {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "the server did not get ready");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn get_json(url: &str) -> Result<Value, String> {
+    runtime().block_on(async {
+        let r = reqwest::get(url).await.map_err(|e| e.to_string())?;
+        let text = r.text().await.map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    })
+}
+
+/// POSTs JSON; returns the status, the body and the answering solution version.
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    body: &Value,
+    token: Option<&str>,
+) -> (u16, Value, Option<i64>) {
+    let mut req = client.post(url).body(body.to_string());
+    if let Some(t) = token {
+        req = req.header("Authorization", format!("Bearer {t}"));
+    }
+    let r = req.send().await.expect("request sent");
+    let status = r.status().as_u16();
+    let version = r
+        .headers()
+        .get("x-recflow-solution-version")
+        .and_then(|v| v.to_str().ok()?.parse().ok());
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        version,
+    )
+}
+
+fn tracking_id(home: &Home) -> String {
+    let out = ok(home.cmd().args(["campaigns", "show", "movies"])).stdout;
+    out.lines()
+        .find_map(|l| l.strip_prefix("event tracker (trackingId for PutEvents): "))
+        .unwrap_or_else(|| panic!("no tracker in {out}"))
+        .trim()
+        .to_string()
+}
+
+fn item_ids(v: &Value) -> Vec<String> {
+    v["itemList"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{v}"))
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn boto3_clients_work_against_recflow_serve() {
+    let python = std::env::var("RECFLOW_TEST_PYTHON").unwrap_or_else(|_| {
+        panic!(
+            "this test drives the server with boto3: run the suite with `scripts/test` \
+             (it installs boto3 into a venv and sets RECFLOW_TEST_PYTHON)"
+        )
+    });
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    let tracking = tracking_id(&home);
+    let server = Server::start(&home, &[("RECFLOW_ACCESS_KEYS", "AKIDRECFLOWTEST:s3cret")]);
+    let out = std::process::Command::new(python)
+        .arg(repo().join("tests/integration/serve_client.py"))
+        .env("RECFLOW_ENDPOINT", &server.base)
+        .env("RECFLOW_TRACKING_ID", &tracking)
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("python runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.trim() == "ok",
+        "boto3 client failed:\n{stdout}\n{stderr}"
+    );
+
+    // Recommendations need credentials unless opened.
+    let (status, body, _) = runtime().block_on(post(
+        &reqwest::Client::new(),
+        &format!("{}/recommendations", server.base),
+        &serde_json::json!({"campaignArn": "movies", "userId": "1"}),
+        None,
+    ));
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(body["__type"], "MissingAuthenticationTokenException");
+
+    // /metrics counts what happened.
+    let metrics = runtime().block_on(async {
+        reqwest::get(format!("{}/metrics", server.base))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    for expected in [
+        r#"recflow_requests_total{operation="GetRecommendations",campaign="movies",code="200"}"#,
+        r#"recflow_events_ingested_total{dataset_group="ml"} 1"#,
+        r#"recflow_campaign_solution_version{campaign="movies"} 1"#,
+        "recflow_request_duration_seconds_bucket",
+    ] {
+        assert!(metrics.contains(expected), "{expected}\n{metrics}");
+    }
+}
+
+#[test]
+fn models_swap_under_load_with_no_failed_request() {
+    let home = Home::new();
+    let file = pipeline(&home);
+    ok(home.cmd().arg("run").arg(&file));
+    let server = Server::start(&home, &[("RECFLOW_OPEN_RECOMMENDATIONS", "true")]);
+    let rt = runtime();
+    let url = format!("{}/recommendations", server.base);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load: Vec<_> = (0..4)
+        .map(|c| {
+            let url = url.clone();
+            let stop = stop.clone();
+            rt.spawn(async move {
+                let client = reqwest::Client::new();
+                let mut seen = Vec::new();
+                let mut failures = Vec::new();
+                let mut n = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let user = ((n * 4 + c) % 943 + 1).to_string();
+                    let body = serde_json::json!({"campaignArn": "movies", "userId": user});
+                    let (status, body, version) = post(&client, &url, &body, None).await;
+                    if status != 200 && failures.len() < 5 {
+                        failures.push(format!("{status} {body}"));
+                    }
+                    if let Some(v) = version
+                        && seen.last() != Some(&v)
+                    {
+                        seen.push(v);
+                    }
+                    n += 1;
+                }
+                (n, seen, failures)
+            })
+        })
+        .collect();
+    // Five more runs: each trains a version and its deploy step moves the campaign.
+    for version in 2..=6 {
+        ok(home.cmd().arg("run").arg(&file));
+        server.wait_for(|h| h["campaigns"]["movies"]["solution_version"] == version);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Rolling back is moving the pointer too.
+    ok(home.cmd().args(["campaigns", "rollback", "movies"]));
+    server.wait_for(|h| h["campaigns"]["movies"]["solution_version"] == 5);
+    std::thread::sleep(Duration::from_millis(200));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut total = 0;
+    let mut versions = std::collections::BTreeSet::new();
+    for task in load {
+        let (n, seen, failures) = rt.block_on(task).unwrap();
+        assert!(failures.is_empty(), "failed requests: {failures:?}");
+        // Each client sees versions only move forward, then the rollback.
+        total += n;
+        versions.extend(seen);
+    }
+    assert!(total > 50, "only {total} requests");
+    assert_eq!(
+        versions.into_iter().collect::<Vec<_>>(),
+        [1, 2, 3, 4, 5, 6],
+        "answers came from every version in turn"
+    );
+    let (_, _, version) = rt.block_on(post(
+        &reqwest::Client::new(),
+        &url,
+        &serde_json::json!({"campaignArn": "movies", "userId": "1"}),
+        None,
+    ));
+    assert_eq!(version, Some(5), "after the rollback, v5 answers");
+}
+
+#[test]
+fn an_event_is_durable_before_its_200_and_reaches_the_next_training() {
+    let home = Home::new();
+    let file = pipeline(&home);
+    ok(home.cmd().arg("run").arg(&file));
+    let tracking = tracking_id(&home);
+    let env = [
+        ("RECFLOW_OPEN_RECOMMENDATIONS", "1"),
+        ("RECFLOW_API_TOKENS", "t0ken"),
+    ];
+    let mut server = Server::start(&home, &env);
+    let rt = runtime();
+    let client = reqwest::Client::new();
+    let ask = serde_json::json!({"campaignArn": "movies", "userId": "7", "numResults": 10});
+    let (_, before, _) = rt.block_on(post(
+        &client,
+        &format!("{}/recommendations", server.base),
+        &ask,
+        None,
+    ));
+    let top = item_ids(&before)[0].clone();
+    let event = serde_json::json!({
+        "trackingId": tracking, "userId": "7", "sessionId": "s",
+        "eventList": [{"eventType": "watch", "sentAt": 1_800_000_000.25, "itemId": top}]
+    });
+    let (status, body, _) = rt.block_on(post(
+        &client,
+        &format!("{}/events", server.base),
+        &event,
+        Some("t0ken"),
+    ));
+    assert_eq!(status, 200, "{body}");
+    // Killed right after the 200: nothing in memory survives.
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    drop(server);
+
+    let server = Server::start(&home, &env);
+    let (_, after, _) = rt.block_on(post(
+        &client,
+        &format!("{}/recommendations", server.base),
+        &ask,
+        None,
+    ));
+    assert!(
+        !item_ids(&after).contains(&top),
+        "{top} still recommended: {after}"
+    );
+    // The Interactions filter reads the real-time event too: ranking keeps
+    // what it is given, except what the filter removes.
+    let rank = serde_json::json!({
+        "campaignArn": "movies", "userId": "7", "inputList": [top.clone(), "1"],
+        "filterArn": "arn:aws:personalize:us-east-1:1:filter/unwatched"
+    });
+    let (status, ranked, _) = rt.block_on(post(
+        &client,
+        &format!("{}/personalize-ranking", server.base),
+        &rank,
+        None,
+    ));
+    assert_eq!(status, 200, "{ranked}");
+    let ids: Vec<&str> = ranked["personalizedRanking"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["itemId"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["1"], "{ranked}");
+    // Bad events are refused with the member named, and nothing is stored.
+    let bad = serde_json::json!({"trackingId": tracking, "sessionId": "s", "eventList": []});
+    let (status, body, _) = rt.block_on(post(
+        &client,
+        &format!("{}/events", server.base),
+        &bad,
+        Some("t0ken"),
+    ));
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidInputException"))
+    );
+    assert!(
+        body["message"].as_str().unwrap().contains("eventList"),
+        "{body}"
+    );
+    drop(server);
+
+    // The next training reads it.
+    let r = ok(home.cmd().arg("run").arg(&file));
+    assert!(r.stdout.contains("(1 from tracked events)"), "{}", r.stdout);
+}
