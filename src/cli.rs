@@ -211,6 +211,9 @@ pub enum BenchCommand {
     /// Top-25 for 1M users of a synthetic 50k-item model as JSON lines,
     /// against the bound of the plain matrix products.
     Batch(crate::bench::BatchBenchArgs),
+    /// GetRecommendations over HTTP at 10k and 50k items, with and without
+    /// a filter: throughput and p50/p99 latency at a fixed rate.
+    Serve(crate::bench::ServeBenchArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -242,6 +245,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Bench(BenchCommand::Import(args)) => crate::bench::import(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch(args).await.map(|()| 0),
+        Command::Bench(BenchCommand::Serve(args)) => crate::bench::serve(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Scale(args)) => {
             tokio::task::spawn_blocking(move || crate::bench::scale(args))
                 .await?

@@ -147,7 +147,7 @@ pub async fn batch(args: BatchBenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn synthetic(n_users: usize, n_items: usize, k: usize) -> anyhow::Result<SolutionModel> {
+pub(crate) fn synthetic(n_users: usize, n_items: usize, k: usize) -> anyhow::Result<SolutionModel> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
     let mut data = Interactions::default();
     for u in 0..n_users {

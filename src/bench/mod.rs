@@ -5,8 +5,10 @@ pub mod batch;
 pub mod import;
 pub mod recipes;
 pub mod scale;
+pub mod serve;
 
 pub use batch::{BatchBenchArgs, batch};
 pub use import::{ImportBenchArgs, import};
 pub use recipes::{RecipesBenchArgs, recipes};
 pub use scale::{ScaleBenchArgs, scale};
+pub use serve::{ServeBenchArgs, serve};

@@ -19,6 +19,27 @@ pub struct DeploySpec {
     /// this run made for the campaign's solution, else the latest active one.
     #[serde(default)]
     pub solution_version: Option<i64>,
+    /// Compare with the version the campaign serves now: the pointer moves
+    /// only if the new version's `metric` is at least `min_ratio` times the
+    /// live one's, e.g. `{metric: normalized_discounted_cumulative_gain_at_10,
+    /// min_ratio: 0.95}`.
+    #[serde(default)]
+    pub guard: Option<GuardSpec>,
+}
+
+/// A deploy guard: the new version against the live one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardSpec {
+    /// An offline metric key, e.g. `precision_at_10`.
+    pub metric: String,
+    /// The least new/live ratio accepted (default 1: no worse).
+    #[serde(default = "one")]
+    pub min_ratio: f64,
+}
+
+fn one() -> f64 {
+    1.0
 }
 
 pub fn validate(spec: &DeploySpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
@@ -30,6 +51,24 @@ pub fn validate(spec: &DeploySpec, at: &str, ctx: &ValidationContext) -> Vec<Spe
             &spec.campaign,
             ctx.spec.campaigns.keys(),
         ));
+    }
+    if let Some(g) = &spec.guard {
+        if !crate::eval::is_known_metric(&g.metric) {
+            problems.push(SpecProblem::new(
+                format!("{at}.guard.metric"),
+                format!(
+                    "unknown metric {:?}; known metrics: {}",
+                    g.metric,
+                    crate::eval::METRIC_KEYS.join(", ")
+                ),
+            ));
+        }
+        if !(g.min_ratio > 0.0 && g.min_ratio <= 10.0) {
+            problems.push(SpecProblem::new(
+                format!("{at}.guard.min_ratio"),
+                "must be a ratio above 0 (e.g. 0.95)",
+            ));
+        }
     }
     if spec.solution_version.is_some_and(|v| v < 1) {
         problems.push(SpecProblem::new(
@@ -72,6 +111,35 @@ pub async fn run(spec: &DeploySpec, ctx: &StepContext<'_>) -> anyhow::Result<Ste
             spec.campaign,
             below.join(", ")
         );
+    }
+
+    if let (Some(g), Some(c)) = (&spec.guard, &current)
+        && c.solution_version != record.version
+    {
+        let live = solution::version_record(ctx.env, &c.solution, Some(c.solution_version)).await?;
+        let live_value = solution::manifest_of(&live)?
+            .metrics
+            .get(&g.metric)
+            .copied()
+            .unwrap_or(0.0);
+        let new_value = manifest.metrics.get(&g.metric).copied().unwrap_or(0.0);
+        if new_value < live_value * g.min_ratio {
+            anyhow::bail!(
+                "guard: {} v{} has {} = {new_value:.4}, below {} × {live_value:.4} of the live {} v{}; campaign {} stays on v{}",
+                campaign.solution,
+                record.version,
+                g.metric,
+                g.min_ratio,
+                c.solution,
+                c.solution_version,
+                spec.campaign,
+                c.solution_version
+            );
+        }
+        ctx.log(format!(
+            "Guard passed: {} = {new_value:.4} vs live {live_value:.4} (min ratio {}).",
+            g.metric, g.min_ratio
+        ));
     }
 
     let config = serde_json::to_value(campaign)?;

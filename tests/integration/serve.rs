@@ -412,3 +412,44 @@ fn an_event_is_durable_before_its_200_and_reaches_the_next_training() {
     let r = ok(home.cmd().arg("run").arg(&file));
     assert!(r.stdout.contains("(1 from tracked events)"), "{}", r.stdout);
 }
+
+#[test]
+fn a_guarded_deploy_keeps_the_live_version_when_the_new_one_is_worse() {
+    let home = Home::new();
+    let file = pipeline(&home);
+    ok(home.cmd().arg("run").arg(&file));
+    // The same solution retrained as a popularity baseline, behind a guard.
+    let text = std::fs::read_to_string(&file)
+        .unwrap()
+        .replace("recs: {recipe: user-personalization}", "recs: {recipe: popularity-count}")
+        .replace(
+            "{id: deploy, type: deploy, campaign: movies, depends_on: [train]}",
+            "{id: deploy, type: deploy, campaign: movies, depends_on: [train], guard: {metric: normalized_discounted_cumulative_gain_at_10, min_ratio: 0.95}}",
+        );
+    let worse = home.write("worse.yaml", text);
+    let r = crate::common::fails(home.cmd().arg("run").arg(&worse));
+    assert!(
+        r.all()
+            .contains("guard: recs v2 has normalized_discounted_cumulative_gain_at_10 = 0.0")
+            && r.all().contains("below 0.95 × 0.1")
+            && r.all().contains("campaign movies stays on v1"),
+        "{}",
+        r.all()
+    );
+    let shown = ok(home.cmd().args(["campaigns", "show", "movies"])).stdout;
+    assert!(shown.contains("serves recs v1"), "{shown}");
+    // A bad guard is a validation error.
+    let bad = home.write(
+        "bad.yaml",
+        std::fs::read_to_string(&worse)
+            .unwrap()
+            .replace("min_ratio: 0.95", "min_ratio: 0"),
+    );
+    let r = crate::common::fails(home.cmd().arg("validate").arg(&bad));
+    assert!(
+        r.stdout
+            .contains("steps[3].guard.min_ratio: must be a ratio above 0"),
+        "{}",
+        r.stdout
+    );
+}
