@@ -262,7 +262,7 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
         BTreeMap::from([(DatasetType::Interactions.to_string(), dataset_version)]);
     // Item metadata, when an items dataset exists: its items join the
     // catalog (cold items included) and give exploration its vectors.
-    let records = match dataset::load(env, job.dataset_group, DatasetType::Items, None).await {
+    let records = match dataset::load_with_puts(env, job.dataset_group, DatasetType::Items).await {
         Ok(items) => {
             dataset_versions.insert(DatasetType::Items.to_string(), items.record.version);
             let schema = items.manifest.schema.clone();

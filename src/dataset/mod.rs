@@ -181,6 +181,86 @@ pub async fn load(
     })
 }
 
+/// The latest version of an items or users dataset with the records posted
+/// since by `PutItems` / `PutUsers` merged in (they replace rows with the
+/// same id, and new ids become new rows). `frame` is the merged data;
+/// `record` and `manifest` still describe the stored version.
+pub async fn load_with_puts(
+    env: &Env,
+    group: &str,
+    dataset: DatasetType,
+) -> Result<LoadedDataset, DatasetError> {
+    let mut loaded = load(env, group, dataset, None).await?;
+    let puts = env.store.list_put_records(group, dataset.as_str()).await?;
+    if puts.is_empty() {
+        return Ok(loaded);
+    }
+    let Some(key) = dataset.key_field() else {
+        return Ok(loaded);
+    };
+    let frame = std::mem::take(&mut loaded.frame);
+    loaded.frame = tokio::task::spawn_blocking(move || with_put_records(frame, key, &puts))
+        .await
+        .expect("merging posted records panicked")
+        .map_err(|e| DatasetError::Corrupt {
+            file: format!("{group}/{dataset} posted records"),
+            reason: e.to_string(),
+        })?;
+    Ok(loaded)
+}
+
+/// `numRatings`, `NUM_RATINGS` and `num_ratings` name the same field.
+fn field_key(name: &str) -> String {
+    name.chars()
+        .filter(|c| *c != '_')
+        .flat_map(char::to_lowercase)
+        .collect()
+}
+
+/// Merges `(id, properties JSON)` records into a frame of the schema's
+/// columns; the properties' keys are the managed service's camelCase forms
+/// of the field names. A record replaces the row with its id.
+pub fn with_put_records(
+    frame: DataFrame,
+    key: &str,
+    records: &[(String, String)],
+) -> PolarsResult<DataFrame> {
+    let props: Vec<serde_json::Map<String, serde_json::Value>> = records
+        .iter()
+        .map(|(_, p)| match serde_json::from_str(p) {
+            Ok(serde_json::Value::Object(m)) => m,
+            _ => serde_json::Map::new(),
+        })
+        .collect();
+    let mut columns = Vec::new();
+    for c in frame.columns() {
+        let name = c.name().clone();
+        let values: Vec<Option<String>> = if name.as_str() == key {
+            records.iter().map(|(id, _)| Some(id.clone())).collect()
+        } else {
+            let wanted = field_key(name.as_str());
+            props
+                .iter()
+                .map(|m| {
+                    m.iter()
+                        .find(|(k, _)| field_key(k) == wanted)
+                        .and_then(|(_, v)| match v {
+                            serde_json::Value::Null => None,
+                            serde_json::Value::String(s) => Some(s.clone()),
+                            other => Some(other.to_string()),
+                        })
+                })
+                .collect()
+        };
+        let series = Series::new(name, values).cast(c.dtype())?;
+        columns.push(series.into_column());
+    }
+    let extra = DataFrame::new(records.len(), columns)?;
+    frame
+        .vstack(&extra)?
+        .unique_stable(Some(&[key.to_string()]), UniqueKeepStrategy::Last, None)
+}
+
 /// The metadata records of an items dataset frame, by item id: categorical
 /// and textual fields and CREATION_TIMESTAMP, as the schema declares them.
 pub fn item_records(df: &DataFrame, schema: &Schema) -> PolarsResult<Vec<(String, ItemRecord)>> {
@@ -238,4 +318,54 @@ pub fn to_interactions(df: &DataFrame) -> PolarsResult<Interactions> {
             (u.unwrap_or(""), i.unwrap_or(""), t.unwrap_or(0), et, ev)
         });
     Ok(Interactions::from_rows(rows))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn posted_records_replace_rows_by_id_and_add_new_ones() {
+        let frame = df!(
+            "ITEM_ID" => ["a", "b"],
+            "GENRES" => [Some("Drama"), None],
+            "NUM_RATINGS" => [Some(3i64), Some(4)],
+        )
+        .unwrap();
+        let posted = [
+            (
+                "b".to_string(),
+                r#"{"genres": "Comedy|Drama", "numRatings": 9}"#.to_string(),
+            ),
+            ("c".to_string(), r#"{"GENRES": "Horror"}"#.to_string()),
+        ];
+        let merged = with_put_records(frame, "ITEM_ID", &posted).unwrap();
+        let ids: Vec<_> = merged
+            .column("ITEM_ID")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(ids, [Some("a"), Some("b"), Some("c")]);
+        let genres: Vec<_> = merged
+            .column("GENRES")
+            .unwrap()
+            .str()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(
+            genres,
+            [Some("Drama"), Some("Comedy|Drama"), Some("Horror")]
+        );
+        let n: Vec<_> = merged
+            .column("NUM_RATINGS")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .iter()
+            .collect();
+        assert_eq!(n, [Some(3), Some(9), None]);
+    }
 }

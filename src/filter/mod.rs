@@ -490,7 +490,12 @@ pub async fn load_frames(
         if !wanted {
             continue;
         }
-        match dataset::load(env, group, t, None).await {
+        let loaded = if t == DatasetType::Interactions {
+            dataset::load(env, group, t, None).await
+        } else {
+            dataset::load_with_puts(env, group, t).await
+        };
+        match loaded {
             Ok(d) => {
                 frames.insert(t, (d.frame, d.manifest.schema));
             }

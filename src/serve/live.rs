@@ -37,8 +37,13 @@ pub struct LiveCampaign {
 
 /// A hash of what a live campaign depends on besides its solution version:
 /// its settings and the group's pipeline files (where filters live).
-pub fn fingerprint(record: &CampaignRecord, sources: &[String]) -> u64 {
+pub fn fingerprint(
+    record: &CampaignRecord,
+    sources: &[String],
+    posted: &[(String, String)],
+) -> u64 {
     let mut h = DefaultHasher::new();
+    posted.hash(&mut h);
     record.solution.hash(&mut h);
     record.solution_version.hash(&mut h);
     record.config.to_string().hash(&mut h);
@@ -53,6 +58,7 @@ impl LiveCampaign {
         env: &Env,
         record: CampaignRecord,
         sources: &[String],
+        posted: &[(String, String)],
     ) -> anyhow::Result<LiveCampaign> {
         let (record, rec) = Recommender::for_campaign(env, &record.name).await?;
         let spec: Option<CampaignSpec> = serde_json::from_value(record.config.clone()).ok();
@@ -71,7 +77,7 @@ impl LiveCampaign {
         let need_interactions = parsed.iter().any(|(_, f)| f.reads_interactions());
         let frames = filter::load_frames(env, &record.dataset_group, need_interactions).await?;
         let model = rec.model.clone();
-        let fp = fingerprint(&record, sources);
+        let fp = fingerprint(&record, sources, posted);
         tokio::task::spawn_blocking(move || -> anyhow::Result<LiveCampaign> {
             let schemas = frames
                 .iter()

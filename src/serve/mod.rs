@@ -129,7 +129,18 @@ impl AppState {
                 .load_group(&self.env, &record.dataset_group)
                 .await?;
             self.env.store.event_tracker(&record.dataset_group).await?;
-            let fingerprint = live::fingerprint(&record, &sources);
+            // Items and users posted since the datasets were imported change
+            // what filters and metadata read.
+            let mut posted = Vec::new();
+            for t in ["items", "users"] {
+                posted.extend(
+                    self.env
+                        .store
+                        .list_put_records(&record.dataset_group, t)
+                        .await?,
+                );
+            }
+            let fingerprint = live::fingerprint(&record, &sources, &posted);
             let old = current.get(&record.name);
             if let Some(old) = old
                 && old.fingerprint == fingerprint
@@ -137,7 +148,7 @@ impl AppState {
                 next.insert(record.name.clone(), old.clone());
                 continue;
             }
-            match LiveCampaign::load(&self.env, record.clone(), &sources).await {
+            match LiveCampaign::load(&self.env, record.clone(), &sources, &posted).await {
                 Ok(l) => {
                     tracing::info!(
                         campaign = %record.name,

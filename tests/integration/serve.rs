@@ -390,6 +390,46 @@ fn an_event_is_durable_before_its_200_and_reaches_the_next_training() {
         .map(|i| i["itemId"].as_str().unwrap())
         .collect();
     assert_eq!(ids, ["1"], "{ranked}");
+    // PutItems changes what filters read, live: Fargo becomes an Action film.
+    let put = serde_json::json!({
+        "datasetArn": "arn:aws:personalize:us-east-1:1:dataset/ml/ITEMS",
+        "items": [{"itemId": "100", "properties": "{\"genres\": \"Action|Crime\"}"}]
+    });
+    let (status, body, _) = rt.block_on(post(
+        &client,
+        &format!("{}/items", server.base),
+        &put,
+        Some("t0ken"),
+    ));
+    assert_eq!(status, 200, "{body}");
+    let action = serde_json::json!({
+        "campaignArn": "movies", "userId": "7", "inputList": ["50", "100", "1"],
+        "filterArn": "genre", "filterValues": {"GENRE": "\"Action\""}
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, ranked, _) = rt.block_on(post(
+            &client,
+            &format!("{}/personalize-ranking", server.base),
+            &action,
+            None,
+        ));
+        let mut ids: Vec<&str> = ranked["personalizedRanking"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["itemId"].as_str().unwrap())
+            .collect();
+        ids.sort();
+        if ids == ["100", "50"] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the posted genre never applied: {ranked}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // Bad events are refused with the member named, and nothing is stored.
     let bad = serde_json::json!({"trackingId": tracking, "sessionId": "s", "eventList": []});
     let (status, body, _) = rt.block_on(post(
