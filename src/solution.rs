@@ -164,21 +164,6 @@ fn recipe_of(m: &SolutionManifest) -> anyhow::Result<RecipeSpec> {
         .map_err(|p| anyhow::anyhow!("{} v{}: {p}", m.solution, m.version))
 }
 
-/// Events posted to the server for a dataset group (`PutEvents`), oldest first.
-async fn tracked_events(env: &Env, group: &str) -> anyhow::Result<Vec<EventRecord>> {
-    let mut out = Vec::new();
-    let mut after = 0;
-    loop {
-        let page = env.store.list_events(group, after, 50_000).await?;
-        let Some(last) = page.last() else {
-            break;
-        };
-        after = last.id;
-        out.extend(page);
-    }
-    Ok(out)
-}
-
 /// Appends tracked events with a user and an item to an interactions
 /// frame as rows of its columns (others null), dropping rows that repeat
 /// an imported one exactly; returns the frame and how many events were added.
@@ -250,7 +235,7 @@ pub struct TrainJob<'a> {
 pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManifest> {
     let loaded = dataset::load(env, job.dataset_group, DatasetType::Interactions, None).await?;
     let dataset_version = loaded.record.version;
-    let events = tracked_events(env, job.dataset_group).await?;
+    let events = crate::store::all_events(env.store.as_ref(), job.dataset_group, 0).await?;
     let frame = loaded.frame;
     let (mut data, tracked) = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let (frame, tracked) = with_events(frame, &events)?;

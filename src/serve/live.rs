@@ -181,15 +181,9 @@ impl Realtime {
         if self.loaded.lock().expect("realtime").contains_key(group) {
             return Ok(());
         }
-        let mut after = 0;
-        loop {
-            let page = env.store.list_events(group, after, 10_000).await?;
-            let Some(last) = page.last() else {
-                break;
-            };
-            after = last.id;
-            self.record(&page);
-        }
+        let events = crate::store::all_events(env.store.as_ref(), group, 0).await?;
+        let after = events.last().map_or(0, |e| e.id);
+        self.record(&events);
         self.loaded
             .lock()
             .expect("realtime")

@@ -214,34 +214,57 @@ fn answered(version: i64, body: serde_json::Value) -> Response {
     r
 }
 
+/// The filter's mask for a request, and the items of the user's real-time
+/// events that its answers exclude (and that extend the history scored).
+fn filtered(
+    live: &LiveCampaign,
+    f: Option<&FilterRequest>,
+    subject: &Subject,
+) -> Result<(Option<FixedBitSet>, Vec<u32>), ApiError> {
+    let allowed = mask(live, f, subject)?;
+    let recent = subject
+        .recent_events
+        .iter()
+        .filter(|(t, _)| live.excludes(t))
+        .filter_map(|(_, i)| live.rec.model.items.get(i))
+        .collect();
+    Ok((allowed, recent))
+}
+
 fn recommendation_id() -> String {
     format!("RID-{}", uuid::Uuid::new_v4())
 }
 
-pub async fn recommendations(State(state): State<Arc<AppState>>, req: Request) -> Response {
-    let timer = Timer::start();
-    let (campaign, result) = get_recommendations(&state, req).await;
-    state.finish("GetRecommendations", &campaign, timer, result)
-}
-
-async fn get_recommendations(
+/// Reads, authenticates and parses a runtime request, and finds its campaign.
+async fn campaign_request<T: serde::de::DeserializeOwned>(
     state: &AppState,
     req: Request,
-) -> (String, Result<Response, ApiError>) {
-    let body = match read_body(state, req, !state.config.open_recommendations).await {
-        Ok(b) => b,
-        Err(e) => return (String::new(), Err(e)),
+    arn: fn(&T) -> Option<&String>,
+) -> Result<(T, Arc<LiveCampaign>), ApiError> {
+    let body = read_body(state, req, !state.config.open_recommendations).await?;
+    let r: T = parse_body(&body)?;
+    let live = state.campaign(arn(&r))?;
+    Ok((r, live))
+}
+
+fn recommendations_arn(r: &GetRecommendations) -> Option<&String> {
+    r.campaign_arn.as_ref().or(r.recommender_arn.as_ref())
+}
+
+fn ranking_arn(r: &GetPersonalizedRanking) -> Option<&String> {
+    r.campaign_arn.as_ref()
+}
+
+pub async fn recommendations(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let timer = Timer::start();
+    let (campaign, result) = match campaign_request(&state, req, recommendations_arn).await {
+        Ok((r, live)) => (
+            live.record.name.clone(),
+            answer_recommendations(&state, live, r).await,
+        ),
+        Err(e) => (String::new(), Err(e)),
     };
-    let r: GetRecommendations = match parse_body(&body) {
-        Ok(r) => r,
-        Err(e) => return (String::new(), Err(e)),
-    };
-    let live = match state.campaign(r.campaign_arn.as_ref().or(r.recommender_arn.as_ref())) {
-        Ok(l) => l,
-        Err(e) => return (String::new(), Err(e)),
-    };
-    let name = live.record.name.clone();
-    (name, answer_recommendations(state, live, r).await)
+    state.finish("GetRecommendations", &campaign, timer, result)
 }
 
 async fn answer_recommendations(
@@ -304,13 +327,8 @@ async fn answer_recommendations(
             item: r.item_id.as_deref(),
             recent_events: &recent,
         };
-        let allowed = mask(&live, filter.as_ref(), &subject)?;
+        let (allowed, recent_items) = filtered(&live, filter.as_ref(), &subject)?;
         let model = &live.rec.model;
-        let recent_items: Vec<u32> = recent
-            .iter()
-            .filter(|(t, _)| live.excludes(t))
-            .filter_map(|(_, i)| model.items.get(i))
-            .collect();
         let query = match (&r.item_id, &r.user_id) {
             (Some(i), _) => Query::Item(i),
             (None, Some(u)) => Query::User(u),
@@ -391,25 +409,14 @@ fn promote(
 
 pub async fn personalized_ranking(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let timer = Timer::start();
-    let (campaign, result) = get_ranking(&state, req).await;
+    let (campaign, result) = match campaign_request(&state, req, ranking_arn).await {
+        Ok((r, live)) => (
+            live.record.name.clone(),
+            answer_ranking(&state, live, r).await,
+        ),
+        Err(e) => (String::new(), Err(e)),
+    };
     state.finish("GetPersonalizedRanking", &campaign, timer, result)
-}
-
-async fn get_ranking(state: &AppState, req: Request) -> (String, Result<Response, ApiError>) {
-    let body = match read_body(state, req, !state.config.open_recommendations).await {
-        Ok(b) => b,
-        Err(e) => return (String::new(), Err(e)),
-    };
-    let r: GetPersonalizedRanking = match parse_body(&body) {
-        Ok(r) => r,
-        Err(e) => return (String::new(), Err(e)),
-    };
-    let live = match state.campaign(r.campaign_arn.as_ref()) {
-        Ok(l) => l,
-        Err(e) => return (String::new(), Err(e)),
-    };
-    let name = live.record.name.clone();
-    (name, answer_ranking(state, live, r).await)
 }
 
 async fn answer_ranking(
@@ -446,13 +453,8 @@ async fn answer_ranking(
             item: None,
             recent_events: &recent,
         };
-        let allowed = mask(&live, filter.as_ref(), &subject)?;
+        let (allowed, recent_items) = filtered(&live, filter.as_ref(), &subject)?;
         let model = &live.rec.model;
-        let recent_items: Vec<u32> = recent
-            .iter()
-            .filter(|(t, _)| live.excludes(t))
-            .filter_map(|(_, i)| model.items.get(i))
-            .collect();
         let ask = Ask {
             exploration: Default::default(),
             allowed: allowed.as_ref(),

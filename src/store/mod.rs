@@ -48,6 +48,23 @@ pub async fn open(url: &str) -> StoreResult<Box<dyn StateStore>> {
     }
 }
 
+/// Every event of a group after id `after`, oldest first, read in pages.
+pub async fn all_events(
+    store: &dyn StateStore,
+    dataset_group: &str,
+    mut after: i64,
+) -> StoreResult<Vec<EventRecord>> {
+    let mut out = Vec::new();
+    loop {
+        let page = store.list_events(dataset_group, after, 10_000).await?;
+        let Some(last) = page.last() else {
+            return Ok(out);
+        };
+        after = last.id;
+        out.extend(page);
+    }
+}
+
 /// Hides a password in a database URL before it is printed.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {
