@@ -29,7 +29,7 @@ pub use matrix::{Csr, EventSettings};
 pub use next_item::NextItemSpec;
 pub use popularity::PopularityCountSpec;
 pub use sims::SimsSpec;
-pub use solution_model::{Ask, Exploration, SegmentQuery, SolutionModel};
+pub use solution_model::{Ask, Exploration, SegmentQuery, SolutionModel, mask_scores};
 pub use trending::TrendingNowSpec;
 pub use user_personalization::{Algorithm, UpModel, UserPersonalizationSpec};
 

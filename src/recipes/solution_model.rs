@@ -62,15 +62,72 @@ pub struct Ask<'a> {
     pub recent: &'a [u32],
 }
 
-/// Sets the scores of items outside `allowed` to −∞.
-fn mask_scores(scores: &mut [f32], allowed: Option<&FixedBitSet>) {
-    if let Some(a) = allowed {
-        for i in a.zeroes() {
-            if let Some(s) = scores.get_mut(i) {
-                *s = f32::NEG_INFINITY;
+/// Sets the scores of items outside `allowed` to −∞: 8 scores per
+/// vector blend where AVX2 is available, skipping bytes of the mask that
+/// allow all 8 (a few microseconds for 50k items).
+pub fn mask_scores(scores: &mut [f32], allowed: Option<&FixedBitSet>) {
+    let Some(a) = allowed else {
+        return;
+    };
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: AVX2 was just detected.
+        unsafe { mask_scores_avx2(scores, a) };
+        return;
+    }
+    mask_scores_from(scores, a, 0);
+}
+
+/// The scalar way, from score `start` on: one step per disallowed item.
+fn mask_scores_from(scores: &mut [f32], a: &FixedBitSet, start: usize) {
+    const BITS: usize = usize::BITS as usize;
+    for (w, &word) in a.as_slice().iter().enumerate().skip(start / BITS) {
+        let mut zeros = !word;
+        while zeros != 0 {
+            let i = w * BITS + zeros.trailing_zeros() as usize;
+            zeros &= zeros - 1;
+            if i < start {
+                continue;
+            }
+            match scores.get_mut(i) {
+                Some(s) => *s = f32::NEG_INFINITY,
+                None => return,
             }
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn mask_scores_avx2(scores: &mut [f32], a: &FixedBitSet) {
+    use std::arch::x86_64::*;
+    let blocks = a.as_slice();
+    let per_block = usize::BITS as usize / 8;
+    let groups = scores.len().min(a.len()) / 8;
+    let bit = _mm256_setr_epi32(1, 2, 4, 8, 16, 32, 64, 128);
+    let inf = _mm256_set1_ps(f32::INFINITY);
+    let sign = _mm256_set1_epi32(i32::MIN);
+    for g in 0..groups {
+        let byte = (blocks[g / per_block] >> ((g % per_block) * 8)) & 0xff;
+        if byte == 0xff {
+            continue;
+        }
+        // Lanes whose bit is 0 become all ones: their cap is −∞, the others'
+        // +∞, and min(score, cap) masks. (A blend here compiles to a masked
+        // store, which is microcoded and 5× slower on some CPUs.)
+        let off = _mm256_cmpeq_epi32(
+            _mm256_and_si256(_mm256_set1_epi32(byte as i32), bit),
+            _mm256_setzero_si256(),
+        );
+        let cap = _mm256_xor_ps(inf, _mm256_castsi256_ps(_mm256_and_si256(off, sign)));
+        // SAFETY: g * 8 + 7 < scores.len().
+        unsafe {
+            let p = scores.as_mut_ptr().add(g * 8);
+            // min(cap, NaN) keeps the NaN, which no top-K ever selects.
+            _mm256_storeu_ps(p, _mm256_min_ps(cap, _mm256_loadu_ps(p)));
+        }
+    }
+    mask_scores_from(scores, a, groups * 8);
 }
 
 pub struct SolutionModel {
@@ -541,6 +598,29 @@ impl SolutionModel {
 mod tests {
     use super::super::{EventSettings, Interactions, PopularityCountSpec, Recipe};
     use super::*;
+
+    #[test]
+    fn masking_matches_the_bitset_for_every_length() {
+        for len in [0, 1, 7, 8, 9, 63, 64, 65, 130, 1000] {
+            let mut allowed = FixedBitSet::with_capacity(len);
+            for i in (0..len).filter(|i| i % 3 == 0 || i % 17 == 5) {
+                allowed.insert(i);
+            }
+            let mut scores: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            mask_scores(&mut scores, Some(&allowed));
+            let mut scalar: Vec<f32> = (0..len).map(|i| i as f32).collect();
+            mask_scores_from(&mut scalar, &allowed, 0);
+            for i in 0..len {
+                let want = if allowed.contains(i) {
+                    i as f32
+                } else {
+                    f32::NEG_INFINITY
+                };
+                assert_eq!(scores[i], want, "len {len}, item {i}");
+                assert_eq!(scalar[i], want, "len {len}, item {i} (scalar)");
+            }
+        }
+    }
 
     #[test]
     fn exploration_mixes_in_new_items_that_match_the_history() {
