@@ -141,6 +141,10 @@ pub struct SolutionModel {
     reference_time: i64,
     features: Option<ItemFeatures>,
     model: Box<dyn Model>,
+    /// Items the recipe's model scores: the catalog's first `model_items`.
+    /// Items added after training ([`SolutionModel::with_new_items`]) come
+    /// after them, scored 0 and reached through exploration.
+    model_items: usize,
 }
 
 impl SolutionModel {
@@ -155,7 +159,31 @@ impl SolutionModel {
             reference_time: d.timestamp.iter().copied().max().unwrap_or(0),
             features: None,
             model,
+            model_items: d.items.len(),
         }
+    }
+
+    fn with_model_items(mut self) -> SolutionModel {
+        self.model_items = self.items.len();
+        self
+    }
+
+    /// Adds items the model was not trained with (posted with `PutItems`,
+    /// or imported since): they join the catalog with no interactions, so
+    /// exploration can recommend them by their metadata at once. In memory
+    /// only; the next training makes them part of the model.
+    pub fn with_new_items(mut self, items: Vec<(String, ItemRecord)>) -> SolutionModel {
+        for (id, record) in items {
+            if self.items.get(&id).is_some() {
+                continue;
+            }
+            self.items.intern(&id);
+            self.popularity.push(0.0);
+            if let Some(f) = &mut self.features {
+                f.push_item(Some(&record));
+            }
+        }
+        self
     }
 
     /// Attaches item metadata, one record per catalog item.
@@ -180,7 +208,24 @@ impl SolutionModel {
             out.copy_from_slice(&self.popularity);
             return;
         }
-        self.model.score_user(user, history, out);
+        let m = self.model_items;
+        if out.len() > m {
+            // Items added after training: the model sees neither them nor
+            // their events; they score 0.
+            out[m..].fill(0.0);
+            let known: Vec<u32> = history
+                .iter()
+                .copied()
+                .filter(|&i| (i as usize) < m)
+                .collect();
+            if known.is_empty() {
+                out[..m].copy_from_slice(&self.popularity[..m]);
+            } else {
+                self.model.score_user(user, &known, &mut out[..m]);
+            }
+        } else {
+            self.model.score_user(user, history, out);
+        }
         out.iter_mut()
             .zip(&self.popularity)
             .for_each(|(o, p)| *o += TIE_BREAK * p);
@@ -234,12 +279,19 @@ impl SolutionModel {
                 }
             }
             Query::Item(id) => match self.items.get(id) {
-                Some(item) => {
-                    self.model.score_related(item, &mut scores);
+                Some(item) if (item as usize) < self.model_items => {
+                    let m = self.model_items;
+                    self.model.score_related(item, &mut scores[..m]);
+                    scores[m..].fill(0.0);
                     scores
                         .iter_mut()
                         .zip(&self.popularity)
                         .for_each(|(o, p)| *o += TIE_BREAK * p);
+                    scores[item as usize] = f32::NEG_INFINITY;
+                }
+                // An item added after training: popular items, not itself.
+                Some(item) => {
+                    scores.copy_from_slice(&self.popularity);
                     scores[item as usize] = f32::NEG_INFINITY;
                 }
                 // An unknown item: popular items.
@@ -588,9 +640,11 @@ impl SolutionModel {
                 items: r.u32s("histories.items")?,
             },
             features: ItemFeatures::load(&r)?,
+            model_items: 0,
             recipe,
             model,
-        })
+        }
+        .with_model_items())
     }
 }
 

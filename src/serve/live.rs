@@ -5,7 +5,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::hash::{DefaultHasher, Hash, Hasher};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use polars::prelude::DataType;
 
@@ -76,9 +76,25 @@ impl LiveCampaign {
         }
         let need_interactions = parsed.iter().any(|(_, f)| f.reads_interactions());
         let frames = filter::load_frames(env, &record.dataset_group, need_interactions).await?;
-        let model = rec.model.clone();
         let fp = fingerprint(&record, sources, posted);
+        let mut rec = rec;
         tokio::task::spawn_blocking(move || -> anyhow::Result<LiveCampaign> {
+            // Items the model was not trained with (posted, or imported
+            // since) join its catalog as cold items, recommendable through
+            // exploration before the next training.
+            if let Some((df, schema)) = frames.get(&DatasetType::Items) {
+                let new: Vec<_> = crate::dataset::item_records(df, schema)?
+                    .into_iter()
+                    .filter(|(id, _)| rec.model.items.get(id).is_none())
+                    .collect();
+                if !new.is_empty() {
+                    match Arc::try_unwrap(rec.model) {
+                        Ok(m) => rec.model = Arc::new(m.with_new_items(new)),
+                        Err(shared) => rec.model = shared,
+                    }
+                }
+            }
+            let model = rec.model.clone();
             let schemas = frames
                 .iter()
                 .map(|(t, (_, s))| (*t, s.clone()))

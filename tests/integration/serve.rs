@@ -493,3 +493,48 @@ fn a_guarded_deploy_keeps_the_live_version_when_the_new_one_is_worse() {
         r.stdout
     );
 }
+
+#[test]
+fn a_posted_item_is_recommended_through_exploration_without_retraining() {
+    let home = Home::new();
+    let text = std::fs::read_to_string(pipeline(&home))
+        .unwrap()
+        .replace("exploration_weight: 0}", "exploration_weight: 0.5}");
+    let file = home.write("explore.yaml", text);
+    ok(home.cmd().arg("run").arg(&file));
+    let env = [
+        ("RECFLOW_OPEN_RECOMMENDATIONS", "true"),
+        ("RECFLOW_API_TOKENS", "t0ken"),
+    ];
+    let server = Server::start(&home, &env);
+    let rt = runtime();
+    let client = reqwest::Client::new();
+    let ask = serde_json::json!({"campaignArn": "movies", "userId": "1", "numResults": 10});
+    let url = format!("{}/recommendations", server.base);
+    let (_, before, _) = rt.block_on(post(&client, &url, &ask, None));
+    assert!(!item_ids(&before).contains(&"brand-new".to_string()));
+    let put = serde_json::json!({
+        "datasetArn": "arn:aws:personalize:us-east-1:1:dataset/ml/ITEMS",
+        "items": [{"itemId": "brand-new", "properties": "{\"title\": \"A New Hope II\", \"genres\": \"Action|Sci-Fi\"}"}]
+    });
+    let (status, body, _) = rt.block_on(post(
+        &client,
+        &format!("{}/items", server.base),
+        &put,
+        Some("t0ken"),
+    ));
+    assert_eq!(status, 200, "{body}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let (status, after, _) = rt.block_on(post(&client, &url, &ask, None));
+        assert_eq!(status, 200, "{after}");
+        if item_ids(&after).contains(&"brand-new".to_string()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the posted item was never recommended: {after}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
