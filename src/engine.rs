@@ -48,6 +48,11 @@ pub async fn run_pipeline(
             &pipeline.source_text,
         )
         .await?;
+    if let Some(t) = &spec.event_tracker {
+        env.store
+            .set_event_tracker(&spec.dataset_group, &t.tracking_id)
+            .await?;
+    }
     let run_id = env.store.create_run(&spec.name, trigger).await?;
     env.store
         .set_run_status(run_id, RunStatus::Running, None)

@@ -39,8 +39,19 @@ pub struct PipelineSpec {
     /// Filters of the dataset group, by name, in the managed service's
     /// expression language; campaigns and batch steps apply them by name.
     pub filters: BTreeMap<String, FilterSpec>,
+    /// The dataset group's event tracker; without it one is generated
+    /// (`recflow campaigns show` prints it).
+    pub event_tracker: Option<EventTrackerSpec>,
     /// The steps, run in dependency order.
     pub steps: Vec<StepSpec>,
+}
+
+/// The `trackingId` clients send with `PutEvents` for this dataset group.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventTrackerSpec {
+    /// Letters, digits, `-` and `_`, at most 256 characters.
+    pub tracking_id: String,
 }
 
 /// A filter: which items (or users, for segments) may be returned.

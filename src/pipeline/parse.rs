@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
 use super::{
-    CampaignSpec, DatasetSpec, FilterSpec, PipelineSpec, SolutionRecipe, SolutionSpec, SpecProblem,
-    StepCommon, StepSpec,
+    CampaignSpec, DatasetSpec, EventTrackerSpec, FilterSpec, PipelineSpec, SolutionRecipe,
+    SolutionSpec, SpecProblem, StepCommon, StepSpec,
 };
 use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::DatasetType;
@@ -38,6 +38,8 @@ struct RawPipeline {
     campaigns: BTreeMap<String, CampaignSpec>,
     #[serde(default)]
     filters: BTreeMap<String, FilterSpec>,
+    #[serde(default)]
+    event_tracker: Option<EventTrackerSpec>,
     steps: Vec<Value>,
 }
 
@@ -96,6 +98,7 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
         solutions,
         campaigns: raw.campaigns,
         filters: raw.filters,
+        event_tracker: raw.event_tracker,
         steps,
     })
 }

@@ -111,6 +111,21 @@ pub fn validate(
         name(&format!("campaigns.{c}"), c);
     }
 
+    if let Some(t) = &spec.event_tracker {
+        let id = &t.tracking_id;
+        if id.is_empty()
+            || id.len() > 256
+            || !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            problems.push(SpecProblem::new(
+                "event_tracker.tracking_id",
+                "must be 1 to 256 letters, digits, `-` or `_`",
+            ));
+        }
+    }
+
     let schemas = check_datasets(spec, base_dir, &mut problems);
 
     for (name, solution) in &spec.solutions {

@@ -348,6 +348,8 @@ pub trait StateStore: Send + Sync {
 
     /// The dataset group's event tracker, created on first use.
     async fn event_tracker(&self, dataset_group: &str) -> StoreResult<String>;
+    /// Gives a dataset group the tracking id its pipeline file declares.
+    async fn set_event_tracker(&self, dataset_group: &str, tracking_id: &str) -> StoreResult<()>;
     /// The dataset group an event tracker belongs to.
     async fn tracker_group(&self, tracking_id: &str) -> StoreResult<Option<String>>;
     /// Stores events in one transaction; they are durable when this returns.

@@ -545,6 +545,26 @@ impl StateStore for SqliteStore {
         )
     }
 
+    async fn set_event_tracker(&self, dataset_group: &str, tracking_id: &str) -> StoreResult<()> {
+        if let Some(other) = self.tracker_group(tracking_id).await?
+            && other != dataset_group
+        {
+            return Err(StoreError::Corrupt(format!(
+                "tracking id {tracking_id:?} already belongs to dataset group {other}"
+            )));
+        }
+        sqlx::query(
+            "INSERT INTO event_trackers (tracking_id, dataset_group, created_at) VALUES (?, ?, ?)
+             ON CONFLICT (dataset_group) DO UPDATE SET tracking_id = excluded.tracking_id",
+        )
+        .bind(tracking_id)
+        .bind(dataset_group)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     async fn tracker_group(&self, tracking_id: &str) -> StoreResult<Option<String>> {
         Ok(
             sqlx::query("SELECT dataset_group FROM event_trackers WHERE tracking_id = ?")
@@ -798,5 +818,28 @@ mod tests {
         assert_eq!(attempts.len(), 2);
         assert_eq!(attempts[0].summary.as_deref(), Some("10 rows"));
         assert_eq!(attempts[1].status, StepStatus::Skipped);
+    }
+
+    #[tokio::test]
+    async fn event_trackers_are_generated_once_or_declared() {
+        let (_dir, store) = store().await;
+        let generated = store.event_tracker("ml").await.unwrap();
+        assert_eq!(store.event_tracker("ml").await.unwrap(), generated);
+        assert_eq!(
+            store.tracker_group(&generated).await.unwrap().as_deref(),
+            Some("ml")
+        );
+        store.set_event_tracker("ml", "ml-events").await.unwrap();
+        assert_eq!(store.event_tracker("ml").await.unwrap(), "ml-events");
+        assert_eq!(store.tracker_group(&generated).await.unwrap(), None);
+        let err = store
+            .set_event_tracker("other", "ml-events")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("already belongs to dataset group ml"),
+            "{err}"
+        );
     }
 }

@@ -37,6 +37,7 @@ datasets:
         - {{name: ITEM_ID, type: string}}
         - {{name: TITLE, type: string}}
         - {{name: GENRES, type: string, categorical: true}}
+event_tracker: {{tracking_id: ml-events}}
 filters:
   genre: {{expression: 'INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)'}}
   unwatched: {{expression: 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")'}}
@@ -206,6 +207,10 @@ fn boto3_clients_work_against_recflow_serve() {
     let home = Home::new();
     ok(home.cmd().arg("run").arg(pipeline(&home)));
     let tracking = tracking_id(&home);
+    assert_eq!(
+        tracking, "ml-events",
+        "the tracking id the pipeline declares"
+    );
     let server = Server::start(&home, &[("RECFLOW_ACCESS_KEYS", "AKIDRECFLOWTEST:s3cret")]);
     let out = std::process::Command::new(python)
         .arg(repo().join("tests/integration/serve_client.py"))
