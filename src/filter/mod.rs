@@ -317,12 +317,12 @@ fn check_condition(
     where_source: Source,
     schemas: &BTreeMap<DatasetType, Schema>,
 ) -> Result<(), FilterError> {
-    let allowed = match (target, c.source) {
-        (_, Source::CurrentUser) => true,
-        (Target::ItemId, Source::Items | Source::Interactions) => true,
-        (Target::UserId, Source::Users | Source::Interactions) => true,
-        _ => false,
-    };
+    let allowed = matches!(
+        (target, c.source),
+        (_, Source::CurrentUser)
+            | (Target::ItemId, Source::Items | Source::Interactions)
+            | (Target::UserId, Source::Users | Source::Interactions)
+    );
     if !allowed {
         let (t, want) = match target {
             Target::ItemId => ("ItemID", "Items or Interactions"),
@@ -354,13 +354,11 @@ fn check_condition(
                     ),
                 );
             }
-            Value::Str(s) if ty.is_numeric() => {
-                if s.parse::<f64>().is_err() {
-                    return err(
-                        c.column,
-                        format!("{}.{} is numeric; {s:?} is not a number", c.source, c.field),
-                    );
-                }
+            Value::Str(s) if ty.is_numeric() && s.parse::<f64>().is_err() => {
+                return err(
+                    c.column,
+                    format!("{}.{} is numeric; {s:?} is not a number", c.source, c.field),
+                );
             }
             Value::All if c.source != Source::Interactions => {
                 return err(

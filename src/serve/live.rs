@@ -157,10 +157,14 @@ impl LiveCampaign {
     }
 }
 
+/// A user's recent events: (event type, item id), oldest first.
+type RecentEvents = VecDeque<(String, String)>;
+
 /// Events posted to the server, by dataset group and user, newest last.
 #[derive(Default)]
 pub struct Realtime {
-    users: Mutex<HashMap<(String, String), VecDeque<(String, String)>>>,
+    /// By (dataset group, user id).
+    users: Mutex<HashMap<(String, String), RecentEvents>>,
     /// Events of each group loaded from the store so far (the highest id).
     loaded: Mutex<HashMap<String, i64>>,
 }
