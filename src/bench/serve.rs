@@ -181,7 +181,9 @@ fn campaign(n_users: usize, n_items: usize, k: usize) -> anyhow::Result<LiveCamp
             model: Arc::new(model),
             exploration: Exploration::NONE,
         },
-        filters: [("by-category".to_string(), filter)].into_iter().collect(),
+        filters: [("by-category".to_string(), Arc::new(filter))]
+            .into_iter()
+            .collect(),
         filter_data,
         item_metadata: Default::default(),
         exclude_event_types: None,

@@ -24,7 +24,7 @@ pub struct LiveCampaign {
     pub record: CampaignRecord,
     pub rec: Recommender,
     /// The dataset group's filters that parsed and checked against its schemas.
-    pub filters: BTreeMap<String, Filter>,
+    pub filters: BTreeMap<String, Arc<Filter>>,
     pub filter_data: FilterData,
     /// Items dataset columns by name, one value per model item.
     pub item_metadata: BTreeMap<String, Vec<Option<String>>>,
@@ -104,7 +104,7 @@ impl LiveCampaign {
                 let problems = f.check(&schemas);
                 match problems.first() {
                     None => {
-                        filters.insert(name, f);
+                        filters.insert(name, Arc::new(f));
                     }
                     Some(e) => tracing::warn!(filter = %name, error = %e, "Filter skipped."),
                 }

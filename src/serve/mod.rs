@@ -125,10 +125,6 @@ impl AppState {
                 .store
                 .pipeline_sources(&record.dataset_group)
                 .await?;
-            self.realtime
-                .load_group(&self.env, &record.dataset_group)
-                .await?;
-            self.env.store.event_tracker(&record.dataset_group).await?;
             // Items and users posted since the datasets were imported change
             // what filters and metadata read.
             let mut posted = Vec::new();
@@ -148,6 +144,12 @@ impl AppState {
                 next.insert(record.name.clone(), old.clone());
                 continue;
             }
+            // Once per (re)load, not per tick: the group's stored events and
+            // its event tracker (created on first use).
+            self.realtime
+                .load_group(&self.env, &record.dataset_group)
+                .await?;
+            self.env.store.event_tracker(&record.dataset_group).await?;
             match LiveCampaign::load(&self.env, record.clone(), &sources, &posted).await {
                 Ok(l) => {
                     tracing::info!(

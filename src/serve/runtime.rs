@@ -96,7 +96,7 @@ fn check_context(context: &Option<BTreeMap<String, String>>) -> Result<(), ApiEr
 
 /// A filter named by `filterArn` with its values, ready to apply.
 struct FilterRequest {
-    filter: Filter,
+    filter: Arc<Filter>,
     values: BTreeMap<String, Vec<String>>,
 }
 
@@ -130,7 +130,7 @@ fn filter_request(
     let values = parse_filter_values(values.unwrap_or(&BTreeMap::new()))
         .map_err(|e| ApiError::invalid(format!("{member}{e}")))?;
     Ok(Some(FilterRequest {
-        filter: filter.clone(),
+        filter: Arc::clone(filter),
         values,
     }))
 }

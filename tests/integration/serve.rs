@@ -178,6 +178,19 @@ async fn post(
     )
 }
 
+/// Retries `check` every 100 ms until it returns `Ok`; after 30 s fails
+/// with the last `Err` (what was seen instead).
+fn eventually(mut check: impl FnMut() -> Result<(), String>) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(seen) if Instant::now() >= deadline => panic!("{seen}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+}
+
 fn tracking_id(home: &Home) -> String {
     let out = ok(home.cmd().args(["campaigns", "show", "movies"])).stdout;
     out.lines()
@@ -411,8 +424,7 @@ fn an_event_is_durable_before_its_200_and_reaches_the_next_training() {
         "campaignArn": "movies", "userId": "7", "inputList": ["50", "100", "1"],
         "filterArn": "genre", "filterValues": {"GENRE": "\"Action\""}
     });
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(|| {
         let (_, ranked, _) = rt.block_on(post(
             &client,
             &format!("{}/personalize-ranking", server.base),
@@ -427,14 +439,11 @@ fn an_event_is_durable_before_its_200_and_reaches_the_next_training() {
             .collect();
         ids.sort();
         if ids == ["100", "50"] {
-            break;
+            Ok(())
+        } else {
+            Err(format!("the posted genre never applied: {ranked}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the posted genre never applied: {ranked}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
     // Bad events are refused with the member named, and nothing is stored.
     let bad = serde_json::json!({"trackingId": tracking, "sessionId": "s", "eventList": []});
     let (status, body, _) = rt.block_on(post(
@@ -529,17 +538,13 @@ fn a_posted_item_is_recommended_through_exploration_without_retraining() {
         Some("t0ken"),
     ));
     assert_eq!(status, 200, "{body}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(|| {
         let (status, after, _) = rt.block_on(post(&client, &url, &ask, None));
         assert_eq!(status, 200, "{after}");
         if item_ids(&after).contains(&"brand-new".to_string()) {
-            break;
+            Ok(())
+        } else {
+            Err(format!("the posted item was never recommended: {after}"))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the posted item was never recommended: {after}"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    });
 }
