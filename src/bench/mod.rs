@@ -2,12 +2,14 @@
 //! same run. Run them on an optimised build (`cargo run --release -- bench ...`).
 
 pub mod batch;
+pub mod engine;
 pub mod import;
 pub mod recipes;
 pub mod scale;
 pub mod serve;
 
 pub use batch::{BatchBenchArgs, batch};
+pub use engine::{EngineBenchArgs, engine};
 pub use import::{ImportBenchArgs, import};
 pub use recipes::{RecipesBenchArgs, recipes};
 pub use scale::{ScaleBenchArgs, scale};

@@ -3,7 +3,9 @@
 //! collects every problem at once (`validate`). A `Pipeline` is only ever built
 //! from a file that passed both, so the engine never meets an unchecked spec.
 
+pub mod orchestration;
 pub(crate) mod parse;
+pub mod template;
 pub(crate) mod validate;
 
 use std::collections::BTreeMap;
@@ -17,6 +19,7 @@ use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::{AvroSchema, DatasetType, Schema};
 use crate::steps::StepKind;
 use crate::tuning::{Candidate, HpoSpec};
+pub use orchestration::{Orchestration, RetryPolicy, TriggerRule};
 
 pub use parse::parse_pipeline;
 pub use validate::{check_resource_name, validate};
@@ -44,6 +47,8 @@ pub struct PipelineSpec {
     pub event_tracker: Option<EventTrackerSpec>,
     /// The steps, run in dependency order.
     pub steps: Vec<StepSpec>,
+    /// Schedule, limits, parameters, retry defaults, failure webhook.
+    pub orchestration: Orchestration,
 }
 
 /// The `trackingId` clients send with `PutEvents` for this dataset group.
@@ -152,12 +157,42 @@ fn default_age_cutoff() -> f64 {
 #[derive(Debug, Clone)]
 pub struct StepSpec {
     pub common: StepCommon,
+    /// The settings, typed; for a templated step, as rendered with sample
+    /// values at validation.
     pub kind: StepKind,
+    /// For a step whose settings use templates: its type and the settings as
+    /// written, rendered again for each attempt.
+    pub template: Option<(String, serde_yaml::Mapping)>,
 }
 
 impl StepSpec {
     pub fn id(&self) -> &str {
         &self.common.id
+    }
+
+    /// The step's settings for one attempt: templates rendered with the
+    /// run's context, then typed.
+    pub fn settings_for(&self, context: &serde_json::Value) -> Result<StepKind, SpecProblem> {
+        let Some((kind, raw)) = &self.template else {
+            return Ok(self.kind.clone());
+        };
+        let at = format!("step {}", self.id());
+        let raw = serde_yaml::Value::Mapping(raw.clone());
+        if let Some(p) = template::check_variables(&raw, context, &at)
+            .into_iter()
+            .next()
+        {
+            return Err(p);
+        }
+        match template::render(&raw, context, &at)? {
+            serde_yaml::Value::Mapping(m) => StepKind::from_value(kind, m, &at),
+            _ => unreachable!("rendering keeps the shape"),
+        }
+    }
+
+    /// Retries and timeout, the pipeline's defaults applied.
+    pub fn retry_policy(&self, pipeline: &Orchestration) -> RetryPolicy {
+        RetryPolicy::resolve(&self.common.policy(), &pipeline.defaults)
     }
 }
 
@@ -167,15 +202,45 @@ impl StepSpec {
 pub struct StepCommon {
     /// Unique id of the step in this pipeline: letters, digits and `_`.
     pub id: String,
-    /// Steps that must succeed before this one starts.
+    /// Steps that finish before this one starts.
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// When the step runs, given how its dependencies ended (default `all_success`).
+    #[serde(default)]
+    pub trigger_rule: TriggerRule,
+    /// Retries of a failed attempt (default: the pipeline's `defaults`, else 0).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    #[serde(default)]
+    pub retry_delay: Option<orchestration::Dur>,
+    #[serde(default)]
+    pub max_retry_delay: Option<orchestration::Dur>,
+    /// Time limit of one attempt.
+    #[serde(default)]
+    pub timeout: Option<orchestration::Dur>,
 }
 
 impl StepCommon {
     /// The YAML keys that belong to [`StepCommon`] rather than to a step type.
     /// (`type` selects the step type.) Kept in step with the struct by a test.
-    pub const KEYS: &'static [&'static str] = &["id", "depends_on"];
+    pub const KEYS: &'static [&'static str] = &[
+        "id",
+        "depends_on",
+        "trigger_rule",
+        "retries",
+        "retry_delay",
+        "max_retry_delay",
+        "timeout",
+    ];
+
+    fn policy(&self) -> orchestration::StepDefaults {
+        orchestration::StepDefaults {
+            retries: self.retries,
+            retry_delay: self.retry_delay,
+            max_retry_delay: self.max_retry_delay,
+            timeout: self.timeout,
+        }
+    }
 }
 
 /// A problem in a pipeline file, located by YAML path (`steps[2].num_results`)

@@ -14,6 +14,10 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
+use super::orchestration::{
+    Catchup, Dur, OnFailureSpec, Orchestration, Overlap, ParamSpec, ParamType, StepDefaults,
+};
+use super::template;
 use super::{
     CampaignSpec, DatasetSpec, EventTrackerSpec, FilterSpec, PipelineSpec, SolutionRecipe,
     SolutionSpec, SpecProblem, StepCommon, StepSpec,
@@ -41,6 +45,49 @@ struct RawPipeline {
     #[serde(default)]
     event_tracker: Option<EventTrackerSpec>,
     steps: Vec<Value>,
+    // Orchestration (see `Orchestration`), listed here so that errors in
+    // them keep their line and column.
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    timezone: Option<String>,
+    #[serde(default)]
+    catchup: Option<Catchup>,
+    #[serde(default)]
+    max_catchup_runs: Option<u32>,
+    #[serde(default)]
+    max_active_runs: Option<u32>,
+    #[serde(default)]
+    overlap: Option<Overlap>,
+    #[serde(default)]
+    run_timeout: Option<Dur>,
+    #[serde(default)]
+    max_parallel_steps: Option<u32>,
+    #[serde(default)]
+    params: BTreeMap<String, ParamSpec>,
+    #[serde(default)]
+    defaults: StepDefaults,
+    #[serde(default)]
+    on_failure: Option<OnFailureSpec>,
+}
+
+impl RawPipeline {
+    fn orchestration(&mut self) -> Orchestration {
+        let d = Orchestration::default();
+        Orchestration {
+            schedule: self.schedule.take(),
+            timezone: self.timezone.take().unwrap_or(d.timezone),
+            catchup: self.catchup.unwrap_or(d.catchup),
+            max_catchup_runs: self.max_catchup_runs.unwrap_or(d.max_catchup_runs),
+            max_active_runs: self.max_active_runs.unwrap_or(d.max_active_runs),
+            overlap: self.overlap.unwrap_or(d.overlap),
+            run_timeout: self.run_timeout,
+            max_parallel_steps: self.max_parallel_steps.unwrap_or(d.max_parallel_steps),
+            params: std::mem::take(&mut self.params),
+            defaults: std::mem::take(&mut self.defaults),
+            on_failure: self.on_failure.take(),
+        }
+    }
 }
 
 /// Parses pipeline YAML into a spec. Structural errors (bad YAML, unknown or
@@ -48,7 +95,7 @@ struct RawPipeline {
 /// solutions are all collected.
 pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
     let de = serde_yaml::Deserializer::from_str(text);
-    let raw: RawPipeline = serde_path_to_error::deserialize(de).map_err(|e| {
+    let mut raw: RawPipeline = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         vec![yaml_problem(
@@ -57,6 +104,7 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
         )]
     })?;
 
+    let orchestration = raw.orchestration();
     let mut problems = Vec::new();
     let mut solutions = BTreeMap::new();
     for (name, value) in raw.solutions {
@@ -69,21 +117,49 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
         }
     }
 
-    let mut steps = Vec::new();
-    for (i, value) in raw.steps.into_iter().enumerate() {
+    let mut parts = Vec::new();
+    for (i, value) in std::mem::take(&mut raw.steps).into_iter().enumerate() {
         let at = format!("steps[{i}]");
-        let (kind, common, rest) = match split_tagged(value, "type", StepCommon::KEYS, &at) {
-            Ok(parts) => parts,
-            Err(p) => {
-                problems.push(p);
+        match split_tagged(value, "type", StepCommon::KEYS, &at) {
+            Ok((kind, common, rest)) => {
+                match from_value::<StepCommon>(Value::Mapping(common), &at) {
+                    Ok(common) => parts.push((at, kind, common, rest)),
+                    Err(p) => problems.push(p),
+                }
+            }
+            Err(p) => problems.push(p),
+        }
+    }
+    let mut steps = Vec::new();
+    for (at, kind, common, rest) in &parts {
+        let raw_settings = Value::Mapping(rest.clone());
+        let templated = template::is_templated(&raw_settings);
+        let settings = if templated {
+            // Typed checks run on the settings rendered with sample values.
+            let ctx = sample_context(&orchestration, &parts, &common.id);
+            let found = template::check_variables(&raw_settings, &ctx, at);
+            if !found.is_empty() {
+                problems.extend(found);
                 continue;
             }
+            match template::render(&raw_settings, &ctx, at) {
+                Ok(Value::Mapping(m)) => m,
+                Ok(_) => unreachable!("rendering keeps the shape"),
+                Err(p) => {
+                    problems.push(p);
+                    continue;
+                }
+            }
+        } else {
+            rest.clone()
         };
-        let common = from_value::<StepCommon>(Value::Mapping(common), &at);
-        let kind = StepKind::from_value(&kind, rest, &at);
-        match (common, kind) {
-            (Ok(common), Ok(kind)) => steps.push(StepSpec { common, kind }),
-            (common, kind) => problems.extend(common.err().into_iter().chain(kind.err())),
+        match StepKind::from_value(kind, settings, at) {
+            Ok(step_kind) => steps.push(StepSpec {
+                common: common.clone(),
+                kind: step_kind,
+                template: templated.then(|| (kind.clone(), rest.clone())),
+            }),
+            Err(p) => problems.push(p),
         }
     }
 
@@ -100,7 +176,58 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
         filters: raw.filters,
         event_tracker: raw.event_tracker,
         steps,
+        orchestration,
     })
+}
+
+/// The template context validation renders with: sample run variables,
+/// each parameter's default (or a value of its type), and sample outputs of
+/// the steps this one depends on, directly or not.
+fn sample_context(
+    orchestration: &Orchestration,
+    steps: &[(String, String, StepCommon, Mapping)],
+    id: &str,
+) -> serde_json::Value {
+    let params: serde_json::Map<String, serde_json::Value> = orchestration
+        .params
+        .iter()
+        .map(|(name, p)| {
+            let sample = p.default.clone().unwrap_or_else(|| match p.ty {
+                ParamType::String => "sample".into(),
+                ParamType::Integer => 1.into(),
+                ParamType::Number => 1.5.into(),
+                ParamType::Boolean => true.into(),
+            });
+            (name.clone(), sample)
+        })
+        .collect();
+    // Ancestors by depth-first search; a cycle is reported by validation.
+    let mut outputs = BTreeMap::new();
+    let mut stack = vec![id.to_string()];
+    let mut seen = std::collections::HashSet::new();
+    while let Some(current) = stack.pop() {
+        let Some((_, _, common, _)) = steps.iter().find(|(_, _, c, _)| c.id == current) else {
+            continue;
+        };
+        for dep in &common.depends_on {
+            if seen.insert(dep.clone()) {
+                if let Some((_, kind, _, _)) = steps.iter().find(|(_, _, c, _)| &c.id == dep) {
+                    outputs.insert(dep.clone(), StepKind::sample_outputs(kind));
+                }
+                stack.push(dep.clone());
+            }
+        }
+    }
+    let t = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z").expect("constant");
+    template::RunVariables {
+        run_id: 1,
+        pipeline: "sample".into(),
+        logical_date: t,
+        data_interval_start: t,
+        data_interval_end: t,
+        params,
+    }
+    .context(&outputs)
 }
 
 /// Keys of a solution besides `recipe:` and the recipe's own settings.

@@ -197,6 +197,7 @@ pub fn validate(
     problems.extend(filter_problems);
 
     check_step_graph(spec, &mut problems);
+    check_orchestration(spec, &mut problems);
     let ctx = ValidationContext {
         spec,
         base_dir,
@@ -211,6 +212,82 @@ pub fn validate(
         Ok(schemas)
     } else {
         Err(problems)
+    }
+}
+
+/// Schedule, time zone, limits, parameters and trigger rules.
+fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
+    let o = &spec.orchestration;
+    if o.timezone.parse::<chrono_tz::Tz>().is_err() {
+        problems.push(SpecProblem::new(
+            "timezone",
+            format!(
+                "unknown time zone {:?}; use an IANA name such as Europe/Berlin or UTC",
+                o.timezone
+            ),
+        ));
+    } else if let Some(expr) = &o.schedule
+        && let Err(e) = crate::engine::cron::CronSchedule::parse(expr, &o.timezone)
+    {
+        problems.push(SpecProblem::new("schedule", e.to_string()));
+    }
+    for (key, value) in [
+        ("max_active_runs", o.max_active_runs),
+        ("max_parallel_steps", o.max_parallel_steps),
+        ("max_catchup_runs", o.max_catchup_runs),
+    ] {
+        if value == 0 {
+            problems.push(SpecProblem::new(key, "must be at least 1"));
+        }
+    }
+    if o.schedule.is_some() {
+        for (name, p) in &o.params {
+            if p.default.is_none() {
+                problems.push(SpecProblem::new(
+                    format!("params.{name}"),
+                    "a scheduled pipeline's parameters need defaults (scheduled runs give no values)",
+                ));
+            }
+        }
+    }
+    for name in o.params.keys() {
+        if let Err(e) = check_step_id(name) {
+            problems.push(SpecProblem::new(
+                format!("params.{name}"),
+                e.replace("step id", "parameter name"),
+            ));
+        }
+    }
+    if let Some(hook) = &o.on_failure
+        && !(hook.webhook.starts_with("http://") || hook.webhook.starts_with("https://"))
+    {
+        problems.push(SpecProblem::new(
+            "on_failure.webhook",
+            "must be an http:// or https:// URL",
+        ));
+    }
+    let zero = |d: Option<super::orchestration::Dur>| d.is_some_and(|d| d.0.is_zero());
+    if zero(o.run_timeout) {
+        problems.push(SpecProblem::new("run_timeout", "must be more than 0"));
+    }
+    if zero(o.defaults.timeout) {
+        problems.push(SpecProblem::new("defaults.timeout", "must be more than 0"));
+    }
+    for (i, step) in spec.steps.iter().enumerate() {
+        if zero(step.common.timeout) {
+            problems.push(SpecProblem::new(
+                format!("steps[{i}].timeout"),
+                "must be more than 0",
+            ));
+        }
+        if step.common.trigger_rule != super::TriggerRule::AllSuccess
+            && step.common.depends_on.is_empty()
+        {
+            problems.push(SpecProblem::new(
+                format!("steps[{i}].trigger_rule"),
+                "a trigger rule applies to the steps in depends_on; this step has none",
+            ));
+        }
     }
 }
 

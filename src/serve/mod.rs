@@ -299,9 +299,17 @@ pub async fn serve(
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown())
-        .await?;
+    let api = Arc::new(crate::engine::api::ApiState {
+        env: state.env.clone(),
+        auth: state.config.auth.clone(),
+        max_body_bytes: state.config.max_body_bytes,
+    });
+    axum::serve(
+        listener,
+        router(state).merge(crate::engine::api::router(api)),
+    )
+    .with_graceful_shutdown(shutdown())
+    .await?;
     Ok(())
 }
 

@@ -6,7 +6,9 @@ mod batch_inference;
 mod batch_segment;
 mod deploy;
 mod import;
+mod shell;
 mod train;
+mod wait_for;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -22,7 +24,9 @@ pub use batch_inference::BatchInferenceSpec;
 pub use batch_segment::{BatchSegmentSpec, MAX_SEGMENT_USERS};
 pub use deploy::DeploySpec;
 pub use import::ImportSpec;
+pub use shell::{CommandLine, ShellSpec};
 pub use train::TrainSpec;
+pub use wait_for::WaitForSpec;
 
 /// A step's type and its settings.
 #[derive(Debug, Clone)]
@@ -37,7 +41,18 @@ pub enum StepKind {
     BatchInference(BatchInferenceSpec),
     /// Writes user segments for items or item attributes to storage.
     BatchSegment(BatchSegmentSpec),
+    /// Runs a command.
+    Shell(ShellSpec),
+    /// Waits until an object or prefix exists in storage.
+    WaitFor(WaitForSpec),
+    /// Does nothing: a join point for dependencies.
+    Noop(NoopSpec),
 }
+
+/// `noop` takes no settings.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoopSpec {}
 
 impl StepKind {
     pub const TYPES: &'static [&'static str] = &[
@@ -46,6 +61,9 @@ impl StepKind {
         "deploy",
         "batch_inference",
         "batch_segment",
+        "shell",
+        "wait_for",
+        "noop",
     ];
 
     pub(crate) fn from_value(kind: &str, rest: Mapping, at: &str) -> Result<StepKind, SpecProblem> {
@@ -56,6 +74,9 @@ impl StepKind {
             "deploy" => Ok(Self::Deploy(from_value(value, at)?)),
             "batch_inference" => Ok(Self::BatchInference(from_value(value, at)?)),
             "batch_segment" => Ok(Self::BatchSegment(from_value(value, at)?)),
+            "shell" => Ok(Self::Shell(from_value(value, at)?)),
+            "wait_for" => Ok(Self::WaitFor(from_value(value, at)?)),
+            "noop" => Ok(Self::Noop(from_value(value, at)?)),
             other => Err(SpecProblem::new(
                 format!("{at}.type"),
                 format!(
@@ -73,6 +94,35 @@ impl StepKind {
             Self::Deploy(_) => "deploy",
             Self::BatchInference(_) => "batch_inference",
             Self::BatchSegment(_) => "batch_segment",
+            Self::Shell(_) => "shell",
+            Self::WaitFor(_) => "wait_for",
+            Self::Noop(_) => "noop",
+        }
+    }
+
+    /// Outputs a step of this type reports, with sample values of their
+    /// types: templates are checked against these (`{{ steps.ID.outputs.KEY }}`).
+    pub fn sample_outputs(type_name: &str) -> serde_json::Value {
+        use serde_json::json;
+        match type_name {
+            "import" => {
+                json!({"dataset": "interactions", "dataset_version": 1, "rows": 1, "rejected_rows": 0})
+            }
+            "train" => json!({"solution": "sample", "solution_version": 1, "metrics": {}}),
+            "deploy" => json!({"campaign": "sample", "solution": "sample", "deployed_version": 1}),
+            "batch_inference" => json!({"output": "s3://sample/", "lines": 1, "errors": 0}),
+            "batch_segment" => json!({"output": "s3://sample/", "lines": 1, "errors": 0}),
+            "shell" => json!({"exit_code": 0, "last_line": "sample"}),
+            "wait_for" => json!({"path": "s3://sample/"}),
+            _ => json!({}),
+        }
+    }
+
+    /// The attempt time limit when the step sets none.
+    pub fn default_timeout(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::WaitFor(_) => Some(wait_for::DEFAULT_TIMEOUT),
+            _ => None,
         }
     }
 
@@ -83,6 +133,9 @@ impl StepKind {
             Self::Deploy(s) => deploy::validate(s, at, ctx),
             Self::BatchInference(s) => batch_inference::validate(s, at, ctx),
             Self::BatchSegment(s) => batch_segment::validate(s, at, ctx),
+            Self::Shell(s) => shell::validate(s, at, ctx),
+            Self::WaitFor(s) => wait_for::validate(s, at, ctx),
+            Self::Noop(_) => Vec::new(),
         }
     }
 
@@ -93,6 +146,12 @@ impl StepKind {
             Self::Deploy(s) => deploy::run(s, ctx).await,
             Self::BatchInference(s) => batch_inference::run(s, ctx).await,
             Self::BatchSegment(s) => batch_segment::run(s, ctx).await,
+            Self::Shell(s) => shell::run(s, ctx).await,
+            Self::WaitFor(s) => wait_for::run(s, ctx).await,
+            Self::Noop(_) => Ok(StepOutcome {
+                summary: "nothing to do".into(),
+                outputs: serde_json::Map::new(),
+            }),
         }
     }
 }

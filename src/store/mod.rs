@@ -5,6 +5,8 @@
 //! and versions are allocated here so two writers never share a number.
 
 mod sqlite;
+#[cfg(test)]
+mod suite;
 
 use std::fmt;
 use std::str::FromStr;
@@ -77,10 +79,11 @@ pub fn redact(url: &str) -> String {
 }
 
 macro_rules! string_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+    ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-        pub enum $name { $($variant),+ }
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($(#[$vm])* $variant),+ }
 
         impl $name {
             pub fn as_str(self) -> &'static str {
@@ -110,13 +113,44 @@ macro_rules! string_enum {
 
 string_enum!(
     /// The life of a run.
-    RunStatus { Queued = "queued", Running = "running", Succeeded = "succeeded", Failed = "failed" }
+    RunStatus {
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        Cancelled = "cancelled",
+        /// A scheduled time that fired while the pipeline had `max_active_runs`
+        /// active runs, with `overlap: skip`.
+        Skipped = "skipped",
+    }
 );
+
+impl RunStatus {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, RunStatus::Queued | RunStatus::Running)
+    }
+}
 
 string_enum!(
     /// The life of one attempt of one step.
-    StepStatus { Running = "running", Succeeded = "succeeded", Failed = "failed", Skipped = "skipped" }
+    StepStatus {
+        /// Waiting to be claimed by a worker (a retry: not before `not_before`).
+        Queued = "queued",
+        Running = "running",
+        Succeeded = "succeeded",
+        Failed = "failed",
+        /// Not run: its trigger rule was not met.
+        Skipped = "skipped",
+        /// Not run because a step it depends on failed.
+        UpstreamFailed = "upstream_failed",
+    }
 );
+
+impl StepStatus {
+    pub fn is_finished(self) -> bool {
+        !matches!(self, StepStatus::Queued | StepStatus::Running)
+    }
+}
 
 string_enum!(
     /// Dataset versions and solution versions share a life cycle.
@@ -142,11 +176,41 @@ pub struct RunRecord {
     pub id: i64,
     pub pipeline: String,
     pub status: RunStatus,
-    /// How the run started: `cli`, `schedule`, `api`.
+    /// How the run started: `cli` (`recflow run`), `trigger`, `schedule`, `api`.
     pub trigger: String,
     pub created_at: DateTime<Utc>,
     pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    pub error: Option<String>,
+    /// The pipeline file the run came from.
+    pub file: Option<String>,
+    /// Parameter values, defaults applied.
+    pub params: serde_json::Value,
+    /// The time the run is for, and the data interval it covers.
+    pub logical_date: Option<DateTime<Utc>>,
+    pub data_interval_start: Option<DateTime<Utc>>,
+    pub data_interval_end: Option<DateTime<Utc>>,
+    pub max_parallel_steps: i64,
+    /// When a running run times out (`run_timeout`).
+    pub deadline: Option<DateTime<Utc>>,
+    pub cancel_requested: bool,
+}
+
+/// A run to record.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub pipeline: String,
+    pub trigger: String,
+    /// The pipeline file's text: the run executes this version of it, even
+    /// if the file changes while it runs.
+    pub spec: String,
+    pub file: String,
+    pub params: serde_json::Value,
+    pub logical_date: DateTime<Utc>,
+    pub data_interval: (DateTime<Utc>, DateTime<Utc>),
+    pub max_parallel_steps: i64,
+    /// `Queued`, or `Skipped` to record a scheduled time that did not run.
+    pub status: RunStatus,
     pub error: Option<String>,
 }
 
@@ -156,10 +220,19 @@ pub struct AttemptRecord {
     pub run_id: i64,
     pub step_id: String,
     pub step_type: String,
+    /// 1 for the first attempt; 0 for a step recorded as not run.
     pub attempt: i64,
     pub status: StepStatus,
-    pub started_at: DateTime<Utc>,
+    pub queued_at: DateTime<Utc>,
+    /// A queued retry waits until then.
+    pub not_before: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
     pub finished_at: Option<DateTime<Utc>>,
+    /// The daemon process running (or that ran) the attempt.
+    pub worker: Option<String>,
+    pub heartbeat_at: Option<DateTime<Utc>>,
+    /// The attempt ended because its worker stopped, not because the step failed.
+    pub interrupted: bool,
     /// Key figures in one line, e.g. `100,000 rows, 0 rejected → v3`.
     pub summary: Option<String>,
     /// Small outputs later steps can use (`solution_version`, `dataset_version`).
@@ -252,39 +325,101 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<()>;
     async fn list_pipelines(&self) -> StoreResult<Vec<PipelineRecord>>;
 
-    async fn create_run(&self, pipeline: &str, trigger: &str) -> StoreResult<i64>;
-    async fn set_run_status(
+    /// The stored pipeline and its source text.
+    async fn get_pipeline(&self, name: &str) -> StoreResult<Option<(PipelineRecord, String)>>;
+
+    /// Records a run; `None` when it is a scheduled run for a logical date
+    /// that already has one (each scheduled time fires once).
+    async fn create_run(&self, run: &NewRun) -> StoreResult<Option<i64>>;
+    /// The pipeline text and file a run executes.
+    async fn run_spec(&self, run_id: i64) -> StoreResult<(String, String)>;
+    /// `queued` → `running`, setting its start and deadline; false if the
+    /// run was not queued.
+    async fn start_run(&self, run_id: i64, deadline: Option<DateTime<Utc>>) -> StoreResult<bool>;
+    /// Ends a run that has not ended yet; false if it already had.
+    async fn finish_run(
         &self,
         run_id: i64,
         status: RunStatus,
         error: Option<&str>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
+    /// Asks a run to stop: queued steps will not start, running ones are
+    /// stopped by their workers.
+    async fn request_cancel(&self, run_id: i64) -> StoreResult<RunRecord>;
+    /// Makes a finished run `running` again (for `recflow runs retry`); the
+    /// records of steps that did not run are dropped, to be decided again.
+    async fn reopen_run(&self, run_id: i64) -> StoreResult<()>;
     async fn get_run(&self, run_id: i64) -> StoreResult<RunRecord>;
     async fn list_runs(&self, pipeline: Option<&str>, limit: i64) -> StoreResult<Vec<RunRecord>>;
+    /// Runs in one of these states, oldest first.
+    async fn runs_with_status(&self, statuses: &[RunStatus]) -> StoreResult<Vec<RunRecord>>;
 
-    /// Starts attempt number `attempt` of a step and returns its id.
-    async fn start_attempt(
+    /// Queues attempt number `attempt` of a step; false if it exists
+    /// already (another process queued it).
+    async fn queue_attempt(
         &self,
         run_id: i64,
         step_id: &str,
         step_type: &str,
         attempt: i64,
-    ) -> StoreResult<i64>;
+        not_before: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    /// Claims the oldest ready attempt (of `run_id` only, if given) for
+    /// `worker`, within its run's `max_parallel_steps`; the claim is one
+    /// transaction, so two workers never get the same attempt.
+    async fn claim_attempt(
+        &self,
+        worker: &str,
+        run_id: Option<i64>,
+    ) -> StoreResult<Option<AttemptRecord>>;
+    /// Marks `worker`'s attempts alive; returns those among them that must
+    /// stop: their run was cancelled or ended, or they are no longer this
+    /// worker's (failed as stale).
+    async fn heartbeat(&self, worker: &str, attempt_ids: &[i64]) -> StoreResult<Vec<i64>>;
+    /// Ends an attempt that is still queued or running (false if it had
+    /// ended already, e.g. failed as stale while its worker was paused).
     async fn finish_attempt(
         &self,
         attempt_id: i64,
         status: StepStatus,
         end: &AttemptEnd,
-    ) -> StoreResult<()>;
-    /// Records a step that did not run (an upstream step failed).
+        interrupted: bool,
+    ) -> StoreResult<bool>;
+    /// Records a step that did not run.
     async fn skip_step(
         &self,
         run_id: i64,
         step_id: &str,
         step_type: &str,
+        status: StepStatus,
         reason: &str,
     ) -> StoreResult<()>;
+    /// Fails (as interrupted) every running attempt whose last heartbeat is
+    /// older than `stale_before`, and returns them.
+    async fn fail_stale_attempts(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<AttemptRecord>>;
+    /// Fails every queued attempt of a run with `reason` (a cancelled run).
+    async fn fail_queued_attempts(&self, run_id: i64, reason: &str) -> StoreResult<()>;
     async fn list_attempts(&self, run_id: i64) -> StoreResult<Vec<AttemptRecord>>;
+    async fn get_attempt(&self, attempt_id: i64) -> StoreResult<AttemptRecord>;
+
+    /// Takes or renews the lease `name` for `ttl`; true while `holder` has it.
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool>;
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()>;
+    /// The last scheduled time of a pipeline that was handled.
+    async fn schedule_cursor(&self, pipeline: &str) -> StoreResult<Option<DateTime<Utc>>>;
+    async fn set_schedule_cursor(
+        &self,
+        pipeline: &str,
+        fired_up_to: DateTime<Utc>,
+    ) -> StoreResult<()>;
 
     /// Allocates the next version number of `owner` in state `creating`;
     /// its files go to `{location_prefix}/v{N}`.

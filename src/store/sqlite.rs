@@ -65,6 +65,17 @@ fn json(row: &SqliteRow, col: &str) -> StoreResult<Option<serde_json::Value>> {
         .transpose()
 }
 
+/// Every column of `runs` but the pipeline text.
+const RUN_COLUMNS: &str = "id, pipeline, status, trigger, created_at, started_at, finished_at, \
+    error, file, params, logical_date, data_interval_start, data_interval_end, \
+    max_parallel_steps, deadline, cancel_requested";
+
+fn not_found_run(run_id: i64) -> StoreError {
+    StoreError::NotFound {
+        what: format!("run {run_id}"),
+    }
+}
+
 fn run_row(row: &SqliteRow) -> StoreResult<RunRecord> {
     Ok(RunRecord {
         id: row.try_get("id")?,
@@ -75,6 +86,14 @@ fn run_row(row: &SqliteRow) -> StoreResult<RunRecord> {
         started_at: opt_ts(row, "started_at")?,
         finished_at: opt_ts(row, "finished_at")?,
         error: row.try_get("error")?,
+        file: row.try_get("file")?,
+        params: json(row, "params")?.unwrap_or_default(),
+        logical_date: opt_ts(row, "logical_date")?,
+        data_interval_start: opt_ts(row, "data_interval_start")?,
+        data_interval_end: opt_ts(row, "data_interval_end")?,
+        max_parallel_steps: row.try_get("max_parallel_steps")?,
+        deadline: opt_ts(row, "deadline")?,
+        cancel_requested: row.try_get("cancel_requested")?,
     })
 }
 
@@ -86,8 +105,13 @@ fn attempt_row(row: &SqliteRow) -> StoreResult<AttemptRecord> {
         step_type: row.try_get("step_type")?,
         attempt: row.try_get("attempt")?,
         status: row.try_get::<String, _>("status")?.parse()?,
-        started_at: parse_ts(&row.try_get::<String, _>("started_at")?)?,
+        queued_at: parse_ts(&row.try_get::<String, _>("queued_at")?)?,
+        not_before: parse_ts(&row.try_get::<String, _>("not_before")?)?,
+        started_at: opt_ts(row, "started_at")?,
         finished_at: opt_ts(row, "finished_at")?,
+        worker: row.try_get("worker")?,
+        heartbeat_at: opt_ts(row, "heartbeat_at")?,
+        interrupted: row.try_get("interrupted")?,
         summary: row.try_get("summary")?,
         outputs: json(row, "outputs")?.unwrap_or_default(),
         error: row.try_get("error")?,
@@ -170,66 +194,141 @@ impl StateStore for SqliteStore {
             .collect()
     }
 
-    async fn create_run(&self, pipeline: &str, trigger: &str) -> StoreResult<i64> {
-        let row = sqlx::query(
-            "INSERT INTO runs (pipeline, status, trigger, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-        )
-        .bind(pipeline)
-        .bind(RunStatus::Queued.as_str())
-        .bind(trigger)
-        .bind(ts(Utc::now()))
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(row.try_get("id")?)
+    async fn get_pipeline(&self, name: &str) -> StoreResult<Option<(PipelineRecord, String)>> {
+        let row = sqlx::query("SELECT * FROM pipelines WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| {
+            Ok((
+                PipelineRecord {
+                    name: r.try_get("name")?,
+                    dataset_group: r.try_get("dataset_group")?,
+                    file: r.try_get("file")?,
+                    updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
+                },
+                r.try_get("spec")?,
+            ))
+        })
+        .transpose()
     }
 
-    async fn set_run_status(
+    async fn create_run(&self, run: &NewRun) -> StoreResult<Option<i64>> {
+        let now = ts(Utc::now());
+        let finished = run.status.is_finished().then_some(now.clone());
+        let row = sqlx::query(
+            "INSERT INTO runs (pipeline, status, trigger, created_at, finished_at, error, spec, file,
+               params, logical_date, data_interval_start, data_interval_end, max_parallel_steps)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO NOTHING RETURNING id",
+        )
+        .bind(&run.pipeline)
+        .bind(run.status.as_str())
+        .bind(&run.trigger)
+        .bind(&now)
+        .bind(finished)
+        .bind(&run.error)
+        .bind(&run.spec)
+        .bind(&run.file)
+        .bind(run.params.to_string())
+        .bind(ts(run.logical_date))
+        .bind(ts(run.data_interval.0))
+        .bind(ts(run.data_interval.1))
+        .bind(run.max_parallel_steps)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| r.try_get("id")).transpose().map_err(Into::into)
+    }
+
+    async fn run_spec(&self, run_id: i64) -> StoreResult<(String, String)> {
+        let row = sqlx::query("SELECT spec, file FROM runs WHERE id = ?")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| not_found_run(run_id))?;
+        let spec: Option<String> = row.try_get("spec")?;
+        let file: Option<String> = row.try_get("file")?;
+        match (spec, file) {
+            (Some(spec), Some(file)) => Ok((spec, file)),
+            _ => Err(StoreError::Corrupt(format!(
+                "run {run_id} predates orchestration and has no pipeline text"
+            ))),
+        }
+    }
+
+    async fn start_run(&self, run_id: i64, deadline: Option<DateTime<Utc>>) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE runs SET status = 'running', started_at = ?, deadline = ?
+             WHERE id = ? AND status = 'queued'",
+        )
+        .bind(ts(Utc::now()))
+        .bind(deadline.map(ts))
+        .bind(run_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn finish_run(
         &self,
         run_id: i64,
         status: RunStatus,
         error: Option<&str>,
-    ) -> StoreResult<()> {
-        let now = ts(Utc::now());
-        let done = matches!(status, RunStatus::Succeeded | RunStatus::Failed);
+    ) -> StoreResult<bool> {
         let result = sqlx::query(
-            "UPDATE runs SET status = ?,
-               started_at = CASE WHEN ? = 'running' AND started_at IS NULL THEN ? ELSE started_at END,
-               finished_at = CASE WHEN ? THEN ? ELSE finished_at END,
-               error = ?
-             WHERE id = ?",
+            "UPDATE runs SET status = ?, finished_at = ?, error = ?
+             WHERE id = ? AND status IN ('queued', 'running')",
         )
         .bind(status.as_str())
-        .bind(status.as_str())
-        .bind(&now)
-        .bind(done)
-        .bind(&now)
+        .bind(ts(Utc::now()))
         .bind(error)
         .bind(run_id)
         .execute(&self.pool)
         .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn request_cancel(&self, run_id: i64) -> StoreResult<RunRecord> {
+        sqlx::query("UPDATE runs SET cancel_requested = 1 WHERE id = ?")
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
+        self.get_run(run_id).await
+    }
+
+    async fn reopen_run(&self, run_id: i64) -> StoreResult<()> {
+        let mut tx = self.pool.begin().await?;
+        let result = sqlx::query(
+            "UPDATE runs SET status = 'running', finished_at = NULL, error = NULL,
+               cancel_requested = 0, deadline = NULL WHERE id = ?",
+        )
+        .bind(run_id)
+        .execute(&mut *tx)
+        .await?;
         if result.rows_affected() == 0 {
-            return Err(StoreError::NotFound {
-                what: format!("run {run_id}"),
-            });
+            return Err(not_found_run(run_id));
         }
+        sqlx::query("DELETE FROM step_attempts WHERE run_id = ? AND attempt = 0")
+            .bind(run_id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn get_run(&self, run_id: i64) -> StoreResult<RunRecord> {
-        let row = sqlx::query("SELECT * FROM runs WHERE id = ?")
+        let row = sqlx::query(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?"))
             .bind(run_id)
             .fetch_optional(&self.pool)
             .await?
-            .ok_or_else(|| StoreError::NotFound {
-                what: format!("run {run_id}"),
-            })?;
+            .ok_or_else(|| not_found_run(run_id))?;
         run_row(&row)
     }
 
     async fn list_runs(&self, pipeline: Option<&str>, limit: i64) -> StoreResult<Vec<RunRecord>> {
-        let rows = sqlx::query(
-            "SELECT * FROM runs WHERE (? IS NULL OR pipeline = ?) ORDER BY id DESC LIMIT ?",
-        )
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE (? IS NULL OR pipeline = ?) ORDER BY id DESC LIMIT ?"
+        ))
         .bind(pipeline)
         .bind(pipeline)
         .bind(limit)
@@ -238,26 +337,96 @@ impl StateStore for SqliteStore {
         rows.iter().map(run_row).collect()
     }
 
-    async fn start_attempt(
+    async fn runs_with_status(&self, statuses: &[RunStatus]) -> StoreResult<Vec<RunRecord>> {
+        let list: Vec<String> = statuses
+            .iter()
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        let rows = sqlx::query(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE status IN ({}) ORDER BY id",
+            list.join(", ")
+        ))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(run_row).collect()
+    }
+
+    async fn queue_attempt(
         &self,
         run_id: i64,
         step_id: &str,
         step_type: &str,
         attempt: i64,
-    ) -> StoreResult<i64> {
-        let row = sqlx::query(
-            "INSERT INTO step_attempts (run_id, step_id, step_type, attempt, status, started_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        not_before: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "INSERT INTO step_attempts (run_id, step_id, step_type, attempt, status, queued_at, not_before)
+             VALUES (?, ?, ?, ?, 'queued', ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(run_id)
         .bind(step_id)
         .bind(step_type)
         .bind(attempt)
-        .bind(StepStatus::Running.as_str())
         .bind(ts(Utc::now()))
-        .fetch_one(&self.pool)
+        .bind(ts(not_before))
+        .execute(&self.pool)
         .await?;
-        Ok(row.try_get("id")?)
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn claim_attempt(
+        &self,
+        worker: &str,
+        run_id: Option<i64>,
+    ) -> StoreResult<Option<AttemptRecord>> {
+        // One statement: SQLite runs it under the database's write lock, so
+        // the choice and the claim cannot interleave with another claimer.
+        let now = ts(Utc::now());
+        let row = sqlx::query(
+            "UPDATE step_attempts SET status = 'running', worker = ?1, started_at = ?2, heartbeat_at = ?2
+             WHERE id = (
+               SELECT a.id FROM step_attempts a JOIN runs r ON r.id = a.run_id
+               WHERE a.status = 'queued' AND a.not_before <= ?2 AND r.status = 'running'
+                 AND r.cancel_requested = 0
+                 AND (?3 IS NULL AND r.trigger <> 'cli' OR a.run_id = ?3)
+                 AND (SELECT count(*) FROM step_attempts b
+                      WHERE b.run_id = a.run_id AND b.status = 'running') < r.max_parallel_steps
+               ORDER BY a.not_before, a.id LIMIT 1)
+               AND status = 'queued'
+             RETURNING *",
+        )
+        .bind(worker)
+        .bind(&now)
+        .bind(run_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(attempt_row).transpose()
+    }
+
+    async fn heartbeat(&self, worker: &str, attempt_ids: &[i64]) -> StoreResult<Vec<i64>> {
+        if attempt_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<String> = attempt_ids.iter().map(i64::to_string).collect();
+        let ids = ids.join(", ");
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(&format!(
+            "UPDATE step_attempts SET heartbeat_at = ? WHERE id IN ({ids}) AND worker = ? AND status = 'running'"
+        ))
+        .bind(ts(Utc::now()))
+        .bind(worker)
+        .execute(&mut *tx)
+        .await?;
+        let rows = sqlx::query(&format!(
+            "SELECT a.id FROM step_attempts a JOIN runs r ON r.id = a.run_id
+             WHERE a.id IN ({ids}) AND (a.status <> 'running' OR a.worker IS NOT ?
+               OR r.cancel_requested = 1 OR r.status <> 'running')"
+        ))
+        .bind(worker)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        rows.iter().map(|r| Ok(r.try_get("id")?)).collect()
     }
 
     async fn finish_attempt(
@@ -265,10 +434,12 @@ impl StateStore for SqliteStore {
         attempt_id: i64,
         status: StepStatus,
         end: &AttemptEnd,
-    ) -> StoreResult<()> {
-        sqlx::query(
-            "UPDATE step_attempts SET status = ?, finished_at = ?, summary = ?, outputs = ?, error = ?, log = ?
-             WHERE id = ?",
+        interrupted: bool,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE step_attempts SET status = ?, finished_at = ?, summary = ?, outputs = ?, error = ?,
+               log = ?, interrupted = ?
+             WHERE id = ? AND status IN ('queued', 'running')",
         )
         .bind(status.as_str())
         .bind(ts(Utc::now()))
@@ -276,10 +447,11 @@ impl StateStore for SqliteStore {
         .bind(end.outputs.to_string())
         .bind(&end.error)
         .bind(&end.log)
+        .bind(interrupted)
         .bind(attempt_id)
         .execute(&self.pool)
         .await?;
-        Ok(())
+        Ok(result.rows_affected() == 1)
     }
 
     async fn skip_step(
@@ -287,20 +459,53 @@ impl StateStore for SqliteStore {
         run_id: i64,
         step_id: &str,
         step_type: &str,
+        status: StepStatus,
         reason: &str,
     ) -> StoreResult<()> {
         let now = ts(Utc::now());
         sqlx::query(
-            "INSERT INTO step_attempts (run_id, step_id, step_type, attempt, status, started_at, finished_at, summary)
-             VALUES (?, ?, ?, 0, ?, ?, ?, ?)",
+            "INSERT INTO step_attempts (run_id, step_id, step_type, attempt, status, queued_at,
+               not_before, finished_at, summary)
+             VALUES (?, ?, ?, 0, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )
         .bind(run_id)
         .bind(step_id)
         .bind(step_type)
-        .bind(StepStatus::Skipped.as_str())
+        .bind(status.as_str())
+        .bind(&now)
         .bind(&now)
         .bind(&now)
         .bind(reason)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn fail_stale_attempts(
+        &self,
+        stale_before: DateTime<Utc>,
+    ) -> StoreResult<Vec<AttemptRecord>> {
+        let rows = sqlx::query(
+            "UPDATE step_attempts SET status = 'failed', finished_at = ?1, interrupted = 1,
+               error = 'the worker ' || coalesce(worker, '?') || ' stopped heartbeating (it crashed or was killed)'
+             WHERE status = 'running' AND heartbeat_at < ?2
+             RETURNING *",
+        )
+        .bind(ts(Utc::now()))
+        .bind(ts(stale_before))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(attempt_row).collect()
+    }
+
+    async fn fail_queued_attempts(&self, run_id: i64, reason: &str) -> StoreResult<()> {
+        sqlx::query(
+            "UPDATE step_attempts SET status = 'failed', finished_at = ?, error = ?
+             WHERE run_id = ? AND status = 'queued'",
+        )
+        .bind(ts(Utc::now()))
+        .bind(reason)
+        .bind(run_id)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -312,6 +517,73 @@ impl StateStore for SqliteStore {
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(attempt_row).collect()
+    }
+
+    async fn get_attempt(&self, attempt_id: i64) -> StoreResult<AttemptRecord> {
+        let row = sqlx::query("SELECT * FROM step_attempts WHERE id = ?")
+            .bind(attempt_id)
+            .fetch_optional(&self.pool)
+            .await?
+            .ok_or_else(|| StoreError::NotFound {
+                what: format!("step attempt {attempt_id}"),
+            })?;
+        attempt_row(&row)
+    }
+
+    async fn try_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        ttl: std::time::Duration,
+    ) -> StoreResult<bool> {
+        let now = Utc::now();
+        let expires = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let result = sqlx::query(
+            "INSERT INTO leases (name, holder, expires_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET holder = ?2, expires_at = ?3
+               WHERE leases.holder = ?2 OR leases.expires_at < ?4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(ts(expires))
+        .bind(ts(now))
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str) -> StoreResult<()> {
+        sqlx::query("DELETE FROM leases WHERE name = ? AND holder = ?")
+            .bind(name)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn schedule_cursor(&self, pipeline: &str) -> StoreResult<Option<DateTime<Utc>>> {
+        let row = sqlx::query("SELECT fired_up_to FROM schedule_cursors WHERE pipeline = ?")
+            .bind(pipeline)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| parse_ts(&r.try_get::<String, _>("fired_up_to")?))
+            .transpose()
+    }
+
+    async fn set_schedule_cursor(
+        &self,
+        pipeline: &str,
+        fired_up_to: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO schedule_cursors (pipeline, fired_up_to) VALUES (?, ?)
+             ON CONFLICT (pipeline) DO UPDATE SET fired_up_to = excluded.fired_up_to",
+        )
+        .bind(pipeline)
+        .bind(ts(fired_up_to))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn create_version(
@@ -790,34 +1062,9 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn runs_and_attempts_round_trip() {
+    async fn shared_store_suite() {
         let (_dir, s) = store().await;
-        let run = s.create_run("p", "cli").await.unwrap();
-        s.set_run_status(run, RunStatus::Running, None)
-            .await
-            .unwrap();
-        let a = s.start_attempt(run, "import", "import", 1).await.unwrap();
-        let end = AttemptEnd {
-            summary: Some("10 rows".into()),
-            log: "line\n".into(),
-            ..Default::default()
-        };
-        s.finish_attempt(a, StepStatus::Succeeded, &end)
-            .await
-            .unwrap();
-        s.skip_step(run, "train", "train", "upstream failed")
-            .await
-            .unwrap();
-        s.set_run_status(run, RunStatus::Failed, Some("x"))
-            .await
-            .unwrap();
-        let r = s.get_run(run).await.unwrap();
-        assert_eq!(r.status, RunStatus::Failed);
-        assert!(r.started_at.is_some() && r.finished_at.is_some());
-        let attempts = s.list_attempts(run).await.unwrap();
-        assert_eq!(attempts.len(), 2);
-        assert_eq!(attempts[0].summary.as_deref(), Some("10 rows"));
-        assert_eq!(attempts[1].status, StepStatus::Skipped);
+        super::super::suite::run_all(&s).await;
     }
 
     #[tokio::test]

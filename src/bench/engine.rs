@@ -1,0 +1,143 @@
+//! `recflow bench engine`: the engine's own cost per step — scheduling,
+//! claiming and recording — on a chain of 50 no-op steps and a fan-out of
+//! 200 independent ones, on SQLite (and on PostgreSQL with `--postgres
+//! URL`). The baseline, measured in the same run on the same store, is the
+//! least any recorder must do per step: queue the attempt and record its end.
+
+use std::time::Instant;
+
+use clap::Args;
+
+use crate::config::{Env, Settings};
+use crate::engine::{Engine, WorkerTiming, drive, new_run, register};
+use crate::pipeline::Pipeline;
+
+#[derive(Debug, Args)]
+pub struct EngineBenchArgs {
+    /// Steps in the chain.
+    #[arg(long, default_value_t = 50)]
+    pub chain: usize,
+    /// Independent steps in the fan-out.
+    #[arg(long, default_value_t = 200)]
+    pub fan_out: usize,
+    /// Steps of the fan-out that run at once.
+    #[arg(long, default_value_t = 16)]
+    pub parallel: usize,
+    /// Also measure on this PostgreSQL database (a throwaway one: runs are
+    /// added to it).
+    #[arg(long, value_name = "URL")]
+    pub postgres: Option<String>,
+}
+
+fn pipeline_text(name: &str, steps: usize, chain: bool, parallel: usize) -> String {
+    let mut text =
+        format!("name: {name}\ndataset_group: bench\nmax_parallel_steps: {parallel}\nsteps:\n");
+    for i in 0..steps {
+        let deps = if chain && i > 0 {
+            format!(", depends_on: [s{}]", i - 1)
+        } else {
+            String::new()
+        };
+        text.push_str(&format!("  - {{id: s{i}, type: noop{deps}}}\n"));
+    }
+    text
+}
+
+pub async fn engine(args: EngineBenchArgs) -> anyhow::Result<()> {
+    let home = tempfile::tempdir()?;
+    let mut stores = vec![(
+        "SQLite",
+        format!("sqlite://{}/state.db", home.path().display()),
+    )];
+    if let Some(url) = &args.postgres {
+        stores.push(("PostgreSQL", url.clone()));
+    }
+    println!(
+        "Engine overhead per no-op step (wall time of a run / steps); baseline: queue + finish one attempt row."
+    );
+    println!(
+        "{:<11} {:<22} {:>7} {:>11} {:>12} {:>8}",
+        "store", "shape", "steps", "ms/step", "baseline ms", "ratio"
+    );
+    for (label, url) in stores {
+        let settings = Settings {
+            home: home.path().to_path_buf(),
+            state_url: url,
+            warehouse_url: format!("{}/warehouse/", home.path().display()),
+        };
+        let env = Env::open(settings).await?;
+        let baseline = baseline_ms(&env, 200).await?;
+        for (shape, steps, chain) in [
+            (format!("chain of {}", args.chain), args.chain, true),
+            (
+                format!("fan-out of {} ({} at once)", args.fan_out, args.parallel),
+                args.fan_out,
+                false,
+            ),
+        ] {
+            let name = format!(
+                "bench-{}-{}",
+                if chain { "chain" } else { "fan" },
+                uuid::Uuid::new_v4().simple()
+            );
+            let file = home.path().join(format!("{name}.yaml"));
+            let pipeline =
+                Pipeline::from_text(&file, pipeline_text(&name, steps, chain, args.parallel))?;
+            register(&env, &pipeline).await?;
+            let run = new_run(&pipeline, "bench", &serde_json::Map::new(), None)?;
+            let started = Instant::now();
+            let id = env.store.create_run(&run).await?.expect("a new run");
+            let report = drive(
+                Engine::new(env.clone(), WorkerTiming::default()),
+                id,
+                &mut |_| {},
+            )
+            .await?;
+            let ms = started.elapsed().as_secs_f64() * 1000.0 / steps as f64;
+            anyhow::ensure!(
+                report.status == crate::store::RunStatus::Succeeded,
+                "bench run {id} {}",
+                report.status
+            );
+            println!(
+                "{label:<11} {shape:<22} {steps:>7} {ms:>11.2} {baseline:>12.2} {:>8.1}",
+                ms / baseline
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Per step: queue one attempt, claim it, record its end — the rows any
+/// engine writes — with no planning in between.
+async fn baseline_ms(env: &Env, steps: usize) -> anyhow::Result<f64> {
+    let file = std::path::PathBuf::from("baseline.yaml");
+    let pipeline = Pipeline::from_text(&file, pipeline_text("bench-baseline", 1, false, 1))?;
+    let mut run = new_run(&pipeline, "bench", &serde_json::Map::new(), None)?;
+    run.pipeline = format!("bench-baseline-{}", uuid::Uuid::new_v4().simple());
+    let id = env.store.create_run(&run).await?.expect("a new run");
+    env.store.start_run(id, None).await?;
+    let started = Instant::now();
+    for i in 0..steps {
+        env.store
+            .queue_attempt(id, &format!("s{i}"), "noop", 1, chrono::Utc::now())
+            .await?;
+        let a = env
+            .store
+            .claim_attempt("bench", Some(id))
+            .await?
+            .expect("queued");
+        env.store
+            .finish_attempt(
+                a.id,
+                crate::store::StepStatus::Succeeded,
+                &Default::default(),
+                false,
+            )
+            .await?;
+    }
+    env.store
+        .finish_run(id, crate::store::RunStatus::Succeeded, None)
+        .await?;
+    Ok(started.elapsed().as_secs_f64() * 1000.0 / steps as f64)
+}

@@ -1,0 +1,672 @@
+//! Running pipelines: runs and step attempts live in the state store, and
+//! every decision is made from what is recorded there, so a foreground
+//! `recflow run`, one `recflow schedule` daemon, or several daemons sharing
+//! PostgreSQL all execute runs the same way.
+//!
+//! - A run is created `queued` with its pipeline text, parameters, logical
+//!   date and data interval, and starts when its pipeline has fewer than
+//!   `max_active_runs` running.
+//! - [`plan`] decides which steps to queue, retry or record as not run; any
+//!   process may apply a plan (unique keys make a second apply harmless).
+//! - Workers claim queued attempts in one transaction, heartbeat while they
+//!   run them, and stop an attempt when its run is cancelled or times out.
+//!   An attempt whose worker stops heartbeating is failed as interrupted and
+//!   retried.
+
+pub mod api;
+pub mod cron;
+pub mod daemon;
+pub mod plan;
+pub mod trigger;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::config::Env;
+use crate::pipeline::Pipeline;
+use crate::pipeline::template::RunVariables;
+use crate::steps::{StepContext, StepOutcome};
+use crate::store::{AttemptEnd, AttemptRecord, NewRun, RunRecord, RunStatus, StepStatus};
+
+use plan::Stopping;
+
+/// How one step attempt ended, for the caller to print.
+#[derive(Debug, Clone)]
+pub struct StepReport {
+    pub run_id: i64,
+    pub id: String,
+    pub step_type: String,
+    pub attempt: i64,
+    pub status: StepStatus,
+    pub summary: String,
+    pub error: Option<String>,
+    pub duration: Duration,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    pub run_id: i64,
+    pub status: RunStatus,
+    pub error: Option<String>,
+    pub steps: Vec<StepReport>,
+    pub duration: Duration,
+}
+
+/// Timing of workers.
+#[derive(Debug, Clone, Copy)]
+pub struct WorkerTiming {
+    /// How often a worker marks its attempts alive.
+    pub heartbeat: Duration,
+    /// An attempt not marked alive for this long has lost its worker.
+    pub stale_after: Duration,
+}
+
+impl Default for WorkerTiming {
+    fn default() -> Self {
+        WorkerTiming {
+            heartbeat: Duration::from_secs(5),
+            stale_after: Duration::from_secs(30),
+        }
+    }
+}
+
+impl WorkerTiming {
+    /// Heartbeats six times per stale period.
+    pub fn from_stale_after(stale_after: Duration) -> WorkerTiming {
+        WorkerTiming {
+            heartbeat: (stale_after / 6).max(Duration::from_millis(100)),
+            stale_after,
+        }
+    }
+}
+
+/// Why a worker stops an attempt before it ends.
+#[derive(Debug, Clone, PartialEq)]
+enum StopReason {
+    /// The run was cancelled or timed out, or the attempt is no longer ours.
+    RunStopping,
+    /// The daemon is shutting down: the attempt is interrupted and retried.
+    Shutdown,
+}
+
+/// The part of the engine one process runs: its worker identity, the
+/// pipelines of the runs it touches, and the attempts it is running.
+pub struct Engine {
+    pub env: Env,
+    pub worker: String,
+    pub timing: WorkerTiming,
+    pipelines: Mutex<HashMap<i64, Arc<Pipeline>>>,
+    running: Mutex<HashMap<i64, watch::Sender<Option<StopReason>>>>,
+}
+
+impl Engine {
+    pub fn new(env: Env, timing: WorkerTiming) -> Arc<Engine> {
+        let host = std::fs::read_to_string("/etc/hostname")
+            .map(|h| h.trim().to_string())
+            .unwrap_or_else(|_| "host".into());
+        let worker = format!(
+            "{host}:{}:{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        );
+        Arc::new(Engine {
+            env,
+            worker,
+            timing,
+            pipelines: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// The pipeline a run executes: the text recorded with it, parsed once.
+    pub async fn pipeline_of(&self, run_id: i64) -> anyhow::Result<Arc<Pipeline>> {
+        if let Some(p) = self
+            .pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&run_id)
+        {
+            return Ok(p.clone());
+        }
+        let (text, file) = self.env.store.run_spec(run_id).await?;
+        let pipeline = Arc::new(Pipeline::from_text(std::path::Path::new(&file), text)?);
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(run_id, pipeline.clone());
+        Ok(pipeline)
+    }
+
+    fn forget(&self, run_id: i64) {
+        self.pipelines
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&run_id);
+    }
+
+    /// Starts a queued run: sets its deadline and queues its first steps.
+    pub async fn start_run(&self, run: &RunRecord) -> anyhow::Result<bool> {
+        let pipeline = self.pipeline_of(run.id).await?;
+        let deadline =
+            pipeline.spec.orchestration.run_timeout.map(|d| {
+                Utc::now() + chrono::Duration::from_std(d.0).unwrap_or(chrono::Duration::MAX)
+            });
+        if !self.env.store.start_run(run.id, deadline).await? {
+            return Ok(false);
+        }
+        tracing::info!(run_id = run.id, pipeline = %run.pipeline, trigger = %run.trigger, "Run started.");
+        let run = self.env.store.get_run(run.id).await?;
+        self.advance(&run).await?;
+        Ok(true)
+    }
+
+    /// Applies the next decisions of a running run; returns its status if it ended.
+    pub async fn advance(&self, run: &RunRecord) -> anyhow::Result<Option<RunStatus>> {
+        if run.status != RunStatus::Running {
+            return Ok(run.status.is_finished().then_some(run.status));
+        }
+        let pipeline = self.pipeline_of(run.id).await?;
+        let now = Utc::now();
+        let stopping = if run.cancel_requested {
+            Some(Stopping::Cancelled)
+        } else {
+            run.deadline.filter(|d| *d <= now).map(|_| {
+                let limit = pipeline
+                    .spec
+                    .orchestration
+                    .run_timeout
+                    .map(|d| d.to_string())
+                    .unwrap_or_default();
+                Stopping::TimedOut(format!("the run timed out (run_timeout {limit})"))
+            })
+        };
+        if let Some(stop) = &stopping {
+            let reason = match stop {
+                Stopping::Cancelled => "not run: the run was cancelled".to_string(),
+                Stopping::TimedOut(why) => format!("not run: {why}"),
+            };
+            self.env.store.fail_queued_attempts(run.id, &reason).await?;
+        }
+        let attempts = self.env.store.list_attempts(run.id).await?;
+        // Jitter only spreads retries apart; a time-seeded generator will do.
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(
+            now.timestamp_nanos_opt().unwrap_or_default() as u64 ^ run.id as u64,
+        );
+        let decided = plan::plan(
+            &pipeline.spec,
+            &attempts,
+            stopping.as_ref(),
+            now,
+            &mut || rand::Rng::random::<f64>(&mut rng),
+        );
+        for s in &decided.skip {
+            self.env
+                .store
+                .skip_step(run.id, &s.step_id, s.step_type, s.status, &s.reason)
+                .await?;
+        }
+        for q in &decided.queue {
+            if self
+                .env
+                .store
+                .queue_attempt(run.id, &q.step_id, q.step_type, q.attempt, q.not_before)
+                .await?
+                && q.attempt > 1
+            {
+                tracing::info!(run_id = run.id, step = %q.step_id, attempt = q.attempt, not_before = %q.not_before, "Retry queued.");
+            }
+        }
+        let Some((status, error)) = decided.finish else {
+            return Ok(None);
+        };
+        if self
+            .env
+            .store
+            .finish_run(run.id, status, error.as_deref())
+            .await?
+        {
+            tracing::info!(run_id = run.id, pipeline = %run.pipeline, status = %status, "Run finished.");
+            if status != RunStatus::Succeeded
+                && let Some(hook) = &pipeline.spec.orchestration.on_failure
+            {
+                let run = self.env.store.get_run(run.id).await?;
+                notify_failure(hook, &run, &attempts).await;
+            }
+        }
+        self.forget(run.id);
+        Ok(Some(status))
+    }
+
+    /// Runs one claimed attempt to its end and records it. CPU-heavy steps
+    /// move their work to blocking threads themselves; this task only waits.
+    pub async fn execute(self: Arc<Self>, attempt: AttemptRecord) -> StepReport {
+        let started = Instant::now();
+        let (stop_tx, stop_rx) = watch::channel(None);
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(attempt.id, stop_tx);
+        let (status, end, interrupted) = match self.attempt_result(&attempt, stop_rx).await {
+            Ok((outcome, log)) => (
+                StepStatus::Succeeded,
+                AttemptEnd {
+                    summary: Some(outcome.summary),
+                    outputs: serde_json::Value::Object(outcome.outputs),
+                    error: None,
+                    log,
+                },
+                false,
+            ),
+            Err((message, log, interrupted)) => (
+                StepStatus::Failed,
+                AttemptEnd {
+                    summary: None,
+                    outputs: serde_json::json!({}),
+                    log: format!(
+                        "{log}{} Error: {message}\n",
+                        Utc::now().format("%H:%M:%S%.3f")
+                    ),
+                    error: Some(message),
+                },
+                interrupted,
+            ),
+        };
+        self.running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&attempt.id);
+        let duration = started.elapsed();
+        match self
+            .env
+            .store
+            .finish_attempt(attempt.id, status, &end, interrupted)
+            .await
+        {
+            Ok(true) => match status {
+                StepStatus::Succeeded => {
+                    tracing::info!(run_id = attempt.run_id, step = %attempt.step_id, attempt = attempt.attempt, seconds = duration.as_secs_f64(), "Step succeeded.")
+                }
+                _ => {
+                    tracing::warn!(run_id = attempt.run_id, step = %attempt.step_id, attempt = attempt.attempt, error = end.error.as_deref().unwrap_or(""), "Step failed.")
+                }
+            },
+            Ok(false) => {
+                tracing::warn!(run_id = attempt.run_id, step = %attempt.step_id, "The attempt had already been ended elsewhere (its heartbeat was late); result dropped.")
+            }
+            Err(e) => {
+                tracing::error!(run_id = attempt.run_id, step = %attempt.step_id, error = %e, "Recording the attempt failed; it will be failed as stale and retried.")
+            }
+        }
+        StepReport {
+            run_id: attempt.run_id,
+            id: attempt.step_id,
+            step_type: attempt.step_type,
+            attempt: attempt.attempt,
+            status,
+            summary: end.summary.unwrap_or_default(),
+            error: end.error,
+            duration,
+        }
+    }
+
+    /// The step's outcome and log, or the error, log and whether the
+    /// attempt was interrupted (not the step's fault).
+    async fn attempt_result(
+        &self,
+        attempt: &AttemptRecord,
+        mut stop: watch::Receiver<Option<StopReason>>,
+    ) -> Result<(StepOutcome, String), (String, String, bool)> {
+        let fail = |m: String| (m, String::new(), false);
+        let pipeline = self
+            .pipeline_of(attempt.run_id)
+            .await
+            .map_err(|e| fail(format!("{e:#}")))?;
+        let run = self
+            .env
+            .store
+            .get_run(attempt.run_id)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let step = pipeline.step(&attempt.step_id).ok_or_else(|| {
+            fail(format!(
+                "the run's pipeline has no step {}",
+                attempt.step_id
+            ))
+        })?;
+        let outputs = step_outputs(
+            &self
+                .env
+                .store
+                .list_attempts(run.id)
+                .await
+                .map_err(|e| fail(e.to_string()))?,
+        );
+        let vars = run_variables(&pipeline, &run);
+        let kind = step
+            .settings_for(&vars.context(&outputs))
+            .map_err(|p| fail(p.to_string()))?;
+        let policy = step.retry_policy(&pipeline.spec.orchestration);
+        let timeout = policy.timeout.or(kind.default_timeout());
+        let ctx = StepContext::new(&self.env, &pipeline, run.id, &attempt.step_id, &outputs);
+        if attempt.attempt > 1 {
+            ctx.log(format!("Attempt {}.", attempt.attempt));
+        }
+        let work = async {
+            match timeout {
+                Some(limit) => match tokio::time::timeout(limit, kind.run(&ctx)).await {
+                    Ok(r) => r.map_err(|e| (format!("{e:#}"), false)),
+                    Err(_) => Err((
+                        format!("timed out after {}", humantime::format_duration(limit)),
+                        false,
+                    )),
+                },
+                None => kind.run(&ctx).await.map_err(|e| (format!("{e:#}"), false)),
+            }
+        };
+        let stopped = async {
+            loop {
+                if stop.changed().await.is_err() {
+                    std::future::pending::<()>().await;
+                }
+                if let Some(reason) = stop.borrow().clone() {
+                    return reason;
+                }
+            }
+        };
+        let result = tokio::select! {
+            r = work => r,
+            reason = stopped => Err(match reason {
+                StopReason::RunStopping => ("stopped: the run was cancelled or timed out".to_string(), false),
+                StopReason::Shutdown => ("interrupted: the daemon shut down before the attempt finished; it will be retried".to_string(), true),
+            }),
+        };
+        let log = ctx.take_log();
+        result
+            .map(|o| (o, log.clone()))
+            .map_err(|(m, interrupted)| (m, log, interrupted))
+    }
+
+    /// Marks this worker's attempts alive and stops those whose run is
+    /// stopping. Called every `timing.heartbeat`.
+    pub async fn heartbeat(&self) -> anyhow::Result<()> {
+        let ids: Vec<i64> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        let stop = self.env.store.heartbeat(&self.worker, &ids).await?;
+        self.stop_attempts(&stop, StopReason::RunStopping);
+        Ok(())
+    }
+
+    fn stop_attempts(&self, ids: &[i64], reason: StopReason) {
+        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        for id in ids {
+            if let Some(tx) = running.get(id) {
+                let _ = tx.send(Some(reason.clone()));
+            }
+        }
+    }
+
+    /// Interrupts every attempt this worker runs (shutdown after the grace period).
+    pub fn interrupt_all(&self) {
+        let ids: Vec<i64> = self
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        self.stop_attempts(&ids, StopReason::Shutdown);
+    }
+
+    /// Fails attempts whose workers stopped heartbeating; their runs retry them.
+    pub async fn fail_stale(&self) -> anyhow::Result<()> {
+        let cutoff =
+            Utc::now() - chrono::Duration::from_std(self.timing.stale_after).unwrap_or_default();
+        for a in self.env.store.fail_stale_attempts(cutoff).await? {
+            tracing::warn!(run_id = a.run_id, step = %a.step_id, attempt = a.attempt, worker = a.worker.as_deref().unwrap_or(""), "Attempt lost its worker; failed as interrupted.");
+        }
+        Ok(())
+    }
+
+    pub fn running_attempts(&self) -> usize {
+        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+}
+
+/// Outputs of the steps of a run that succeeded, by step id.
+pub fn step_outputs(attempts: &[AttemptRecord]) -> BTreeMap<String, serde_json::Value> {
+    attempts
+        .iter()
+        .filter(|a| a.status == StepStatus::Succeeded)
+        .map(|a| (a.step_id.clone(), a.outputs.clone()))
+        .collect()
+}
+
+/// The template variables of a run, dates in the pipeline's time zone.
+pub fn run_variables(pipeline: &Pipeline, run: &RunRecord) -> RunVariables {
+    // Validation rejected an unknown zone; UTC is only a fallback for a
+    // zone that a newer tz database once knew.
+    let tz: chrono_tz::Tz = pipeline
+        .spec
+        .orchestration
+        .timezone
+        .parse()
+        .unwrap_or(chrono_tz::UTC);
+    let local = |t: Option<DateTime<Utc>>| {
+        t.unwrap_or(run.created_at)
+            .with_timezone(&tz)
+            .fixed_offset()
+    };
+    RunVariables {
+        run_id: run.id,
+        pipeline: run.pipeline.clone(),
+        logical_date: local(run.logical_date),
+        data_interval_start: local(run.data_interval_start),
+        data_interval_end: local(run.data_interval_end),
+        params: run.params.as_object().cloned().unwrap_or_default(),
+    }
+}
+
+/// A run of `pipeline` for `logical_date` (default now), with parameters
+/// given as text or typed JSON. The data interval ends at the logical date
+/// and starts at the schedule's previous time (or at the logical date for
+/// an unscheduled pipeline).
+pub fn new_run(
+    pipeline: &Pipeline,
+    trigger: &str,
+    params: &serde_json::Map<String, serde_json::Value>,
+    logical_date: Option<DateTime<Utc>>,
+) -> anyhow::Result<NewRun> {
+    let o = &pipeline.spec.orchestration;
+    let params = o.resolve_params(params).map_err(|e| anyhow::anyhow!(e))?;
+    let logical = logical_date.unwrap_or_else(Utc::now);
+    let start = o
+        .schedule
+        .as_deref()
+        .and_then(|s| cron::CronSchedule::parse(s, &o.timezone).ok())
+        .and_then(|s| s.prev_at_or_before(logical - chrono::Duration::seconds(1)))
+        .unwrap_or(logical);
+    Ok(NewRun {
+        pipeline: pipeline.spec.name.clone(),
+        trigger: trigger.to_string(),
+        spec: pipeline.source_text.clone(),
+        file: pipeline.file.display().to_string(),
+        params: serde_json::Value::Object(params),
+        logical_date: logical,
+        data_interval: (start, logical),
+        max_parallel_steps: o.max_parallel_steps.max(1) as i64,
+        status: RunStatus::Queued,
+        error: None,
+    })
+}
+
+/// Records the pipeline (and its event tracker) in the state store, so
+/// triggers and the API can find it.
+pub async fn register(env: &Env, pipeline: &Pipeline) -> anyhow::Result<()> {
+    let spec = &pipeline.spec;
+    env.store
+        .upsert_pipeline(
+            &spec.name,
+            &spec.dataset_group,
+            &pipeline.file.display().to_string(),
+            &pipeline.source_text,
+        )
+        .await?;
+    if let Some(t) = &spec.event_tracker {
+        env.store
+            .set_event_tracker(&spec.dataset_group, &t.tracking_id)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Runs a pipeline now, in this process (`recflow run`). `on_step` is called
+/// as each attempt ends.
+pub async fn run_pipeline(
+    env: &Env,
+    pipeline: &Pipeline,
+    trigger: &str,
+    params: &serde_json::Map<String, serde_json::Value>,
+    on_step: &mut (dyn FnMut(&StepReport) + Send),
+) -> anyhow::Result<RunReport> {
+    register(env, pipeline).await?;
+    let run = new_run(pipeline, trigger, params, None)?;
+    let run_id = env
+        .store
+        .create_run(&run)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("internal error: a foreground run was refused"))?;
+    drive(
+        Engine::new(env.clone(), WorkerTiming::default()),
+        run_id,
+        on_step,
+    )
+    .await
+}
+
+/// Executes one run in this process until it ends: starts it if queued,
+/// applies its plans and runs its attempts, up to its `max_parallel_steps`
+/// at once.
+pub async fn drive(
+    engine: Arc<Engine>,
+    run_id: i64,
+    on_step: &mut (dyn FnMut(&StepReport) + Send),
+) -> anyhow::Result<RunReport> {
+    let started = Instant::now();
+    let run = engine.env.store.get_run(run_id).await?;
+    if run.status == RunStatus::Queued {
+        engine.start_run(&run).await?;
+    }
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut reports = Vec::new();
+    let mut heartbeat = tokio::time::interval(engine.timing.heartbeat);
+    heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let run = loop {
+        let run = engine.env.store.get_run(run_id).await?;
+        if run.status.is_finished() && tasks.is_empty() {
+            break run;
+        }
+        if tasks.is_empty() && engine.advance(&run).await?.is_some() {
+            break engine.env.store.get_run(run_id).await?;
+        }
+        while (tasks.len() as i64) < run.max_parallel_steps {
+            match engine
+                .env
+                .store
+                .claim_attempt(&engine.worker, Some(run_id))
+                .await?
+            {
+                Some(a) => {
+                    tasks.spawn(engine.clone().execute(a));
+                }
+                None => break,
+            }
+        }
+        tokio::select! {
+            Some(done) = tasks.join_next() => {
+                let report = done?;
+                on_step(&report);
+                reports.push(report);
+                let run = engine.env.store.get_run(run_id).await?;
+                engine.advance(&run).await?;
+            }
+            _ = heartbeat.tick() => {
+                engine.heartbeat().await?;
+                if !tasks.is_empty() {
+                    let run = engine.env.store.get_run(run_id).await?;
+                    engine.advance(&run).await?;
+                }
+            }
+            _ = tokio::time::sleep(Duration::from_millis(200)), if tasks.is_empty() => {}
+        }
+    };
+    Ok(RunReport {
+        run_id,
+        status: run.status,
+        error: run.error,
+        steps: reports,
+        duration: started.elapsed(),
+    })
+}
+
+/// POSTs the run summary to the pipeline's failure webhook. A webhook that
+/// fails is logged; it never changes the run's own status.
+async fn notify_failure(
+    hook: &crate::pipeline::orchestration::OnFailureSpec,
+    run: &RunRecord,
+    attempts: &[AttemptRecord],
+) {
+    let steps: Vec<serde_json::Value> = attempts
+        .iter()
+        .map(|a| {
+            serde_json::json!({
+                "step": a.step_id, "type": a.step_type, "attempt": a.attempt,
+                "status": a.status, "error": a.error,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "pipeline": run.pipeline,
+        "run_id": run.id,
+        "status": run.status,
+        "error": run.error,
+        "trigger": run.trigger,
+        "logical_date": run.logical_date,
+        "started_at": run.started_at,
+        "finished_at": run.finished_at,
+        "steps": steps,
+    });
+    let client = reqwest::Client::new();
+    let mut request = client
+        .post(&hook.webhook)
+        .timeout(Duration::from_secs(10))
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (name, var) in &hook.headers_from_env {
+        match std::env::var(var) {
+            Ok(v) => request = request.header(name.as_str(), v),
+            Err(_) => {
+                tracing::warn!(header = %name, variable = %var, "on_failure header variable is not set; sending without it.")
+            }
+        }
+    }
+    match request.send().await {
+        Ok(r) if r.status().is_success() => {
+            tracing::info!(run_id = run.id, url = %hook.webhook, "Failure webhook delivered.");
+        }
+        Ok(r) => {
+            tracing::error!(run_id = run.id, url = %hook.webhook, status = %r.status(), "Failure webhook answered with an error.")
+        }
+        Err(e) => {
+            tracing::error!(run_id = run.id, url = %hook.webhook, error = %e, "Failure webhook could not be delivered.")
+        }
+    }
+}

@@ -1,0 +1,379 @@
+//! What happens next in a run, decided from its recorded attempts alone:
+//! which steps to queue (first attempts and retries), which to record as
+//! not run, and whether the run is over. Pure, so every process sharing a
+//! state store reaches the same decisions, and the store's unique keys make
+//! applying them twice harmless.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, Utc};
+
+use crate::pipeline::{PipelineSpec, TriggerRule};
+use crate::store::{AttemptRecord, RunStatus, StepStatus};
+
+/// Extra attempts granted for attempts lost to a crash or shutdown, on top
+/// of the step's own retries (a step that kills its worker every time must
+/// still end).
+pub const MAX_INTERRUPTED_RETRIES: u32 = 3;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Active,
+    Succeeded,
+    /// Failed, with no retry left.
+    Failed,
+    Skipped,
+    UpstreamFailed,
+}
+
+impl State {
+    fn is_done(self) -> bool {
+        !matches!(self, State::Pending | State::Active)
+    }
+    fn is_failure(self) -> bool {
+        matches!(self, State::Failed | State::UpstreamFailed)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueStep {
+    pub step_id: String,
+    pub step_type: &'static str,
+    pub attempt: i64,
+    pub not_before: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct SkipStep {
+    pub step_id: String,
+    pub step_type: &'static str,
+    pub status: StepStatus,
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Plan {
+    pub queue: Vec<QueueStep>,
+    pub skip: Vec<SkipStep>,
+    /// The run is over, with this status and error.
+    pub finish: Option<(RunStatus, Option<String>)>,
+}
+
+/// Why a run is being stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Stopping {
+    Cancelled,
+    TimedOut(String),
+}
+
+/// Decides the next actions of a run. `unit()` gives numbers in [0, 1) for
+/// retry jitter.
+pub fn plan(
+    spec: &PipelineSpec,
+    attempts: &[AttemptRecord],
+    stopping: Option<&Stopping>,
+    now: DateTime<Utc>,
+    unit: &mut dyn FnMut() -> f64,
+) -> Plan {
+    let mut by_step: HashMap<&str, Vec<&AttemptRecord>> = HashMap::new();
+    for a in attempts {
+        by_step.entry(a.step_id.as_str()).or_default().push(a);
+    }
+    let mut plan = Plan::default();
+    let mut states: BTreeMap<&str, State> = BTreeMap::new();
+    let mut first_failure: Option<String> = None;
+
+    for step in &spec.steps {
+        let id = step.id();
+        let mut mine = by_step.remove(id).unwrap_or_default();
+        mine.sort_by_key(|a| a.attempt);
+        let state = match mine.last() {
+            None => State::Pending,
+            Some(last) => match last.status {
+                StepStatus::Queued | StepStatus::Running => State::Active,
+                StepStatus::Succeeded => State::Succeeded,
+                StepStatus::Skipped => State::Skipped,
+                StepStatus::UpstreamFailed => State::UpstreamFailed,
+                StepStatus::Failed => {
+                    let policy = step.retry_policy(&spec.orchestration);
+                    let interrupted = mine.iter().filter(|a| a.interrupted).count() as u32;
+                    let budget = policy.retries + interrupted.min(MAX_INTERRUPTED_RETRIES);
+                    let used = (last.attempt - 1).max(0) as u32;
+                    if stopping.is_none() && used < budget {
+                        // Interrupted attempts are retried at once; a step's
+                        // own failures back off exponentially.
+                        let failures = mine.iter().filter(|a| !a.interrupted).count() as u32;
+                        let not_before = if last.interrupted {
+                            now
+                        } else {
+                            let delay = policy.delay(failures, unit());
+                            last.finished_at.unwrap_or(now)
+                                + chrono::Duration::from_std(delay).unwrap_or_default()
+                        };
+                        plan.queue.push(QueueStep {
+                            step_id: id.to_string(),
+                            step_type: step.kind.type_name(),
+                            attempt: last.attempt + 1,
+                            not_before,
+                        });
+                        State::Active
+                    } else {
+                        if first_failure.is_none() {
+                            first_failure = Some(format!(
+                                "step {id} failed: {}",
+                                last.error.as_deref().unwrap_or("no error recorded")
+                            ));
+                        }
+                        State::Failed
+                    }
+                }
+            },
+        };
+        states.insert(id, state);
+    }
+
+    // Decide pending steps until nothing changes: a step recorded as not
+    // run settles the steps after it in the same pass.
+    loop {
+        let mut changed = false;
+        for step in &spec.steps {
+            let id = step.id();
+            if states[id] != State::Pending {
+                continue;
+            }
+            let skip = |status, reason: String| SkipStep {
+                step_id: id.to_string(),
+                step_type: step.kind.type_name(),
+                status,
+                reason,
+            };
+            if let Some(stop) = stopping {
+                let reason = match stop {
+                    Stopping::Cancelled => "not run: the run was cancelled".to_string(),
+                    Stopping::TimedOut(why) => format!("not run: {why}"),
+                };
+                plan.skip.push(skip(StepStatus::Skipped, reason));
+                states.insert(id, State::Skipped);
+                changed = true;
+                continue;
+            }
+            let deps: Vec<(&str, State)> = step
+                .common
+                .depends_on
+                .iter()
+                .map(|d| {
+                    (
+                        d.as_str(),
+                        states.get(d.as_str()).copied().unwrap_or(State::Succeeded),
+                    )
+                })
+                .collect();
+            if !deps.iter().all(|(_, s)| s.is_done()) {
+                continue;
+            }
+            let failed: Vec<&str> = deps
+                .iter()
+                .filter(|(_, s)| s.is_failure())
+                .map(|(d, _)| *d)
+                .collect();
+            let not_ok: Vec<&str> = deps
+                .iter()
+                .filter(|(_, s)| *s != State::Succeeded)
+                .map(|(d, _)| *d)
+                .collect();
+            let run_it = match step.common.trigger_rule {
+                TriggerRule::AllSuccess => not_ok.is_empty(),
+                TriggerRule::AllDone => true,
+                TriggerRule::OneFailed => !failed.is_empty(),
+            };
+            if run_it {
+                plan.queue.push(QueueStep {
+                    step_id: id.to_string(),
+                    step_type: step.kind.type_name(),
+                    attempt: 1,
+                    not_before: now,
+                });
+                states.insert(id, State::Active);
+            } else if step.common.trigger_rule == TriggerRule::AllSuccess && !failed.is_empty() {
+                plan.skip.push(skip(
+                    StepStatus::UpstreamFailed,
+                    format!("not run: {} did not succeed", failed.join(", ")),
+                ));
+                states.insert(id, State::UpstreamFailed);
+            } else {
+                let reason = match step.common.trigger_rule {
+                    TriggerRule::OneFailed => "not run: no step it depends on failed".to_string(),
+                    _ => format!("not run: {} did not run", not_ok.join(", ")),
+                };
+                plan.skip.push(skip(StepStatus::Skipped, reason));
+                states.insert(id, State::Skipped);
+            }
+            changed = true;
+        }
+        if !changed {
+            break;
+        }
+    }
+
+    if states.values().all(|s| s.is_done()) {
+        plan.finish = Some(match stopping {
+            Some(Stopping::Cancelled) => (RunStatus::Cancelled, Some("cancelled".to_string())),
+            Some(Stopping::TimedOut(why)) => (RunStatus::Failed, Some(why.clone())),
+            None => match first_failure {
+                Some(e) => (RunStatus::Failed, Some(e)),
+                None => (RunStatus::Succeeded, None),
+            },
+        });
+    }
+    plan
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::parse_pipeline;
+
+    fn spec(steps: &str) -> PipelineSpec {
+        parse_pipeline(&format!("name: p\ndataset_group: g\nsteps:\n{steps}")).unwrap()
+    }
+
+    fn attempt(step: &str, n: i64, status: StepStatus) -> AttemptRecord {
+        let t = Utc::now();
+        AttemptRecord {
+            id: 0,
+            run_id: 1,
+            step_id: step.into(),
+            step_type: "noop".into(),
+            attempt: n,
+            status,
+            queued_at: t,
+            not_before: t,
+            started_at: Some(t),
+            finished_at: Some(t),
+            worker: None,
+            heartbeat_at: None,
+            interrupted: false,
+            summary: None,
+            outputs: serde_json::json!({}),
+            error: Some("boom".into()),
+            log: String::new(),
+        }
+    }
+
+    fn queued(p: &Plan) -> Vec<(&str, i64)> {
+        p.queue
+            .iter()
+            .map(|q| (q.step_id.as_str(), q.attempt))
+            .collect()
+    }
+
+    fn skipped(p: &Plan) -> Vec<(&str, StepStatus)> {
+        p.skip
+            .iter()
+            .map(|s| (s.step_id.as_str(), s.status))
+            .collect()
+    }
+
+    const GRAPH: &str = "  - {id: a, type: noop}\n  - {id: b, type: noop}\n  - {id: c, type: noop, depends_on: [a, b]}\n  - {id: alert, type: noop, depends_on: [c], trigger_rule: one_failed}\n  - {id: cleanup, type: noop, depends_on: [c], trigger_rule: all_done}\n";
+
+    #[test]
+    fn independent_steps_are_queued_together_and_the_rest_waits() {
+        let p = plan(&spec(GRAPH), &[], None, Utc::now(), &mut || 0.0);
+        assert_eq!(queued(&p), [("a", 1), ("b", 1)]);
+        assert!(p.skip.is_empty() && p.finish.is_none());
+    }
+
+    #[test]
+    fn a_failure_skips_downstream_and_fires_one_failed_and_all_done() {
+        let s = spec(GRAPH);
+        let attempts = [
+            attempt("a", 1, StepStatus::Failed),
+            attempt("b", 1, StepStatus::Succeeded),
+        ];
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert_eq!(skipped(&p), [("c", StepStatus::UpstreamFailed)]);
+        assert_eq!(queued(&p), [("alert", 1), ("cleanup", 1)]);
+        assert!(p.skip[0].reason.contains("a did not succeed"));
+    }
+
+    #[test]
+    fn success_skips_one_failed_steps_and_finishes() {
+        let s = spec(GRAPH);
+        let mut attempts: Vec<_> = ["a", "b", "c", "cleanup"]
+            .iter()
+            .map(|x| attempt(x, 1, StepStatus::Succeeded))
+            .collect();
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert_eq!(skipped(&p), [("alert", StepStatus::Skipped)]);
+        assert_eq!(p.finish, Some((RunStatus::Succeeded, None)));
+        attempts[0] = attempt("a", 1, StepStatus::Failed);
+        attempts.remove(2);
+        attempts.push(attempt("c", 0, StepStatus::UpstreamFailed));
+        attempts.push(attempt("alert", 1, StepStatus::Succeeded));
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert_eq!(
+            p.finish,
+            Some((RunStatus::Failed, Some("step a failed: boom".into()))),
+            "an alert does not hide the failure"
+        );
+    }
+
+    #[test]
+    fn retries_back_off_from_the_failure_and_stop_at_the_limit() {
+        let s = spec("  - {id: a, type: noop, retries: 2, retry_delay: 10s}\n");
+        let mut attempts = vec![attempt("a", 1, StepStatus::Failed)];
+        let now = Utc::now();
+        let p = plan(&s, &attempts, None, now, &mut || 0.0);
+        assert_eq!(queued(&p), [("a", 2)]);
+        let wait = p.queue[0].not_before - attempts[0].finished_at.unwrap();
+        assert_eq!(wait.num_seconds(), 10);
+        attempts.push(attempt("a", 2, StepStatus::Failed));
+        let p = plan(&s, &attempts, None, now, &mut || 0.0);
+        assert_eq!(queued(&p), [("a", 3)]);
+        assert_eq!(
+            (p.queue[0].not_before - attempts[1].finished_at.unwrap()).num_seconds(),
+            20
+        );
+        attempts.push(attempt("a", 3, StepStatus::Failed));
+        let p = plan(&s, &attempts, None, now, &mut || 0.0);
+        assert!(p.queue.is_empty());
+        assert_eq!(p.finish.unwrap().0, RunStatus::Failed);
+    }
+
+    #[test]
+    fn interrupted_attempts_are_retried_at_once_whatever_the_policy() {
+        let s = spec("  - {id: a, type: noop}\n");
+        let mut lost = attempt("a", 1, StepStatus::Failed);
+        lost.interrupted = true;
+        let now = Utc::now();
+        let p = plan(&s, &[lost], None, now, &mut || 0.0);
+        assert_eq!(queued(&p), [("a", 2)]);
+        assert_eq!(p.queue[0].not_before, now);
+    }
+
+    #[test]
+    fn a_cancelled_run_skips_what_has_not_started_and_ends_when_nothing_runs() {
+        let s = spec(GRAPH);
+        let attempts = [attempt("a", 1, StepStatus::Running)];
+        let p = plan(
+            &s,
+            &attempts,
+            Some(&Stopping::Cancelled),
+            Utc::now(),
+            &mut || 0.0,
+        );
+        assert_eq!(p.skip.len(), 4);
+        assert!(p.queue.is_empty() && p.finish.is_none(), "a still runs");
+        let attempts = [attempt("a", 1, StepStatus::Failed)];
+        let p = plan(
+            &s,
+            &attempts,
+            Some(&Stopping::Cancelled),
+            Utc::now(),
+            &mut || 0.0,
+        );
+        assert!(p.queue.is_empty(), "no retry when cancelled");
+        assert_eq!(p.finish.unwrap().0, RunStatus::Cancelled);
+    }
+}

@@ -1,0 +1,505 @@
+//! The settings that make a pipeline a scheduled job rather than a script:
+//! its schedule and catch-up policy, how many runs may overlap, run-level
+//! limits, typed parameters, step defaults (retries, timeouts) and the
+//! failure webhook. Parsed with the rest of the file; checked by
+//! [`super::validate`].
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// A duration written as `30s`, `10m`, `2h`, `1h 30m` (humantime), or in
+/// ISO 8601 (`PT2H`, `P1DT12H`), or a plain number of seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct Dur(pub Duration);
+
+impl Dur {
+    pub fn parse(text: &str) -> Result<Dur, String> {
+        let t = text.trim();
+        if t.starts_with('P') {
+            return parse_iso8601(t).map(Dur);
+        }
+        humantime::parse_duration(t).map(Dur).map_err(|e| {
+            format!("invalid duration {text:?}: {e} (write e.g. `30s`, `10m`, `2h` or `PT2H`)")
+        })
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", humantime::format_duration(self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for Dur {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Seconds(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Seconds(s) => Ok(Dur(Duration::from_secs(s))),
+            Raw::Text(t) => Dur::parse(&t).map_err(serde::de::Error::custom),
+        }
+    }
+}
+
+/// ISO 8601 durations of days and times: `P1D`, `PT2H`, `PT1H30M`, `PT0.5S`.
+/// (Years and months have no fixed length and are rejected.)
+fn parse_iso8601(text: &str) -> Result<Duration, String> {
+    let bad = |why: &str| format!("invalid ISO 8601 duration {text:?}: {why}");
+    let body = text
+        .strip_prefix('P')
+        .ok_or_else(|| bad("must start with P"))?;
+    let (date, time) = match body.split_once('T') {
+        Some((d, t)) => (d, Some(t)),
+        None => (body, None),
+    };
+    let mut secs = 0f64;
+    let mut any = false;
+    let mut take = |part: &str, units: &[(char, f64)]| -> Result<(), String> {
+        let mut number = String::new();
+        let mut allowed = units.iter();
+        for c in part.chars() {
+            if c.is_ascii_digit() || c == '.' {
+                number.push(c);
+                continue;
+            }
+            let scale = allowed
+                .by_ref()
+                .find(|(u, _)| *u == c)
+                .map(|(_, s)| *s)
+                .ok_or_else(|| bad(&format!("unexpected `{c}`")))?;
+            let n: f64 = number.parse().map_err(|_| bad("missing number"))?;
+            secs += n * scale;
+            any = true;
+            number.clear();
+        }
+        if number.is_empty() {
+            Ok(())
+        } else {
+            Err(bad("number without a unit"))
+        }
+    };
+    if date.contains(['Y', 'M']) {
+        return Err(bad("years and months have no fixed length; use days"));
+    }
+    take(date, &[('W', 604_800.0), ('D', 86_400.0)])?;
+    if let Some(t) = time {
+        take(t, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
+    }
+    if !any {
+        return Err(bad("no amount"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// What to do about schedule times missed while no daemon was running.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Catchup {
+    /// Skip them; wait for the next time.
+    #[default]
+    None,
+    /// One run, for the most recent missed time.
+    Latest,
+    /// A run for every missed time, the most recent `max_catchup_runs`.
+    All,
+}
+
+/// What a schedule does when it fires while `max_active_runs` are active.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Overlap {
+    /// Record the run as skipped.
+    Skip,
+    /// Queue it; it starts when an active run ends.
+    #[default]
+    Queue,
+    /// Cancel the active runs and start this one.
+    CancelPrevious,
+}
+
+/// When a step runs, given how its dependencies ended.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TriggerRule {
+    /// Every dependency succeeded.
+    #[default]
+    AllSuccess,
+    /// Every dependency finished, however it ended.
+    AllDone,
+    /// At least one dependency failed (or was not run because of a failure):
+    /// cleanup and alert steps.
+    OneFailed,
+}
+
+/// Retry and timeout settings; on a step they override the pipeline's `defaults:`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepDefaults {
+    /// How many times a failed attempt is retried (default 0).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Delay before the first retry (default 30s); doubles with each retry.
+    #[serde(default)]
+    pub retry_delay: Option<Dur>,
+    /// Longest delay between retries (default 10m).
+    #[serde(default)]
+    pub max_retry_delay: Option<Dur>,
+    /// Time limit of one attempt; a slower attempt is stopped and fails.
+    #[serde(default)]
+    pub timeout: Option<Dur>,
+}
+
+/// The retry policy of one step, defaults applied.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RetryPolicy {
+    pub retries: u32,
+    pub retry_delay: Duration,
+    pub max_retry_delay: Duration,
+    pub timeout: Option<Duration>,
+}
+
+impl RetryPolicy {
+    pub fn resolve(step: &StepDefaults, pipeline: &StepDefaults) -> RetryPolicy {
+        RetryPolicy {
+            retries: step.retries.or(pipeline.retries).unwrap_or(0),
+            retry_delay: step
+                .retry_delay
+                .or(pipeline.retry_delay)
+                .map_or(Duration::from_secs(30), |d| d.0),
+            max_retry_delay: step
+                .max_retry_delay
+                .or(pipeline.max_retry_delay)
+                .map_or(Duration::from_secs(600), |d| d.0),
+            timeout: step.timeout.or(pipeline.timeout).map(|d| d.0),
+        }
+    }
+
+    /// The delay before retry number `retry` (1 for the first): exponential
+    /// from `retry_delay`, capped at `max_retry_delay`, then jittered down by
+    /// up to half (`unit` in [0, 1)) so that retries of many steps that failed
+    /// together do not hit a recovering service at the same instant.
+    pub fn delay(&self, retry: u32, unit: f64) -> Duration {
+        let base =
+            self.retry_delay.as_secs_f64() * 2f64.powi(retry.saturating_sub(1).min(30) as i32);
+        let capped = base.min(self.max_retry_delay.as_secs_f64());
+        Duration::from_secs_f64(capped * (1.0 - 0.5 * unit.clamp(0.0, 1.0)))
+    }
+}
+
+/// The type of a parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ParamType {
+    String,
+    Integer,
+    Number,
+    Boolean,
+}
+
+impl ParamType {
+    /// Checks a value given as YAML or JSON (from a file or an API body).
+    pub fn check(self, value: &serde_json::Value) -> Result<serde_json::Value, String> {
+        let ok = match self {
+            ParamType::String => value.is_string(),
+            ParamType::Integer => value.is_i64() || value.is_u64(),
+            ParamType::Number => value.is_number(),
+            ParamType::Boolean => value.is_boolean(),
+        };
+        if ok {
+            Ok(value.clone())
+        } else {
+            Err(format!("expected {}, found {value}", self.describe()))
+        }
+    }
+
+    /// Parses a value given as text (`--param k=v`).
+    pub fn parse_text(self, text: &str) -> Result<serde_json::Value, String> {
+        let value = match self {
+            ParamType::String => return Ok(text.into()),
+            ParamType::Integer => text.parse::<i64>().ok().map(Into::into),
+            ParamType::Number => text.parse::<f64>().ok().map(Into::into),
+            ParamType::Boolean => text.parse::<bool>().ok().map(Into::into),
+        };
+        value.ok_or_else(|| format!("expected {}, found {text:?}", self.describe()))
+    }
+
+    fn describe(self) -> &'static str {
+        match self {
+            ParamType::String => "a string",
+            ParamType::Integer => "an integer",
+            ParamType::Number => "a number",
+            ParamType::Boolean => "true or false",
+        }
+    }
+
+    fn of(value: &serde_json::Value) -> Option<ParamType> {
+        match value {
+            serde_json::Value::String(_) => Some(ParamType::String),
+            serde_json::Value::Bool(_) => Some(ParamType::Boolean),
+            serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Some(ParamType::Integer),
+            serde_json::Value::Number(_) => Some(ParamType::Number),
+            _ => None,
+        }
+    }
+}
+
+/// A run parameter: `NAME: {type: integer, default: 25}`, or just
+/// `NAME: 25` (the type is the default's).
+#[derive(Debug, Clone, Serialize)]
+pub struct ParamSpec {
+    #[serde(rename = "type")]
+    pub ty: ParamType,
+    pub default: Option<serde_json::Value>,
+    pub description: Option<String>,
+}
+
+impl<'de> Deserialize<'de> for ParamSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<ParamSpec, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Full {
+            #[serde(rename = "type")]
+            ty: Option<ParamType>,
+            #[serde(default)]
+            default: Option<serde_json::Value>,
+            #[serde(default)]
+            description: Option<String>,
+        }
+        let value = serde_json::Value::deserialize(d)?;
+        let full = match value {
+            serde_json::Value::Object(_) => serde_json::from_value::<Full>(value).map_err(|e| {
+                D::Error::custom(format!(
+                    "{e} (write `{{type: integer, default: 25}}` or just `25`)"
+                ))
+            })?,
+            scalar => Full {
+                ty: None,
+                default: Some(scalar),
+                description: None,
+            },
+        };
+        let ty = match (full.ty, &full.default) {
+            (Some(t), Some(v)) => {
+                t.check(v)
+                    .map_err(|e| D::Error::custom(format!("default: {e}")))?;
+                t
+            }
+            (Some(t), None) => t,
+            (None, Some(v)) => ParamType::of(v).ok_or_else(|| {
+                D::Error::custom("a parameter is a string, an integer, a number or a boolean")
+            })?,
+            (None, None) => {
+                return Err(D::Error::custom(
+                    "give the parameter a `type` or a `default`",
+                ));
+            }
+        };
+        Ok(ParamSpec {
+            ty,
+            default: full.default,
+            description: full.description,
+        })
+    }
+}
+
+/// `on_failure:` — who hears about a failed run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnFailureSpec {
+    /// Receives an HTTP POST of the run summary as JSON when a run fails.
+    pub webhook: String,
+    /// Extra request headers whose values come from environment variables
+    /// (`{Authorization: ALERT_WEBHOOK_AUTH}`), so secrets stay out of the file.
+    #[serde(default)]
+    pub headers_from_env: BTreeMap<String, String>,
+}
+
+/// Everything about when and how runs of a pipeline happen.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Orchestration {
+    /// 5-field cron (`30 2 * * *`) or `@hourly`, `@daily`, `@weekly`, `@monthly`.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// IANA time zone the schedule is read in (default UTC).
+    #[serde(default = "default_timezone")]
+    pub timezone: String,
+    #[serde(default)]
+    pub catchup: Catchup,
+    /// With `catchup: all`, at most this many runs for missed times (default 10).
+    #[serde(default = "default_max_catchup")]
+    pub max_catchup_runs: u32,
+    /// Runs of this pipeline that may be active at once (default 1).
+    #[serde(default = "default_one")]
+    pub max_active_runs: u32,
+    /// What a schedule does when it fires while `max_active_runs` are active.
+    #[serde(default)]
+    pub overlap: Overlap,
+    /// Time limit of a whole run; when it passes, running steps are stopped
+    /// and the run fails.
+    #[serde(default)]
+    pub run_timeout: Option<Dur>,
+    /// Steps of one run that may run at once (default 4).
+    #[serde(default = "default_parallel")]
+    pub max_parallel_steps: u32,
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamSpec>,
+    /// Retry and timeout settings for every step.
+    #[serde(default)]
+    pub defaults: StepDefaults,
+    #[serde(default)]
+    pub on_failure: Option<OnFailureSpec>,
+}
+
+impl Default for Orchestration {
+    fn default() -> Self {
+        Orchestration {
+            schedule: None,
+            timezone: default_timezone(),
+            catchup: Catchup::None,
+            max_catchup_runs: default_max_catchup(),
+            max_active_runs: 1,
+            overlap: Overlap::Queue,
+            run_timeout: None,
+            max_parallel_steps: default_parallel(),
+            params: BTreeMap::new(),
+            defaults: StepDefaults::default(),
+            on_failure: None,
+        }
+    }
+}
+
+impl Orchestration {
+    /// Parameter values for a run: the defaults, overridden by `given`
+    /// (already typed); an unknown name or a missing required value is an error.
+    pub fn resolve_params(
+        &self,
+        given: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+        let mut out = serde_json::Map::new();
+        for (name, value) in given {
+            let spec = self.params.get(name).ok_or_else(|| {
+                let known: Vec<&str> = self.params.keys().map(String::as_str).collect();
+                format!(
+                    "unknown parameter {name:?} (declared: {})",
+                    if known.is_empty() {
+                        "none".into()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            })?;
+            let value = match value {
+                serde_json::Value::String(s) if spec.ty != ParamType::String => {
+                    spec.ty.parse_text(s)
+                }
+                v => spec.ty.check(v),
+            }
+            .map_err(|e| format!("parameter {name}: {e}"))?;
+            out.insert(name.clone(), value);
+        }
+        for (name, spec) in &self.params {
+            if !out.contains_key(name) {
+                let default = spec
+                    .default
+                    .clone()
+                    .ok_or_else(|| format!("parameter {name} has no default; give it a value"))?;
+                out.insert(name.clone(), default);
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+fn default_max_catchup() -> u32 {
+    10
+}
+fn default_one() -> u32 {
+    1
+}
+fn default_parallel() -> u32 {
+    4
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_in_both_notations() {
+        assert_eq!(Dur::parse("30s").unwrap().0, Duration::from_secs(30));
+        assert_eq!(Dur::parse("10m").unwrap().0, Duration::from_secs(600));
+        assert_eq!(Dur::parse("2h").unwrap().0, Duration::from_secs(7200));
+        assert_eq!(Dur::parse("PT2H").unwrap().0, Duration::from_secs(7200));
+        assert_eq!(Dur::parse("PT1H30M").unwrap().0, Duration::from_secs(5400));
+        assert_eq!(Dur::parse("P1DT1S").unwrap().0, Duration::from_secs(86_401));
+        assert_eq!(Dur::parse("PT0.5S").unwrap().0, Duration::from_millis(500));
+        assert!(Dur::parse("P1M").unwrap_err().contains("months"));
+        assert!(Dur::parse("PT").is_err());
+        assert!(Dur::parse("PT5").is_err());
+        assert!(
+            Dur::parse("ten minutes")
+                .unwrap_err()
+                .contains("invalid duration")
+        );
+    }
+
+    #[test]
+    fn retry_delays_grow_exponentially_up_to_the_cap_with_jitter_below() {
+        let p = RetryPolicy {
+            retries: 5,
+            retry_delay: Duration::from_secs(10),
+            max_retry_delay: Duration::from_secs(60),
+            timeout: None,
+        };
+        let d = |n, u| p.delay(n, u).as_secs_f64();
+        assert_eq!(
+            [d(1, 0.0), d(2, 0.0), d(3, 0.0), d(4, 0.0)],
+            [10.0, 20.0, 40.0, 60.0]
+        );
+        assert_eq!(d(2, 0.999_999).round(), 10.0);
+        assert!((5.0..=10.0).contains(&d(1, 0.7)));
+    }
+
+    #[test]
+    fn params_are_typed_and_overridable() {
+        let o: Orchestration = serde_yaml::from_str(
+            "params:\n  n: 25\n  region: {type: string}\n  ratio: {type: number, default: 0.5}\n",
+        )
+        .unwrap();
+        let given = serde_json::json!({"n": "30", "region": "eu"});
+        let p = o.resolve_params(given.as_object().unwrap()).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(p),
+            serde_json::json!({"n": 30, "region": "eu", "ratio": 0.5})
+        );
+        let err = o.resolve_params(
+            serde_json::json!({"n": "x", "region": "eu"})
+                .as_object()
+                .unwrap(),
+        );
+        assert_eq!(
+            err.unwrap_err(),
+            "parameter n: expected an integer, found \"x\""
+        );
+        let err = o.resolve_params(&serde_json::Map::new()).unwrap_err();
+        assert_eq!(err, "parameter region has no default; give it a value");
+        let err = o.resolve_params(
+            serde_json::json!({"nope": 1, "region": "eu"})
+                .as_object()
+                .unwrap(),
+        );
+        assert!(err.unwrap_err().starts_with("unknown parameter \"nope\""));
+    }
+}

@@ -1,0 +1,142 @@
+//! The `shell` step: runs a command; its output goes to the attempt's log,
+//! a non-zero exit fails the attempt. The command runs in its own process
+//! group, which is killed whole when the attempt is stopped (timeout,
+//! cancel, shutdown), so no grandchild outlives it.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+
+use anyhow::Context as _;
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use crate::pipeline::SpecProblem;
+use crate::pipeline::validate::ValidationContext;
+
+use super::{StepContext, StepOutcome};
+
+/// A command line for `sh -c`, or a program and its arguments (no shell).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum CommandLine {
+    Shell(String),
+    Argv(Vec<String>),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShellSpec {
+    pub command: CommandLine,
+    /// Extra environment variables; the daemon's own environment (where
+    /// secrets live) is inherited.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Folder to run in, relative to the pipeline file's folder (default: that folder).
+    #[serde(default)]
+    pub working_dir: Option<String>,
+}
+
+pub fn validate(spec: &ShellSpec, at: &str, _ctx: &ValidationContext) -> Vec<SpecProblem> {
+    let empty = match &spec.command {
+        CommandLine::Shell(s) => s.trim().is_empty(),
+        CommandLine::Argv(v) => v.first().is_none_or(|p| p.is_empty()),
+    };
+    if empty {
+        vec![SpecProblem::new(
+            format!("{at}.command"),
+            "the command is empty",
+        )]
+    } else {
+        Vec::new()
+    }
+}
+
+/// Kills the command's whole process group if the attempt is dropped
+/// before the command exits.
+struct GroupGuard(Option<i32>);
+
+impl Drop for GroupGuard {
+    fn drop(&mut self) {
+        if let Some(pgid) = self.0 {
+            // SAFETY: killpg has no memory-safety preconditions; the group
+            // id is our own child's, which we have not reaped yet.
+            unsafe {
+                libc::killpg(pgid, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+pub async fn run(spec: &ShellSpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
+    let mut cmd = match &spec.command {
+        CommandLine::Shell(line) => {
+            let mut c = tokio::process::Command::new("sh");
+            c.arg("-c").arg(line);
+            c
+        }
+        CommandLine::Argv(argv) => {
+            let mut c = tokio::process::Command::new(&argv[0]);
+            c.args(&argv[1..]);
+            c
+        }
+    };
+    let dir = match &spec.working_dir {
+        Some(d) => ctx.pipeline.base_dir().join(d),
+        None => ctx.pipeline.base_dir(),
+    };
+    cmd.current_dir(&dir)
+        .envs(&spec.env)
+        .env("RECFLOW_RUN_ID", ctx.run_id.to_string())
+        .env("RECFLOW_STEP_ID", ctx.step_id)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("cannot start the command in {}", dir.display()))?;
+    let mut guard = GroupGuard(child.id().map(|p| p as i32));
+    let stdout = child.stdout.take().context("stdout")?;
+    let stderr = child.stderr.take().context("stderr")?;
+    let mut last_line = String::new();
+    let mut last_error = String::new();
+    let read_out = async {
+        let mut lines = BufReader::new(stdout).lines();
+        while let Some(line) = lines.next_line().await? {
+            ctx.log(format!("stdout: {line}"));
+            last_line = line;
+        }
+        anyhow::Ok(())
+    };
+    let read_err = async {
+        let mut lines = BufReader::new(stderr).lines();
+        while let Some(line) = lines.next_line().await? {
+            ctx.log(format!("stderr: {line}"));
+            last_error = line;
+        }
+        anyhow::Ok(())
+    };
+    let (out, err, status) = tokio::join!(read_out, read_err, child.wait());
+    out?;
+    err?;
+    let status = status?;
+    guard.0 = None;
+    let code = status.code().unwrap_or(-1);
+    if !status.success() {
+        let detail = if last_error.is_empty() {
+            String::new()
+        } else {
+            format!(": {last_error}")
+        };
+        anyhow::bail!("the command exited with {status}{detail}");
+    }
+    let mut outputs = serde_json::Map::new();
+    outputs.insert("exit_code".into(), code.into());
+    let tail: String = last_line.chars().take(1000).collect();
+    outputs.insert("last_line".into(), tail.into());
+    Ok(StepOutcome {
+        summary: format!("exit {code}"),
+        outputs,
+    })
+}
