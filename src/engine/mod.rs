@@ -30,7 +30,9 @@ use crate::config::Env;
 use crate::pipeline::Pipeline;
 use crate::pipeline::template::RunVariables;
 use crate::steps::{StepContext, StepOutcome};
-use crate::store::{AttemptEnd, AttemptRecord, NewRun, RunRecord, RunStatus, StepStatus};
+use crate::store::{
+    AttemptEnd, AttemptRecord, NewRun, RunRecord, RunStatus, StepStatus, VersionKind, VersionStatus,
+};
 
 use plan::Stopping;
 
@@ -430,8 +432,37 @@ impl Engine {
     pub async fn fail_stale(&self) -> anyhow::Result<()> {
         let cutoff =
             Utc::now() - chrono::Duration::from_std(self.timing.stale_after).unwrap_or_default();
-        for a in self.env.store.fail_stale_attempts(cutoff).await? {
+        let lost = self.env.store.fail_stale_attempts(cutoff).await?;
+        for a in &lost {
             tracing::warn!(run_id = a.run_id, step = %a.step_id, attempt = a.attempt, worker = a.worker.as_deref().unwrap_or(""), "Attempt lost its worker; failed as interrupted.");
+        }
+        let steps: Vec<(i64, &str)> = lost
+            .iter()
+            .map(|a| (a.run_id, a.step_id.as_str()))
+            .collect();
+        self.fail_orphaned_versions(&steps, "the attempt creating it lost its worker")
+            .await
+    }
+
+    /// Versions that failed or stopped attempts were creating never become
+    /// readable; marks them failed so that listings say so.
+    async fn fail_orphaned_versions(&self, steps: &[(i64, &str)], why: &str) -> anyhow::Result<()> {
+        if steps.is_empty() {
+            return Ok(());
+        }
+        for kind in [VersionKind::Dataset, VersionKind::Solution] {
+            for v in self.env.store.list_versions(kind, None).await? {
+                let orphaned = v.status == VersionStatus::Creating
+                    && steps.iter().any(|(run, step)| {
+                        v.run_id == Some(*run) && v.step_id.as_deref() == Some(*step)
+                    });
+                if orphaned {
+                    self.env
+                        .store
+                        .fail_version(kind, &v.owner, v.version, why)
+                        .await?;
+                }
+            }
         }
         Ok(())
     }

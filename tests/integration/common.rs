@@ -135,3 +135,31 @@ pub fn read_json_lines(path: &Path) -> Vec<serde_json::Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect()
 }
+
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Retries `check` every 100 ms until it returns `Ok`; after 30 s fails
+/// with the last `Err` (what was seen instead).
+pub fn eventually(mut check: impl FnMut() -> Result<(), String>) {
+    eventually_within(std::time::Duration::from_secs(30), &mut check)
+}
+
+pub fn eventually_within(
+    limit: std::time::Duration,
+    check: &mut dyn FnMut() -> Result<(), String>,
+) {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match check() {
+            Ok(()) => return,
+            Err(seen) if std::time::Instant::now() >= deadline => panic!("{seen}"),
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(100)),
+        }
+    }
+}

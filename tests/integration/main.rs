@@ -8,6 +8,7 @@ mod bad_input;
 mod batch;
 mod examples;
 mod import;
+mod orchestrate;
 mod quickstart;
 mod recipes;
 mod s3;

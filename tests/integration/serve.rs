@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::common::{Home, example, ok, repo};
+use crate::common::{Home, eventually, example, ok, repo, runtime};
 
 /// MovieLens ratings as `rating` events, three items with genres, one
 /// user-personalization solution and the campaign `movies`, with filters.
@@ -137,14 +137,6 @@ impl Drop for Server {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap()
-}
-
 fn get_json(url: &str) -> Result<Value, String> {
     runtime().block_on(async {
         let r = reqwest::get(url).await.map_err(|e| e.to_string())?;
@@ -176,19 +168,6 @@ async fn post(
         serde_json::from_str(&text).unwrap_or(Value::String(text)),
         version,
     )
-}
-
-/// Retries `check` every 100 ms until it returns `Ok`; after 30 s fails
-/// with the last `Err` (what was seen instead).
-fn eventually(mut check: impl FnMut() -> Result<(), String>) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        match check() {
-            Ok(()) => return,
-            Err(seen) if Instant::now() >= deadline => panic!("{seen}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
 }
 
 fn tracking_id(home: &Home) -> String {

@@ -1,0 +1,669 @@
+//! Orchestration end to end: retries, timeouts, trigger rules, templates,
+//! parallel steps and the failure webhook in a foreground run; the daemon
+//! with triggers, the HTTP API, file reloads, cancel and SIGTERM; and crash
+//! recovery after SIGKILL during an import, a training and an export.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use recflow::store::{
+    AttemptRecord, RunStatus, StateStore, StepStatus, VersionKind, VersionStatus,
+};
+use serde_json::{Value, json};
+
+use crate::common::{Home, eventually, eventually_within, example, fails, ok, runtime};
+
+fn store(home: &Home) -> Box<dyn StateStore> {
+    let url = format!("sqlite://{}", home.home().join("state.db").display());
+    runtime()
+        .block_on(recflow::store::open(&url))
+        .expect("state store")
+}
+
+fn attempts(home: &Home, run: i64) -> Vec<AttemptRecord> {
+    runtime().block_on(store(home).list_attempts(run)).unwrap()
+}
+
+fn attempt<'a>(all: &'a [AttemptRecord], step: &str, n: i64) -> &'a AttemptRecord {
+    all.iter()
+        .find(|a| a.step_id == step && a.attempt == n)
+        .unwrap_or_else(|| panic!("no attempt {n} of {step}: {all:#?}"))
+}
+
+fn status_of(all: &[AttemptRecord], step: &str) -> (i64, StepStatus) {
+    let last = all
+        .iter()
+        .filter(|a| a.step_id == step)
+        .max_by_key(|a| a.attempt)
+        .unwrap_or_else(|| panic!("no {step}"));
+    (last.attempt, last.status)
+}
+
+fn secs(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
+    (b - a).num_milliseconds() as f64 / 1000.0
+}
+
+/// A one-shot HTTP server on 127.0.0.1 that answers 200 and hands over the
+/// body of the first request.
+fn webhook_receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut data = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = conn.read(&mut buf).unwrap();
+            data.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&data).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len {
+                    conn.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                        .unwrap();
+                    tx.send(serde_json::from_str(&body[..len]).unwrap())
+                        .unwrap();
+                    return;
+                }
+            }
+            if n == 0 {
+                return;
+            }
+        }
+    });
+    (url, rx)
+}
+
+const FLOW: &str = r#"
+name: flow
+dataset_group: g
+max_parallel_steps: 2
+params:
+  greeting: hello
+  top_n: {type: integer, default: 3}
+defaults: {retry_delay: 1s}
+on_failure: {webhook: WEBHOOK}
+steps:
+  - id: flaky
+    type: shell
+    command: 'if [ -f TMP/tried ]; then echo "ready {{ params.top_n }}"; else touch TMP/tried; echo "not yet" >&2; exit 3; fi'
+    retries: 2
+  - {id: slow, type: shell, command: sleep 30, timeout: 1s}
+  - {id: after_slow, type: noop, depends_on: [slow]}
+  - id: greet
+    type: shell
+    depends_on: [flaky]
+    command: 'echo "{{ params.greeting }} {{ ds }} {{ steps.flaky.outputs.last_line }} run {{ run_id }}"'
+  - {id: alert, type: shell, command: echo alert, depends_on: [slow], trigger_rule: one_failed}
+  - {id: not_needed, type: noop, depends_on: [greet], trigger_rule: one_failed}
+  - {id: cleanup, type: noop, depends_on: [after_slow, greet], trigger_rule: all_done}
+"#;
+
+#[test]
+fn a_run_retries_times_out_follows_trigger_rules_renders_templates_and_calls_the_webhook() {
+    let home = Home::new();
+    let (hook, received) = webhook_receiver();
+    let text = FLOW
+        .replace("WEBHOOK", &hook)
+        .replace("TMP", &home.path().display().to_string());
+    let file = home.write("flow.yaml", text);
+    let out = fails(
+        home.cmd()
+            .arg("run")
+            .arg(&file)
+            .args(["--param", "greeting=hi"]),
+    );
+    assert!(out.stdout.contains("Run 1 failed"), "{}", out.all());
+
+    let all = attempts(&home, 1);
+    // Retried after a failure, with a back-off of about retry_delay (1s, jittered down by at most half).
+    let first = attempt(&all, "flaky", 1);
+    assert_eq!(first.status, StepStatus::Failed);
+    assert!(
+        first.error.as_deref().unwrap().contains("not yet"),
+        "{first:?}"
+    );
+    let second = attempt(&all, "flaky", 2);
+    assert_eq!(second.status, StepStatus::Succeeded);
+    assert!(
+        secs(first.finished_at.unwrap(), second.started_at.unwrap()) >= 0.5,
+        "{all:#?}"
+    );
+    // The timeout stopped the sleep; no retries were asked for.
+    let slow = attempt(&all, "slow", 1);
+    assert_eq!(slow.status, StepStatus::Failed);
+    assert_eq!(slow.error.as_deref(), Some("timed out after 1s"));
+    assert!(secs(slow.started_at.unwrap(), slow.finished_at.unwrap()) < 10.0);
+    // Independent steps ran at the same time.
+    assert!(
+        first.started_at.unwrap() < slow.finished_at.unwrap()
+            && slow.started_at.unwrap() < first.finished_at.unwrap()
+    );
+    // Trigger rules.
+    assert_eq!(
+        status_of(&all, "after_slow"),
+        (0, StepStatus::UpstreamFailed)
+    );
+    assert_eq!(status_of(&all, "alert"), (1, StepStatus::Succeeded));
+    assert_eq!(status_of(&all, "not_needed"), (0, StepStatus::Skipped));
+    assert_eq!(status_of(&all, "cleanup"), (1, StepStatus::Succeeded));
+    // Templates: a parameter given on the command line, the logical date, an earlier step's output.
+    let greet = ok(home.cmd().args(["runs", "logs", "1", "greet"])).stdout;
+    let ds = Utc::now().format("%Y-%m-%d").to_string();
+    assert!(
+        greet.contains(&format!("stdout: hi {ds} ready 3 run 1")),
+        "{greet}"
+    );
+    let log = ok(home
+        .cmd()
+        .args(["runs", "logs", "1", "flaky", "--attempt", "1"]))
+    .stdout;
+    assert!(log.contains("stderr: not yet"), "{log}");
+    let show = ok(home.cmd().args(["runs", "show", "1"])).stdout;
+    assert!(
+        show.contains("upstream_failed") && show.contains("timed out after 1s"),
+        "{show}"
+    );
+
+    // The webhook got the run summary.
+    let body = received
+        .recv_timeout(Duration::from_secs(10))
+        .expect("webhook called");
+    assert_eq!(
+        (body["run_id"].as_i64(), body["status"].as_str()),
+        (Some(1), Some("failed"))
+    );
+    assert!(
+        body["error"].as_str().unwrap().contains("step slow failed"),
+        "{body}"
+    );
+
+    // `runs retry` reruns what failed and not what succeeded.
+    std::fs::write(
+        &file,
+        FLOW.replace("WEBHOOK", &hook)
+            .replace("TMP", &home.path().display().to_string())
+            .replace("sleep 30", "true"),
+    )
+    .unwrap();
+    let out = fails(home.cmd().args(["runs", "retry", "1"]));
+    assert!(
+        out.stdout.contains("Run 1 failed"),
+        "the run keeps its own pipeline text: {}",
+        out.all()
+    );
+    let all = attempts(&home, 1);
+    assert_eq!(status_of(&all, "slow"), (2, StepStatus::Failed));
+    assert_eq!(status_of(&all, "flaky"), (2, StepStatus::Succeeded));
+}
+
+#[test]
+fn validate_names_orchestration_mistakes() {
+    let home = Home::new();
+    let parse_time = home.write(
+        "templates.yaml",
+        "name: t\ndataset_group: g\nparams: {region: eu}\nsteps:\n  - {id: a, type: shell, command: 'echo {{ params.regoin }}'}\n  - {id: b, type: shell, command: 'echo {{ steps.a.outputs.exit_code }}'}\n  - {id: c, type: noop, timeout: ten minutes}\n",
+    );
+    let out = fails(home.cmd().arg("validate").arg(&parse_time));
+    assert!(
+        out.all().contains(
+            "steps[0].command: unknown template variable `params.regoin`: keys of `params`: region"
+        ),
+        "{}",
+        out.all()
+    );
+    assert!(out.all().contains("steps[1].command: unknown template variable `steps.a.outputs.exit_code`: `steps` has no upstream steps"), "{}", out.all());
+    assert!(
+        out.all()
+            .contains("steps[2].timeout: invalid duration \"ten minutes\""),
+        "{}",
+        out.all()
+    );
+
+    let checks = home.write(
+        "checks.yaml",
+        "name: c\ndataset_group: g\nschedule: '30 25 * * *'\ntimezone: Europe/Berlin\nparams: {region: {type: string}}\nsteps:\n  - {id: a, type: noop, trigger_rule: one_failed}\n",
+    );
+    let out = fails(home.cmd().arg("validate").arg(&checks));
+    for expected in [
+        "schedule: bad cron expression \"30 25 * * *\": hour 25 out of range 0-23",
+        "params.region: a scheduled pipeline's parameters need defaults",
+        "steps[0].trigger_rule: a trigger rule applies to the steps in depends_on",
+    ] {
+        assert!(
+            out.all().contains(expected),
+            "missing {expected:?} in {}",
+            out.all()
+        );
+    }
+    let tz = home.write("tz.yaml", "name: z\ndataset_group: g\nschedule: '@daily'\ntimezone: Mars/Base\nsteps:\n  - {id: a, type: noop}\n");
+    let out = fails(home.cmd().arg("validate").arg(&tz));
+    assert!(
+        out.all()
+            .contains("timezone: unknown time zone \"Mars/Base\""),
+        "{}",
+        out.all()
+    );
+}
+
+/// A running `recflow schedule`, killed when dropped.
+struct Daemon {
+    child: Child,
+}
+
+impl Daemon {
+    fn start(home: &Home, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"));
+        cmd.arg("--home")
+            .arg(home.home())
+            .arg("schedule")
+            .arg(dir)
+            .args(["--stale-after", "3s", "--reload-interval", "200ms"])
+            .args(args)
+            .env_remove("RECFLOW_HOME")
+            .env_remove("RECFLOW_STATE_URL")
+            .env_remove("RECFLOW_WAREHOUSE")
+            .env_remove("RECFLOW_API_TOKENS")
+            .env_remove("RECFLOW_ACCESS_KEYS")
+            .env("RECFLOW_NO_PROGRESS", "1")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        Daemon {
+            child: cmd.spawn().expect("recflow schedule starts"),
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = std::process::Command::new("kill")
+            .args([sig, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = client.request(method.parse().unwrap(), url);
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        match req.send().await {
+            Ok(r) => {
+                let status = r.status().as_u16();
+                let text = r.text().await.unwrap_or_default();
+                (
+                    status,
+                    serde_json::from_str(&text).unwrap_or(Value::String(text)),
+                )
+            }
+            Err(e) => (0, Value::String(e.to_string())),
+        }
+    })
+}
+
+fn run_status(home: &Home, run: i64) -> RunStatus {
+    runtime().block_on(store(home).get_run(run)).unwrap().status
+}
+
+const WORK: &str = "name: work\ndataset_group: g\nparams: {n: 1}\nsteps:\n  - {id: say, type: shell, command: 'echo run {{ params.n }}'}\n";
+
+#[test]
+fn the_daemon_runs_triggers_and_api_calls_reloads_files_cancels_and_stops_on_sigterm() {
+    let home = Home::new();
+    let dir = home.path().join("pipelines");
+    home.write("pipelines/work.yaml", WORK);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let api = format!("http://127.0.0.1:{port}/api/v1");
+    let daemon = Daemon::start(
+        &home,
+        &dir,
+        &["--bind", &format!("127.0.0.1:{port}")],
+        &[("RECFLOW_API_TOKENS", "secret")],
+    );
+    eventually(
+        || match http("GET", &format!("{api}/pipelines"), Some("secret"), None) {
+            (200, v) if v["pipelines"][0]["name"] == "work" => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+
+    // `recflow trigger --wait` queues a run that the daemon executes.
+    let out = ok(home
+        .cmd()
+        .args(["trigger", "work", "--param", "n=7", "--wait"]));
+    let run: i64 = out.stdout.trim().parse().expect("the run id");
+    assert!(
+        ok(home.cmd().args(["runs", "logs", &run.to_string(), "say"]))
+            .stdout
+            .contains("stdout: run 7")
+    );
+    assert!(
+        fails(home.cmd().args(["trigger", "work", "--param", "n=x"]))
+            .all()
+            .contains("parameter n: expected an integer, found \"x\"")
+    );
+    assert!(
+        fails(home.cmd().args(["trigger", "nope"]))
+            .all()
+            .contains("pipeline \"nope\" is not known")
+    );
+
+    // The API: authentication first, then runs by POST, read back by GET.
+    assert_eq!(http("GET", &format!("{api}/pipelines"), None, None).0, 403);
+    assert_eq!(
+        http("GET", &format!("{api}/pipelines"), Some("wrong"), None).0,
+        403
+    );
+    let (code, body) = http(
+        "POST",
+        &format!("{api}/pipelines/work/runs"),
+        Some("secret"),
+        Some(json!({"params": {"n": 8}})),
+    );
+    assert_eq!(code, 201, "{body}");
+    let id = body["run"]["id"].as_i64().unwrap();
+    eventually(
+        || match http("GET", &format!("{api}/runs/{id}"), Some("secret"), None) {
+            (200, v) if v["run"]["status"] == "succeeded" => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let (code, body) = http(
+        "POST",
+        &format!("{api}/pipelines/work/runs"),
+        Some("secret"),
+        Some(json!({"params": {"n": "x"}})),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(
+        http(
+            "POST",
+            &format!("{api}/pipelines/nope/runs"),
+            Some("secret"),
+            Some(json!({}))
+        )
+        .0,
+        404
+    );
+
+    // An invalid change is reported and the previous version keeps running.
+    home.write("pipelines/work.yaml", format!("{WORK}    surprise: 1\n"));
+    std::thread::sleep(Duration::from_millis(800));
+    let out = ok(home.cmd().args(["trigger", "work", "--wait"]));
+    let run: i64 = out.stdout.trim().parse().unwrap();
+    assert_eq!(run_status(&home, run), RunStatus::Succeeded);
+
+    // A valid change is picked up: a long step, cancelled through the API.
+    home.write(
+        "pipelines/work.yaml",
+        format!("{WORK}  - {{id: long, type: shell, command: sleep 60, depends_on: [say]}}\n"),
+    );
+    eventually(|| {
+        match runtime()
+            .block_on(store(&home).get_pipeline("work"))
+            .unwrap()
+        {
+            Some((_, text)) if text.contains("long") => Ok(()),
+            other => Err(format!("not reloaded yet: {other:?}")),
+        }
+    });
+    let (code, body) = http(
+        "POST",
+        &format!("{api}/pipelines/work/runs"),
+        Some("secret"),
+        Some(json!({})),
+    );
+    assert_eq!(code, 201, "{body}");
+    let id = body["run"]["id"].as_i64().unwrap();
+    eventually(
+        || match attempts(&home, id).iter().find(|a| a.step_id == "long") {
+            Some(a) if a.status == StepStatus::Running => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    let (code, body) = http(
+        "POST",
+        &format!("{api}/runs/{id}/cancel"),
+        Some("secret"),
+        None,
+    );
+    assert_eq!(code, 200, "{body}");
+    eventually(|| match run_status(&home, id) {
+        RunStatus::Cancelled => Ok(()),
+        s => Err(format!("{s}")),
+    });
+    let long = attempt(&attempts(&home, id), "long", 1).clone();
+    assert_eq!(long.status, StepStatus::Failed);
+    assert!(long.error.unwrap().contains("cancelled"));
+
+    // SIGTERM: nothing new starts, the running attempt finishes, the daemon exits cleanly.
+    home.write(
+        "pipelines/work.yaml",
+        format!("{WORK}  - {{id: brief, type: shell, command: sleep 2, depends_on: [say]}}\n"),
+    );
+    eventually(|| {
+        match runtime()
+            .block_on(store(&home).get_pipeline("work"))
+            .unwrap()
+        {
+            Some((_, text)) if text.contains("brief") => Ok(()),
+            other => Err(format!("not reloaded yet: {other:?}")),
+        }
+    });
+    let run: i64 = ok(home.cmd().args(["trigger", "work"]))
+        .stdout
+        .trim()
+        .parse()
+        .unwrap();
+    eventually(
+        || match attempts(&home, run).iter().find(|a| a.step_id == "brief") {
+            Some(a) if a.status == StepStatus::Running => Ok(()),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    daemon.signal("-TERM");
+    let mut daemon = daemon;
+    let status = daemon.child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    assert_eq!(
+        status_of(&attempts(&home, run), "brief"),
+        (1, StepStatus::Succeeded)
+    );
+    assert_eq!(run_status(&home, run), RunStatus::Succeeded);
+}
+
+/// Online Retail into interactions (a few seconds), an ALS model, its
+/// campaign and recommendations for every customer.
+fn crash_pipeline(home: &Home) -> PathBuf {
+    home.write(
+        "pipelines/crash.yaml",
+        format!(
+            r#"
+name: crash
+dataset_group: retail
+datasets:
+  interactions:
+    schema:
+      fields:
+        - {{name: USER_ID, type: string}}
+        - {{name: ITEM_ID, type: string}}
+        - {{name: TIMESTAMP, type: long}}
+solutions:
+  recs: {{recipe: user-personalization, factors: 64, iterations: 30}}
+campaigns:
+  shop: {{solution: recs}}
+steps:
+  - id: import
+    type: import
+    dataset: interactions
+    source: {source}
+    sql: |
+      SELECT "Customer ID" AS USER_ID, StockCode AS ITEM_ID, InvoiceDate AS TIMESTAMP
+      FROM source WHERE "Customer ID" IS NOT NULL AND Quantity > 0
+  - {{id: train, type: train, solution: recs, depends_on: [import]}}
+  - {{id: deploy, type: deploy, campaign: shop, depends_on: [train]}}
+  - {{id: export, type: batch_inference, campaign: shop, users: all, num_results: 200, depends_on: [deploy]}}
+"#,
+            source = example("data/online_retail/online_retail_ii_2009_2010.parquet"),
+        ),
+    )
+}
+
+#[test]
+fn sigkill_during_import_training_and_export_then_a_restart_completes_the_run() {
+    let home = Home::new();
+    crash_pipeline(&home);
+    let dir = home.path().join("pipelines");
+    let mut daemon = Daemon::start(&home, &dir, &[], &[]);
+    eventually(|| {
+        let out = home.cmd().args(["trigger", "crash"]).output().unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).to_string())
+        }
+    });
+    let run = 1;
+    for step in ["import", "train", "export"] {
+        // Kill the daemon while the step runs.
+        eventually_within(Duration::from_secs(120), &mut || match attempts(&home, run)
+            .iter()
+            .filter(|a| a.step_id == step)
+            .max_by_key(|a| a.attempt)
+        {
+            Some(a) if a.status == StepStatus::Running => Ok(()),
+            other => Err(format!("waiting for {step} to run: {other:?}")),
+        });
+        daemon.signal("-KILL");
+        let _ = daemon.child.wait();
+        let all = attempts(&home, run);
+        let killed = all
+            .iter()
+            .filter(|a| a.step_id == step)
+            .max_by_key(|a| a.attempt)
+            .unwrap();
+        assert_eq!(
+            killed.status,
+            StepStatus::Running,
+            "{step} was still running when killed"
+        );
+        daemon = Daemon::start(&home, &dir, &[], &[]);
+    }
+    eventually_within(
+        Duration::from_secs(180),
+        &mut || match run_status(&home, run) {
+            RunStatus::Succeeded => Ok(()),
+            s => Err(format!("run {s}: {:#?}", attempts(&home, run))),
+        },
+    );
+
+    let all = attempts(&home, run);
+    for step in ["import", "train", "export"] {
+        // The killed attempt is failed as interrupted and retried once; the
+        // steps before it were not redone.
+        let lost = attempt(&all, step, 1);
+        assert!(
+            lost.status == StepStatus::Failed && lost.interrupted,
+            "{lost:?}"
+        );
+        assert!(
+            lost.error
+                .as_deref()
+                .unwrap()
+                .contains("stopped heartbeating"),
+            "{lost:?}"
+        );
+        assert_eq!(
+            status_of(&all, step),
+            (2, StepStatus::Succeeded),
+            "{all:#?}"
+        );
+    }
+    assert_eq!(status_of(&all, "deploy"), (1, StepStatus::Succeeded));
+
+    // No partial dataset version or model is visible: the killed attempts'
+    // versions are failed, the active ones are the retries'.
+    let s = store(&home);
+    let rt = runtime();
+    for (kind, owner) in [
+        (VersionKind::Dataset, "retail/interactions"),
+        (VersionKind::Solution, "recs"),
+    ] {
+        let versions = rt.block_on(s.list_versions(kind, Some(owner))).unwrap();
+        let active: Vec<i64> = versions
+            .iter()
+            .filter(|v| v.status == VersionStatus::Active)
+            .map(|v| v.version)
+            .collect();
+        assert_eq!(active.len(), 1, "{versions:#?}");
+        assert!(
+            versions.iter().all(|v| v.status != VersionStatus::Creating),
+            "{versions:#?}"
+        );
+        let latest = rt
+            .block_on(s.latest_active_version(kind, owner))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            latest.step_id.as_deref(),
+            Some(if kind == VersionKind::Dataset {
+                "import"
+            } else {
+                "train"
+            })
+        );
+    }
+    // The export holds exactly what its manifest lists.
+    let out_dir = home.warehouse().join("exports/crash/export/run-1");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("_manifest.json")).unwrap()).unwrap();
+    let mut listed: Vec<String> = manifest["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o.as_str().unwrap().rsplit('/').next().unwrap().to_string())
+        .collect();
+    let mut present: Vec<String> = std::fs::read_dir(&out_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| !n.starts_with('_') && !n.starts_with('.'))
+        .collect();
+    listed.sort();
+    present.sort();
+    assert_eq!(listed, present);
+    assert!(
+        manifest["counts"]["lines_out"].as_u64().unwrap() > 4000,
+        "{manifest}"
+    );
+}
