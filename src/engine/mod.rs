@@ -339,14 +339,20 @@ impl Engine {
                 attempt.step_id
             ))
         })?;
-        let outputs = step_outputs(
-            &self
-                .env
-                .store
-                .list_attempts(run.id)
-                .await
-                .map_err(|e| fail(e.to_string()))?,
-        );
+        // Outputs of earlier steps, for steps that read them (templates,
+        // deploy and batch steps looking for this run's solution version).
+        let outputs = if step.reads_upstream_outputs() {
+            step_outputs(
+                &self
+                    .env
+                    .store
+                    .list_attempts(run.id)
+                    .await
+                    .map_err(|e| fail(e.to_string()))?,
+            )
+        } else {
+            BTreeMap::new()
+        };
         let vars = run_variables(&pipeline, &run);
         let kind = step
             .settings_for(&vars.context(&outputs))
@@ -623,9 +629,13 @@ pub async fn drive(
         }
         tokio::select! {
             Some(done) = tasks.join_next() => {
-                let report = done?;
-                on_step(&report);
-                reports.push(report);
+                // Every attempt that has ended, then one plan for all of them.
+                let mut done = Some(done);
+                while let Some(d) = done.take().or_else(|| tasks.try_join_next()) {
+                    let report = d?;
+                    on_step(&report);
+                    reports.push(report);
+                }
                 let run = engine.env.store.get_run(run_id).await?;
                 engine.advance(&run).await?;
             }

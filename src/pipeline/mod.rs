@@ -190,6 +190,16 @@ impl StepSpec {
         }
     }
 
+    /// Whether the step looks at earlier steps' outputs: through templates,
+    /// or to find the solution version a `train` step of the run made.
+    pub fn reads_upstream_outputs(&self) -> bool {
+        self.template.is_some()
+            || matches!(
+                self.kind,
+                StepKind::Deploy(_) | StepKind::BatchInference(_) | StepKind::BatchSegment(_)
+            )
+    }
+
     /// Retries and timeout, the pipeline's defaults applied.
     pub fn retry_policy(&self, pipeline: &Orchestration) -> RetryPolicy {
         RetryPolicy::resolve(&self.common.policy(), &pipeline.defaults)
