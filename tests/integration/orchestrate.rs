@@ -667,3 +667,38 @@ fn sigkill_during_import_training_and_export_then_a_restart_completes_the_run() 
         "{manifest}"
     );
 }
+
+#[test]
+fn the_nightly_example_renders_params_and_step_outputs_into_typed_settings() {
+    let home = Home::new();
+    let out = ok(home
+        .cmd()
+        .args(["run", &example("nightly.yaml"), "--param", "top_n=5"]));
+    assert!(out.stdout.contains("Run 1 succeeded"), "{}", out.all());
+    let dir = home.warehouse().join("exports/nightly/export/run-1");
+    let lines = crate::common::read_json_lines(&dir.join("all-users.out"));
+    assert_eq!(lines.len(), 943);
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["output"]["recommendedItems"].as_array().unwrap().len() == 5)
+    );
+    let all = attempts(&home, 1);
+    assert_eq!(status_of(&all, "page_on_failure"), (0, StepStatus::Skipped));
+    let announce = ok(home.cmd().args(["runs", "logs", "1", "announce"])).stdout;
+    assert!(
+        announce.contains("943 users' recommendations for"),
+        "{announce}"
+    );
+    // A parameter of the wrong type is refused before anything runs.
+    let out = fails(
+        home.cmd()
+            .args(["run", &example("nightly.yaml"), "--param", "top_n=many"]),
+    );
+    assert!(
+        out.all()
+            .contains("parameter top_n: expected an integer, found \"many\""),
+        "{}",
+        out.all()
+    );
+}
