@@ -1,7 +1,8 @@
 //! The `shell` step: runs a command; its output goes to the attempt's log,
 //! a non-zero exit fails the attempt. The command runs in its own process
 //! group, which is killed whole when the attempt is stopped (timeout,
-//! cancel, shutdown), so no grandchild outlives it.
+//! cancel, shutdown), so no grandchild outlives it; and it is killed when
+//! the daemon itself dies.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -93,6 +94,16 @@ pub async fn run(spec: &ShellSpec, ctx: &StepContext<'_>) -> anyhow::Result<Step
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes one async-signal-safe system call.
+    unsafe {
+        // If the daemon dies (SIGKILL), the command dies with it instead of
+        // finishing unobserved while its attempt is retried elsewhere.
+        cmd.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
     let mut child = cmd
         .spawn()
         .with_context(|| format!("cannot start the command in {}", dir.display()))?;

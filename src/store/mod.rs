@@ -1,9 +1,11 @@
 //! The state store: pipelines, runs, step attempts, dataset and solution
 //! versions, and campaigns, behind one trait. SQLite (WAL, versioned
-//! migrations) is the embedded default; a PostgreSQL implementation plugs in
-//! behind the same trait for several nodes. A run is a row before it is work,
-//! and versions are allocated here so two writers never share a number.
+//! migrations) is the embedded default; PostgreSQL (`postgres://` URLs), with
+//! the same schema and queries, holds the state several nodes share. A run is
+//! a row before it is work, and versions are allocated here so two writers
+//! never share a number.
 
+mod postgres;
 mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -15,6 +17,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -33,19 +36,17 @@ pub enum StoreError {
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
-/// Opens the store named by a URL (`sqlite:///path/state.db`).
+/// Opens the store named by a URL (`sqlite:///path/state.db`,
+/// `postgres://user:password@host/database`).
 pub async fn open(url: &str) -> StoreResult<Box<dyn StateStore>> {
     if url.starts_with("sqlite:") {
         Ok(Box::new(SqliteStore::open(url).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
-        Err(StoreError::Open {
-            url: redact(url),
-            reason: "PostgreSQL is not supported by this build yet; use a sqlite: URL".into(),
-        })
+        Ok(Box::new(PostgresStore::open(url).await?))
     } else {
         Err(StoreError::Open {
             url: redact(url),
-            reason: "unknown scheme; expected sqlite://PATH".into(),
+            reason: "unknown scheme; expected sqlite://PATH or postgres://HOST/DATABASE".into(),
         })
     }
 }

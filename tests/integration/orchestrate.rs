@@ -702,3 +702,138 @@ fn the_nightly_example_renders_params_and_step_outputs_into_typed_settings() {
         out.all()
     );
 }
+
+/// A fresh database on the test PostgreSQL server (`scripts/test` starts
+/// one); `None` outside CI when there is none.
+fn fresh_postgres_database() -> Option<String> {
+    let Ok(base) = std::env::var("RECFLOW_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "RECFLOW_TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts PostgreSQL"
+        );
+        eprintln!("skipping: RECFLOW_TEST_POSTGRES_URL is not set (scripts/test sets it)");
+        return None;
+    };
+    let name = format!("recflow_daemons_{}", uuid::Uuid::new_v4().simple());
+    runtime().block_on(async {
+        use sqlx::Connection;
+        let mut conn = sqlx::postgres::PgConnection::connect(&base)
+            .await
+            .expect("PostgreSQL reachable");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+    });
+    let mut url = url::Url::parse(&base).unwrap();
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}
+
+#[test]
+fn two_daemons_share_postgres_and_survive_one_being_killed() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let home = Home::new();
+    let outputs = home.path().join("outputs");
+    std::fs::create_dir_all(&outputs).unwrap();
+    // Twelve parallel steps that each append their id to the run's file
+    // once they have slept: a step run twice shows up twice.
+    let mut text = String::from(
+        "name: fan\ndataset_group: g\nschedule: '* * * * *'\ncatchup: all\nmax_catchup_runs: 3\nmax_active_runs: 4\nmax_parallel_steps: 12\nsteps:\n",
+    );
+    for i in 0..12 {
+        text.push_str(&format!(
+            "  - {{id: s{i}, type: shell, command: 'sleep 1.5 && echo s{i} >> {}/run-{{{{ run_id }}}}.txt'}}\n",
+            outputs.display()
+        ));
+    }
+    text.push_str("  - {id: done, type: noop, depends_on: [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11]}\n");
+    home.write("pipelines/fan.yaml", text);
+    let dir = home.path().join("pipelines");
+    let rt = runtime();
+    let store = rt.block_on(recflow::store::open(&url)).unwrap();
+    // The schedule was last handled five minutes ago: the daemon that holds
+    // the scheduler lease catches up the three latest minutes.
+    rt.block_on(store.set_schedule_cursor("fan", Utc::now() - chrono::Duration::minutes(5)))
+        .unwrap();
+
+    let env = [("RECFLOW_STATE_URL", url.as_str())];
+    let mut a = Daemon::start(&home, &dir, &["--workers", "8"], &env);
+    let b = Daemon::start(&home, &dir, &["--workers", "8"], &env);
+    // Kill the first daemon once it runs attempts.
+    let pid = format!(":{}:", a.child.id());
+    eventually_within(Duration::from_secs(60), &mut || {
+        let runs = rt.block_on(store.list_runs(Some("fan"), 100)).unwrap();
+        let running = runs
+            .iter()
+            .flat_map(|r| rt.block_on(store.list_attempts(r.id)).unwrap())
+            .filter(|x| {
+                x.status == StepStatus::Running
+                    && x.worker.as_deref().is_some_and(|w| w.contains(&pid))
+            })
+            .count();
+        if running >= 2 {
+            Ok(())
+        } else {
+            Err(format!(
+                "{running} attempts running on the first daemon; runs {runs:#?}"
+            ))
+        }
+    });
+    a.signal("-KILL");
+    let _ = a.child.wait();
+
+    eventually_within(Duration::from_secs(120), &mut || {
+        let runs = rt.block_on(store.list_runs(Some("fan"), 100)).unwrap();
+        if runs.len() >= 3 && runs.iter().all(|r| r.status == RunStatus::Succeeded) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{:?}",
+                runs.iter().map(|r| (r.id, r.status)).collect::<Vec<_>>()
+            ))
+        }
+    });
+    drop(b);
+
+    let runs = rt.block_on(store.list_runs(Some("fan"), 100)).unwrap();
+    // Each scheduled time fired once: three catch-up runs, three distinct minutes.
+    let mut minutes: Vec<_> = runs
+        .iter()
+        .filter(|r| r.trigger == "schedule")
+        .map(|r| r.logical_date.unwrap())
+        .collect();
+    minutes.sort();
+    minutes.dedup();
+    assert!(minutes.len() >= 3, "{runs:#?}");
+    assert_eq!(
+        minutes.len(),
+        runs.iter().filter(|r| r.trigger == "schedule").count()
+    );
+    let mut interrupted = 0;
+    for run in &runs {
+        let all = rt.block_on(store.list_attempts(run.id)).unwrap();
+        interrupted += all.iter().filter(|x| x.interrupted).count();
+        for i in 0..12 {
+            let step = format!("s{i}");
+            let ok = all
+                .iter()
+                .filter(|x| x.step_id == step && x.status == StepStatus::Succeeded)
+                .count();
+            assert_eq!(ok, 1, "run {} step {step}: {all:#?}", run.id);
+        }
+        // No duplicate outputs: each step's line is in the file exactly once.
+        let lines = std::fs::read_to_string(outputs.join(format!("run-{}.txt", run.id))).unwrap();
+        let mut ids: Vec<&str> = lines.lines().collect();
+        ids.sort();
+        let mut expected: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
+        expected.sort();
+        assert_eq!(ids, expected, "run {}", run.id);
+    }
+    assert!(
+        interrupted >= 2,
+        "the killed daemon's attempts were failed as interrupted and retried"
+    );
+}
