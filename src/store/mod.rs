@@ -6,6 +6,7 @@
 //! never share a number.
 
 mod postgres;
+mod rows;
 mod sqlite;
 #[cfg(test)]
 mod suite;

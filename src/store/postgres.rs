@@ -49,19 +49,6 @@ impl PostgresStore {
     }
 }
 
-fn opt_ts(row: &PgRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    row.try_get::<Option<String>, _>(col)?
-        .as_deref()
-        .map(parse_ts)
-        .transpose()
-}
-
-fn json(row: &PgRow, col: &str) -> StoreResult<Option<serde_json::Value>> {
-    row.try_get::<Option<String>, _>(col)?
-        .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}"))))
-        .transpose()
-}
-
 /// Every column of `runs` but the pipeline text.
 const RUN_COLUMNS: &str = "id, pipeline, status, trigger, created_at, started_at, finished_at, \
     error, file, params, logical_date, data_interval_start, data_interval_end, \
@@ -87,86 +74,7 @@ fn not_found_campaign(name: &str) -> StoreError {
     }
 }
 
-fn run_row(row: &PgRow) -> StoreResult<RunRecord> {
-    Ok(RunRecord {
-        id: row.try_get("id")?,
-        pipeline: row.try_get("pipeline")?,
-        status: row.try_get::<String, _>("status")?.parse()?,
-        trigger: row.try_get("trigger")?,
-        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-        started_at: opt_ts(row, "started_at")?,
-        finished_at: opt_ts(row, "finished_at")?,
-        error: row.try_get("error")?,
-        file: row.try_get("file")?,
-        params: json(row, "params")?.unwrap_or_default(),
-        logical_date: opt_ts(row, "logical_date")?,
-        data_interval_start: opt_ts(row, "data_interval_start")?,
-        data_interval_end: opt_ts(row, "data_interval_end")?,
-        max_parallel_steps: row.try_get("max_parallel_steps")?,
-        deadline: opt_ts(row, "deadline")?,
-        cancel_requested: row.try_get("cancel_requested")?,
-    })
-}
-
-fn attempt_row(row: &PgRow) -> StoreResult<AttemptRecord> {
-    Ok(AttemptRecord {
-        id: row.try_get("id")?,
-        run_id: row.try_get("run_id")?,
-        step_id: row.try_get("step_id")?,
-        step_type: row.try_get("step_type")?,
-        attempt: row.try_get("attempt")?,
-        status: row.try_get::<String, _>("status")?.parse()?,
-        queued_at: parse_ts(&row.try_get::<String, _>("queued_at")?)?,
-        not_before: parse_ts(&row.try_get::<String, _>("not_before")?)?,
-        started_at: opt_ts(row, "started_at")?,
-        finished_at: opt_ts(row, "finished_at")?,
-        worker: row.try_get("worker")?,
-        heartbeat_at: opt_ts(row, "heartbeat_at")?,
-        interrupted: row.try_get("interrupted")?,
-        summary: row.try_get("summary")?,
-        outputs: json(row, "outputs")?.unwrap_or_default(),
-        error: row.try_get("error")?,
-        log: row.try_get("log")?,
-    })
-}
-
-fn version_row(row: &PgRow) -> StoreResult<VersionRecord> {
-    Ok(VersionRecord {
-        kind: row.try_get::<String, _>("kind")?.parse()?,
-        owner: row.try_get("owner")?,
-        version: row.try_get("version")?,
-        status: row.try_get::<String, _>("status")?.parse()?,
-        run_id: row.try_get("run_id")?,
-        step_id: row.try_get("step_id")?,
-        location: row.try_get("location")?,
-        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-        finished_at: opt_ts(row, "finished_at")?,
-        manifest: json(row, "manifest")?,
-        error: row.try_get("error")?,
-    })
-}
-
-fn campaign_row(row: &PgRow) -> StoreResult<CampaignRecord> {
-    Ok(CampaignRecord {
-        name: row.try_get("name")?,
-        dataset_group: row.try_get("dataset_group")?,
-        solution: row.try_get("solution")?,
-        solution_version: row.try_get("solution_version")?,
-        previous_version: row.try_get("previous_version")?,
-        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
-        config: json(row, "config")?.unwrap_or_default(),
-    })
-}
-
-fn pipeline_row(row: &PgRow) -> StoreResult<PipelineRecord> {
-    Ok(PipelineRecord {
-        name: row.try_get("name")?,
-        dataset_group: row.try_get("dataset_group")?,
-        file: row.try_get("file")?,
-        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
-    })
-}
+super::rows::row_mappers!(PgRow);
 
 #[async_trait]
 impl StateStore for PostgresStore {

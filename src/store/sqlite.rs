@@ -50,19 +50,13 @@ impl SqliteStore {
             url: url.to_string(),
         })
     }
-}
 
-fn opt_ts(row: &SqliteRow, col: &str) -> StoreResult<Option<DateTime<Utc>>> {
-    row.try_get::<Option<String>, _>(col)?
-        .as_deref()
-        .map(parse_ts)
-        .transpose()
-}
-
-fn json(row: &SqliteRow, col: &str) -> StoreResult<Option<serde_json::Value>> {
-    row.try_get::<Option<String>, _>(col)?
-        .map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt(format!("{col}: {e}"))))
-        .transpose()
+    /// A transaction that takes the write lock at once. A deferred one that
+    /// reads first and writes later fails with SQLITE_BUSY_SNAPSHOT, without
+    /// waiting, when another connection wrote in between (parallel steps do).
+    async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
 }
 
 /// Every column of `runs` but the pipeline text.
@@ -76,77 +70,7 @@ fn not_found_run(run_id: i64) -> StoreError {
     }
 }
 
-fn run_row(row: &SqliteRow) -> StoreResult<RunRecord> {
-    Ok(RunRecord {
-        id: row.try_get("id")?,
-        pipeline: row.try_get("pipeline")?,
-        status: row.try_get::<String, _>("status")?.parse()?,
-        trigger: row.try_get("trigger")?,
-        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-        started_at: opt_ts(row, "started_at")?,
-        finished_at: opt_ts(row, "finished_at")?,
-        error: row.try_get("error")?,
-        file: row.try_get("file")?,
-        params: json(row, "params")?.unwrap_or_default(),
-        logical_date: opt_ts(row, "logical_date")?,
-        data_interval_start: opt_ts(row, "data_interval_start")?,
-        data_interval_end: opt_ts(row, "data_interval_end")?,
-        max_parallel_steps: row.try_get("max_parallel_steps")?,
-        deadline: opt_ts(row, "deadline")?,
-        cancel_requested: row.try_get("cancel_requested")?,
-    })
-}
-
-fn attempt_row(row: &SqliteRow) -> StoreResult<AttemptRecord> {
-    Ok(AttemptRecord {
-        id: row.try_get("id")?,
-        run_id: row.try_get("run_id")?,
-        step_id: row.try_get("step_id")?,
-        step_type: row.try_get("step_type")?,
-        attempt: row.try_get("attempt")?,
-        status: row.try_get::<String, _>("status")?.parse()?,
-        queued_at: parse_ts(&row.try_get::<String, _>("queued_at")?)?,
-        not_before: parse_ts(&row.try_get::<String, _>("not_before")?)?,
-        started_at: opt_ts(row, "started_at")?,
-        finished_at: opt_ts(row, "finished_at")?,
-        worker: row.try_get("worker")?,
-        heartbeat_at: opt_ts(row, "heartbeat_at")?,
-        interrupted: row.try_get("interrupted")?,
-        summary: row.try_get("summary")?,
-        outputs: json(row, "outputs")?.unwrap_or_default(),
-        error: row.try_get("error")?,
-        log: row.try_get("log")?,
-    })
-}
-
-fn version_row(row: &SqliteRow) -> StoreResult<VersionRecord> {
-    Ok(VersionRecord {
-        kind: row.try_get::<String, _>("kind")?.parse()?,
-        owner: row.try_get("owner")?,
-        version: row.try_get("version")?,
-        status: row.try_get::<String, _>("status")?.parse()?,
-        run_id: row.try_get("run_id")?,
-        step_id: row.try_get("step_id")?,
-        location: row.try_get("location")?,
-        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-        finished_at: opt_ts(row, "finished_at")?,
-        manifest: json(row, "manifest")?,
-        error: row.try_get("error")?,
-    })
-}
-
-fn campaign_row(row: &SqliteRow) -> StoreResult<CampaignRecord> {
-    Ok(CampaignRecord {
-        name: row.try_get("name")?,
-        dataset_group: row.try_get("dataset_group")?,
-        solution: row.try_get("solution")?,
-        solution_version: row.try_get("solution_version")?,
-        previous_version: row.try_get("previous_version")?,
-        created_at: parse_ts(&row.try_get::<String, _>("created_at")?)?,
-        updated_at: parse_ts(&row.try_get::<String, _>("updated_at")?)?,
-        config: json(row, "config")?.unwrap_or_default(),
-    })
-}
+super::rows::row_mappers!(SqliteRow);
 
 #[async_trait]
 impl StateStore for SqliteStore {
@@ -182,16 +106,7 @@ impl StateStore for SqliteStore {
         )
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(PipelineRecord {
-                    name: r.try_get("name")?,
-                    dataset_group: r.try_get("dataset_group")?,
-                    file: r.try_get("file")?,
-                    updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
-                })
-            })
-            .collect()
+        rows.iter().map(pipeline_row).collect()
     }
 
     async fn get_pipeline(&self, name: &str) -> StoreResult<Option<(PipelineRecord, String)>> {
@@ -199,18 +114,8 @@ impl StateStore for SqliteStore {
             .bind(name)
             .fetch_optional(&self.pool)
             .await?;
-        row.map(|r| {
-            Ok((
-                PipelineRecord {
-                    name: r.try_get("name")?,
-                    dataset_group: r.try_get("dataset_group")?,
-                    file: r.try_get("file")?,
-                    updated_at: parse_ts(&r.try_get::<String, _>("updated_at")?)?,
-                },
-                r.try_get("spec")?,
-            ))
-        })
-        .transpose()
+        row.map(|r| Ok((pipeline_row(&r)?, r.try_get("spec")?)))
+            .transpose()
     }
 
     async fn create_run(&self, run: &NewRun) -> StoreResult<Option<i64>> {
@@ -297,7 +202,7 @@ impl StateStore for SqliteStore {
     }
 
     async fn reopen_run(&self, run_id: i64) -> StoreResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let result = sqlx::query(
             "UPDATE runs SET status = 'running', finished_at = NULL, error = NULL,
                cancel_requested = 0, deadline = NULL WHERE id = ?",
@@ -409,7 +314,7 @@ impl StateStore for SqliteStore {
         }
         let ids: Vec<String> = attempt_ids.iter().map(i64::to_string).collect();
         let ids = ids.join(", ");
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(&format!(
             "UPDATE step_attempts SET heartbeat_at = ? WHERE id IN ({ids}) AND worker = ? AND status = 'running'"
         ))
@@ -721,7 +626,7 @@ impl StateStore for SqliteStore {
         run_id: Option<i64>,
     ) -> StoreResult<Option<i64>> {
         let now = ts(Utc::now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         let previous: Option<i64> =
             sqlx::query("SELECT solution_version FROM campaigns WHERE name = ?")
                 .bind(name)
@@ -774,7 +679,7 @@ impl StateStore for SqliteStore {
     async fn set_campaign_version(&self, name: &str, version: i64) -> StoreResult<CampaignRecord> {
         let current = self.get_campaign(name).await?;
         let now = ts(Utc::now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "UPDATE campaigns SET solution_version = ?, previous_version = ?, updated_at = ? WHERE name = ?",
         )
@@ -850,7 +755,7 @@ impl StateStore for SqliteStore {
 
     async fn insert_events(&self, events: &[EventRecord]) -> StoreResult<()> {
         let now = ts(Utc::now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for e in events {
             sqlx::query(
                 "INSERT INTO events (dataset_group, user_id, session_id, event_type, item_id, event_value,
@@ -915,7 +820,7 @@ impl StateStore for SqliteStore {
         records: &[(String, String)],
     ) -> StoreResult<()> {
         let now = ts(Utc::now());
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_tx().await?;
         for (id, properties) in records {
             sqlx::query(
                 "INSERT INTO put_records (dataset_group, dataset_type, record_id, properties, received_at)
