@@ -837,3 +837,37 @@ fn two_daemons_share_postgres_and_survive_one_being_killed() {
         "the killed daemon's attempts were failed as interrupted and retried"
     );
 }
+
+#[test]
+fn a_sensor_waits_for_its_object_and_times_out_without_it() {
+    let home = Home::new();
+    let tmp = home.path().display().to_string();
+    let file = home.write(
+        "sensor.yaml",
+        format!(
+            "name: sensor\ndataset_group: g\nsteps:\n  - {{id: produce, type: shell, command: 'sleep 1 && touch {tmp}/ready'}}\n  - {{id: wait, type: wait_for, path: '{tmp}/ready', poke_interval: 200ms}}\n  - {{id: never, type: wait_for, path: '{tmp}/never/', poke_interval: 200ms, timeout: 1s}}\n"
+        ),
+    );
+    fails(home.cmd().arg("run").arg(&file));
+    let all = attempts(&home, 1);
+    let wait = attempt(&all, "wait", 1);
+    assert_eq!(wait.status, StepStatus::Succeeded);
+    let checks: u32 = wait
+        .summary
+        .as_deref()
+        .unwrap()
+        .split(" found after ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(checks > 1, "it waited: {wait:?}");
+    let never = attempt(&all, "never", 1);
+    assert_eq!(
+        (never.status, never.error.as_deref()),
+        (StepStatus::Failed, Some("timed out after 1s"))
+    );
+}
