@@ -375,8 +375,8 @@ pub trait StateStore: Send + Sync {
         run_id: Option<i64>,
     ) -> StoreResult<Option<AttemptRecord>>;
     /// Marks `worker`'s attempts alive; returns those among them that must
-    /// stop: their run was cancelled or ended, or they are no longer this
-    /// worker's (failed as stale).
+    /// stop: their run was cancelled, timed out or ended, or they are no
+    /// longer this worker's (failed as stale).
     async fn heartbeat(&self, worker: &str, attempt_ids: &[i64]) -> StoreResult<Vec<i64>>;
     /// Ends an attempt that is still queued or running (false if it had
     /// ended already, e.g. failed as stale while its worker was paused).

@@ -356,12 +356,13 @@ impl StateStore for PostgresStore {
         if attempt_ids.is_empty() {
             return Ok(Vec::new());
         }
+        let now = ts(Utc::now());
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "UPDATE step_attempts SET heartbeat_at = $1
              WHERE id = ANY($2) AND worker = $3 AND status = 'running'",
         )
-        .bind(ts(Utc::now()))
+        .bind(&now)
         .bind(attempt_ids)
         .bind(worker)
         .execute(&mut *tx)
@@ -369,11 +370,12 @@ impl StateStore for PostgresStore {
         let rows = sqlx::query(
             "SELECT a.id FROM step_attempts a JOIN runs r ON r.id = a.run_id
              WHERE a.id = ANY($1) AND (a.status <> 'running' OR a.worker IS DISTINCT FROM $2
-               OR r.cancel_requested OR r.status <> 'running')
+               OR r.cancel_requested OR r.status <> 'running' OR r.deadline < $3)
              ORDER BY a.id",
         )
         .bind(attempt_ids)
         .bind(worker)
+        .bind(&now)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;

@@ -33,7 +33,8 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
             .foreign_keys(true);
-        if let Some(parent) = std::path::Path::new(options.get_filename()).parent()
+        let file = options.get_filename().to_path_buf();
+        if let Some(parent) = file.parent()
             && !parent.as_os_str().is_empty()
         {
             std::fs::create_dir_all(parent)
@@ -44,7 +45,16 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(|e| open_err(e.to_string()))?;
+        // sqlx takes no lock around SQLite migrations, and two processes
+        // opening a new or older database at once (a daemon and a trigger)
+        // would both apply them: hold a file lock while migrating.
+        let lock_path = file.with_extension("migrate.lock");
+        let lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
+            .await
+            .map_err(|e| open_err(e.to_string()))?
+            .map_err(open_err)?;
         MIGRATOR.run(&pool).await?;
+        drop(lock);
         Ok(SqliteStore {
             pool,
             url: url.to_string(),
@@ -57,6 +67,27 @@ impl SqliteStore {
     async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, sqlx::Sqlite>> {
         Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
     }
+}
+
+/// Opens `path` and takes an exclusive `flock` on it, waiting for it; the
+/// lock goes with the returned file.
+fn lock_file(path: &std::path::Path) -> Result<std::fs::File, String> {
+    use std::os::fd::AsRawFd;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    // SAFETY: flock on a descriptor this function owns for the call.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+        return Err(format!(
+            "cannot lock {}: {}",
+            path.display(),
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(file)
 }
 
 /// Every column of `runs` but the pipeline text.
@@ -314,20 +345,22 @@ impl StateStore for SqliteStore {
         }
         let ids: Vec<String> = attempt_ids.iter().map(i64::to_string).collect();
         let ids = ids.join(", ");
+        let now = ts(Utc::now());
         let mut tx = self.write_tx().await?;
         sqlx::query(&format!(
             "UPDATE step_attempts SET heartbeat_at = ? WHERE id IN ({ids}) AND worker = ? AND status = 'running'"
         ))
-        .bind(ts(Utc::now()))
+        .bind(&now)
         .bind(worker)
         .execute(&mut *tx)
         .await?;
         let rows = sqlx::query(&format!(
             "SELECT a.id FROM step_attempts a JOIN runs r ON r.id = a.run_id
              WHERE a.id IN ({ids}) AND (a.status <> 'running' OR a.worker IS NOT ?
-               OR r.cancel_requested = 1 OR r.status <> 'running')"
+               OR r.cancel_requested = 1 OR r.status <> 'running' OR r.deadline < ?)"
         ))
         .bind(worker)
+        .bind(&now)
         .fetch_all(&mut *tx)
         .await?;
         tx.commit().await?;

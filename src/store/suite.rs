@@ -240,6 +240,22 @@ async fn heartbeats_report_cancelled_runs_and_stale_attempts_fail(s: &dyn StateS
             .await
             .unwrap()
     );
+    // A passed deadline (run_timeout) reaches the worker through its heartbeat.
+    let timed = s
+        .create_run(&new_run("hb2", "cli", t, 4))
+        .await
+        .unwrap()
+        .unwrap();
+    s.start_run(timed, Some(Utc::now() - chrono::Duration::seconds(1)))
+        .await
+        .unwrap();
+    s.queue_attempt(timed, "x", "noop", 1, t).await.unwrap();
+    let x = s.claim_attempt("w1", Some(timed)).await.unwrap().unwrap();
+    assert_eq!(s.heartbeat("w1", &[a.id, x.id]).await.unwrap(), [x.id]);
+    s.finish_attempt(x.id, StepStatus::Failed, &AttemptEnd::default(), false)
+        .await
+        .unwrap();
+    s.finish_run(timed, RunStatus::Failed, None).await.unwrap();
     // A cancel reaches the worker through its heartbeat.
     assert!(s.request_cancel(run).await.unwrap().cancel_requested);
     assert_eq!(s.heartbeat("w1", &[a.id]).await.unwrap(), [a.id]);

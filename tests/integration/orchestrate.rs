@@ -332,7 +332,7 @@ fn run_status(home: &Home, run: i64) -> RunStatus {
     runtime().block_on(store(home).get_run(run)).unwrap().status
 }
 
-const WORK: &str = "name: work\ndataset_group: g\nparams: {n: 1}\nsteps:\n  - {id: say, type: shell, command: 'echo run {{ params.n }}'}\n";
+const WORK: &str = "name: work\ndataset_group: g\nparams: {n: 1}\nsteps:\n  - {id: say, type: shell, command: 'echo run {{ params.n }} for {{ ds }}'}\n";
 
 #[test]
 fn the_daemon_runs_triggers_and_api_calls_reloads_files_cancels_and_stops_on_sigterm() {
@@ -359,14 +359,20 @@ fn the_daemon_runs_triggers_and_api_calls_reloads_files_cancels_and_stops_on_sig
     );
 
     // `recflow trigger --wait` queues a run that the daemon executes.
-    let out = ok(home
-        .cmd()
-        .args(["trigger", "work", "--param", "n=7", "--wait"]));
+    let out = ok(home.cmd().args([
+        "trigger",
+        "work",
+        "--param",
+        "n=7",
+        "--logical-date",
+        "2026-11-21",
+        "--wait",
+    ]));
     let run: i64 = out.stdout.trim().parse().expect("the run id");
     assert!(
         ok(home.cmd().args(["runs", "logs", &run.to_string(), "say"]))
             .stdout
-            .contains("stdout: run 7")
+            .contains("stdout: run 7 for 2026-11-21")
     );
     assert!(
         fails(home.cmd().args(["trigger", "work", "--param", "n=x"]))
@@ -869,5 +875,80 @@ fn a_sensor_waits_for_its_object_and_times_out_without_it() {
     assert_eq!(
         (never.status, never.error.as_deref()),
         (StepStatus::Failed, Some("timed out after 1s"))
+    );
+}
+
+#[test]
+fn run_timeout_stops_the_run_and_a_dead_webhook_leaves_its_status_alone() {
+    let home = Home::new();
+    // Port 1 on loopback: nothing listens, the webhook fails.
+    let file = home.write(
+        "deadline.yaml",
+        "name: deadline\ndataset_group: g\nrun_timeout: 1s\non_failure: {webhook: 'http://127.0.0.1:1/hook'}\nsteps:\n  - {id: long, type: shell, command: sleep 60}\n  - {id: after, type: noop, depends_on: [long]}\n",
+    );
+    let out = fails(home.cmd().arg("run").arg(&file));
+    assert!(
+        out.stdout.contains("the run timed out (run_timeout 1s)"),
+        "{}",
+        out.all()
+    );
+    let all = attempts(&home, 1);
+    let long = attempt(&all, "long", 1);
+    assert_eq!(long.status, StepStatus::Failed);
+    assert!(
+        long.error.as_deref().unwrap().contains("timed out"),
+        "{long:?}"
+    );
+    assert!(
+        secs(long.started_at.unwrap(), long.finished_at.unwrap()) < 30.0,
+        "{long:?}"
+    );
+    assert_eq!(status_of(&all, "after"), (0, StepStatus::Skipped));
+    assert_eq!(run_status(&home, 1), RunStatus::Failed);
+}
+
+#[test]
+fn sigterm_past_the_grace_period_interrupts_and_the_next_daemon_retries() {
+    let home = Home::new();
+    home.write(
+        "pipelines/grace.yaml",
+        "name: grace\ndataset_group: g\nsteps:\n  - {id: work, type: shell, command: 'sleep 4 && echo done'}\n",
+    );
+    let dir = home.path().join("pipelines");
+    let mut daemon = Daemon::start(&home, &dir, &["--grace-period", "1s"], &[]);
+    eventually(|| {
+        let out = home.cmd().args(["trigger", "grace"]).output().unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).to_string())
+        }
+    });
+    eventually(|| match attempts(&home, 1).first() {
+        Some(a) if a.status == StepStatus::Running => Ok(()),
+        other => Err(format!("{other:?}")),
+    });
+    daemon.signal("-TERM");
+    assert!(daemon.child.wait().unwrap().success());
+    let first = attempt(&attempts(&home, 1), "work", 1).clone();
+    assert!(
+        first.status == StepStatus::Failed && first.interrupted,
+        "{first:?}"
+    );
+    assert!(first.error.unwrap().contains("shut down"));
+    assert_eq!(
+        run_status(&home, 1),
+        RunStatus::Running,
+        "the run waits for a daemon"
+    );
+
+    let _next = Daemon::start(&home, &dir, &[], &[]);
+    eventually(|| match run_status(&home, 1) {
+        RunStatus::Succeeded => Ok(()),
+        s => Err(format!("{s}")),
+    });
+    assert_eq!(
+        status_of(&attempts(&home, 1), "work"),
+        (2, StepStatus::Succeeded)
     );
 }
