@@ -48,11 +48,16 @@ impl SqliteStore {
         // sqlx takes no lock around SQLite migrations, and two processes
         // opening a new or older database at once (a daemon and a trigger)
         // would both apply them: hold a file lock while migrating.
-        let lock_path = file.with_extension("migrate.lock");
-        let lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
-            .await
-            .map_err(|e| open_err(e.to_string()))?
-            .map_err(open_err)?;
+        let lock = if file.as_os_str() == ":memory:" {
+            None
+        } else {
+            let lock_path = file.with_extension("migrate.lock");
+            let lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
+                .await
+                .map_err(|e| open_err(e.to_string()))?
+                .map_err(open_err)?;
+            Some(lock)
+        };
         MIGRATOR.run(&pool).await?;
         drop(lock);
         Ok(SqliteStore {
