@@ -286,6 +286,9 @@ pub enum BenchCommand {
     /// Scheduling and recording overhead per step: a chain of 50 and a
     /// fan-out of 200 no-op steps, on SQLite (and PostgreSQL with --postgres).
     Engine(crate::bench::EngineBenchArgs),
+    /// Forecast accuracy (sMAPE, MASE) of every forecasting algorithm on the
+    /// M3 series, beside Theta's published figures.
+    Forecast(crate::bench::ForecastBenchArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -340,6 +343,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Serve(args)) => crate::bench::serve(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Engine(args)) => crate::bench::engine(args).await.map(|()| 0),
+        Command::Bench(BenchCommand::Forecast(args)) => {
+            tokio::task::spawn_blocking(move || crate::bench::forecast_bench(args))
+                .await?
+                .map(|()| 0)
+        }
         Command::Bench(BenchCommand::Scale(args)) => {
             tokio::task::spawn_blocking(move || crate::bench::scale(args))
                 .await?

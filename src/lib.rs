@@ -14,6 +14,7 @@ pub mod dataset;
 pub mod engine;
 pub mod eval;
 pub mod filter;
+pub mod forecast;
 pub mod pipeline;
 pub mod progress;
 pub mod recipes;

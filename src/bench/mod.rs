@@ -3,6 +3,7 @@
 
 pub mod batch;
 pub mod engine;
+pub mod forecast;
 pub mod import;
 pub mod recipes;
 pub mod scale;
@@ -10,6 +11,7 @@ pub mod serve;
 
 pub use batch::{BatchBenchArgs, batch};
 pub use engine::{EngineBenchArgs, engine};
+pub use forecast::{ForecastBenchArgs, forecast_bench};
 pub use import::{ImportBenchArgs, import};
 pub use recipes::{RecipesBenchArgs, recipes};
 pub use scale::{ScaleBenchArgs, scale};

@@ -1,0 +1,190 @@
+//! Demand forecasting (issue 7, in progress): per-series models, seasonal
+//! decomposition, accuracy measures and quantiles. What exists: seasonal
+//! naive, ETS (simple / trend / damped, chosen by AICc), Theta, Croston,
+//! their combination, and `auto` (the algorithm with the best backtest over
+//! a dataset); `recflow bench forecast` scores them on M3. Not yet: ARIMA,
+//! NPTS, the global model with related series, the pipeline steps, plots.
+
+pub mod decompose;
+pub mod metrics;
+pub mod models;
+
+pub use models::Fit;
+
+/// A forecasting algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    SeasonalNaive,
+    Ets,
+    Theta,
+    Croston,
+    /// The mean of ETS and Theta forecasts.
+    Combination,
+}
+
+impl Algorithm {
+    pub const ALL: [Algorithm; 5] = [
+        Algorithm::SeasonalNaive,
+        Algorithm::Ets,
+        Algorithm::Theta,
+        Algorithm::Croston,
+        Algorithm::Combination,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::SeasonalNaive => "seasonal_naive",
+            Algorithm::Ets => "ets",
+            Algorithm::Theta => "theta",
+            Algorithm::Croston => "croston",
+            Algorithm::Combination => "ets+theta",
+        }
+    }
+}
+
+/// Forecasts `h` steps of `y` (season length `m`, 1 for none). ETS and
+/// Theta run on the deseasonalised series when `y` is seasonal at lag `m`,
+/// and their forecasts are reseasonalised.
+pub fn forecast(algorithm: Algorithm, y: &[f64], m: usize, h: usize) -> Fit {
+    match algorithm {
+        Algorithm::SeasonalNaive => models::seasonal_naive(y, m, h),
+        Algorithm::Croston => models::croston(y, h),
+        Algorithm::Ets => deseasonalised(y, m, h, models::ets),
+        Algorithm::Theta => deseasonalised(y, m, h, models::theta),
+        Algorithm::Combination => {
+            let a = forecast(Algorithm::Ets, y, m, h);
+            let b = forecast(Algorithm::Theta, y, m, h);
+            Fit {
+                mean: a
+                    .mean
+                    .iter()
+                    .zip(&b.mean)
+                    .map(|(x, y)| (x + y) / 2.0)
+                    .collect(),
+                sigma: a
+                    .sigma
+                    .iter()
+                    .zip(&b.sigma)
+                    .map(|(x, y)| (x + y) / 2.0)
+                    .collect(),
+            }
+        }
+    }
+}
+
+fn deseasonalised(y: &[f64], m: usize, h: usize, model: fn(&[f64], usize) -> Fit) -> Fit {
+    if !decompose::is_seasonal(y, m) {
+        return model(y, h);
+    }
+    let idx = decompose::seasonal_indices(y, m);
+    let n = y.len();
+    let adjusted: Vec<f64> = y.iter().enumerate().map(|(t, v)| v / idx[t % m]).collect();
+    let fit = model(&adjusted, h);
+    let season = |i: usize| idx[(n + i) % m];
+    Fit {
+        mean: fit
+            .mean
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * season(i))
+            .collect(),
+        sigma: fit
+            .sigma
+            .iter()
+            .enumerate()
+            .map(|(i, v)| v * season(i))
+            .collect(),
+    }
+}
+
+impl Fit {
+    /// The forecast's quantile `p` (e.g. 0.1, 0.5, 0.9) under a normal error.
+    pub fn quantile(&self, p: f64) -> Vec<f64> {
+        let z = inverse_normal(p);
+        self.mean
+            .iter()
+            .zip(&self.sigma)
+            .map(|(m, s)| m + z * s)
+            .collect()
+    }
+}
+
+/// The standard normal quantile (Acklam's rational approximation, relative
+/// error below 1.2e-9).
+pub fn inverse_normal(p: f64) -> f64 {
+    const A: [f64; 6] = [
+        -3.969683028665376e1,
+        2.209460984245205e2,
+        -2.759285104469687e2,
+        1.383577518672690e2,
+        -3.066479806614716e1,
+        2.506628277459239,
+    ];
+    const B: [f64; 5] = [
+        -5.447609879822406e1,
+        1.615858368580409e2,
+        -1.556989798598866e2,
+        6.680131188771972e1,
+        -1.328068155288572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784894002430293e-3,
+        -3.223964580411365e-1,
+        -2.400758277161838,
+        -2.549732539343734,
+        4.374664141464968,
+        2.938163982698783,
+    ];
+    const D: [f64; 4] = [
+        7.784695709041462e-3,
+        3.224671290700398e-1,
+        2.445134137142996,
+        3.754408661907416,
+    ];
+    let p = p.clamp(1e-12, 1.0 - 1e-12);
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.02425 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.02425 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normal_quantiles() {
+        assert!(inverse_normal(0.5).abs() < 1e-9);
+        assert!((inverse_normal(0.9) - 1.281_551_565).abs() < 1e-6);
+        assert!((inverse_normal(0.1) + 1.281_551_565).abs() < 1e-6);
+        assert!((inverse_normal(0.995) - 2.575_829_3).abs() < 1e-6);
+    }
+
+    #[test]
+    fn seasonal_series_are_forecast_with_their_season() {
+        let pattern = [0.7, 1.3, 1.1, 0.9];
+        let y: Vec<f64> = (0..48)
+            .map(|t| (200.0 + 2.0 * t as f64) * pattern[t % 4])
+            .collect();
+        for a in [Algorithm::Ets, Algorithm::Theta, Algorithm::Combination] {
+            let f = forecast(a, &y, 4, 4);
+            let actual: Vec<f64> = (48..52)
+                .map(|t| (200.0 + 2.0 * t as f64) * pattern[t % 4])
+                .collect();
+            let e = metrics::smape(&actual, &f.mean);
+            assert!(e < 3.0, "{a:?}: sMAPE {e} {f:?}");
+            let (lo, hi) = (f.quantile(0.1), f.quantile(0.9));
+            assert!(lo.iter().zip(&hi).all(|(l, h)| l <= h));
+        }
+    }
+}
