@@ -188,3 +188,104 @@ mod tests {
         }
     }
 }
+
+/// Accuracy of an algorithm over rolling backtest windows at the end of a
+/// history, as the managed service reports a predictor's metrics.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct BacktestMetrics {
+    /// Windows that fitted (a history too short for a window skips it).
+    pub windows: usize,
+    /// wQL at each requested quantile, in the order given.
+    pub wql: Vec<(f64, f64)>,
+    /// The mean of the wQL values.
+    pub average_wql: f64,
+    pub wape: f64,
+    pub rmse: f64,
+    pub mape: f64,
+    pub mase: f64,
+}
+
+/// Backtests `algorithm` on `windows` rolling windows of `h` steps ending at
+/// the end of `y` (the last window is the last `h` points); measures pool
+/// every window's points.
+pub fn backtest(
+    algorithm: Algorithm,
+    y: &[f64],
+    m: usize,
+    h: usize,
+    windows: usize,
+    quantiles: &[f64],
+) -> Option<BacktestMetrics> {
+    let mut actual = Vec::new();
+    let mut mean = Vec::new();
+    let mut by_quantile: Vec<Vec<f64>> = vec![Vec::new(); quantiles.len()];
+    let mut mase_sum = 0.0;
+    let mut mase_n = 0;
+    let mut fitted = 0;
+    for w in (0..windows).rev() {
+        let end = y.len().checked_sub(w * h)?;
+        let start = end.checked_sub(h)?;
+        if start < 3 {
+            continue;
+        }
+        let (history, truth) = (&y[..start], &y[start..end]);
+        let fit = forecast(algorithm, history, m, h);
+        let scaled = metrics::mase(history, truth, &fit.mean, m);
+        if scaled.is_finite() {
+            mase_sum += scaled;
+            mase_n += 1;
+        }
+        for (q, out) in quantiles.iter().zip(by_quantile.iter_mut()) {
+            out.extend(fit.quantile(*q));
+        }
+        actual.extend_from_slice(truth);
+        mean.extend(fit.mean);
+        fitted += 1;
+    }
+    if fitted == 0 {
+        return None;
+    }
+    let wql: Vec<(f64, f64)> = quantiles
+        .iter()
+        .zip(&by_quantile)
+        .map(|(q, f)| (*q, metrics::wql(&actual, f, *q)))
+        .collect();
+    Some(BacktestMetrics {
+        windows: fitted,
+        average_wql: wql.iter().map(|x| x.1).sum::<f64>() / wql.len().max(1) as f64,
+        wql,
+        wape: metrics::wape(&actual, &mean),
+        rmse: metrics::rmse(&actual, &mean),
+        mape: metrics::mape(&actual, &mean),
+        mase: if mase_n == 0 {
+            f64::NAN
+        } else {
+            mase_sum / mase_n as f64
+        },
+    })
+}
+
+#[cfg(test)]
+mod backtest_tests {
+    use super::*;
+
+    #[test]
+    fn rolling_windows_pool_their_points_and_quantiles_are_scored() {
+        let y: Vec<f64> = (0..60).map(|t| 50.0 + (t % 7) as f64).collect();
+        let b = backtest(Algorithm::SeasonalNaive, &y, 7, 7, 3, &[0.1, 0.5, 0.9]).unwrap();
+        assert_eq!(b.windows, 3);
+        // A weekly pattern repeated exactly: seasonal naive is perfect.
+        assert!(b.wape < 1e-12 && b.rmse < 1e-12, "{b:?}");
+        assert_eq!(b.wql.len(), 3);
+        // Too short for any window.
+        assert!(backtest(Algorithm::Ets, &y[..5], 1, 7, 2, &[0.5]).is_none());
+        // With noise: wQL at the median is WAPE (2·½·Σ|e| / Σ|y|), as the
+        // managed service's definitions imply.
+        let noisy: Vec<f64> = (0..80).map(|t| 100.0 + ((t * 37) % 11) as f64).collect();
+        let b = backtest(Algorithm::Ets, &noisy, 1, 5, 4, &[0.1, 0.5, 0.9]).unwrap();
+        assert_eq!(b.windows, 4);
+        assert!((b.wql[1].1 - b.wape).abs() < 1e-12 && b.wape > 0.0, "{b:?}");
+        let mean = (b.wql[0].1 + b.wql[1].1 + b.wql[2].1) / 3.0;
+        assert!((b.average_wql - mean).abs() < 1e-12);
+    }
+}
