@@ -40,24 +40,26 @@ impl SqliteStore {
             std::fs::create_dir_all(parent)
                 .map_err(|e| open_err(format!("cannot create {}: {e}", parent.display())))?;
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(|e| open_err(e.to_string()))?;
-        // sqlx takes no lock around SQLite migrations, and two processes
-        // opening a new or older database at once (a daemon and a trigger)
-        // would both apply them: hold a file lock while migrating.
+        // Two processes opening a new or older database at once (a daemon
+        // and a trigger) race: switching a new file to WAL fails with
+        // "database is locked" before the busy timeout applies, and sqlx
+        // takes no lock around SQLite migrations, so both would apply them.
+        // A file lock serialises opening and migrating.
         let lock = if file.as_os_str() == ":memory:" {
             None
         } else {
-            let lock_path = file.with_extension("migrate.lock");
+            let lock_path = file.with_extension("open.lock");
             let lock = tokio::task::spawn_blocking(move || lock_file(&lock_path))
                 .await
                 .map_err(|e| open_err(e.to_string()))?
                 .map_err(open_err)?;
             Some(lock)
         };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|e| open_err(e.to_string()))?;
         MIGRATOR.run(&pool).await?;
         drop(lock);
         Ok(SqliteStore {
