@@ -37,7 +37,7 @@ pub fn seasonal_indices(y: &[f64], m: usize) -> Vec<f64> {
     let mut counts = vec![0usize; m];
     for t in half..n.saturating_sub(half) {
         // A 2×m moving average for even m, an m one for odd m.
-        let cma = if m % 2 == 0 {
+        let cma = if m.is_multiple_of(2) {
             if t + half >= n {
                 continue;
             }
