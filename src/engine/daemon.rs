@@ -207,6 +207,9 @@ pub async fn run(env: Env, config: DaemonConfig) -> anyhow::Result<()> {
                 if let Err(e) = engine.fail_stale().await {
                     tracing::error!(error = %e, "Checking for lost attempts failed.");
                 }
+                if let Err(e) = fail_orphaned_foreground_runs(&engine).await {
+                    tracing::error!(error = %e, "Checking for abandoned foreground runs failed.");
+                }
             }
             _ = scheduler_tick.tick() => {
                 match env.store.try_lease(SCHEDULER_LEASE, &engine.worker, config.timing.stale_after).await {
@@ -295,6 +298,44 @@ async fn step_runs(engine: &Arc<Engine>) -> anyhow::Result<()> {
             store
                 .finish_run(run.id, RunStatus::Failed, Some(&format!("{e:#}")))
                 .await?;
+        }
+    }
+    Ok(())
+}
+
+/// A `recflow run` whose process died leaves its run `running` with nothing
+/// left to do in it (its lost attempt was failed as stale). Daemons do not
+/// take such runs over — the user started them by hand — but end them, so
+/// that history says what happened and `recflow runs retry` can finish them.
+async fn fail_orphaned_foreground_runs(engine: &Arc<Engine>) -> anyhow::Result<()> {
+    let store = &engine.env.store;
+    let now = Utc::now();
+    let quiet = chrono::Duration::from_std(engine.timing.stale_after).unwrap_or_default();
+    for run in store.runs_with_status(&[RunStatus::Running]).await? {
+        if run.trigger != "cli" {
+            continue;
+        }
+        let attempts = store.list_attempts(run.id).await?;
+        if attempts.iter().any(|a| !a.status.is_finished()) {
+            continue;
+        }
+        let last = attempts
+            .iter()
+            .filter_map(|a| a.finished_at)
+            .chain(run.started_at)
+            .max()
+            .unwrap_or(run.created_at);
+        if now - last > quiet {
+            let why = format!(
+                "the `recflow run` process running it stopped; `recflow runs retry {}` runs what is left",
+                run.id
+            );
+            if store
+                .finish_run(run.id, RunStatus::Failed, Some(&why))
+                .await?
+            {
+                tracing::warn!(run_id = run.id, pipeline = %run.pipeline, "Foreground run abandoned by its process; marked failed.");
+            }
         }
     }
     Ok(())

@@ -952,3 +952,53 @@ fn sigterm_past_the_grace_period_interrupts_and_the_next_daemon_retries() {
         (2, StepStatus::Succeeded)
     );
 }
+
+#[test]
+fn a_foreground_run_whose_process_is_killed_is_ended_by_a_daemon_and_can_be_retried() {
+    let home = Home::new();
+    let marker = home.path().join("second-time");
+    let file = home.write(
+        "pipelines/fg.yaml",
+        format!(
+            "name: fg\ndataset_group: g\nsteps:\n  - {{id: long, type: shell, command: 'if [ -f {m} ]; then echo quick; else touch {m}; sleep 60; fi'}}\n",
+            m = marker.display()
+        ),
+    );
+    let mut fg = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"));
+    fg.arg("--home")
+        .arg(home.home())
+        .arg("run")
+        .arg(&file)
+        .env_remove("RECFLOW_STATE_URL")
+        .env_remove("RECFLOW_WAREHOUSE")
+        .env_remove("RECFLOW_HOME")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut fg = fg.spawn().unwrap();
+    eventually(|| match std::fs::metadata(&marker) {
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    });
+    fg.kill().unwrap();
+    let _ = fg.wait();
+    assert_eq!(run_status(&home, 1), RunStatus::Running);
+
+    // A daemon fails the lost attempt, then ends the abandoned run.
+    let dir = home.path().join("pipelines");
+    let _daemon = Daemon::start(&home, &dir, &[], &[]);
+    eventually(|| match run_status(&home, 1) {
+        RunStatus::Failed => Ok(()),
+        s => Err(format!("{s}")),
+    });
+    let run = runtime().block_on(store(&home).get_run(1)).unwrap();
+    assert!(run.error.unwrap().contains("recflow runs retry 1"));
+    let lost = attempt(&attempts(&home, 1), "long", 1).clone();
+    assert!(lost.interrupted, "{lost:?}");
+    // The retry finishes it in the foreground.
+    ok(home.cmd().args(["runs", "retry", "1"]));
+    assert_eq!(run_status(&home, 1), RunStatus::Succeeded);
+    assert_eq!(
+        status_of(&attempts(&home, 1), "long"),
+        (2, StepStatus::Succeeded)
+    );
+}
