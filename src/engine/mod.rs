@@ -248,10 +248,7 @@ impl Engine {
     pub async fn execute(self: Arc<Self>, attempt: AttemptRecord) -> StepReport {
         let started = Instant::now();
         let (stop_tx, stop_rx) = watch::channel(None);
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(attempt.id, stop_tx);
+        self.running().insert(attempt.id, stop_tx);
         let (status, end, interrupted) = match self.attempt_result(&attempt, stop_rx).await {
             Ok((outcome, log)) => (
                 StepStatus::Succeeded,
@@ -277,10 +274,7 @@ impl Engine {
                 interrupted,
             ),
         };
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&attempt.id);
+        self.running().remove(&attempt.id);
         let duration = started.elapsed();
         match self
             .env
@@ -401,20 +395,14 @@ impl Engine {
     /// Marks this worker's attempts alive and stops those whose run is
     /// stopping. Called every `timing.heartbeat`.
     pub async fn heartbeat(&self) -> anyhow::Result<()> {
-        let ids: Vec<i64> = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .copied()
-            .collect();
+        let ids = self.running_ids();
         let stop = self.env.store.heartbeat(&self.worker, &ids).await?;
         self.stop_attempts(&stop, StopReason::RunStopping);
         Ok(())
     }
 
     fn stop_attempts(&self, ids: &[i64], reason: StopReason) {
-        let running = self.running.lock().unwrap_or_else(|p| p.into_inner());
+        let running = self.running();
         for id in ids {
             if let Some(tx) = running.get(id) {
                 let _ = tx.send(Some(reason.clone()));
@@ -424,14 +412,7 @@ impl Engine {
 
     /// Interrupts every attempt this worker runs (shutdown after the grace period).
     pub fn interrupt_all(&self) {
-        let ids: Vec<i64> = self
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .keys()
-            .copied()
-            .collect();
-        self.stop_attempts(&ids, StopReason::Shutdown);
+        self.stop_attempts(&self.running_ids(), StopReason::Shutdown);
     }
 
     /// Fails attempts whose workers stopped heartbeating; their runs retry them.
@@ -473,8 +454,15 @@ impl Engine {
         Ok(())
     }
 
-    pub fn running_attempts(&self) -> usize {
-        self.running.lock().unwrap_or_else(|p| p.into_inner()).len()
+    /// The attempts this worker runs, and their stop signals.
+    fn running(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<i64, watch::Sender<Option<StopReason>>>> {
+        self.running.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn running_ids(&self) -> Vec<i64> {
+        self.running().keys().copied().collect()
     }
 }
 

@@ -15,19 +15,6 @@ use serde_yaml::Value;
 
 use super::SpecProblem;
 
-/// The run variables every template can use.
-pub const RUN_VARIABLES: &[&str] = &[
-    "ds",
-    "ds_nodash",
-    "logical_date",
-    "data_interval_start",
-    "data_interval_end",
-    "run_id",
-    "pipeline",
-    "params",
-    "steps",
-];
-
 /// Whether any string in `v` holds a template.
 pub fn is_templated(v: &Value) -> bool {
     match v {
