@@ -6,6 +6,7 @@
 //! NPTS, the global model with related series, the pipeline steps, plots.
 
 pub mod decompose;
+pub mod frequency;
 pub mod metrics;
 pub mod models;
 
