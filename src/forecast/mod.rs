@@ -9,6 +9,7 @@ pub mod decompose;
 pub mod frequency;
 pub mod metrics;
 pub mod models;
+pub mod plot;
 
 pub use models::Fit;
 
