@@ -1,14 +1,18 @@
 //! Demand forecasting (issue 7, in progress): per-series models, seasonal
 //! decomposition, accuracy measures and quantiles. What exists: seasonal
 //! naive, ETS (simple / trend / damped, chosen by AICc), Theta, Croston,
-//! their combination, and `auto` (the algorithm with the best backtest over
-//! a dataset); `recflow bench forecast` scores them on M3. Not yet: ARIMA,
-//! NPTS, the global model with related series, the pipeline steps, plots.
+//! automatic ARIMA, NPTS (sample paths, empirical quantiles), the
+//! combinations ets+theta and ets+theta+arima, and `auto` (the algorithm
+//! with the best backtest over a dataset); `recflow bench forecast` scores
+//! them on M3. Not yet: the global model with related series, the pipeline
+//! steps.
 
+pub mod arima;
 pub mod decompose;
 pub mod frequency;
 pub mod metrics;
 pub mod models;
+pub mod npts;
 pub mod plot;
 
 pub use models::Fit;
@@ -22,15 +26,25 @@ pub enum Algorithm {
     Croston,
     /// The mean of ETS and Theta forecasts.
     Combination,
+    /// Automatic ARIMA (stepwise search by AICc; see `arima.rs`).
+    Arima,
+    /// Non-parametric time series: sample paths of past values (see
+    /// `npts.rs`); seasonal when the season length is above 1.
+    Npts,
+    /// The mean of ETS, Theta and ARIMA forecasts.
+    ArimaCombination,
 }
 
 impl Algorithm {
-    pub const ALL: [Algorithm; 5] = [
+    pub const ALL: [Algorithm; 8] = [
         Algorithm::SeasonalNaive,
         Algorithm::Ets,
         Algorithm::Theta,
         Algorithm::Croston,
         Algorithm::Combination,
+        Algorithm::Arima,
+        Algorithm::Npts,
+        Algorithm::ArimaCombination,
     ];
 
     pub fn name(self) -> &'static str {
@@ -40,7 +54,15 @@ impl Algorithm {
             Algorithm::Theta => "theta",
             Algorithm::Croston => "croston",
             Algorithm::Combination => "ets+theta",
+            Algorithm::Arima => "arima",
+            Algorithm::Npts => "npts",
+            Algorithm::ArimaCombination => "ets+theta+arima",
         }
+    }
+
+    /// The algorithm with this `name()`.
+    pub fn parse(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
     }
 }
 
@@ -53,25 +75,29 @@ pub fn forecast(algorithm: Algorithm, y: &[f64], m: usize, h: usize) -> Fit {
         Algorithm::Croston => models::croston(y, h),
         Algorithm::Ets => deseasonalised(y, m, h, models::ets),
         Algorithm::Theta => deseasonalised(y, m, h, models::theta),
-        Algorithm::Combination => {
-            let a = forecast(Algorithm::Ets, y, m, h);
-            let b = forecast(Algorithm::Theta, y, m, h);
-            Fit {
-                mean: a
-                    .mean
-                    .iter()
-                    .zip(&b.mean)
-                    .map(|(x, y)| (x + y) / 2.0)
-                    .collect(),
-                sigma: a
-                    .sigma
-                    .iter()
-                    .zip(&b.sigma)
-                    .map(|(x, y)| (x + y) / 2.0)
-                    .collect(),
-            }
-        }
+        Algorithm::Combination => average(&[
+            forecast(Algorithm::Ets, y, m, h),
+            forecast(Algorithm::Theta, y, m, h),
+        ]),
+        Algorithm::Arima => arima::arima(y, m, h),
+        Algorithm::Npts => npts::npts(y, m, h, &npts::NptsOptions::default()),
+        Algorithm::ArimaCombination => average(&[
+            forecast(Algorithm::Ets, y, m, h),
+            forecast(Algorithm::Theta, y, m, h),
+            forecast(Algorithm::Arima, y, m, h),
+        ]),
     }
+}
+
+/// The equal-weight mean of forecasts, and of their sigmas.
+fn average(fits: &[Fit]) -> Fit {
+    let k = fits.len() as f64;
+    let mean_of = |part: fn(&Fit) -> &Vec<f64>| -> Vec<f64> {
+        (0..part(&fits[0]).len())
+            .map(|i| fits.iter().map(|f| part(f)[i]).sum::<f64>() / k)
+            .collect()
+    };
+    Fit::normal(mean_of(|f| &f.mean), mean_of(|f| &f.sigma))
 }
 
 fn deseasonalised(y: &[f64], m: usize, h: usize, model: fn(&[f64], usize) -> Fit) -> Fit {
@@ -83,25 +109,23 @@ fn deseasonalised(y: &[f64], m: usize, h: usize, model: fn(&[f64], usize) -> Fit
     let adjusted: Vec<f64> = y.iter().enumerate().map(|(t, v)| v / idx[t % m]).collect();
     let fit = model(&adjusted, h);
     let season = |i: usize| idx[(n + i) % m];
-    Fit {
-        mean: fit
-            .mean
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v * season(i))
-            .collect(),
-        sigma: fit
-            .sigma
-            .iter()
-            .enumerate()
-            .map(|(i, v)| v * season(i))
-            .collect(),
-    }
+    let reseasonalise =
+        |v: &[f64]| -> Vec<f64> { v.iter().enumerate().map(|(i, v)| v * season(i)).collect() };
+    Fit::normal(reseasonalise(&fit.mean), reseasonalise(&fit.sigma))
 }
 
 impl Fit {
-    /// The forecast's quantile `p` (e.g. 0.1, 0.5, 0.9) under a normal error.
+    /// The forecast's quantile `p` (e.g. 0.1, 0.5, 0.9): from the sorted
+    /// samples when the model drew them (interpolating between order
+    /// statistics), under a normal error otherwise.
     pub fn quantile(&self, p: f64) -> Vec<f64> {
+        if let Some(samples) = &self.samples {
+            return samples
+                .iter()
+                .zip(&self.mean)
+                .map(|(s, mean)| empirical_quantile(s, p).unwrap_or(*mean))
+                .collect();
+        }
         let z = inverse_normal(p);
         self.mean
             .iter()
@@ -109,6 +133,18 @@ impl Fit {
             .map(|(m, s)| m + z * s)
             .collect()
     }
+}
+
+/// Quantile `p` of ascending `sorted` values, interpolating linearly
+/// between order statistics (R's type 7); None when empty.
+fn empirical_quantile(sorted: &[f64], p: f64) -> Option<f64> {
+    let last = sorted.len().checked_sub(1)?;
+    let position = p.clamp(0.0, 1.0) * last as f64;
+    let below = position.floor() as usize;
+    let above = (below + 1).min(last);
+    let fraction = position - below as f64;
+    // A weighted sum rather than a difference, which could overflow.
+    Some(sorted[below] * (1.0 - fraction) + sorted[above] * fraction)
 }
 
 /// The standard normal quantile (Acklam's rational approximation, relative
@@ -178,7 +214,13 @@ mod tests {
         let y: Vec<f64> = (0..48)
             .map(|t| (200.0 + 2.0 * t as f64) * pattern[t % 4])
             .collect();
-        for a in [Algorithm::Ets, Algorithm::Theta, Algorithm::Combination] {
+        for a in [
+            Algorithm::Ets,
+            Algorithm::Theta,
+            Algorithm::Combination,
+            Algorithm::Arima,
+            Algorithm::ArimaCombination,
+        ] {
             let f = forecast(a, &y, 4, 4);
             let actual: Vec<f64> = (48..52)
                 .map(|t| (200.0 + 2.0 * t as f64) * pattern[t % 4])
@@ -188,6 +230,31 @@ mod tests {
             let (lo, hi) = (f.quantile(0.1), f.quantile(0.9));
             assert!(lo.iter().zip(&hi).all(|(l, h)| l <= h));
         }
+    }
+
+    #[test]
+    fn every_algorithm_parses_from_its_name_and_answers_quantiles() {
+        let y: Vec<f64> = (0..40).map(|t| 30.0 + ((t * 7) % 5) as f64).collect();
+        for a in Algorithm::ALL {
+            assert_eq!(Algorithm::parse(a.name()), Some(a));
+            let f = forecast(a, &y, 4, 6);
+            let (lo, mid, hi) = (f.quantile(0.1), f.quantile(0.5), f.quantile(0.9));
+            for i in 0..6 {
+                assert!(lo[i] <= mid[i] && mid[i] <= hi[i], "{a:?}: {f:?}");
+            }
+        }
+        assert_eq!(Algorithm::parse("prophet"), None);
+    }
+
+    #[test]
+    fn sample_quantiles_interpolate_between_sorted_draws() {
+        let fit = Fit::from_samples(vec![vec![4.0, 1.0, 3.0, 2.0, 5.0]]);
+        assert_eq!(fit.mean, vec![3.0]);
+        assert_eq!(fit.quantile(0.0), vec![1.0]);
+        assert_eq!(fit.quantile(0.5), vec![3.0]);
+        assert_eq!(fit.quantile(0.625), vec![3.5]);
+        assert_eq!(fit.quantile(1.0), vec![5.0]);
+        assert!((fit.sigma[0] - 2.5f64.sqrt()).abs() < 1e-12);
     }
 }
 

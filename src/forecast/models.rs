@@ -4,11 +4,63 @@
 //! is handled outside them, by classical multiplicative decomposition (see
 //! `decompose.rs`), as the M3 Theta method does.
 
-/// A point forecast and its standard deviation, per step ahead.
+/// A point forecast and its standard deviation, per step ahead; models
+/// that draw sample paths (NPTS) also keep each step's sorted draws, and
+/// their quantiles are read from those rather than from a normal error.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Fit {
     pub mean: Vec<f64>,
     pub sigma: Vec<f64>,
+    /// Per step, the sample values in ascending order (None for models
+    /// with a normal error).
+    pub samples: Option<Vec<Vec<f64>>>,
+}
+
+impl Fit {
+    /// A forecast with a normal error of standard deviation `sigma`.
+    pub fn normal(mean: Vec<f64>, sigma: Vec<f64>) -> Fit {
+        Fit {
+            mean,
+            sigma,
+            samples: None,
+        }
+    }
+
+    /// A forecast from draws per step: their mean, standard deviation and
+    /// sorted values. Non-finite draws are dropped.
+    pub fn from_samples(by_step: Vec<Vec<f64>>) -> Fit {
+        let mut mean = Vec::with_capacity(by_step.len());
+        let mut sigma = Vec::with_capacity(by_step.len());
+        let mut samples = Vec::with_capacity(by_step.len());
+        for mut draws in by_step {
+            draws.retain(|v| v.is_finite());
+            draws.sort_by(f64::total_cmp);
+            // A running mean and variance (Welford), safe near f64::MAX.
+            let (mut mu, mut m2) = (0.0f64, 0.0f64);
+            for (i, v) in draws.iter().enumerate() {
+                let delta = v - mu;
+                mu += delta / (i + 1) as f64;
+                m2 += delta * (v - mu);
+            }
+            let sd = if draws.len() > 1 {
+                (m2 / (draws.len() - 1) as f64).sqrt()
+            } else {
+                0.0
+            };
+            mean.push(if mu.is_finite() {
+                mu
+            } else {
+                draws[draws.len() / 2]
+            });
+            sigma.push(if sd.is_finite() { sd } else { f64::MAX });
+            samples.push(draws);
+        }
+        Fit {
+            mean,
+            sigma,
+            samples: Some(samples),
+        }
+    }
 }
 
 /// Repeats the last season: ŷ(n+i) = y(n − m + i mod m).
@@ -19,7 +71,7 @@ pub fn seasonal_naive(y: &[f64], m: usize, h: usize) -> Fit {
     let residuals: Vec<f64> = y.windows(m + 1).map(|w| w[m] - w[0]).collect();
     let s = std_dev(&residuals);
     let sigma = (0..h).map(|i| s * ((i / m + 1) as f64).sqrt()).collect();
-    Fit { mean, sigma }
+    Fit::normal(mean, sigma)
 }
 
 /// An additive-error exponential smoothing form.
@@ -125,7 +177,7 @@ pub fn ets_form(y: &[f64], form: EtsForm, h: usize) -> Option<(Fit, f64)> {
         let c = p.alpha + p.beta * damp_sum;
         acc += c * c;
     }
-    Some((Fit { mean, sigma }, aicc))
+    Some((Fit::normal(mean, sigma), aicc))
 }
 
 /// ETS with the form chosen by AICc among simple, trend and damped trend.
@@ -152,10 +204,7 @@ pub fn theta(y: &[f64], h: usize) -> Fit {
     let mean = (0..h)
         .map(|i| ses.mean[i] + 0.5 * slope * (i as f64 + 1.0 / alpha - decay))
         .collect();
-    Fit {
-        mean,
-        sigma: ses.sigma,
-    }
+    Fit::normal(mean, ses.sigma)
 }
 
 fn ses_alpha(y: &[f64]) -> f64 {
@@ -189,10 +238,7 @@ pub fn croston(y: &[f64], h: usize) -> Fit {
     }
     let rate = size.map_or(0.0, |z| (1.0 - ALPHA / 2.0) * z / interval);
     let s = std_dev(&y.iter().map(|v| v - rate).collect::<Vec<_>>());
-    Fit {
-        mean: vec![rate; h],
-        sigma: vec![s; h],
-    }
+    Fit::normal(vec![rate; h], vec![s; h])
 }
 
 /// Least-squares line through (1, y₁), (2, y₂), …: (value at t = 0, slope).

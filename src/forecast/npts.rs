@@ -1,0 +1,193 @@
+//! NPTS (Non-Parametric Time Series), as the managed forecasting service
+//! describes it: each step of a sample path is a past observation drawn
+//! with weights that decay exponentially with its distance (or uniformly,
+//! the climatological variant), from the same season position only in the
+//! seasonal variants; a drawn value joins the path's history for the next
+//! step. Forecasts are bounded by the observed values, and quantiles are
+//! read from the paths. Draws come from a seeded generator: the same input
+//! gives the same forecast.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use super::models::Fit;
+
+/// How past observations are weighted by their distance from the step
+/// being forecast.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum NptsKernel {
+    /// Weight exp(−λ·distance) (the service's `exp_kernel_weights` is λ).
+    Exponential { lambda: f64 },
+    /// Every observation alike: the climatological forecaster.
+    Uniform,
+}
+
+/// NPTS settings, after the service's hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct NptsOptions {
+    pub kernel: NptsKernel,
+    /// Sample only from the same position in past seasons (when the
+    /// season length is above 1 and the history covers a season).
+    pub seasonal: bool,
+    /// The most recent observations sampled from; all when None.
+    pub context_length: Option<usize>,
+    /// Sample paths drawn.
+    pub paths: usize,
+    pub seed: u64,
+}
+
+impl Default for NptsOptions {
+    /// Seasonal NPTS with the exponential kernel at λ = 1, as GluonTS's
+    /// NPTS predictor defaults; 200 paths.
+    fn default() -> Self {
+        NptsOptions {
+            kernel: NptsKernel::Exponential { lambda: 1.0 },
+            seasonal: true,
+            context_length: None,
+            paths: 200,
+            seed: 0x4e50_5453,
+        }
+    }
+}
+
+/// Draws `options.paths` sample paths of `h` steps after `y` (season
+/// length `m`); each path is a `Vec` of `h` values. Non-finite values are
+/// never drawn; an empty (or all non-finite) history gives zeros.
+pub fn sample_paths(y: &[f64], m: usize, h: usize, options: &NptsOptions) -> Vec<Vec<f64>> {
+    let start = options
+        .context_length
+        .map_or(0, |c| y.len().saturating_sub(c.max(1)));
+    let history = &y[start..];
+    let paths = options.paths.max(1);
+    let mut out = vec![Vec::with_capacity(h); paths];
+    if !history.iter().any(|v| v.is_finite()) {
+        out.iter_mut().for_each(|p| p.resize(h, 0.0));
+        return out;
+    }
+    let len = history.len();
+    let seasonal = options.seasonal && m > 1 && len >= m;
+    let mut rng = StdRng::seed_from_u64(options.seed);
+    let mut cumulative = Vec::with_capacity(len + h);
+    for step in 0..h {
+        // The time being forecast is len + step; candidates are 0..len+step,
+        // the later ones being the path's own earlier draws.
+        let now = len + step;
+        cumulative.clear();
+        let mut total = 0.0;
+        for t in 0..now {
+            let observed = history.get(t).is_none_or(|v| v.is_finite());
+            let in_season = !seasonal || (now - t).is_multiple_of(m);
+            let w = if observed && in_season {
+                match options.kernel {
+                    NptsKernel::Exponential { lambda } => (-lambda * (now - t) as f64).exp(),
+                    NptsKernel::Uniform => 1.0,
+                }
+            } else {
+                0.0
+            };
+            total += w;
+            cumulative.push(total);
+        }
+        for path in out.iter_mut() {
+            let t = if total > 0.0 && total.is_finite() {
+                let u = rng.random::<f64>() * total;
+                cumulative.partition_point(|c| *c <= u).min(now - 1)
+            } else {
+                // Every weight underflowed: the nearest observation.
+                (0..now)
+                    .rev()
+                    .find(|&t| t >= len || history[t].is_finite())
+                    .unwrap_or(0)
+            };
+            let v = if t < len { history[t] } else { path[t - len] };
+            path.push(v);
+        }
+    }
+    out
+}
+
+/// NPTS forecast: the paths' mean and standard deviation per step, and
+/// their sorted values for quantiles.
+pub fn npts(y: &[f64], m: usize, h: usize, options: &NptsOptions) -> Fit {
+    let paths = sample_paths(y, m, h, options);
+    let by_step = (0..h)
+        .map(|i| paths.iter().map(|p| p[i]).collect())
+        .collect();
+    Fit::from_samples(by_step)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantiles_are_ordered_and_within_the_observed_range() {
+        let y: Vec<f64> = (0..60).map(|t| ((t * 37) % 11) as f64 + 5.0).collect();
+        let options = NptsOptions {
+            kernel: NptsKernel::Exponential { lambda: 0.05 },
+            seasonal: false,
+            ..NptsOptions::default()
+        };
+        let fit = npts(&y, 1, 6, &options);
+        let (lo, hi) = (5.0, 15.0);
+        let qs: Vec<Vec<f64>> = [0.0, 0.1, 0.5, 0.9, 1.0]
+            .iter()
+            .map(|p| fit.quantile(*p))
+            .collect();
+        for step in 0..6 {
+            for pair in qs.windows(2) {
+                assert!(pair[0][step] <= pair[1][step], "{qs:?}");
+            }
+            assert!(qs[0][step] >= lo && qs[4][step] <= hi, "{qs:?}");
+            // A wide kernel reaches most of the range.
+            assert!(qs[4][step] - qs[0][step] >= 6.0, "{qs:?}");
+            assert!(fit.sigma[step] > 0.0 && fit.mean[step] > lo && fit.mean[step] < hi);
+        }
+    }
+
+    #[test]
+    fn recent_values_are_drawn_more_often() {
+        // 50 zeros then 10 ones: a decaying kernel favours the ones, the
+        // uniform one draws in proportion.
+        let y: Vec<f64> = (0..60).map(|t| if t >= 50 { 1.0 } else { 0.0 }).collect();
+        let decaying = NptsOptions {
+            kernel: NptsKernel::Exponential { lambda: 0.1 },
+            seasonal: false,
+            paths: 2000,
+            ..NptsOptions::default()
+        };
+        let share = npts(&y, 1, 1, &decaying).mean[0];
+        // P(one) = Σ_{d=1..10} e^(−0.1d) / Σ_{d=1..60} e^(−0.1d) ≈ 0.63.
+        assert!((share - 0.63).abs() < 0.05, "{share}");
+        let uniform = NptsOptions {
+            kernel: NptsKernel::Uniform,
+            ..decaying
+        };
+        let share = npts(&y, 1, 1, &uniform).mean[0];
+        assert!((share - 10.0 / 60.0).abs() < 0.04, "{share}");
+    }
+
+    #[test]
+    fn the_seasonal_variant_reproduces_a_pure_seasonal_pattern() {
+        let pattern = [3.0, 9.0, 1.0, 7.0, 5.0];
+        let y: Vec<f64> = (0..40).map(|t| pattern[t % 5]).collect();
+        let fit = npts(&y, 5, 12, &NptsOptions::default());
+        for (i, v) in fit.mean.iter().enumerate() {
+            assert_eq!(*v, pattern[(40 + i) % 5]);
+            assert_eq!(fit.quantile(0.1)[i], *v);
+            assert_eq!(fit.quantile(0.9)[i], *v);
+        }
+    }
+
+    #[test]
+    fn forecasts_are_deterministic_and_survive_odd_input() {
+        let y: Vec<f64> = (0..30).map(|t| (t % 4) as f64).collect();
+        let options = NptsOptions::default();
+        assert_eq!(npts(&y, 4, 5, &options), npts(&y, 4, 5, &options));
+        assert_eq!(npts(&[], 1, 3, &options).mean, vec![0.0; 3]);
+        let fit = npts(&[1.0, f64::NAN, 3.0], 12, 4, &options);
+        assert!(fit.mean.iter().all(|v| v.is_finite()), "{fit:?}");
+        let huge = npts(&[1e308, 1e308], 1, 2, &options);
+        assert!(huge.mean.iter().all(|v| v.is_finite()), "{huge:?}");
+    }
+}
