@@ -1,7 +1,8 @@
 //! `recflow bench forecast`: every algorithm, and `auto`, on the 3,003 M3
 //! series with the official horizons: sMAPE and MASE per frequency and
 //! overall, beside the published M3 figures for Theta, and the time per
-//! 1,000 series.
+//! 1,000 series. With `--statsforecast`, statsforecast's AutoETS and
+//! AutoARIMA on the same series in the same run (`statsforecast.rs`).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use anyhow::Context as _;
 use clap::Args;
 use rayon::prelude::*;
 
+use crate::bench::statsforecast;
 use crate::forecast::{Algorithm, forecast, metrics};
 
 #[derive(Debug, Args)]
@@ -18,6 +20,11 @@ pub struct ForecastBenchArgs {
     /// The M3 folder (`m3_long.csv`, `m3_meta.csv`).
     #[arg(long, default_value = "../shared/datasets/m3")]
     pub m3: PathBuf,
+    /// Also run statsforecast's AutoETS and AutoARIMA on the same series in
+    /// the same run, with this Python (default: the `.bench-venv` that
+    /// `scripts/statsforecast-env` makes; skipped with a note if it is absent).
+    #[arg(long, value_name = "PYTHON", num_args = 0..=1)]
+    pub statsforecast: Option<Option<PathBuf>>,
 }
 
 struct Series {
@@ -108,6 +115,21 @@ fn score(series: &[&Series], algorithm: Algorithm, backtest: bool) -> (f64, f64)
 
 pub fn forecast_bench(args: ForecastBenchArgs) -> anyhow::Result<()> {
     let all = load(&args.m3)?;
+    let python = match args.statsforecast {
+        None => None,
+        Some(Some(python)) => Some(python),
+        Some(None) => {
+            let venv = statsforecast::default_python();
+            if venv.is_none() {
+                println!("statsforecast skipped: no .bench-venv (run scripts/statsforecast-env).");
+            }
+            venv
+        }
+    };
+    if let Some(python) = &python {
+        statsforecast::check(python)?;
+    }
+    let mut recflow_all = Vec::new();
     let mut groups: BTreeMap<&str, Vec<&Series>> = BTreeMap::new();
     for s in &all {
         groups.entry(s.period.as_str()).or_default().push(s);
@@ -135,6 +157,11 @@ pub fn forecast_bench(args: ForecastBenchArgs) -> anyhow::Result<()> {
         // Each series is scored twice (its group and ALL); halve the time.
         let ms = started.elapsed().as_secs_f64() * 1000.0 / 2.0 / all.len() as f64 * 1000.0;
         print!("{:<16}", algorithm.name());
+        recflow_all.push(statsforecast::RecflowAll {
+            name: algorithm.name(),
+            smape: cells[order.len() - 1].0,
+            ms_per_1000: ms,
+        });
         for (s, m) in cells {
             print!(" {:>16}", format!("{s:.2} ({m:.2})"));
         }
@@ -171,5 +198,11 @@ pub fn forecast_bench(args: ForecastBenchArgs) -> anyhow::Result<()> {
         print!(" {:>16}", format!("{v:.2}"));
     }
     println!();
+    if let Some(python) = python {
+        let scores = statsforecast::run(&args.m3, &python)?;
+        statsforecast::print_rows(&scores, &order);
+        statsforecast::print_comparison(&scores, &recflow_all);
+        println!("  (speeds are approximate: both ran on 2 cores shared with other work)");
+    }
     Ok(())
 }

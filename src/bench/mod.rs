@@ -8,6 +8,7 @@ pub mod import;
 pub mod recipes;
 pub mod scale;
 pub mod serve;
+pub mod statsforecast;
 
 pub use batch::{BatchBenchArgs, batch};
 pub use engine::{EngineBenchArgs, engine};
