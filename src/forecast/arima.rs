@@ -421,16 +421,25 @@ fn multiply(a: &[f64], b: &[f64]) -> Vec<f64> {
 
 /// The one-step residuals of the ARMA(ar, ma) model of `w − μ`, with the
 /// pre-sample at the mean (zero deviations and errors); their sum of
-/// squares.
+/// squares. Only non-zero lags are visited: seasonal polynomials are
+/// mostly zeros (a daily season in hourly data has 24 lags per term).
 fn css(w: &[f64], ar: &[f64], ma: &[f64], mu: f64, out: &mut [f64]) -> f64 {
+    let nonzero = |c: &[f64]| -> Vec<(usize, f64)> {
+        c.iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0.0)
+            .map(|(k, v)| (k + 1, *v))
+            .collect()
+    };
+    let (ar, ma) = (nonzero(ar), nonzero(ma));
     let mut sse = 0.0;
     for t in 0..w.len() {
         let mut e = w[t] - mu;
-        for (k, a) in ar.iter().enumerate().take(t) {
-            e -= a * (w[t - k - 1] - mu);
+        for &(lag, a) in ar.iter().take_while(|(lag, _)| *lag <= t) {
+            e -= a * (w[t - lag] - mu);
         }
-        for (k, b) in ma.iter().enumerate().take(t) {
-            e -= b * out[t - k - 1];
+        for &(lag, b) in ma.iter().take_while(|(lag, _)| *lag <= t) {
+            e -= b * out[t - lag];
         }
         out[t] = e;
         sse += e * e;
