@@ -289,6 +289,10 @@ pub enum BenchCommand {
     /// Forecast accuracy (sMAPE, MASE) of every forecasting algorithm on the
     /// M3 series, beside Theta's published figures.
     Forecast(crate::bench::ForecastBenchArgs),
+    /// The global forecasting model on the orange juice panel, with and
+    /// without its related series (price, deal, feat), beside per-series
+    /// seasonal naive and ETS: WAPE and wQL over 3 rolling 8-week windows.
+    ForecastOj(crate::bench::ForecastOjBenchArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -345,6 +349,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench(BenchCommand::Engine(args)) => crate::bench::engine(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Forecast(args)) => {
             tokio::task::spawn_blocking(move || crate::bench::forecast_bench(args))
+                .await?
+                .map(|()| 0)
+        }
+        Command::Bench(BenchCommand::ForecastOj(args)) => {
+            tokio::task::spawn_blocking(move || crate::bench::forecast_oj_bench(args))
                 .await?
                 .map(|()| 0)
         }

@@ -4,6 +4,7 @@
 pub mod batch;
 pub mod engine;
 pub mod forecast;
+pub mod forecast_oj;
 pub mod import;
 pub mod recipes;
 pub mod scale;
@@ -13,6 +14,7 @@ pub mod statsforecast;
 pub use batch::{BatchBenchArgs, batch};
 pub use engine::{EngineBenchArgs, engine};
 pub use forecast::{ForecastBenchArgs, forecast_bench};
+pub use forecast_oj::{ForecastOjBenchArgs, forecast_oj_bench};
 pub use import::{ImportBenchArgs, import};
 pub use recipes::{RecipesBenchArgs, recipes};
 pub use scale::{ScaleBenchArgs, scale};

@@ -10,6 +10,8 @@
 pub mod arima;
 pub mod decompose;
 pub mod frequency;
+pub mod gbm;
+pub mod global;
 pub mod metrics;
 pub mod models;
 pub mod npts;
