@@ -70,6 +70,9 @@ pub enum Command {
     /// Campaigns and what they serve.
     #[command(subcommand)]
     Campaigns(CampaignsCommand),
+    /// Predictor versions, their backtest accuracy, and forecast plots.
+    #[command(subcommand)]
+    Forecast(ForecastCommand),
     /// Ask a campaign for recommendations, as the API would answer.
     Recommend(RecommendArgs),
     /// The users most likely to interact with an item, or with the items an
@@ -205,6 +208,36 @@ pub enum SolutionsCommand {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ForecastCommand {
+    /// Every predictor version with its choice and accuracy.
+    List,
+    /// A predictor version's backtest accuracy: wQL at each quantile and
+    /// averaged, WAPE, RMSE, MAPE, MASE, for what was chosen and for every
+    /// candidate (the latest active version by default).
+    Metrics {
+        predictor: String,
+        #[arg(long)]
+        version: Option<i64>,
+        /// Also list this many items with the worst average wQL.
+        #[arg(long, default_value_t = 0)]
+        worst: usize,
+    },
+    /// Write an SVG of one item: history, P50, the 50% and 90% bands, and
+    /// the backtest windows.
+    Plot {
+        /// The predictor; may be left out when there is only one.
+        predictor: Option<String>,
+        #[arg(long)]
+        item: String,
+        #[arg(long)]
+        version: Option<i64>,
+        /// Where to write (default `<item>.svg` here).
+        #[arg(long, short)]
+        out: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum CampaignsCommand {
     List,
     /// A campaign, its event tracker and its deployment history.
@@ -330,6 +363,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Datasets(c) => datasets(&Env::open(settings).await?, c).await,
         Command::Solutions(c) => solutions(&Env::open(settings).await?, c).await,
         Command::Campaigns(c) => campaigns(&Env::open(settings).await?, c).await,
+        Command::Forecast(c) => forecast(&Env::open(settings).await?, c).await,
         Command::Recommend(args) => recommend(&Env::open(settings).await?, args).await,
         Command::Segment(args) => segment(&Env::open(settings).await?, args).await,
         Command::Serve(args) => {
@@ -765,6 +799,198 @@ async fn datasets(env: &Env, c: DatasetsCommand) -> anyhow::Result<i32> {
             if let Some(m) = &record.manifest {
                 println!("{}", serde_json::to_string_pretty(m)?);
             }
+        }
+    }
+    Ok(0)
+}
+
+async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
+    use crate::forecast::job;
+    use crate::steps::forecast_metric as metric;
+    match c {
+        ForecastCommand::List => {
+            let versions = env
+                .store
+                .list_versions(VersionKind::Predictor, None)
+                .await?;
+            table(
+                &[
+                    "PREDICTOR",
+                    "VERSION",
+                    "STATUS",
+                    "CHOSEN",
+                    "ITEMS",
+                    "AVG wQL",
+                    "WAPE",
+                    "MASE",
+                    "CREATED",
+                ],
+                versions
+                    .into_iter()
+                    .map(|v| {
+                        let m = v.manifest.clone().unwrap_or_default();
+                        let f = |k: &str| metric(m["metrics"][k].as_f64());
+                        vec![
+                            v.owner,
+                            format!("v{}", v.version),
+                            v.status.to_string(),
+                            m["chosen"].as_str().unwrap_or("").to_string(),
+                            m["items"]
+                                .as_u64()
+                                .map(|n| n.to_string())
+                                .unwrap_or_default(),
+                            f("average_wql"),
+                            f("wape"),
+                            f("mase"),
+                            when(v.created_at),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        ForecastCommand::Metrics {
+            predictor,
+            version,
+            worst,
+        } => {
+            let m = job::manifest(env, &predictor, version).await?;
+            println!(
+                "{} v{}: {} ({} choice), horizon {} {} periods, {} backtest window(s), created {}",
+                m.predictor,
+                m.version,
+                m.algorithm,
+                match m.auto_choice {
+                    crate::forecast::predictor::AutoChoice::Dataset => "dataset",
+                    crate::forecast::predictor::AutoChoice::Item => "per-item",
+                },
+                m.horizon,
+                m.series.frequency.name(),
+                m.backtest_windows,
+                when(m.created_at)
+            );
+            let data: Vec<String> = m
+                .dataset_versions
+                .iter()
+                .map(|(d, v)| format!("{}/{d} v{v}", m.dataset_group))
+                .collect();
+            println!(
+                "data: {} ({} items, {} periods from {} to {})",
+                data.join(", "),
+                m.items,
+                m.periods,
+                m.first_period.format("%Y-%m-%d"),
+                m.last_period.format("%Y-%m-%d")
+            );
+            let served: Vec<String> = m
+                .method_counts
+                .iter()
+                .map(|(k, v)| format!("{k}: {v}"))
+                .collect();
+            println!("items per algorithm: {}", served.join(", "));
+            let mut header = vec!["ALGORITHM".to_string()];
+            header.extend(m.quantiles.iter().map(|q| format!("wQL[{q}]")));
+            header.extend(
+                [
+                    "AVG wQL", "WAPE", "RMSE", "MAPE", "MASE", "WINDOWS", "SECONDS",
+                ]
+                .map(String::from),
+            );
+            let row =
+                |name: String, x: &crate::forecast::predictor::Metrics, seconds: Option<f64>| {
+                    let mut r = vec![name];
+                    r.extend(x.wql.iter().map(|l| metric(l.loss)));
+                    r.extend([x.average_wql, x.wape, x.rmse, x.mape, x.mase].map(metric));
+                    r.push(x.windows.to_string());
+                    r.push(seconds.map_or(String::new(), |s| format!("{s:.2}")));
+                    r
+                };
+            let mut rows = vec![row(format!("chosen ({})", m.chosen), &m.metrics, None)];
+            rows.extend(
+                m.candidates
+                    .iter()
+                    .map(|c| row(c.algorithm.clone(), &c.metrics, Some(c.seconds))),
+            );
+            let header: Vec<&str> = header.iter().map(String::as_str).collect();
+            table(&header, rows);
+            if worst > 0 {
+                let folder = job::predictors_location(&env.warehouse, &m.predictor)
+                    .child(&format!("v{}", m.version));
+                let bytes = folder.child(job::ITEMS_FILE).get().await?;
+                let mut r = csv::Reader::from_reader(bytes.as_ref());
+                let mut items: Vec<(f64, Vec<String>)> = Vec::new();
+                for rec in r.records() {
+                    let rec = rec?;
+                    let score = rec[3].parse::<f64>().unwrap_or(f64::NAN);
+                    items.push((
+                        score,
+                        vec![
+                            rec[0].to_string(),
+                            rec[1].to_string(),
+                            rec[3].to_string(),
+                            rec[2].to_string(),
+                        ],
+                    ));
+                }
+                items.retain(|(s, _)| s.is_finite());
+                items.sort_by(|a, b| b.0.total_cmp(&a.0));
+                println!();
+                table(
+                    &["ITEM", "ALGORITHM", "AVG wQL", "WINDOWS"],
+                    items.into_iter().take(worst).map(|x| x.1).collect(),
+                );
+            }
+        }
+        ForecastCommand::Plot {
+            predictor,
+            item,
+            version,
+            out,
+        } => {
+            let predictor = match predictor {
+                Some(p) => p,
+                None => {
+                    let mut names: Vec<String> = env
+                        .store
+                        .list_versions(VersionKind::Predictor, None)
+                        .await?
+                        .into_iter()
+                        .map(|v| v.owner)
+                        .collect();
+                    names.sort();
+                    names.dedup();
+                    match names.as_slice() {
+                        [one] => one.clone(),
+                        [] => anyhow::bail!(
+                            "no predictor has been trained yet; run a forecast_train step first"
+                        ),
+                        many => anyhow::bail!(
+                            "several predictors exist ({}); name one",
+                            many.join(", ")
+                        ),
+                    }
+                }
+            };
+            let loaded = job::load(env, &predictor, version).await?;
+            let index = loaded.panel.item_index(&item).ok_or_else(|| {
+                let some: Vec<&str> = loaded
+                    .panel
+                    .items
+                    .iter()
+                    .take(5)
+                    .map(String::as_str)
+                    .collect();
+                anyhow::anyhow!(
+                    "predictor {predictor} v{} has no item {item:?} ({} items, e.g. {})",
+                    loaded.manifest.version,
+                    loaded.panel.items.len(),
+                    some.join(", ")
+                )
+            })?;
+            let out =
+                out.unwrap_or_else(|| PathBuf::from(format!("{}.svg", job::file_safe(&item))));
+            let svg = job::plot(env, std::sync::Arc::new(loaded), index).await?;
+            crate::forecast::plot::write_text(&out, &svg)?;
+            println!("wrote {}", out.display());
         }
     }
     Ok(0)

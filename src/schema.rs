@@ -7,24 +7,43 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-/// The three dataset types of a dataset group.
+/// The dataset types of a dataset group: the recommender's three, and the
+/// forecasting sibling's target and related time series (item metadata is
+/// the `items` dataset for both).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DatasetType {
     Interactions,
     Items,
     Users,
+    /// `item_id, timestamp, target_value`: the history to forecast.
+    TargetTimeSeries,
+    /// `item_id, timestamp` and numeric columns known into the future
+    /// (price, promotion flags).
+    RelatedTimeSeries,
 }
 
 impl DatasetType {
-    pub const ALL: [DatasetType; 3] = [Self::Interactions, Self::Items, Self::Users];
+    pub const ALL: [DatasetType; 5] = [
+        Self::Interactions,
+        Self::Items,
+        Self::Users,
+        Self::TargetTimeSeries,
+        Self::RelatedTimeSeries,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Interactions => "interactions",
             Self::Items => "items",
             Self::Users => "users",
+            Self::TargetTimeSeries => "target_time_series",
+            Self::RelatedTimeSeries => "related_time_series",
         }
+    }
+
+    pub fn is_time_series(self) -> bool {
+        matches!(self, Self::TargetTimeSeries | Self::RelatedTimeSeries)
     }
 
     pub fn parse(name: &str) -> Option<Self> {
@@ -35,10 +54,42 @@ impl DatasetType {
     /// INCREMENTAL imports of items and users.
     pub fn key_field(self) -> Option<&'static str> {
         match self {
-            Self::Interactions => None,
+            Self::Interactions | Self::TargetTimeSeries | Self::RelatedTimeSeries => None,
             Self::Items => Some(ITEM_ID),
             Self::Users => Some(USER_ID),
         }
+    }
+
+    /// The columns that identify a record: a same-key record replaces the
+    /// old one in INCREMENTAL imports (a corrected value for an item's
+    /// period replaces the old value). Interactions have none: exact
+    /// duplicates are dropped.
+    pub fn key_fields(self) -> &'static [&'static str] {
+        match self {
+            Self::Interactions => &[],
+            Self::Items => &[ITEM_ID],
+            Self::Users => &[USER_ID],
+            Self::TargetTimeSeries | Self::RelatedTimeSeries => &[TS_ITEM_ID, TS_TIMESTAMP],
+        }
+    }
+
+    /// The schema a time series dataset gets when its pipeline gives none.
+    pub fn default_schema(self) -> Option<Schema> {
+        let field = |name: &str, field_type| Field {
+            name: name.into(),
+            field_type,
+            nullable: false,
+            categorical: false,
+            textual: false,
+        };
+        (self == Self::TargetTimeSeries).then(|| Schema {
+            dataset_type: self,
+            fields: vec![
+                field(TS_ITEM_ID, FieldType::String),
+                field(TS_TIMESTAMP, FieldType::Long),
+                field(TARGET_VALUE, FieldType::Double),
+            ],
+        })
     }
 }
 
@@ -57,6 +108,10 @@ pub const IMPRESSION: &str = "IMPRESSION";
 pub const RECOMMENDATION_ID: &str = "RECOMMENDATION_ID";
 pub const EVENT_ATTRIBUTION_SOURCE: &str = "EVENT_ATTRIBUTION_SOURCE";
 pub const CREATION_TIMESTAMP: &str = "CREATION_TIMESTAMP";
+/// Time series datasets use the forecasting service's lower-case names.
+pub const TS_ITEM_ID: &str = "item_id";
+pub const TS_TIMESTAMP: &str = "timestamp";
+pub const TARGET_VALUE: &str = "target_value";
 
 /// Ids are strings of at most this many characters (the managed service's limit).
 pub const MAX_ID_CHARS: usize = 256;
@@ -175,12 +230,18 @@ pub struct Field {
 impl Field {
     /// Id fields must be non-empty strings of at most [`MAX_ID_CHARS`].
     pub fn is_id(&self) -> bool {
-        matches!(self.name.as_str(), USER_ID | ITEM_ID | RECOMMENDATION_ID)
+        matches!(
+            self.name.as_str(),
+            USER_ID | ITEM_ID | RECOMMENDATION_ID | TS_ITEM_ID
+        )
     }
 
     /// Fields holding UNIX seconds; datetimes are converted to them on import.
     pub fn is_timestamp(&self) -> bool {
-        matches!(self.name.as_str(), TIMESTAMP | CREATION_TIMESTAMP)
+        matches!(
+            self.name.as_str(),
+            TIMESTAMP | CREATION_TIMESTAMP | TS_TIMESTAMP
+        )
     }
 }
 
@@ -278,6 +339,14 @@ impl Schema {
             }
             DatasetType::Items => require(ITEM_ID, FieldType::String),
             DatasetType::Users => require(USER_ID, FieldType::String),
+            DatasetType::TargetTimeSeries | DatasetType::RelatedTimeSeries => {
+                require(TS_ITEM_ID, FieldType::String);
+                require(TS_TIMESTAMP, FieldType::Long);
+            }
+        }
+        if self.dataset_type.is_time_series() {
+            problems.extend(self.time_series_rules());
+            return problems;
         }
         let typed = |name: &str, types: &[FieldType]| -> Option<String> {
             let f = self.field(name)?;
@@ -320,6 +389,59 @@ impl Schema {
             problems.push(format!(
                 "an items schema has at most one textual field, found {textual}"
             ));
+        }
+        problems
+    }
+}
+
+impl Schema {
+    /// Target series: exactly `item_id, timestamp, target_value` (numeric).
+    /// Related series: numeric (or boolean) columns besides the two keys.
+    fn time_series_rules(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let extra = self
+            .fields
+            .iter()
+            .filter(|f| f.name != TS_ITEM_ID && f.name != TS_TIMESTAMP);
+        match self.dataset_type {
+            DatasetType::TargetTimeSeries => {
+                match self.field(TARGET_VALUE) {
+                    None => problems.push(format!(
+                        "target_time_series schema is missing the required field {TARGET_VALUE} (double)"
+                    )),
+                    Some(f) if !f.field_type.is_numeric() => problems.push(format!(
+                        "field {TARGET_VALUE} must be numeric (int, long, float or double), found {}",
+                        f.field_type.as_str()
+                    )),
+                    Some(_) => {}
+                }
+                for f in extra.filter(|f| f.name != TARGET_VALUE) {
+                    problems.push(format!(
+                        "field {}: a target_time_series has only item_id, timestamp and \
+                         target_value; forecast dimensions (store, region) go into item_id, \
+                         e.g. with `sql:` in the import step",
+                        f.name
+                    ));
+                }
+            }
+            _ => {
+                let mut any = false;
+                for f in extra {
+                    any = true;
+                    if !(f.field_type.is_numeric() || f.field_type == FieldType::Boolean) {
+                        problems.push(format!(
+                            "field {}: related time series columns are numeric or boolean, found {}",
+                            f.name,
+                            f.field_type.as_str()
+                        ));
+                    }
+                }
+                if !any {
+                    problems.push(
+                        "related_time_series schema needs at least one column besides item_id and timestamp (e.g. price)".into(),
+                    );
+                }
+            }
         }
         problems
     }

@@ -519,18 +519,25 @@ fn prepare(
     let presented_rows = frame.height();
     let filtered_rows = before_sql.saturating_sub(presented_rows);
 
-    let validated = validate_frame(&frame, schema, Utc::now().timestamp()).map_err(
-        |MissingColumn { field, available }| ImportError::MissingColumn {
-            source_url: if spec.sql.is_some() {
-                format!("{first_url} (after sql)")
-            } else {
-                first_url.clone()
-            },
-            dataset: schema.dataset_type,
-            field,
-            available: visible(&available),
-        },
-    )?;
+    // Related time series are known into the future (next month's price):
+    // their timestamps have no upper bound.
+    let latest = match schema.dataset_type {
+        DatasetType::RelatedTimeSeries => i64::MAX / 2,
+        _ => Utc::now().timestamp(),
+    };
+    let validated =
+        validate_frame(&frame, schema, latest).map_err(|MissingColumn { field, available }| {
+            ImportError::MissingColumn {
+                source_url: if spec.sql.is_some() {
+                    format!("{first_url} (after sql)")
+                } else {
+                    first_url.clone()
+                },
+                dataset: schema.dataset_type,
+                field,
+                available: visible(&available),
+            }
+        })?;
     // Lines refused before parsing (bad JSON) count as rows too.
     let unparsed = rejected.len();
     let rejected_rows = unparsed + presented_rows - validated.frame.height();
@@ -856,12 +863,12 @@ fn merge(
     let parent = align(parent, &new)?;
     let total = parent.height() + new.height();
     let merged = concat([parent.lazy(), new.lazy()], UnionArgs::default())?;
-    let out = match dataset.key_field() {
-        Some(key) => merged
-            .unique_stable(Some(cols([key])), UniqueKeepStrategy::Last)
-            .collect()?,
-        None => merged
+    let out = match dataset.key_fields() {
+        [] => merged
             .unique_stable(None, UniqueKeepStrategy::First)
+            .collect()?,
+        keys => merged
+            .unique_stable(Some(cols(keys.iter().copied())), UniqueKeepStrategy::Last)
             .collect()?,
     };
     let dropped = (total - out.height()) as u64;
@@ -972,5 +979,22 @@ mod tests {
             .unwrap();
         let (out, dropped) = merge(parent, new, DatasetType::Interactions).unwrap();
         assert_eq!((out.height(), dropped), (2, 1));
+        // Time series: a corrected value for an item's period replaces the old one.
+        let parent =
+            df!("item_id" => ["a", "a"], "timestamp" => [1i64, 2], "target_value" => [5.0, 6.0])
+                .unwrap();
+        let new =
+            df!("item_id" => ["a", "b"], "timestamp" => [2i64, 2], "target_value" => [7.0, 1.0])
+                .unwrap();
+        let (out, dropped) = merge(parent, new, DatasetType::TargetTimeSeries).unwrap();
+        assert_eq!(dropped, 1);
+        let values: Vec<f64> = out
+            .column("target_value")
+            .unwrap()
+            .f64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(values, [5.0, 7.0, 1.0]);
     }
 }

@@ -6,7 +6,7 @@
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum Frequency {
     Hourly,
     Daily,
@@ -15,6 +15,17 @@ pub enum Frequency {
     Monthly,
     Quarterly,
     Yearly,
+}
+
+impl TryFrom<String> for Frequency {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        Frequency::parse(&s).ok_or_else(|| {
+            let names: Vec<&str> = Frequency::ALL.iter().map(|f| f.name()).collect();
+            format!("unknown frequency {s:?}; use {}", names.join(", "))
+        })
+    }
 }
 
 impl Frequency {

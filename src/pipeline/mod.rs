@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::filter::Filter;
+use crate::forecast::frequency::Frequency;
+use crate::forecast::panel::{Aggregation, Fill, SeriesSettings};
+use crate::forecast::predictor::PredictorSpec;
 use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::{AvroSchema, DatasetType, Schema};
 use crate::steps::StepKind;
@@ -39,6 +42,8 @@ pub struct PipelineSpec {
     pub solutions: BTreeMap<String, SolutionSpec>,
     /// Campaigns (serving endpoints) moved by `deploy` steps.
     pub campaigns: BTreeMap<String, CampaignSpec>,
+    /// Predictors (forecasting models) trained by `forecast_train` steps.
+    pub predictors: BTreeMap<String, PredictorSpec>,
     /// Filters of the dataset group, by name, in the managed service's
     /// expression language; campaigns and batch steps apply them by name.
     pub filters: BTreeMap<String, FilterSpec>,
@@ -79,6 +84,43 @@ pub struct DatasetSpec {
     /// the pipeline file; accepted as is.
     #[serde(default)]
     pub schema_file: Option<String>,
+    /// Time series datasets: the period, `hourly`, `daily`, `weekly`,
+    /// `monthly`, `quarterly` or `yearly` (required for `target_time_series`;
+    /// the related series use the target's).
+    #[serde(default)]
+    pub frequency: Option<Frequency>,
+    /// Time series datasets: how a missing period is filled: `zero`
+    /// (the target's default), `nan`, `previous` (the related default) or a number.
+    #[serde(default)]
+    pub fill: Option<Fill>,
+    /// Time series datasets: how several values in one period combine:
+    /// `sum` (the target's default), `mean` (the related default), `min`,
+    /// `max`, `first`, `last`.
+    #[serde(default)]
+    pub aggregation: Option<Aggregation>,
+    /// Related series: how periods after an item's last value are filled
+    /// when the horizon needs them (default: an error naming the items).
+    #[serde(default)]
+    pub future_fill: Option<Fill>,
+}
+
+impl PipelineSpec {
+    /// The time series settings of the target (and related) datasets, when
+    /// a target_time_series with a frequency is declared.
+    pub fn series_settings(&self) -> Option<SeriesSettings> {
+        let target = self.datasets.get(&DatasetType::TargetTimeSeries)?;
+        let related = self.datasets.get(&DatasetType::RelatedTimeSeries);
+        Some(SeriesSettings {
+            frequency: target.frequency?,
+            target_fill: target.fill.unwrap_or(Fill::Zero),
+            target_aggregation: target.aggregation.unwrap_or(Aggregation::Sum),
+            related_fill: related.and_then(|r| r.fill).unwrap_or(Fill::Previous),
+            related_future_fill: related.and_then(|r| r.future_fill),
+            related_aggregation: related
+                .and_then(|r| r.aggregation)
+                .unwrap_or(Aggregation::Mean),
+        })
+    }
 }
 
 /// A solution: a recipe and its settings. Each `train` step makes a new
@@ -196,7 +238,10 @@ impl StepSpec {
         self.template.is_some()
             || matches!(
                 self.kind,
-                StepKind::Deploy(_) | StepKind::BatchInference(_) | StepKind::BatchSegment(_)
+                StepKind::Deploy(_)
+                    | StepKind::BatchInference(_)
+                    | StepKind::BatchSegment(_)
+                    | StepKind::Forecast(_)
             )
     }
 

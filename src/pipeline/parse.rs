@@ -41,6 +41,8 @@ struct RawPipeline {
     #[serde(default)]
     campaigns: BTreeMap<String, CampaignSpec>,
     #[serde(default)]
+    predictors: BTreeMap<String, crate::forecast::predictor::PredictorSpec>,
+    #[serde(default)]
     filters: BTreeMap<String, FilterSpec>,
     #[serde(default)]
     event_tracker: Option<EventTrackerSpec>,
@@ -173,6 +175,7 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
         datasets: raw.datasets,
         solutions,
         campaigns: raw.campaigns,
+        predictors: raw.predictors,
         filters: raw.filters,
         event_tracker: raw.event_tracker,
         steps,

@@ -110,6 +110,9 @@ pub fn validate(
     for c in spec.campaigns.keys() {
         name(&format!("campaigns.{c}"), c);
     }
+    for p in spec.predictors.keys() {
+        name(&format!("predictors.{p}"), p);
+    }
 
     if let Some(t) = &spec.event_tracker {
         let id = &t.tracking_id;
@@ -127,6 +130,22 @@ pub fn validate(
     }
 
     let schemas = check_datasets(spec, base_dir, &mut problems);
+
+    for (name, predictor) in &spec.predictors {
+        let at = format!("predictors.{name}");
+        problems.extend(
+            predictor
+                .validate(&at)
+                .into_iter()
+                .map(|(path, message)| SpecProblem::new(path, message)),
+        );
+        if !spec.datasets.contains_key(&DatasetType::TargetTimeSeries) {
+            problems.push(SpecProblem::new(
+                at,
+                "a predictor needs a target_time_series dataset declared under `datasets:`",
+            ));
+        }
+    }
 
     for (name, solution) in &spec.solutions {
         let at = format!("solutions.{name}");
@@ -315,6 +334,7 @@ fn check_datasets(
     let mut schemas = BTreeMap::new();
     for (ty, dataset) in &spec.datasets {
         let at = format!("datasets.{ty}");
+        problems.extend(check_series_settings(spec, *ty, dataset, &at));
         let (avro, schema_at) = match (&dataset.schema, &dataset.schema_file) {
             (Some(inline), None) => (inline.clone(), format!("{at}.schema")),
             (None, Some(file)) => {
@@ -349,10 +369,14 @@ fn check_datasets(
                 continue;
             }
             (None, None) => {
-                problems.push(SpecProblem::new(
-                    at,
-                    "missing `schema` (inline) or `schema_file` (Avro JSON)",
-                ));
+                if let Some(schema) = ty.default_schema() {
+                    schemas.insert(*ty, schema);
+                } else {
+                    problems.push(SpecProblem::new(
+                        at,
+                        "missing `schema` (inline) or `schema_file` (Avro JSON)",
+                    ));
+                }
                 continue;
             }
         };
@@ -367,6 +391,71 @@ fn check_datasets(
         }
     }
     schemas
+}
+
+/// `frequency`, `fill`, `aggregation` and `future_fill` belong to time
+/// series datasets; the target needs a frequency and the related series
+/// follow it.
+fn check_series_settings(
+    spec: &PipelineSpec,
+    ty: DatasetType,
+    dataset: &crate::pipeline::DatasetSpec,
+    at: &str,
+) -> Vec<SpecProblem> {
+    let mut problems = Vec::new();
+    let set = [
+        ("frequency", dataset.frequency.is_some()),
+        ("fill", dataset.fill.is_some()),
+        ("aggregation", dataset.aggregation.is_some()),
+        ("future_fill", dataset.future_fill.is_some()),
+    ];
+    if !ty.is_time_series() {
+        for (key, _) in set.iter().filter(|(_, on)| *on) {
+            problems.push(SpecProblem::new(
+                format!("{at}.{key}"),
+                format!("only time series datasets (target_time_series, related_time_series) take `{key}`"),
+            ));
+        }
+        return problems;
+    }
+    let target = spec.datasets.get(&DatasetType::TargetTimeSeries);
+    match ty {
+        DatasetType::TargetTimeSeries => {
+            if dataset.frequency.is_none() {
+                problems.push(SpecProblem::new(
+                    format!("{at}.frequency"),
+                    "required: the period of the series (hourly, daily, weekly, monthly, quarterly or yearly)",
+                ));
+            }
+            if dataset.future_fill.is_some() {
+                problems.push(SpecProblem::new(
+                    format!("{at}.future_fill"),
+                    "only the related_time_series has future values",
+                ));
+            }
+        }
+        _ => match target {
+            None => problems.push(SpecProblem::new(
+                at,
+                "a related_time_series needs a target_time_series in the same file",
+            )),
+            Some(t) => {
+                if let (Some(mine), Some(theirs)) = (dataset.frequency, t.frequency)
+                    && mine != theirs
+                {
+                    problems.push(SpecProblem::new(
+                        format!("{at}.frequency"),
+                        format!(
+                            "{} differs from the target_time_series frequency {}; related series are bucketed into the target's periods, so leave it out",
+                            mine.name(),
+                            theirs.name()
+                        ),
+                    ));
+                }
+            }
+        },
+    }
+    problems
 }
 
 fn check_step_graph(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {

@@ -5,6 +5,8 @@
 mod batch_inference;
 mod batch_segment;
 mod deploy;
+mod forecast;
+mod forecast_train;
 mod import;
 mod shell;
 mod train;
@@ -23,6 +25,8 @@ use crate::pipeline::{Pipeline, SpecProblem};
 pub use batch_inference::BatchInferenceSpec;
 pub use batch_segment::{BatchSegmentSpec, MAX_SEGMENT_USERS};
 pub use deploy::DeploySpec;
+pub use forecast::ForecastSpec;
+pub use forecast_train::{ForecastTrainSpec, metric as forecast_metric};
 pub use import::ImportSpec;
 pub use shell::{CommandLine, ShellSpec};
 pub use train::TrainSpec;
@@ -41,6 +45,10 @@ pub enum StepKind {
     BatchInference(BatchInferenceSpec),
     /// Writes user segments for items or item attributes to storage.
     BatchSegment(BatchSegmentSpec),
+    /// Trains a new predictor version and computes its backtest accuracy.
+    ForecastTrain(ForecastTrainSpec),
+    /// Writes quantile forecasts for every item to storage.
+    Forecast(ForecastSpec),
     /// Runs a command.
     Shell(ShellSpec),
     /// Waits until an object or prefix exists in storage.
@@ -61,6 +69,8 @@ impl StepKind {
         "deploy",
         "batch_inference",
         "batch_segment",
+        "forecast_train",
+        "forecast",
         "shell",
         "wait_for",
         "noop",
@@ -74,6 +84,8 @@ impl StepKind {
             "deploy" => Ok(Self::Deploy(from_value(value, at)?)),
             "batch_inference" => Ok(Self::BatchInference(from_value(value, at)?)),
             "batch_segment" => Ok(Self::BatchSegment(from_value(value, at)?)),
+            "forecast_train" => Ok(Self::ForecastTrain(from_value(value, at)?)),
+            "forecast" => Ok(Self::Forecast(from_value(value, at)?)),
             "shell" => Ok(Self::Shell(from_value(value, at)?)),
             "wait_for" => Ok(Self::WaitFor(from_value(value, at)?)),
             "noop" => Ok(Self::Noop(from_value(value, at)?)),
@@ -94,6 +106,8 @@ impl StepKind {
             Self::Deploy(_) => "deploy",
             Self::BatchInference(_) => "batch_inference",
             Self::BatchSegment(_) => "batch_segment",
+            Self::ForecastTrain(_) => "forecast_train",
+            Self::Forecast(_) => "forecast",
             Self::Shell(_) => "shell",
             Self::WaitFor(_) => "wait_for",
             Self::Noop(_) => "noop",
@@ -112,6 +126,12 @@ impl StepKind {
             "deploy" => json!({"campaign": "sample", "solution": "sample", "deployed_version": 1}),
             "batch_inference" => json!({"output": "s3://sample/", "lines": 1, "errors": 0}),
             "batch_segment" => json!({"output": "s3://sample/", "lines": 1, "errors": 0}),
+            "forecast_train" => {
+                json!({"predictor": "sample", "predictor_version": 1, "algorithm": "ets", "metrics": {}})
+            }
+            "forecast" => {
+                json!({"output": "s3://sample/", "rows": 1, "items": 1, "predictor_version": 1})
+            }
             "shell" => json!({"exit_code": 0, "last_line": "sample"}),
             "wait_for" => json!({"path": "s3://sample/"}),
             _ => json!({}),
@@ -133,6 +153,8 @@ impl StepKind {
             Self::Deploy(s) => deploy::validate(s, at, ctx),
             Self::BatchInference(s) => batch_inference::validate(s, at, ctx),
             Self::BatchSegment(s) => batch_segment::validate(s, at, ctx),
+            Self::ForecastTrain(s) => forecast_train::validate(s, at, ctx),
+            Self::Forecast(s) => forecast::validate(s, at, ctx),
             Self::Shell(s) => shell::validate(s, at, ctx),
             Self::WaitFor(s) => wait_for::validate(s, at, ctx),
             Self::Noop(_) => Vec::new(),
@@ -146,6 +168,8 @@ impl StepKind {
             Self::Deploy(s) => deploy::run(s, ctx).await,
             Self::BatchInference(s) => batch_inference::run(s, ctx).await,
             Self::BatchSegment(s) => batch_segment::run(s, ctx).await,
+            Self::ForecastTrain(s) => forecast_train::run(s, ctx).await,
+            Self::Forecast(s) => forecast::run(s, ctx).await,
             Self::Shell(s) => shell::run(s, ctx).await,
             Self::WaitFor(s) => wait_for::run(s, ctx).await,
             Self::Noop(_) => Ok(StepOutcome {

@@ -155,8 +155,8 @@ impl StepStatus {
 }
 
 string_enum!(
-    /// Dataset versions and solution versions share a life cycle.
-    VersionKind { Dataset = "dataset", Solution = "solution" }
+    /// Dataset, solution and predictor versions share a life cycle.
+    VersionKind { Dataset = "dataset", Solution = "solution", Predictor = "predictor" }
 );
 
 string_enum!(
