@@ -7,6 +7,7 @@ mod common;
 mod bad_input;
 mod batch;
 mod examples;
+mod forecast;
 mod import;
 mod orchestrate;
 mod quickstart;

@@ -1,0 +1,482 @@
+//! Demand forecasting end to end: time series imports, `forecast_train`
+//! backtests and choice, `forecast` exports, `recflow forecast metrics` and
+//! `plot`, and what bad input and bad settings get.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::common::{Home, fails, ok, repo};
+
+/// The example's orange juice files, limited to `stores`, copied under the
+/// test folder as `data/{sales,prices,actuals}.csv`.
+fn oj(home: &Home, stores: &[&str]) {
+    for name in ["sales", "prices", "actuals"] {
+        let text =
+            std::fs::read_to_string(repo().join(format!("examples/data/orange_juice/{name}.csv")))
+                .unwrap();
+        let mut out = String::new();
+        for (i, line) in text.lines().enumerate() {
+            let store = line.split('_').next().unwrap_or("");
+            if i == 0 || stores.contains(&store) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        home.write(&format!("data/{name}.csv"), out);
+    }
+}
+
+const DATASETS: &str = r#"
+datasets:
+  target_time_series:
+    frequency: weekly
+    fill: zero
+  related_time_series:
+    schema:
+      fields:
+        - {name: item_id, type: string}
+        - {name: timestamp, type: long}
+        - {name: price, type: double}
+        - {name: deal, type: double}
+        - {name: feat, type: double}
+"#;
+
+const IMPORTS: &str = r#"
+  - id: import_sales
+    type: import
+    dataset: target_time_series
+    source: data/sales.csv
+    rename: {date: timestamp, units: target_value}
+  - id: import_prices
+    type: import
+    dataset: related_time_series
+    source: data/prices.csv
+    rename: {date: timestamp}
+"#;
+
+fn pipeline(predictors: &str, steps: &str) -> String {
+    format!(
+        "name: fc\ndataset_group: oj\n{DATASETS}\npredictors:\n{predictors}\nsteps:\n{IMPORTS}{steps}"
+    )
+}
+
+fn csv_rows(path: &Path) -> Vec<BTreeMap<String, String>> {
+    let mut r = csv::Reader::from_path(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let header: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+    r.records()
+        .map(|row| {
+            header
+                .iter()
+                .cloned()
+                .zip(row.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+fn num(row: &BTreeMap<String, String>, k: &str) -> f64 {
+    row[k]
+        .parse()
+        .unwrap_or_else(|_| panic!("{k} = {:?}", row[k]))
+}
+
+#[test]
+fn a_pipeline_backtests_chooses_per_item_and_exports_quantile_forecasts() {
+    let home = Home::new();
+    oj(&home, &["2", "5"]);
+    let file = home.write(
+        "forecast.yaml",
+        pipeline(
+            r#"
+  demand:
+    algorithm: auto
+    candidates: [seasonal_naive, ets, theta, arima]
+    auto_choice: item
+    horizon: 8
+    backtest_windows: 2
+"#,
+            r#"
+  - id: train
+    type: forecast_train
+    depends_on: [import_sales, import_prices]
+    predictor: demand
+  - id: forecast
+    type: forecast
+    depends_on: [train]
+    predictor: demand
+    output: out/forecasts/
+    plot_top: 3
+"#,
+        ),
+    );
+    let run = ok(home.cmd().arg("run").arg(&file));
+    assert!(run.stdout.contains("demand v1"), "{}", run.stdout);
+
+    // The export: every item × 8 weeks, ordered quantiles, non-negative
+    // (demand), dated the 8 weeks after the last sale.
+    let out = home.path().join("out/forecasts");
+    assert!(out.join("_SUCCESS").exists());
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["items"], 22);
+    assert_eq!(manifest["rows"], 22 * 8);
+    assert_eq!(manifest["plots"].as_array().unwrap().len(), 3);
+    let rows = csv_rows(&out.join("forecast-00000.csv"));
+    assert_eq!(rows.len(), 22 * 8);
+    assert_eq!(
+        rows[0].keys().cloned().collect::<Vec<_>>(),
+        ["date", "item_id", "mean", "p10", "p50", "p90"]
+    );
+    for r in &rows {
+        let (lo, mid, hi) = (num(r, "p10"), num(r, "p50"), num(r, "p90"));
+        assert!(0.0 <= lo && lo <= mid && mid <= hi, "{r:?}");
+    }
+    let dates: std::collections::BTreeSet<&str> = rows.iter().map(|r| r["date"].as_str()).collect();
+    assert_eq!(dates.len(), 8);
+    assert_eq!(dates.first().copied(), Some("1992-08-10T00:00:00Z"));
+    assert_eq!(dates.last().copied(), Some("1992-09-28T00:00:00Z"));
+
+    // The forecast is useful: against the held-out 8 weeks it beats
+    // repeating each item's last week.
+    let actual: BTreeMap<(String, String), f64> = csv_rows(&home.path().join("data/actuals.csv"))
+        .iter()
+        .map(|r| {
+            (
+                (
+                    r["item_id"].clone(),
+                    format!("{}T00:00:00Z", next_monday(&r["date"])),
+                ),
+                num(r, "units"),
+            )
+        })
+        .collect();
+    let last_week: BTreeMap<String, f64> = csv_rows(&home.path().join("data/sales.csv"))
+        .iter()
+        .filter(|r| r["date"] == "1992-08-06")
+        .map(|r| (r["item_id"].clone(), num(r, "units")))
+        .collect();
+    let (mut err, mut naive_err, mut total) = (0.0, 0.0, 0.0);
+    for r in &rows {
+        if let Some(y) = actual.get(&(r["item_id"].clone(), r["date"].clone())) {
+            err += (y - num(r, "p50")).abs();
+            naive_err += (y - last_week.get(&r["item_id"]).copied().unwrap_or(0.0)).abs();
+            total += y;
+        }
+    }
+    assert!(total > 0.0, "actuals matched no forecast row");
+    assert!(
+        err < naive_err,
+        "WAPE {} vs naive {}",
+        err / total,
+        naive_err / total
+    );
+
+    // Metrics: per quantile and overall, for the choice and each candidate.
+    let m = ok(home
+        .cmd()
+        .args(["forecast", "metrics", "demand", "--worst", "2"]));
+    for needle in [
+        "wQL[0.1]",
+        "wQL[0.5]",
+        "wQL[0.9]",
+        "AVG wQL",
+        "WAPE",
+        "RMSE",
+        "MAPE",
+        "MASE",
+        "chosen (",
+        "arima",
+        "theta",
+        "items per algorithm",
+    ] {
+        assert!(m.stdout.contains(needle), "{needle} missing:\n{}", m.stdout);
+    }
+    let list = ok(home.cmd().args(["forecast", "list"]));
+    assert!(
+        list.stdout.contains("demand") && list.stdout.contains("active"),
+        "{}",
+        list.stdout
+    );
+
+    // Each item got its own algorithm; items.csv records it.
+    let items = csv_rows(&home.warehouse().join("predictors/demand/v1/items.csv"));
+    assert_eq!(items.len(), 22);
+    assert!(items.iter().all(|r| ["seasonal_naive", "ets", "theta", "arima"].contains(&r["algorithm"].as_str())));
+    assert!(items.iter().all(|r| r["windows"] == "2"), "{items:?}");
+
+    // A plot of one item, and a clear error for an unknown one.
+    let svg_path = home.path().join("2_1.svg");
+    ok(home
+        .cmd()
+        .args(["forecast", "plot", "--item", "2_1", "--out"])
+        .arg(&svg_path));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(
+        svg.starts_with("<svg") || svg.starts_with("<?xml"),
+        "{}",
+        &svg[..80]
+    );
+    assert!(
+        svg.contains("2_1") && svg.contains("backtest"),
+        "title and backtest windows"
+    );
+    let e = fails(home.cmd().args(["forecast", "plot", "--item", "nope"]));
+    assert!(
+        e.stderr.contains("has no item \"nope\" (22 items"),
+        "{}",
+        e.stderr
+    );
+    let e = fails(home.cmd().args([
+        "forecast", "plot", "demand", "--item", "2_1", "--out", "x.png",
+    ]));
+    assert!(e.stderr.contains("only SVG is supported"), "{}", e.stderr);
+
+    // Re-running replaces the export whole: the same files, a new manifest.
+    ok(home.cmd().arg("run").arg(&file));
+    let again: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("_manifest.json")).unwrap()).unwrap();
+    assert_eq!(again["predictor_version"], 2);
+    let names: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(
+        names.iter().filter(|n| n.starts_with("forecast-")).count(),
+        1,
+        "{names:?}"
+    );
+}
+
+/// The weekly period a date falls in starts on Monday; sales are dated on
+/// Thursdays, so the forecast row of a sale is dated the Monday before.
+fn next_monday(date: &str) -> String {
+    let d = chrono::NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
+    use chrono::Datelike;
+    (d - chrono::Duration::days(d.weekday().num_days_from_monday() as i64)).to_string()
+}
+
+#[test]
+fn the_global_model_learns_from_prices() {
+    let home = Home::new();
+    oj(&home, &["2", "5", "8"]);
+    let file = home.write(
+        "forecast.yaml",
+        pipeline(
+            r#"
+  with-price:
+    algorithm: global
+    horizon: 8
+  without-price:
+    algorithm: global
+    horizon: 8
+    use_related: false
+"#,
+            r#"
+  - id: train_with
+    type: forecast_train
+    depends_on: [import_sales, import_prices]
+    predictor: with-price
+  - id: train_without
+    type: forecast_train
+    depends_on: [import_sales]
+    predictor: without-price
+  - id: forecast
+    type: forecast
+    depends_on: [train_with]
+    predictor: with-price
+    output_format: parquet
+    output: out/
+"#,
+        ),
+    );
+    ok(home.cmd().arg("run").arg(&file));
+    let wape = |p: &str| -> (f64, f64) {
+        let m: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(
+                home.warehouse()
+                    .join(format!("predictors/{p}/v1/manifest.json")),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        (
+            m["metrics"]["wape"].as_f64().unwrap(),
+            m["metrics"]["average_wql"].as_f64().unwrap(),
+        )
+    };
+    let (with, without) = (wape("with-price"), wape("without-price"));
+    assert!(
+        with.0 < without.0 && with.1 < without.1,
+        "with price {with:?}, without {without:?}"
+    );
+    let out = home.path().join("out");
+    assert!(out.join("_SUCCESS").exists() && out.join("forecast-00000.parquet").exists());
+    assert!(
+        home.warehouse()
+            .join("predictors/with-price/v1/global_model.json")
+            .exists()
+    );
+    // The global model's own backtests are kept for plots.
+    let svg = home.path().join("p.svg");
+    ok(home
+        .cmd()
+        .args(["forecast", "plot", "with-price", "--item", "5_3", "--out"])
+        .arg(&svg));
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("backtest"));
+}
+
+#[test]
+fn bad_forecast_settings_are_reported_with_their_yaml_paths() {
+    let home = Home::new();
+    let file = home.write(
+        "bad.yaml",
+        r#"
+name: bad
+dataset_group: g
+datasets:
+  target_time_series:
+    fill: sometimes
+  interactions:
+    frequency: daily
+    schema:
+      fields:
+        - {name: USER_ID, type: string}
+        - {name: ITEM_ID, type: string}
+        - {name: TIMESTAMP, type: long}
+predictors:
+  p:
+    algorithm: prophet
+    horizon: 0
+    quantiles: [0.1, 1.5]
+steps:
+  - id: train
+    type: forecast_train
+    predictor: p
+  - id: out
+    type: forecast
+    predictor: q
+"#,
+    );
+    let r = fails(home.cmd().arg("validate").arg(&file));
+    let text = r.all();
+    assert!(text.contains("unknown fill \"sometimes\""), "{text}");
+
+    let file = home.write(
+        "bad2.yaml",
+        r#"
+name: bad
+dataset_group: g
+datasets:
+  target_time_series: {}
+  interactions:
+    frequency: daily
+    schema:
+      fields:
+        - {name: USER_ID, type: string}
+        - {name: ITEM_ID, type: string}
+        - {name: TIMESTAMP, type: long}
+predictors:
+  p:
+    algorithm: prophet
+    horizon: 0
+    quantiles: [0.1, 1.5]
+steps:
+  - id: train
+    type: forecast_train
+    predictor: p
+  - id: out
+    type: forecast
+    predictor: q
+"#,
+    );
+    let r = fails(home.cmd().arg("validate").arg(&file));
+    let text = r.all();
+    for needle in [
+        "datasets.target_time_series.frequency: required",
+        "datasets.interactions.frequency: only time series datasets",
+        "predictors.p.algorithm: unknown algorithm \"prophet\"",
+        "predictors.p.horizon: must be between 1 and 500",
+        "predictors.p.quantiles[1]: 1.5 is not strictly between 0 and 1",
+        "steps[1].predictor: unknown predictor \"q\" (declared: p)",
+    ] {
+        assert!(text.contains(needle), "{needle} missing:\n{text}");
+    }
+}
+
+#[test]
+fn bad_rows_are_reported_and_missing_future_prices_keep_the_last_good_version() {
+    let home = Home::new();
+    oj(&home, &["2"]);
+    // Two bad rows: a value that is not a number, a date that is not a date.
+    let mut sales = std::fs::read_to_string(home.path().join("data/sales.csv")).unwrap();
+    sales.push_str("2_1,1992-08-13,lots\n2_1,someday,5\n");
+    home.write("data/sales.csv", sales);
+    let predictors = r#"
+  demand:
+    algorithm: ets
+    horizon: 8
+"#;
+    let steps = r#"
+  - id: train
+    type: forecast_train
+    depends_on: [import_sales, import_prices]
+    predictor: demand
+  - id: forecast
+    type: forecast
+    depends_on: [train]
+    predictor: demand
+    output: out/
+"#;
+    // The pipeline tolerates a few bad rows; the report names them.
+    let file = home.write(
+        "fc.yaml",
+        pipeline(predictors, steps).replace(
+            "rename: {date: timestamp, units: target_value}",
+            "rename: {date: timestamp, units: target_value}\n    max_rejected_fraction: 0.1",
+        ),
+    );
+    let run = ok(home.cmd().arg("run").arg(&file));
+    assert!(run.stdout.contains("2 rejected"), "{}", run.stdout);
+    let rejected = std::fs::read_to_string(
+        home.warehouse()
+            .join("datasets/oj/target_time_series/v1/rejected.csv"),
+    )
+    .unwrap();
+    assert!(
+        rejected.contains("target_value") && rejected.contains("not a number"),
+        "{rejected}"
+    );
+    assert!(
+        rejected.contains("timestamp") && rejected.contains("someday"),
+        "{rejected}"
+    );
+    assert!(home.path().join("out/_SUCCESS").exists());
+
+    // Prices that stop at the last sale cannot cover the horizon: training
+    // fails naming an item, v1 stays the active version and its export stays.
+    let prices = std::fs::read_to_string(home.path().join("data/prices.csv")).unwrap();
+    let cut: String = prices
+        .lines()
+        .filter(|l| {
+            !l.contains(",1992-08-13,")
+                && !l.contains(",1992-08-2")
+                && !l.contains(",1992-09")
+                && !l.contains(",1992-10")
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    home.write("data/prices.csv", cut);
+    let file = home.write(
+        "fc.yaml",
+        pipeline(&predictors.replace("ets", "global"), steps),
+    );
+    let r = fails(home.cmd().arg("run").arg(&file));
+    assert!(
+        r.all().contains("must cover the forecast horizon") && r.all().contains("future_fill"),
+        "{}",
+        r.all()
+    );
+    let m = ok(home.cmd().args(["forecast", "metrics", "demand"]));
+    assert!(m.stdout.starts_with("demand v1"), "{}", m.stdout);
+    assert!(home.path().join("out/_SUCCESS").exists());
+}
