@@ -326,6 +326,9 @@ pub enum BenchCommand {
     /// without its related series (price, deal, feat), beside per-series
     /// seasonal naive and ETS: WAPE and wQL over 3 rolling 8-week windows.
     ForecastOj(crate::bench::ForecastOjBenchArgs),
+    /// A predictor on 100,000 synthetic weekly series: panel build,
+    /// backtests and forecasts on all cores, time and peak memory.
+    ForecastScale(crate::bench::ForecastScaleBenchArgs),
 }
 
 /// Runs a parsed command; returns the process exit code.
@@ -383,6 +386,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Bench(BenchCommand::Engine(args)) => crate::bench::engine(args).await.map(|()| 0),
         Command::Bench(BenchCommand::Forecast(args)) => {
             tokio::task::spawn_blocking(move || crate::bench::forecast_bench(args))
+                .await?
+                .map(|()| 0)
+        }
+        Command::Bench(BenchCommand::ForecastScale(args)) => {
+            tokio::task::spawn_blocking(move || crate::bench::forecast_scale(args))
                 .await?
                 .map(|()| 0)
         }
