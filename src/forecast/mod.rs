@@ -1,24 +1,27 @@
-//! Demand forecasting (issue 7, in progress): per-series models, seasonal
-//! decomposition, accuracy measures and quantiles. What exists: seasonal
-//! naive, ETS (simple / trend / damped, chosen by AICc), Theta, Croston,
-//! automatic ARIMA, NPTS (sample paths, empirical quantiles), the
-//! combinations ets+theta and ets+theta+arima, and `auto` (the algorithm
-//! with the best backtest over a dataset); `recflow bench forecast` scores
-//! them on M3. Not yet: the global model with related series, the pipeline
-//! steps.
+//! Demand forecasting, the managed forecasting service's job:
+//! - `frequency`, `panel`: periods, and regular series built from the time
+//!   series datasets (aggregation, fill, related series over the horizon);
+//! - `models`, `arima`, `npts`, `decompose`: the per-series algorithms
+//!   (seasonal naive, ETS by AICc, Theta, Croston, automatic ARIMA, NPTS and
+//!   their combinations), dispatched by [`forecast`];
+//! - `global`, `gbm`: one gradient-boosted quantile model across series,
+//!   with lags, calendar and related features;
+//! - `metrics`, `predictor`: accuracy measures, backtests, `auto`'s choice;
+//! - `job`: predictor versions and forecast exports in the warehouse;
+//! - `plot`: SVG charts of one item.
 
 pub mod arima;
 pub mod decompose;
 pub mod frequency;
 pub mod gbm;
 pub mod global;
-pub mod metrics;
 pub mod job;
-pub mod panel;
-pub mod predictor;
+pub mod metrics;
 pub mod models;
 pub mod npts;
+pub mod panel;
 pub mod plot;
+pub mod predictor;
 
 pub use models::Fit;
 
