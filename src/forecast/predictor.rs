@@ -255,9 +255,9 @@ pub fn interpolated(y: &[f64]) -> Vec<f64> {
     out[last + 1..].iter_mut().for_each(|v| *v = y[last]);
     for pair in known.windows(2) {
         let (a, b) = (pair[0], pair[1]);
-        for i in a + 1..b {
-            let w = (i - a) as f64 / (b - a) as f64;
-            out[i] = y[a] * (1.0 - w) + y[b] * w;
+        for (k, v) in out[a + 1..b].iter_mut().enumerate() {
+            let w = (k + 1) as f64 / (b - a) as f64;
+            *v = y[a] * (1.0 - w) + y[b] * w;
         }
     }
     out
