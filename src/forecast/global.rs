@@ -8,9 +8,10 @@
 //!
 //! Memory: each candidate row is kept with probability `max_rows /
 //! candidates` (2M by default) before its features are built, so peak
-//! memory is about `max_rows × features × 9` bytes (f32 rows, briefly
-//! twice while gathered, and their u8 bins) whatever the panel size: under
-//! 1 GB for 2M rows of 40 features (36 with three related series).
+//! memory is about `max_rows × features × 10` bytes (f32 rows, briefly
+//! twice while gathered, and their u8 bins, row- and column-major) whatever
+//! the panel size: under 1 GB for 2M rows of 40 features (36 with three
+//! related series).
 
 use chrono::{Datelike, NaiveDateTime, Timelike};
 use rand::{Rng, SeedableRng, rngs::StdRng};
