@@ -10,8 +10,11 @@ use serde::{Deserialize, Serialize};
 /// The dataset types of a dataset group: the recommender's three, and the
 /// forecasting sibling's target and related time series (item metadata is
 /// the `items` dataset for both).
+// Deserialised through a string so that error paths can name the key
+// (`datasets.target_time_series.fill`), which serde_path_to_error cannot do
+// for an enum key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case", try_from = "String")]
 pub enum DatasetType {
     Interactions,
     Items,
@@ -21,6 +24,20 @@ pub enum DatasetType {
     /// `item_id, timestamp` and numeric columns known into the future
     /// (price, promotion flags).
     RelatedTimeSeries,
+}
+
+impl TryFrom<String> for DatasetType {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, String> {
+        DatasetType::parse(&s).ok_or_else(|| {
+            let known: Vec<&str> = DatasetType::ALL.iter().map(|t| t.as_str()).collect();
+            format!(
+                "unknown dataset type {s:?}; expected one of {}",
+                known.join(", ")
+            )
+        })
+    }
 }
 
 impl DatasetType {

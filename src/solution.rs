@@ -18,7 +18,7 @@ use crate::recipes::features::ItemRecord;
 use crate::recipes::{EventSettings, Interactions, RecipeSpec, SolutionModel, TrainingData};
 use crate::schema::DatasetType;
 use crate::storage::Location;
-use crate::store::{EventRecord, VersionKind, VersionRecord};
+use crate::store::{EventRecord, VersionKind, VersionRecord, publish_version};
 use crate::tuning::{self, TuningReport, Validation};
 
 pub const MODEL_FILE: &str = "model.rfm";
@@ -346,65 +346,46 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
         )
         .await?;
     let folder = prefix.child(&format!("v{version}"));
-    let publish = async {
-        let artifact = DataFile {
-            path: MODEL_FILE.into(),
-            rows: counts.items,
-            bytes: model_bytes.len() as u64,
-            sha256: sha256_hex(&model_bytes),
-        };
-        folder.child(MODEL_FILE).put(model_bytes).await?;
-        let manifest = SolutionManifest {
-            format_version: 1,
-            solution: job.solution.to_string(),
-            version,
-            recipe: recipe.name().to_string(),
-            settings: settings_json(&recipe, &job.spec.events),
-            tuning,
-            training_mode: job.training_mode,
-            updated_from: updating.map(|u| u.0),
-            metrics_from_version: updating.map(|u| u.1),
-            dataset_group: job.dataset_group.to_string(),
-            dataset_versions,
-            metrics,
-            test_users,
-            counts,
-            training_seconds,
-            peak_rss_bytes: peak_rss_bytes(),
-            artifact,
-            created_at: Utc::now(),
-            run_id: job.run_id,
-            step_id: job.step_id.map(str::to_string),
-        };
-        folder
-            .child(MANIFEST_FILE)
-            .put(serde_json::to_vec_pretty(&manifest)?)
-            .await?;
-        env.store
-            .activate_version(
-                VersionKind::Solution,
-                job.solution,
+    publish_version(
+        env.store.as_ref(),
+        VersionKind::Solution,
+        job.solution,
+        version,
+        &folder,
+        async {
+            let artifact = DataFile {
+                path: MODEL_FILE.into(),
+                rows: counts.items,
+                bytes: model_bytes.len() as u64,
+                sha256: sha256_hex(&model_bytes),
+            };
+            folder.child(MODEL_FILE).put(model_bytes).await?;
+            let manifest = SolutionManifest {
+                format_version: 1,
+                solution: job.solution.to_string(),
                 version,
-                &serde_json::to_value(&manifest)?,
-            )
-            .await?;
-        anyhow::Ok(manifest)
-    };
-    match publish.await {
-        Ok(m) => Ok(m),
-        Err(e) => {
-            let _ = env
-                .store
-                .fail_version(
-                    VersionKind::Solution,
-                    job.solution,
-                    version,
-                    &format!("{e:#}"),
-                )
-                .await;
-            Err(e)
-        }
-    }
+                recipe: recipe.name().to_string(),
+                settings: settings_json(&recipe, &job.spec.events),
+                tuning,
+                training_mode: job.training_mode,
+                updated_from: updating.map(|u| u.0),
+                metrics_from_version: updating.map(|u| u.1),
+                dataset_group: job.dataset_group.to_string(),
+                dataset_versions,
+                metrics,
+                test_users,
+                counts,
+                training_seconds,
+                peak_rss_bytes: peak_rss_bytes(),
+                artifact,
+                created_at: Utc::now(),
+                run_id: job.run_id,
+                step_id: job.step_id.map(str::to_string),
+            };
+            anyhow::Ok(manifest)
+        },
+    )
+    .await
 }
 
 /// Decides the recipe and settings to train: as written, or by searching

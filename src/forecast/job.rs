@@ -28,7 +28,7 @@ use crate::progress::Progress;
 use crate::schema::DatasetType;
 use crate::solution::peak_rss_bytes;
 use crate::storage::Location;
-use crate::store::VersionKind;
+use crate::store::{VersionKind, publish_version};
 
 pub const ITEMS_FILE: &str = "items.csv";
 pub const GLOBAL_MODEL_FILE: &str = "global_model.json";
@@ -378,84 +378,65 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorMani
         )
         .await?;
     let folder = prefix.child(&format!("v{version}"));
-    let publish = async {
-        let mut files = Vec::new();
-        let mut put = |name: &str, bytes: Vec<u8>, rows: u64| {
-            files.push(DataFile {
-                path: name.to_string(),
-                rows,
-                bytes: bytes.len() as u64,
-                sha256: sha256_hex(&bytes),
-            });
-            (folder.child(name), bytes)
-        };
-        let mut uploads = vec![put(ITEMS_FILE, items_csv, panel.items.len() as u64)];
-        if let Some(model) = global_model {
-            uploads.push(put(GLOBAL_MODEL_FILE, model, 1));
-        }
-        if let Some((bytes, rows)) = backtests {
-            uploads.push(put(GLOBAL_BACKTESTS_FILE, bytes, rows));
-        }
-        for (loc, bytes) in uploads {
-            loc.put(bytes).await?;
-        }
-        let manifest = PredictorManifest {
-            format_version: 1,
-            predictor: job.predictor.to_string(),
-            version,
-            algorithm: spec.algorithm.clone(),
-            auto_choice: spec.auto_choice,
-            chosen: choice.dataset.name().to_string(),
-            method_counts: predictor::method_counts(&choice.per_item),
-            horizon: spec.horizon,
-            quantiles: spec.quantiles.clone(),
-            backtest_windows: spec.backtest_windows,
-            use_related: with_related,
-            series: job.series,
-            dataset_group: job.dataset_group.to_string(),
-            dataset_versions,
-            items: panel.items.len() as u64,
-            periods: panel.periods as u64,
-            first_period: panel.origin,
-            last_period: panel.date(panel.periods - 1),
-            metrics,
-            candidates,
-            files,
-            training_seconds,
-            peak_rss_bytes: peak_rss_bytes(),
-            created_at: Utc::now(),
-            run_id: job.run_id,
-            step_id: job.step_id.map(str::to_string),
-        };
-        folder
-            .child(MANIFEST_FILE)
-            .put(serde_json::to_vec_pretty(&manifest)?)
-            .await?;
-        env.store
-            .activate_version(
-                VersionKind::Predictor,
-                job.predictor,
+    publish_version(
+        env.store.as_ref(),
+        VersionKind::Predictor,
+        job.predictor,
+        version,
+        &folder,
+        async {
+            let mut files = Vec::new();
+            let mut put = |name: &str, bytes: Vec<u8>, rows: u64| {
+                files.push(DataFile {
+                    path: name.to_string(),
+                    rows,
+                    bytes: bytes.len() as u64,
+                    sha256: sha256_hex(&bytes),
+                });
+                (folder.child(name), bytes)
+            };
+            let mut uploads = vec![put(ITEMS_FILE, items_csv, panel.items.len() as u64)];
+            if let Some(model) = global_model {
+                uploads.push(put(GLOBAL_MODEL_FILE, model, 1));
+            }
+            if let Some((bytes, rows)) = backtests {
+                uploads.push(put(GLOBAL_BACKTESTS_FILE, bytes, rows));
+            }
+            for (loc, bytes) in uploads {
+                loc.put(bytes).await?;
+            }
+            let manifest = PredictorManifest {
+                format_version: 1,
+                predictor: job.predictor.to_string(),
                 version,
-                &serde_json::to_value(&manifest)?,
-            )
-            .await?;
-        anyhow::Ok(manifest)
-    };
-    match publish.await {
-        Ok(m) => Ok(m),
-        Err(e) => {
-            let _ = env
-                .store
-                .fail_version(
-                    VersionKind::Predictor,
-                    job.predictor,
-                    version,
-                    &format!("{e:#}"),
-                )
-                .await;
-            Err(e)
-        }
-    }
+                algorithm: spec.algorithm.clone(),
+                auto_choice: spec.auto_choice,
+                chosen: choice.dataset.name().to_string(),
+                method_counts: predictor::method_counts(&choice.per_item),
+                horizon: spec.horizon,
+                quantiles: spec.quantiles.clone(),
+                backtest_windows: spec.backtest_windows,
+                use_related: with_related,
+                series: job.series,
+                dataset_group: job.dataset_group.to_string(),
+                dataset_versions,
+                items: panel.items.len() as u64,
+                periods: panel.periods as u64,
+                first_period: panel.origin,
+                last_period: panel.date(panel.periods - 1),
+                metrics,
+                candidates,
+                files,
+                training_seconds,
+                peak_rss_bytes: peak_rss_bytes(),
+                created_at: Utc::now(),
+                run_id: job.run_id,
+                step_id: job.step_id.map(str::to_string),
+            };
+            anyhow::Ok(manifest)
+        },
+    )
+    .await
 }
 
 /// The median of a forecast: the 0.5 quantile when asked for, else the mean.

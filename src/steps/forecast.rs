@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::forecast::job::{self, ForecastFormat, ForecastJob};
 use crate::pipeline::SpecProblem;
-use crate::pipeline::validate::{ValidationContext, unknown};
+use crate::pipeline::validate::ValidationContext;
 use crate::storage::StorageUrl;
 
 use super::batch_inference::output_location;
@@ -37,15 +37,10 @@ pub struct ForecastSpec {
 const MAX_PLOTS: usize = 1000;
 
 pub fn validate(spec: &ForecastSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
-    let mut problems = Vec::new();
-    if !ctx.spec.predictors.contains_key(&spec.predictor) {
-        problems.push(unknown(
-            &format!("{at}.predictor"),
-            "predictor",
-            &spec.predictor,
-            ctx.spec.predictors.keys(),
-        ));
-    }
+    let mut problems: Vec<SpecProblem> =
+        super::forecast_train::check_predictor(&spec.predictor, at, ctx)
+            .into_iter()
+            .collect();
     if let Some(o) = &spec.output
         && let Err(e) = StorageUrl::parse(o, ctx.base_dir)
     {

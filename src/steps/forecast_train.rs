@@ -18,16 +18,26 @@ pub struct ForecastTrainSpec {
     pub predictor: String,
 }
 
-pub fn validate(spec: &ForecastTrainSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
-    let mut problems = Vec::new();
-    if !ctx.spec.predictors.contains_key(&spec.predictor) {
-        problems.push(unknown(
+/// A step's `predictor` must be declared under `predictors:`.
+pub(super) fn check_predictor(
+    name: &str,
+    at: &str,
+    ctx: &ValidationContext,
+) -> Option<SpecProblem> {
+    (!ctx.spec.predictors.contains_key(name)).then(|| {
+        unknown(
             &format!("{at}.predictor"),
             "predictor",
-            &spec.predictor,
+            name,
             ctx.spec.predictors.keys(),
-        ));
-    }
+        )
+    })
+}
+
+pub fn validate(spec: &ForecastTrainSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+    let mut problems: Vec<SpecProblem> = check_predictor(&spec.predictor, at, ctx)
+        .into_iter()
+        .collect();
     if !ctx
         .spec
         .datasets

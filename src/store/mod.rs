@@ -69,6 +69,40 @@ pub async fn all_events(
     }
 }
 
+/// Publishes a version allocated by `create_version`: `files` writes its
+/// files and returns its manifest, which is written to `folder/manifest.json`
+/// last; then the version becomes active. If anything fails the version is
+/// marked failed (readers never see it) and the error returned.
+pub async fn publish_version<M: Serialize>(
+    store: &dyn StateStore,
+    kind: VersionKind,
+    owner: &str,
+    version: i64,
+    folder: &crate::storage::Location,
+    files: impl std::future::Future<Output = anyhow::Result<M>>,
+) -> anyhow::Result<M> {
+    let publish = async {
+        let manifest = files.await?;
+        folder
+            .child(crate::dataset::MANIFEST_FILE)
+            .put(serde_json::to_vec_pretty(&manifest)?)
+            .await?;
+        store
+            .activate_version(kind, owner, version, &serde_json::to_value(&manifest)?)
+            .await?;
+        anyhow::Ok(manifest)
+    };
+    match publish.await {
+        Ok(m) => Ok(m),
+        Err(e) => {
+            let _ = store
+                .fail_version(kind, owner, version, &format!("{e:#}"))
+                .await;
+            Err(e)
+        }
+    }
+}
+
 /// Hides a password in a database URL before it is printed.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {

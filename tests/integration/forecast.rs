@@ -325,72 +325,46 @@ fn the_global_model_learns_from_prices() {
     assert!(std::fs::read_to_string(&svg).unwrap().contains("backtest"));
 }
 
+/// A file with every kind of mistake in its forecasting settings;
+/// `{TARGET}` is the target dataset's settings.
+const BAD: &str = r#"
+name: bad
+dataset_group: g
+datasets:
+  target_time_series: {TARGET}
+  interactions:
+    frequency: daily
+    schema:
+      fields:
+        - {name: USER_ID, type: string}
+        - {name: ITEM_ID, type: string}
+        - {name: TIMESTAMP, type: long}
+predictors:
+  p:
+    algorithm: prophet
+    horizon: 0
+    quantiles: [0.1, 1.5]
+steps:
+  - id: train
+    type: forecast_train
+    predictor: p
+  - id: out
+    type: forecast
+    predictor: q
+"#;
+
 #[test]
 fn bad_forecast_settings_are_reported_with_their_yaml_paths() {
     let home = Home::new();
-    let file = home.write(
-        "bad.yaml",
-        r#"
-name: bad
-dataset_group: g
-datasets:
-  target_time_series:
-    fill: sometimes
-  interactions:
-    frequency: daily
-    schema:
-      fields:
-        - {name: USER_ID, type: string}
-        - {name: ITEM_ID, type: string}
-        - {name: TIMESTAMP, type: long}
-predictors:
-  p:
-    algorithm: prophet
-    horizon: 0
-    quantiles: [0.1, 1.5]
-steps:
-  - id: train
-    type: forecast_train
-    predictor: p
-  - id: out
-    type: forecast
-    predictor: q
-"#,
-    );
-    let r = fails(home.cmd().arg("validate").arg(&file));
-    let text = r.all();
+    // A value that does not parse stops at the parser, with its path.
+    let file = home.write("bad.yaml", BAD.replace("{TARGET}", "{fill: sometimes}"));
+    let text = fails(home.cmd().arg("validate").arg(&file)).all();
     assert!(text.contains("unknown fill \"sometimes\""), "{text}");
+    assert!(text.contains("datasets.target_time_series.fill"), "{text}");
 
-    let file = home.write(
-        "bad2.yaml",
-        r#"
-name: bad
-dataset_group: g
-datasets:
-  target_time_series: {}
-  interactions:
-    frequency: daily
-    schema:
-      fields:
-        - {name: USER_ID, type: string}
-        - {name: ITEM_ID, type: string}
-        - {name: TIMESTAMP, type: long}
-predictors:
-  p:
-    algorithm: prophet
-    horizon: 0
-    quantiles: [0.1, 1.5]
-steps:
-  - id: train
-    type: forecast_train
-    predictor: p
-  - id: out
-    type: forecast
-    predictor: q
-"#,
-    );
-    let r = fails(home.cmd().arg("validate").arg(&file));
-    let text = r.all();
+    // Otherwise every problem is reported at once.
+    let file = home.write("bad2.yaml", BAD.replace("{TARGET}", "{}"));
+    let text = fails(home.cmd().arg("validate").arg(&file)).all();
     for needle in [
         "datasets.target_time_series.frequency: required",
         "datasets.interactions.frequency: only time series datasets",
