@@ -335,24 +335,13 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
     let training_seconds = started.elapsed().as_secs_f64();
 
     let prefix = models_location(&env.warehouse, job.solution);
-    let version = env
-        .store
-        .create_version(
-            VersionKind::Solution,
-            job.solution,
-            job.run_id,
-            job.step_id,
-            prefix.url(),
-        )
-        .await?;
-    let folder = prefix.child(&format!("v{version}"));
     publish_version(
         env.store.as_ref(),
         VersionKind::Solution,
         job.solution,
-        version,
-        &folder,
-        async {
+        (job.run_id, job.step_id),
+        &prefix,
+        |version, folder| async move {
             let artifact = DataFile {
                 path: MODEL_FILE.into(),
                 rows: counts.items,

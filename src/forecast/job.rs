@@ -367,24 +367,13 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorMani
     let metrics = predictor::accuracy_of(&backtest, &choice.per_item).metrics(&spec.quantiles);
 
     let prefix = predictors_location(&env.warehouse, job.predictor);
-    let version = env
-        .store
-        .create_version(
-            VersionKind::Predictor,
-            job.predictor,
-            job.run_id,
-            job.step_id,
-            prefix.url(),
-        )
-        .await?;
-    let folder = prefix.child(&format!("v{version}"));
     publish_version(
         env.store.as_ref(),
         VersionKind::Predictor,
         job.predictor,
-        version,
-        &folder,
-        async {
+        (job.run_id, job.step_id),
+        &prefix,
+        |version, folder| async move {
             let mut files = Vec::new();
             let mut put = |name: &str, bytes: Vec<u8>, rows: u64| {
                 files.push(DataFile {
