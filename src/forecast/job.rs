@@ -23,7 +23,7 @@ use super::predictor::{
     self, AutoChoice, Backtest, ItemForecast, Method, Metrics, PredictorSpec, quantile_column,
 };
 use crate::config::Env;
-use crate::dataset::{self, DataFile, DatasetError, MANIFEST_FILE, sha256_hex};
+use crate::dataset::{self, DataFile, DatasetError, sha256_hex};
 use crate::progress::Progress;
 use crate::schema::DatasetType;
 use crate::solution::peak_rss_bytes;
