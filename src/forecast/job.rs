@@ -218,10 +218,17 @@ fn train_global(
         .into_iter()
         .map(|(_, s)| s)
         .collect();
-    Ok(global::train(
-        &series,
-        &global_config(panel, horizon, quantiles),
-    )?)
+    // One training is parallel inside; it reports when it ends (a progress
+    // bar of its own would fight the backtest's bar for the terminal).
+    let started = Instant::now();
+    let model = global::train(&series, &global_config(panel, horizon, quantiles))?;
+    tracing::info!(
+        series = series.len(),
+        forecast_from = %panel.date(end).format("%Y-%m-%d"),
+        seconds = format!("{:.1}", started.elapsed().as_secs_f64()),
+        "Trained the global model."
+    );
+    Ok(model)
 }
 
 /// The model's quantile `p`: a trained quantile, else interpolated
