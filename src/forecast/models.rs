@@ -1,5 +1,6 @@
 //! The per-series models: seasonal naive, exponential smoothing (ETS with
-//! additive errors: simple, Holt's trend, damped trend, chosen by AICc),
+//! additive or multiplicative errors and no, linear or damped trend, chosen
+//! by AICc),
 //! Theta (the M3 winner) and Croston for intermittent demand. Seasonality
 //! is handled outside them, by classical multiplicative decomposition (see
 //! `decompose.rs`), as the M3 Theta method does.
@@ -74,15 +75,24 @@ pub fn seasonal_naive(y: &[f64], m: usize, h: usize) -> Fit {
     Fit::normal(mean, sigma)
 }
 
-/// An additive-error exponential smoothing form.
+/// The trend form of an exponential smoothing model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EtsForm {
-    /// Simple exponential smoothing (A,N,N).
+    /// Simple exponential smoothing (·,N,N).
     Simple,
-    /// Holt's linear trend (A,A,N).
+    /// Holt's linear trend (·,A,N).
     Trend,
-    /// Damped trend (A,Ad,N).
+    /// Damped trend (·,Ad,N).
     Damped,
+}
+
+/// The error form of an exponential smoothing model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EtsError {
+    /// y = ŷ + ε.
+    Additive,
+    /// y = ŷ(1 + ε), for positive series.
+    Multiplicative,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -94,18 +104,54 @@ struct EtsParams {
     trend0: f64,
 }
 
-/// One pass of the recursions: the sum of squared one-step errors and the
-/// final level and trend.
-fn ets_pass(y: &[f64], p: &EtsParams) -> (f64, f64, f64) {
-    let (mut l, mut b, mut sse) = (p.level0, p.trend0, 0.0);
+/// What one pass of the recursions leaves.
+struct EtsPass {
+    /// The sum of squared one-step errors: absolute for additive errors,
+    /// relative to the forecast for multiplicative ones.
+    sse: f64,
+    /// Σ ln ŷ (multiplicative errors only).
+    log_fitted: f64,
+    level: f64,
+    trend: f64,
+}
+
+impl EtsPass {
+    /// −2 log-likelihood up to a constant shared by both error forms
+    /// (Hyndman et al., 2008): n·ln Σe², or n·ln Σ(e/ŷ)² + 2·Σ ln ŷ.
+    fn neg2_loglik(&self, n: usize) -> f64 {
+        n as f64 * self.sse.max(1e-300).ln() + 2.0 * self.log_fitted
+    }
+}
+
+/// One pass of the recursions. Both error forms share the point
+/// recursions (ETS(M,A,N)'s l = ŷ(1 + αε) is ŷ + α(y − ŷ)); they differ in
+/// the likelihood. A multiplicative pass whose forecast leaves the positive
+/// half-line has an infinite SSE.
+fn ets_pass(y: &[f64], p: &EtsParams, error: EtsError) -> EtsPass {
+    let (mut l, mut b, mut sse, mut log_fitted) = (p.level0, p.trend0, 0.0, 0.0);
     for &v in y {
         let forecast = l + p.phi * b;
         let e = v - forecast;
-        sse += e * e;
+        match error {
+            EtsError::Additive => sse += e * e,
+            EtsError::Multiplicative => {
+                if forecast <= 0.0 {
+                    sse = f64::INFINITY;
+                    break;
+                }
+                sse += (e / forecast).powi(2);
+                log_fitted += forecast.ln();
+            }
+        }
         l = forecast + p.alpha * e;
         b = p.phi * b + p.beta * e;
     }
-    (sse, l, b)
+    EtsPass {
+        sse,
+        log_fitted,
+        level: l,
+        trend: b,
+    }
 }
 
 fn sigmoid(x: f64) -> f64 {
@@ -130,40 +176,59 @@ fn params_of(form: EtsForm, x: &[f64], level0: f64, trend0: f64) -> EtsParams {
     }
 }
 
-/// A fitted ETS form: its forecast and its AICc (None if the series is too
-/// short for the form's parameters).
+/// A fitted additive-error ETS form: its forecast and its AICc (None if
+/// the series is too short for the form's parameters).
 pub fn ets_form(y: &[f64], form: EtsForm, h: usize) -> Option<(Fit, f64)> {
+    ets_model(y, EtsError::Additive, form, h)
+}
+
+/// A fitted ETS model: its forecast and its AICc from its error form's
+/// likelihood (None if the series is too short for the model's parameters
+/// or, for multiplicative errors, not positive). The smoothing parameters
+/// minimise −2 log-likelihood; the initial states stay at their heuristic
+/// values (optimising them too did worse on M3).
+pub fn ets_model(y: &[f64], error: EtsError, form: EtsForm, h: usize) -> Option<(Fit, f64)> {
     let n = y.len();
+    // Smoothing parameters, initial states and σ, as R's forecast::ets counts.
     let k = match form {
-        EtsForm::Simple => 2,
-        EtsForm::Trend => 4,
-        EtsForm::Damped => 5,
+        EtsForm::Simple => 3,
+        EtsForm::Trend => 5,
+        EtsForm::Damped => 6,
     };
-    if n < k + 2 {
+    if n < k + 2 || (error == EtsError::Multiplicative && y.iter().any(|v| *v <= 0.0)) {
         return None;
     }
-    // Initial states from a line through the first points, as is usual.
+    // Initial states from a line through the first points: the level is the
+    // line at the first observation, as simple smoothing starts from y₁.
     let head = &y[..n.min(10)];
     let (intercept, slope) = ols(head);
     let level0 = if form == EtsForm::Simple {
         y[0]
     } else {
-        intercept
+        intercept + slope
     };
     let dims = match form {
         EtsForm::Simple => 1,
         EtsForm::Trend => 2,
         EtsForm::Damped => 3,
     };
-    let objective = |x: &[f64]| ets_pass(y, &params_of(form, x, level0, slope)).0;
+    // Additive errors minimise the SSE itself (the same minimum as n·ln SSE).
+    let criterion = |pass: &EtsPass| match error {
+        EtsError::Additive => pass.sse,
+        EtsError::Multiplicative => pass.neg2_loglik(n),
+    };
+    let objective = |x: &[f64]| criterion(&ets_pass(y, &params_of(form, x, level0, slope), error));
     let x = nelder_mead(&objective, &vec![0.0; dims], 300);
     let p = params_of(form, &x, level0, slope);
-    let (sse, l, b) = ets_pass(y, &p);
+    let pass = ets_pass(y, &p, error);
+    if !pass.sse.is_finite() {
+        return None;
+    }
     let nf = n as f64;
-    let aicc = nf * (sse.max(1e-12) / nf).ln()
-        + 2.0 * k as f64
-        + 2.0 * (k * (k + 1)) as f64 / (nf - k as f64 - 1.0);
-    let var = sse / (nf - k as f64).max(1.0);
+    let aicc =
+        pass.neg2_loglik(n) + 2.0 * k as f64 + 2.0 * (k * (k + 1)) as f64 / (nf - k as f64 - 1.0);
+    let var = pass.sse / (nf - k as f64).max(1.0);
+    let (l, b) = (pass.level, pass.trend);
     let mut mean = Vec::with_capacity(h);
     let mut sigma = Vec::with_capacity(h);
     let (mut damp_sum, mut acc) = (0.0, 0.0);
@@ -171,8 +236,15 @@ pub fn ets_form(y: &[f64], form: EtsForm, h: usize) -> Option<(Fit, f64)> {
     for _ in 0..h {
         phi_pow *= p.phi;
         damp_sum += phi_pow;
-        mean.push(l + damp_sum * b);
-        sigma.push((var * (1.0 + acc)).sqrt());
+        let point = l + damp_sum * b;
+        mean.push(point);
+        // For multiplicative errors σ is relative: scaled by the forecast,
+        // a first-order approximation of the exact variance (small σ).
+        let scale = match error {
+            EtsError::Additive => 1.0,
+            EtsError::Multiplicative => point.abs(),
+        };
+        sigma.push(scale * (var * (1.0 + acc)).sqrt());
         // c_j = α + β(φ + … + φ^j): the weight of an error j steps back.
         let c = p.alpha + p.beta * damp_sum;
         acc += c * c;
@@ -180,11 +252,13 @@ pub fn ets_form(y: &[f64], form: EtsForm, h: usize) -> Option<(Fit, f64)> {
     Some((Fit::normal(mean, sigma), aicc))
 }
 
-/// ETS with the form chosen by AICc among simple, trend and damped trend.
+/// ETS with the model chosen by AICc among additive and (for positive
+/// series) multiplicative errors, each with no, linear or damped trend.
 pub fn ets(y: &[f64], h: usize) -> Fit {
-    [EtsForm::Simple, EtsForm::Trend, EtsForm::Damped]
+    [EtsError::Additive, EtsError::Multiplicative]
         .into_iter()
-        .filter_map(|f| ets_form(y, f, h))
+        .flat_map(|e| [EtsForm::Simple, EtsForm::Trend, EtsForm::Damped].map(|f| (e, f)))
+        .filter_map(|(e, f)| ets_model(y, e, f, h))
         .min_by(|a, b| a.1.total_cmp(&b.1))
         .map(|(fit, _)| fit)
         .unwrap_or_else(|| seasonal_naive(y, 1, h))
@@ -208,7 +282,14 @@ pub fn theta(y: &[f64], h: usize) -> Fit {
 }
 
 fn ses_alpha(y: &[f64]) -> f64 {
-    let objective = |x: &[f64]| ets_pass(y, &params_of(EtsForm::Simple, x, y[0], 0.0)).0;
+    let objective = |x: &[f64]| {
+        ets_pass(
+            y,
+            &params_of(EtsForm::Simple, x, y[0], 0.0),
+            EtsError::Additive,
+        )
+        .sse
+    };
     let x = nelder_mead(&objective, &[0.0], 300);
     params_of(EtsForm::Simple, &x, y[0], 0.0).alpha
 }
@@ -348,6 +429,18 @@ mod tests {
         let fit = ets(&y, 4);
         assert!(fit.mean.iter().all(|v| (v - 100.0).abs() < 4.0), "{fit:?}");
         assert!(fit.sigma[3] >= fit.sigma[0]);
+    }
+
+    #[test]
+    fn errors_proportional_to_the_level_are_fitted_better_as_multiplicative() {
+        // Growth of 5% a period with ±8% noise: the spread grows with the level.
+        let y: Vec<f64> = (0..40)
+            .map(|t| 100.0 * 1.05f64.powi(t) * if t % 2 == 0 { 1.08 } else { 0.92 })
+            .collect();
+        let aicc = |e| ets_model(&y, e, EtsForm::Trend, 3).expect("fits").1;
+        assert!(aicc(EtsError::Multiplicative) < aicc(EtsError::Additive));
+        let negative: Vec<f64> = y.iter().map(|v| v - 150.0).collect();
+        assert!(ets_model(&negative, EtsError::Multiplicative, EtsForm::Simple, 3).is_none());
     }
 
     #[test]
