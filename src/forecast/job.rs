@@ -88,19 +88,6 @@ pub struct PredictorManifest {
     pub step_id: Option<String>,
 }
 
-impl PredictorManifest {
-    pub fn methods(&self) -> anyhow::Result<Vec<Method>> {
-        self.candidates
-            .iter()
-            .map(|c| {
-                Method::parse(&c.algorithm).ok_or_else(|| {
-                    anyhow::anyhow!("unknown algorithm {:?} in the manifest", c.algorithm)
-                })
-            })
-            .collect()
-    }
-}
-
 pub struct TrainJob<'a> {
     pub predictor: &'a str,
     pub spec: &'a PredictorSpec,
@@ -170,30 +157,35 @@ fn global_series<'a>(
     horizon: usize,
 ) -> Vec<(usize, GlobalSeries<'a>)> {
     (0..panel.items.len())
-        .filter_map(|i| {
-            let target = panel.history(i, end)?;
-            let first = panel.series[i].first;
-            let related = panel
-                .related
-                .as_ref()
-                .map(|r| {
-                    r.values[i]
-                        .iter()
-                        .map(|c| &c[..(end + horizon - first).min(c.len())])
-                        .collect()
-                })
-                .unwrap_or_default();
-            Some((
-                i,
-                GlobalSeries {
-                    id: &panel.items[i],
-                    target,
-                    start: panel.date(first),
-                    related,
-                },
-            ))
-        })
+        .filter_map(|i| Some((i, global_series_of(panel, i, end, horizon)?)))
         .collect()
+}
+
+/// One item's view, or `None` when it has no history before `end`.
+fn global_series_of(
+    panel: &Panel,
+    i: usize,
+    end: usize,
+    horizon: usize,
+) -> Option<GlobalSeries<'_>> {
+    let target = panel.history(i, end)?;
+    let first = panel.series[i].first;
+    let related = panel
+        .related
+        .as_ref()
+        .map(|r| {
+            r.values[i]
+                .iter()
+                .map(|c| &c[..(end + horizon - first).min(c.len())])
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(GlobalSeries {
+        id: &panel.items[i],
+        target,
+        start: panel.date(first),
+        related,
+    })
 }
 
 fn global_config(panel: &Panel, horizon: usize, quantiles: &[f64]) -> GlobalConfig {
@@ -261,13 +253,11 @@ fn quantile_of(paths: &QuantilePaths, p: f64) -> Vec<f64> {
 }
 
 fn item_forecast(paths: &QuantilePaths, quantiles: &[f64], non_negative: bool) -> ItemForecast {
-    predictor::tidy_forecast(
-        ItemForecast {
-            mean: paths.p50.clone(),
-            quantiles: quantiles.iter().map(|q| quantile_of(paths, *q)).collect(),
-        },
-        non_negative,
-    )
+    ItemForecast {
+        mean: paths.p50.clone(),
+        quantiles: quantiles.iter().map(|q| quantile_of(paths, *q)).collect(),
+    }
+    .tidy(non_negative)
 }
 
 /// The global model as a backtest needs it: trained on every item's
@@ -679,10 +669,10 @@ impl Loaded {
                     .global
                     .as_ref()
                     .ok_or_else(|| anyhow::anyhow!("the predictor version has no global model"))?;
-                let (_, series) = global_series(p, end, h)
-                    .into_iter()
-                    .find(|(j, _)| *j == i)
-                    .expect("the item has history before `end`");
+                // One item's series, not the panel's: this runs for every
+                // item of a forecast.
+                let series =
+                    global_series_of(p, i, end, h).expect("the item has history before `end`");
                 item_forecast(&model.predict(&series)?, quantiles, p.non_negative())
             }
         }))

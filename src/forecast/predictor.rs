@@ -216,14 +216,10 @@ pub struct ItemForecast {
     pub quantiles: Vec<Vec<f64>>,
 }
 
-/// Orders the quantiles at each step (they may cross for sample-based
-/// models) and clamps at zero for non-negative data.
-pub fn tidy_forecast(f: ItemForecast, non_negative: bool) -> ItemForecast {
-    f.tidy(non_negative)
-}
-
 impl ItemForecast {
-    fn tidy(mut self, non_negative: bool) -> ItemForecast {
+    /// Orders the quantiles at each step (they may cross for sample-based
+    /// models) and clamps at zero for non-negative data.
+    pub fn tidy(mut self, non_negative: bool) -> ItemForecast {
         let steps = self.mean.len();
         for t in 0..steps {
             let mut column: Vec<f64> = self.quantiles.iter().map(|q| q[t]).collect();
