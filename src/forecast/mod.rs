@@ -74,14 +74,15 @@ impl Algorithm {
     }
 }
 
-/// Forecasts `h` steps of `y` (season length `m`, 1 for none). ETS and
-/// Theta run on the deseasonalised series when `y` is seasonal at lag `m`,
-/// and their forecasts are reseasonalised.
+/// Forecasts `h` steps of `y` (season length `m`, 1 for none). Theta runs
+/// on the deseasonalised series when `y` is seasonal at lag `m`, and its
+/// forecast is reseasonalised; ETS weighs seasonal states and that
+/// decomposition by AICc itself.
 pub fn forecast(algorithm: Algorithm, y: &[f64], m: usize, h: usize) -> Fit {
     match algorithm {
         Algorithm::SeasonalNaive => models::seasonal_naive(y, m, h),
         Algorithm::Croston => models::croston(y, h),
-        Algorithm::Ets => deseasonalised(y, m, h, models::ets),
+        Algorithm::Ets => models::ets(y, m, h),
         Algorithm::Theta => deseasonalised(y, m, h, models::theta),
         Algorithm::Combination => average(&[
             forecast(Algorithm::Ets, y, m, h),

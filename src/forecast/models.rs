@@ -1,9 +1,12 @@
 //! The per-series models: seasonal naive, exponential smoothing (ETS with
-//! additive or multiplicative errors and no, linear or damped trend, chosen
-//! by AICc),
-//! Theta (the M3 winner) and Croston for intermittent demand. Seasonality
-//! is handled outside them, by classical multiplicative decomposition (see
-//! `decompose.rs`), as the M3 Theta method does.
+//! additive or multiplicative errors, no, linear or damped trend and no,
+//! additive or multiplicative season, chosen by AICc), Theta (the M3
+//! winner) and Croston for intermittent demand. Theta's seasonality is
+//! handled outside it, by classical multiplicative decomposition (see
+//! `decompose.rs`), as the M3 Theta method does; ETS weighs that treatment
+//! against its own seasonal states.
+
+use super::decompose;
 
 /// A point forecast and its standard deviation, per step ahead; models
 /// that draw sample paths (NPTS) also keep each step's sorted draws, and
@@ -78,11 +81,11 @@ pub fn seasonal_naive(y: &[f64], m: usize, h: usize) -> Fit {
 /// The trend form of an exponential smoothing model.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum EtsForm {
-    /// Simple exponential smoothing (·,N,N).
+    /// Simple exponential smoothing (·,N,·).
     Simple,
-    /// Holt's linear trend (·,A,N).
+    /// Holt's linear trend (·,A,·).
     Trend,
-    /// Damped trend (·,Ad,N).
+    /// Damped trend (·,Ad,·).
     Damped,
 }
 
@@ -95,13 +98,28 @@ pub enum EtsError {
     Multiplicative,
 }
 
+/// The seasonal form of an exponential smoothing model.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum EtsSeason {
+    /// No seasonal state (·,·,N).
+    None,
+    /// A seasonal term added to the level and trend (·,·,A).
+    Additive,
+    /// A seasonal factor multiplying them (·,·,M), for positive series.
+    Multiplicative,
+}
+
 #[derive(Debug, Clone, Copy)]
-struct EtsParams {
+struct EtsParams<'a> {
     alpha: f64,
     beta: f64,
+    gamma: f64,
     phi: f64,
     level0: f64,
     trend0: f64,
+    /// The seasonal states of the first season, by position t mod m
+    /// (empty without a season).
+    season0: &'a [f64],
 }
 
 /// What one pass of the recursions leaves.
@@ -113,6 +131,8 @@ struct EtsPass {
     log_fitted: f64,
     level: f64,
     trend: f64,
+    /// The seasonal states by position t mod m after the last observation.
+    season: Vec<f64>,
 }
 
 impl EtsPass {
@@ -123,14 +143,24 @@ impl EtsPass {
     }
 }
 
-/// One pass of the recursions. Both error forms share the point
-/// recursions (ETS(M,A,N)'s l = ŷ(1 + αε) is ŷ + α(y − ŷ)); they differ in
-/// the likelihood. A multiplicative pass whose forecast leaves the positive
-/// half-line has an infinite SSE.
-fn ets_pass(y: &[f64], p: &EtsParams, error: EtsError) -> EtsPass {
+/// One pass of the recursions (Hyndman et al., 2008, table 2.3). Both
+/// error forms share the point recursions (ETS(M,A,N)'s l = ŷ(1 + αε) is
+/// ŷ + α(y − ŷ)); they differ in the likelihood. A multiplicative season
+/// divides the error by the seasonal factor before it reaches the level
+/// and trend, and by the level and trend before it reaches the season. A
+/// multiplicative pass whose forecast leaves the positive half-line has an
+/// infinite SSE.
+fn ets_pass(y: &[f64], p: &EtsParams, error: EtsError, season: EtsSeason) -> EtsPass {
     let (mut l, mut b, mut sse, mut log_fitted) = (p.level0, p.trend0, 0.0, 0.0);
-    for &v in y {
-        let forecast = l + p.phi * b;
+    let mut s = p.season0.to_vec();
+    let m = s.len().max(1);
+    for (t, &v) in y.iter().enumerate() {
+        let base = l + p.phi * b;
+        let forecast = match season {
+            EtsSeason::None => base,
+            EtsSeason::Additive => base + s[t % m],
+            EtsSeason::Multiplicative => base * s[t % m],
+        };
         let e = v - forecast;
         match error {
             EtsError::Additive => sse += e * e,
@@ -143,14 +173,34 @@ fn ets_pass(y: &[f64], p: &EtsParams, error: EtsError) -> EtsPass {
                 log_fitted += forecast.ln();
             }
         }
-        l = forecast + p.alpha * e;
-        b = p.phi * b + p.beta * e;
+        match season {
+            EtsSeason::None => {
+                l = forecast + p.alpha * e;
+                b = p.phi * b + p.beta * e;
+            }
+            EtsSeason::Additive => {
+                l = base + p.alpha * e;
+                b = p.phi * b + p.beta * e;
+                s[t % m] += p.gamma * e;
+            }
+            EtsSeason::Multiplicative => {
+                let factor = s[t % m];
+                if factor <= 0.0 || base <= 0.0 {
+                    sse = f64::INFINITY;
+                    break;
+                }
+                l = base + p.alpha * e / factor;
+                b = p.phi * b + p.beta * e / factor;
+                s[t % m] += p.gamma * e / base;
+            }
+        }
     }
     EtsPass {
         sse,
         log_fitted,
         level: l,
         trend: b,
+        season: s,
     }
 }
 
@@ -158,109 +208,322 @@ fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
 }
 
-/// Maps unconstrained search coordinates to valid parameters: 0 < α < 1,
-/// 0 < β < α, 0.8 ≤ φ ≤ 0.98 (the usual bounds).
-fn params_of(form: EtsForm, x: &[f64], level0: f64, trend0: f64) -> EtsParams {
+/// Maps unconstrained search coordinates (α, then β and φ as the trend
+/// has them, then γ with a season) to valid parameters: 0 < α < 1,
+/// 0 < β < α, 0.8 ≤ φ ≤ 0.98, 0 < γ < 1 − α (the usual bounds).
+fn params_of<'a>(
+    form: EtsForm,
+    season: EtsSeason,
+    x: &[f64],
+    level0: f64,
+    trend0: f64,
+    season0: &'a [f64],
+) -> EtsParams<'a> {
     let alpha = 0.0001 + 0.9998 * sigmoid(x[0]);
     let (beta, phi, trend0) = match form {
         EtsForm::Simple => (0.0, 0.0, 0.0),
         EtsForm::Trend => (alpha * sigmoid(x[1]), 1.0, trend0),
         EtsForm::Damped => (alpha * sigmoid(x[1]), 0.8 + 0.18 * sigmoid(x[2]), trend0),
     };
+    let gamma = match season {
+        EtsSeason::None => 0.0,
+        _ => (1.0 - alpha) * sigmoid(x[trend_dims(form)]),
+    };
     EtsParams {
         alpha,
         beta,
+        gamma,
         phi,
         level0,
         trend0,
+        season0,
     }
 }
 
-/// A fitted additive-error ETS form: its forecast and its AICc (None if
-/// the series is too short for the form's parameters).
-pub fn ets_form(y: &[f64], form: EtsForm, h: usize) -> Option<(Fit, f64)> {
-    ets_model(y, EtsError::Additive, form, h)
+/// The search coordinates of α and the trend's parameters.
+fn trend_dims(form: EtsForm) -> usize {
+    match form {
+        EtsForm::Simple => 1,
+        EtsForm::Trend => 2,
+        EtsForm::Damped => 3,
+    }
 }
 
-/// A fitted ETS model: its forecast and its AICc from its error form's
-/// likelihood (None if the series is too short for the model's parameters
-/// or, for multiplicative errors, not positive). The smoothing parameters
-/// minimise −2 log-likelihood; the initial states stay at their heuristic
-/// values (optimising them too did worse on M3).
-pub fn ets_model(y: &[f64], error: EtsError, form: EtsForm, h: usize) -> Option<(Fit, f64)> {
+/// A fitted ETS model with what its AICc needs.
+struct EtsFit {
+    fit: Fit,
+    /// −2 log-likelihood (up to the shared constant) on the scale of the
+    /// series the model forecasts.
+    neg2_loglik: f64,
+    /// Estimated parameters, as R's forecast::ets counts them: smoothing
+    /// parameters, initial states and σ.
+    k: usize,
+    n: usize,
+}
+
+impl EtsFit {
+    fn aicc(&self) -> f64 {
+        let (k, n) = (self.k as f64, self.n as f64);
+        self.neg2_loglik + 2.0 * k + 2.0 * k * (k + 1.0) / (n - k - 1.0)
+    }
+}
+
+/// A fitted additive-error, non-seasonal ETS form: its forecast and its
+/// AICc (None if the series is too short for the form's parameters).
+pub fn ets_form(y: &[f64], form: EtsForm, h: usize) -> Option<(Fit, f64)> {
+    ets_model(y, 1, EtsError::Additive, form, EtsSeason::None, h)
+}
+
+/// A fitted ETS model with season length `m`: its forecast and its AICc
+/// from its error form's likelihood (None if the series is too short for
+/// the model's parameters, has fewer than two seasons for a seasonal
+/// form, or is not positive for a multiplicative error or season).
+pub fn ets_model(
+    y: &[f64],
+    m: usize,
+    error: EtsError,
+    form: EtsForm,
+    season: EtsSeason,
+    h: usize,
+) -> Option<(Fit, f64)> {
+    ets_fit(y, m, error, form, season, h).map(|f| {
+        let aicc = f.aicc();
+        (f.fit, aicc)
+    })
+}
+
+/// Fits an ETS model. The smoothing parameters minimise −2 log-likelihood;
+/// the initial states stay at their heuristic values (optimising them too
+/// did worse on M3 for the non-seasonal forms): the seasonal ones from a
+/// classical decomposition of the first three seasons, as R's
+/// forecast::ets starts them; the level and trend from a line through the
+/// first points (two seasons, at least 10) of the seasonally adjusted
+/// series, at its first observation (simple smoothing starts from that
+/// observation).
+fn ets_fit(
+    y: &[f64],
+    m: usize,
+    error: EtsError,
+    form: EtsForm,
+    season: EtsSeason,
+    h: usize,
+) -> Option<EtsFit> {
     let n = y.len();
-    // Smoothing parameters, initial states and σ, as R's forecast::ets counts.
+    let seasonal = season != EtsSeason::None;
+    let m = if seasonal { m } else { 1 };
+    // γ and the m − 1 free seasonal states (they sum to 0, or average 1).
     let k = match form {
         EtsForm::Simple => 3,
         EtsForm::Trend => 5,
         EtsForm::Damped => 6,
-    };
-    if n < k + 2 || (error == EtsError::Multiplicative && y.iter().any(|v| *v <= 0.0)) {
+    } + if seasonal { m } else { 0 };
+    let positive = error == EtsError::Multiplicative || season == EtsSeason::Multiplicative;
+    if n < k + 2 || (seasonal && (m < 2 || n < 2 * m)) || (positive && y.iter().any(|v| *v <= 0.0))
+    {
         return None;
     }
-    // Initial states from a line through the first points: the level is the
-    // line at the first observation, as simple smoothing starts from y₁.
-    let head = &y[..n.min(10)];
-    let (intercept, slope) = ols(head);
+    let season0 = if seasonal {
+        classical_season(&y[..n.min(3 * m)], m, season)?
+    } else {
+        Vec::new()
+    };
+    let adjusted: Vec<f64> = y[..n.min(10.max(2 * m))]
+        .iter()
+        .enumerate()
+        .map(|(t, v)| match season {
+            EtsSeason::None => *v,
+            EtsSeason::Additive => v - season0[t % m],
+            EtsSeason::Multiplicative => v / season0[t % m],
+        })
+        .collect();
+    let (intercept, slope) = ols(&adjusted);
     let level0 = if form == EtsForm::Simple {
-        y[0]
+        adjusted[0]
     } else {
         intercept + slope
     };
-    let dims = match form {
-        EtsForm::Simple => 1,
-        EtsForm::Trend => 2,
-        EtsForm::Damped => 3,
-    };
+    let dims = trend_dims(form) + usize::from(seasonal);
     // Additive errors minimise the SSE itself (the same minimum as n·ln SSE).
     let criterion = |pass: &EtsPass| match error {
         EtsError::Additive => pass.sse,
         EtsError::Multiplicative => pass.neg2_loglik(n),
     };
-    let objective = |x: &[f64]| criterion(&ets_pass(y, &params_of(form, x, level0, slope), error));
+    let params = |x: &[f64]| params_of(form, season, x, level0, slope, &season0);
+    let objective = |x: &[f64]| criterion(&ets_pass(y, &params(x), error, season));
     let x = nelder_mead(&objective, &vec![0.0; dims], 300);
-    let p = params_of(form, &x, level0, slope);
-    let pass = ets_pass(y, &p, error);
+    let p = params(&x);
+    let pass = ets_pass(y, &p, error, season);
     if !pass.sse.is_finite() {
         return None;
     }
-    let nf = n as f64;
-    let aicc =
-        pass.neg2_loglik(n) + 2.0 * k as f64 + 2.0 * (k * (k + 1)) as f64 / (nf - k as f64 - 1.0);
-    let var = pass.sse / (nf - k as f64).max(1.0);
+    let var = pass.sse / (n as f64 - k as f64).max(1.0);
     let (l, b) = (pass.level, pass.trend);
     let mut mean = Vec::with_capacity(h);
     let mut sigma = Vec::with_capacity(h);
     let (mut damp_sum, mut acc) = (0.0, 0.0);
     let mut phi_pow = 1.0;
-    for _ in 0..h {
+    for i in 0..h {
         phi_pow *= p.phi;
         damp_sum += phi_pow;
-        let point = l + damp_sum * b;
+        let base = l + damp_sum * b;
+        let point = match season {
+            EtsSeason::None => base,
+            EtsSeason::Additive => base + pass.season[(n + i) % m],
+            EtsSeason::Multiplicative => base * pass.season[(n + i) % m],
+        };
         mean.push(point);
-        // For multiplicative errors σ is relative: scaled by the forecast,
-        // a first-order approximation of the exact variance (small σ).
+        // The variance of additive-error models (Hyndman et al., 2008,
+        // class 1): σ²(1 + Σ c_j²). For multiplicative errors σ is
+        // relative: scaled by the forecast, a first-order approximation of
+        // the exact variance (small σ), with or without a season.
         let scale = match error {
             EtsError::Additive => 1.0,
             EtsError::Multiplicative => point.abs(),
         };
         sigma.push(scale * (var * (1.0 + acc)).sqrt());
-        // c_j = α + β(φ + … + φ^j): the weight of an error j steps back.
-        let c = p.alpha + p.beta * damp_sum;
+        // c_j = α + β(φ + … + φ^j) + γ when j is a whole number of
+        // seasons: the weight of an error j steps back.
+        let j = i + 1;
+        let season_weight = if seasonal && j.is_multiple_of(m) {
+            p.gamma
+        } else {
+            0.0
+        };
+        let c = p.alpha + p.beta * damp_sum + season_weight;
         acc += c * c;
     }
-    Some((Fit::normal(mean, sigma), aicc))
+    Some(EtsFit {
+        fit: Fit::normal(mean, sigma),
+        neg2_loglik: pass.neg2_loglik(n),
+        k,
+        n,
+    })
 }
 
-/// ETS with the model chosen by AICc among additive and (for positive
-/// series) multiplicative errors, each with no, linear or damped trend.
-pub fn ets(y: &[f64], h: usize) -> Fit {
+/// The seasonal figure of a classical decomposition of `head` (at least
+/// two seasons), by position t mod m: the detrended values (differences
+/// from, or ratios to, a centred moving average) averaged by position and
+/// normalised to sum 0 or average 1. Multiplicative factors are kept above
+/// 0.01, as R's forecast::ets keeps them. None if a ratio's moving average
+/// is not positive.
+fn classical_season(head: &[f64], m: usize, season: EtsSeason) -> Option<Vec<f64>> {
+    let n = head.len();
+    let half = m / 2;
+    let additive = season == EtsSeason::Additive;
+    let mut sums = vec![0.0; m];
+    let mut counts = vec![0usize; m];
+    for t in half..n.saturating_sub(half) {
+        // A 2×m moving average for even m, an m one for odd m.
+        let cma = if m.is_multiple_of(2) {
+            if t + half >= n {
+                continue;
+            }
+            let inner: f64 = head[t + 1 - half..t + half].iter().sum();
+            (inner + 0.5 * (head[t - half] + head[t + half])) / m as f64
+        } else {
+            head[t - half..=t + half].iter().sum::<f64>() / m as f64
+        };
+        sums[t % m] += if additive {
+            head[t] - cma
+        } else if cma > 0.0 {
+            head[t] / cma
+        } else {
+            return None;
+        };
+        counts[t % m] += 1;
+    }
+    if counts.contains(&0) {
+        return None;
+    }
+    let mut figure: Vec<f64> = sums
+        .iter()
+        .zip(&counts)
+        .map(|(s, c)| s / *c as f64)
+        .collect();
+    let mean = figure.iter().sum::<f64>() / m as f64;
+    if additive {
+        figure.iter_mut().for_each(|v| *v -= mean);
+    } else {
+        figure.iter_mut().for_each(|v| *v = (*v / mean).max(0.01));
+    }
+    Some(figure)
+}
+
+/// The non-seasonal ETS models fitted to `y` divided by classical seasonal
+/// indices over the whole series (the M3 Theta method's treatment of
+/// seasonality), then reseasonalised. Their likelihood is brought to the
+/// scale of `y`: y = s·z makes −2 ln L grow by 2·Σ ln s_t (for either error
+/// form), and the m − 1 free indices count as parameters, so their AICc is
+/// comparable with the seasonal state forms'. Empty without two seasons.
+fn ets_decomposed(y: &[f64], m: usize, h: usize) -> Vec<EtsFit> {
+    let n = y.len();
+    if m < 2 || n < 2 * m {
+        return Vec::new();
+    }
+    let idx = decompose::seasonal_indices(y, m);
+    if idx.iter().any(|s| !(s.is_finite() && *s > 0.0)) {
+        return Vec::new();
+    }
+    let adjusted: Vec<f64> = y.iter().enumerate().map(|(t, v)| v / idx[t % m]).collect();
+    let jacobian: f64 = (0..n).map(|t| idx[t % m].ln()).sum();
+    let reseasonalise = |v: &[f64]| -> Vec<f64> {
+        v.iter()
+            .enumerate()
+            .map(|(i, v)| v * idx[(n + i) % m])
+            .collect()
+    };
     [EtsError::Additive, EtsError::Multiplicative]
         .into_iter()
         .flat_map(|e| [EtsForm::Simple, EtsForm::Trend, EtsForm::Damped].map(|f| (e, f)))
-        .filter_map(|(e, f)| ets_model(y, e, f, h))
-        .min_by(|a, b| a.1.total_cmp(&b.1))
-        .map(|(fit, _)| fit)
+        .filter_map(|(e, f)| ets_fit(&adjusted, 1, e, f, EtsSeason::None, h))
+        .map(|fitted| EtsFit {
+            fit: Fit::normal(
+                reseasonalise(&fitted.fit.mean),
+                reseasonalise(&fitted.fit.sigma),
+            ),
+            neg2_loglik: fitted.neg2_loglik + 2.0 * jacobian,
+            k: fitted.k + m - 1,
+            n,
+        })
+        .collect()
+}
+
+/// ETS with season length `m` (1 for none), the model chosen by AICc as
+/// R's forecast::ets and statsforecast's AutoETS choose it: additive or
+/// (for positive series) multiplicative errors; no, linear or damped
+/// trend; no, additive or multiplicative seasonal states (with m ≥ 2 and
+/// two seasons of data; not an additive error with a multiplicative
+/// season, numerically unstable, which R excludes too). Beside them, each
+/// error and trend form on the series divided by classical seasonal
+/// indices (`ets_decomposed`), which fits a stable seasonal pattern with
+/// fewer free states. Both kinds together beat either alone on M3, on a
+/// backtest over the last three horizons of the training data (sMAPE
+/// 13.59 against 13.63 and 13.77) as on the test horizon (12.78 against
+/// 12.82 and 12.88), and better than behind a seasonality test (13.75).
+pub fn ets(y: &[f64], m: usize, h: usize) -> Fit {
+    let seasons: &[EtsSeason] = if m >= 2 {
+        &[
+            EtsSeason::None,
+            EtsSeason::Additive,
+            EtsSeason::Multiplicative,
+        ]
+    } else {
+        &[EtsSeason::None]
+    };
+    let mut candidates = ets_decomposed(y, m, h);
+    for error in [EtsError::Additive, EtsError::Multiplicative] {
+        for form in [EtsForm::Simple, EtsForm::Trend, EtsForm::Damped] {
+            for &season in seasons {
+                if !(error == EtsError::Additive && season == EtsSeason::Multiplicative) {
+                    candidates.extend(ets_fit(y, m, error, form, season, h));
+                }
+            }
+        }
+    }
+    candidates
+        .into_iter()
+        .min_by(|a, b| a.aicc().total_cmp(&b.aicc()))
+        .map(|f| f.fit)
         .unwrap_or_else(|| seasonal_naive(y, 1, h))
 }
 
@@ -282,16 +545,10 @@ pub fn theta(y: &[f64], h: usize) -> Fit {
 }
 
 fn ses_alpha(y: &[f64]) -> f64 {
-    let objective = |x: &[f64]| {
-        ets_pass(
-            y,
-            &params_of(EtsForm::Simple, x, y[0], 0.0),
-            EtsError::Additive,
-        )
-        .sse
-    };
+    let params = |x: &[f64]| params_of(EtsForm::Simple, EtsSeason::None, x, y[0], 0.0, &[]);
+    let objective = |x: &[f64]| ets_pass(y, &params(x), EtsError::Additive, EtsSeason::None).sse;
     let x = nelder_mead(&objective, &[0.0], 300);
-    params_of(EtsForm::Simple, &x, y[0], 0.0).alpha
+    params(&x).alpha
 }
 
 /// Croston's method with the Syntetos–Boylan correction, for intermittent
@@ -413,7 +670,7 @@ mod tests {
     #[test]
     fn a_straight_line_is_continued_by_trend_models_and_theta_adds_half_its_slope() {
         let y: Vec<f64> = (0..30).map(|t| 10.0 + 2.0 * t as f64).collect();
-        let fit = ets(&y, 3);
+        let fit = ets(&y, 1, 3);
         for (i, v) in fit.mean.iter().enumerate() {
             assert!((v - (10.0 + 2.0 * (30 + i) as f64)).abs() < 0.5, "{fit:?}");
         }
@@ -426,7 +683,7 @@ mod tests {
         let y: Vec<f64> = (0..40)
             .map(|t| 100.0 + if t % 2 == 0 { 3.0 } else { -3.0 })
             .collect();
-        let fit = ets(&y, 4);
+        let fit = ets(&y, 1, 4);
         assert!(fit.mean.iter().all(|v| (v - 100.0).abs() < 4.0), "{fit:?}");
         assert!(fit.sigma[3] >= fit.sigma[0]);
     }
@@ -437,10 +694,73 @@ mod tests {
         let y: Vec<f64> = (0..40)
             .map(|t| 100.0 * 1.05f64.powi(t) * if t % 2 == 0 { 1.08 } else { 0.92 })
             .collect();
-        let aicc = |e| ets_model(&y, e, EtsForm::Trend, 3).expect("fits").1;
+        let aicc = |e| {
+            ets_model(&y, 1, e, EtsForm::Trend, EtsSeason::None, 3)
+                .expect("fits")
+                .1
+        };
         assert!(aicc(EtsError::Multiplicative) < aicc(EtsError::Additive));
         let negative: Vec<f64> = y.iter().map(|v| v - 150.0).collect();
-        assert!(ets_model(&negative, EtsError::Multiplicative, EtsForm::Simple, 3).is_none());
+        let simple = |e, season| ets_model(&negative, 4, e, EtsForm::Simple, season, 3);
+        assert!(simple(EtsError::Multiplicative, EtsSeason::None).is_none());
+        assert!(simple(EtsError::Additive, EtsSeason::Multiplicative).is_none());
+        assert!(simple(EtsError::Additive, EtsSeason::Additive).is_some());
+    }
+
+    /// Deterministic noise in (−1, 1).
+    fn noise(t: usize) -> f64 {
+        ((t as f64 * 12.9898).sin() * 43_758.545_3).fract()
+    }
+
+    #[test]
+    fn a_clean_additive_season_is_continued_by_additive_seasonal_states() {
+        let pattern = [-12.0, 5.0, 9.0, -2.0];
+        let at = |t: usize| 50.0 + 0.5 * t as f64 + pattern[t % 4];
+        let y: Vec<f64> = (0..40).map(at).collect();
+        let fit = ets(&y, 4, 8);
+        for (i, v) in fit.mean.iter().enumerate() {
+            assert!((v - at(40 + i)).abs() < 0.1, "{fit:?}");
+        }
+        // Multiplicative indices fit an additive pattern on a trend only
+        // roughly: they miss by up to 2.5 here, so the seasonal states won.
+        let (seasonal, aicc) = ets_model(
+            &y,
+            4,
+            EtsError::Additive,
+            EtsForm::Trend,
+            EtsSeason::Additive,
+            8,
+        )
+        .expect("fits");
+        assert!((seasonal.mean[7] - at(47)).abs() < 0.1);
+        assert!(ets_decomposed(&y, 4, 8).iter().all(|d| d.aicc() > aicc));
+        // Without two seasons there is no seasonal model.
+        let short = |season| ets_model(&y[..7], 4, EtsError::Additive, EtsForm::Simple, season, 4);
+        assert!(short(EtsSeason::Additive).is_none() && short(EtsSeason::None).is_some());
+    }
+
+    #[test]
+    fn a_season_whose_amplitude_grows_with_the_level_is_multiplicative() {
+        let pattern = [0.7, 1.3, 1.15, 0.85];
+        let at = |t: usize| (100.0 + 4.0 * t as f64) * pattern[t % 4];
+        let y: Vec<f64> = (0..48).map(|t| at(t) * (1.0 + 0.02 * noise(t))).collect();
+        let model = |e, season| ets_model(&y, 4, e, EtsForm::Trend, season, 8).expect("fits");
+        let (multiplicative, best) = model(EtsError::Multiplicative, EtsSeason::Multiplicative);
+        for (e, season) in [
+            (EtsError::Multiplicative, EtsSeason::Additive),
+            (EtsError::Additive, EtsSeason::Additive),
+            (EtsError::Multiplicative, EtsSeason::None),
+        ] {
+            assert!(best < model(e, season).1, "{e:?} {season:?}");
+        }
+        // Its forecast, and the chosen one, follow the growing amplitude
+        // (peaks 1.3/0.7 of troughs) within 2%.
+        let chosen = ets(&y, 4, 8);
+        for fit in [&multiplicative, &chosen] {
+            for (i, v) in fit.mean.iter().enumerate() {
+                assert!((v / at(48 + i) - 1.0).abs() < 0.02, "{fit:?}");
+            }
+        }
     }
 
     #[test]
