@@ -895,6 +895,17 @@ async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect();
             println!("items per algorithm: {}", served.join(", "));
+            if m.candidates.iter().any(|c| c.algorithm == "global") {
+                println!(
+                    "global model inputs: related series {}; item metadata {}",
+                    if m.use_related { "yes" } else { "no" },
+                    if m.item_attributes.is_empty() {
+                        "none".to_string()
+                    } else {
+                        m.item_attributes.join(", ")
+                    }
+                );
+            }
             let mut header = vec!["ALGORITHM".to_string()];
             header.extend(m.quantiles.iter().map(|q| format!("wQL[{q}]")));
             header.extend(

@@ -1,7 +1,8 @@
 //! `recflow bench forecast-oj`: the global model on Dominick's orange juice
 //! (913 store × brand weekly series, price and promotion flags known into
-//! the future), with and without its related series, beside per-series
-//! seasonal naive and ETS. Backtest: 3 rolling windows of 8 weeks at the end
+//! the future), with and without its related series, and with item
+//! metadata (brand, store and the store's demographics) on top, beside
+//! per-series seasonal naive and ETS. Backtest: 3 rolling windows of 8 weeks at the end
 //! (weeks 137–144, 145–152, 153–160), pooled; WAPE of the median and wQL at
 //! p10, p50, p90.
 
@@ -12,11 +13,14 @@ use std::time::Instant;
 use anyhow::Context as _;
 use chrono::{NaiveDate, NaiveDateTime};
 use clap::Args;
+use polars::prelude::{Column, DataFrame};
 use rayon::prelude::*;
 
+use crate::forecast::attributes::ItemAttributes;
 use crate::forecast::frequency::Frequency;
 use crate::forecast::global::{GlobalConfig, GlobalSeries, QuantilePaths, train};
 use crate::forecast::{Algorithm, forecast, metrics};
+use crate::schema::{DatasetType, Field, FieldType, ITEM_ID, Schema};
 
 #[derive(Debug, Args)]
 pub struct ForecastOjBenchArgs {
@@ -24,6 +28,19 @@ pub struct ForecastOjBenchArgs {
     /// logmove,price,deal,feat`).
     #[arg(long, default_value = "../shared/datasets/orange_juice/oj_long.csv")]
     pub path: PathBuf,
+    /// Store demographics (`STORE,AGE60,EDUC,…`), item metadata by store.
+    #[arg(
+        long,
+        default_value = "../shared/datasets/orange_juice/oj_storedemo.csv"
+    )]
+    pub storedemo: PathBuf,
+    /// The item metadata fields to use: brand, store (categorical) and the
+    /// store demographics' columns (AGE60, EDUC, INCOME, …).
+    #[arg(long, value_delimiter = ',', default_value = "brand,store")]
+    pub metadata: Vec<String>,
+    /// Weeks of history a "new" series keeps in the cold-start comparison.
+    #[arg(long, default_value_t = 8)]
+    pub new_history: usize,
 }
 
 const HORIZON: usize = 8;
@@ -201,31 +218,126 @@ impl Scores {
     }
 }
 
-fn global(
-    panel: &[Series],
-    cut: usize,
-    with_related: bool,
-    scores: &mut Scores,
-) -> anyhow::Result<()> {
+/// The item metadata a team would declare as the `items` dataset: each
+/// series' brand and store (categorical) and its store's demographics
+/// (numeric), through the pipeline's own reader.
+fn item_metadata(panel: &[Series], storedemo: &Path) -> anyhow::Result<ItemAttributes> {
+    let mut r =
+        csv::Reader::from_path(storedemo).with_context(|| storedemo.display().to_string())?;
+    let headers: Vec<String> = r.headers()?.iter().map(str::to_string).collect();
+    anyhow::ensure!(
+        headers.first().map(String::as_str) == Some("STORE"),
+        "{}: the first column must be STORE",
+        storedemo.display()
+    );
+    let mut demographics: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for (line, row) in r.records().enumerate() {
+        let row = row?;
+        let values = row
+            .iter()
+            .skip(1)
+            .map(|v| v.parse::<f64>())
+            .collect::<Result<Vec<f64>, _>>()
+            .with_context(|| format!("{} line {}", storedemo.display(), line + 2))?;
+        demographics.insert(row[0].to_string(), values);
+    }
+    // Item ids are `<store>_<brand>`.
+    let parts: Vec<(String, String)> = panel
+        .iter()
+        .map(|s| {
+            let (store, brand) = s.id.split_once('_').unwrap_or((&s.id, ""));
+            (store.to_string(), brand.to_string())
+        })
+        .collect();
+    let mut columns = vec![
+        Column::new(
+            ITEM_ID.into(),
+            panel.iter().map(|s| s.id.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "brand".into(),
+            parts.iter().map(|p| p.1.clone()).collect::<Vec<_>>(),
+        ),
+        Column::new(
+            "store".into(),
+            parts.iter().map(|p| p.0.clone()).collect::<Vec<_>>(),
+        ),
+    ];
+    for (k, name) in headers.iter().enumerate().skip(1) {
+        let v: Vec<Option<f64>> = parts
+            .iter()
+            .map(|p| demographics.get(&p.0).map(|d| d[k - 1]))
+            .collect();
+        columns.push(Column::new(name.as_str().into(), v));
+    }
+    let frame = DataFrame::new(panel.len(), columns)?;
+    let field = |name: &str, field_type| Field {
+        name: name.into(),
+        field_type,
+        nullable: true,
+        categorical: field_type == FieldType::String,
+        textual: false,
+    };
+    let mut fields = vec![
+        field(ITEM_ID, FieldType::String),
+        field("brand", FieldType::String),
+        field("store", FieldType::String),
+    ];
+    fields.extend(headers.iter().skip(1).map(|h| field(h, FieldType::Double)));
+    let schema = Schema {
+        dataset_type: DatasetType::Items,
+        fields,
+    };
+    let ids: Vec<String> = panel.iter().map(|s| s.id.clone()).collect();
+    ItemAttributes::build(&frame, &schema, &ids)
+}
+
+/// One global-model variant of the benchmark.
+#[derive(Clone, Copy)]
+struct Variant<'a> {
+    related: bool,
+    metadata: Option<&'a ItemAttributes>,
+    /// Cold start: every third series ("new") keeps only its last this
+    /// many weeks of history, and only new series are scored.
+    new_history: Option<usize>,
+}
+
+fn is_new(i: usize) -> bool {
+    i.is_multiple_of(3)
+}
+
+fn global(panel: &[Series], cut: usize, v: Variant, scores: &mut Scores) -> anyhow::Result<()> {
+    let first = |i: usize| match v.new_history {
+        Some(weeks) if is_new(i) => cut.saturating_sub(weeks),
+        _ => 0,
+    };
     let series: Vec<GlobalSeries> = panel
         .iter()
-        .map(|s| GlobalSeries {
+        .enumerate()
+        .map(|(i, s)| GlobalSeries {
             id: &s.id,
-            target: &s.units[..cut],
-            start: s.start,
-            related: if with_related {
-                s.related.iter().map(|r| &r[..cut + HORIZON]).collect()
+            target: &s.units[first(i)..cut],
+            start: Frequency::Weekly.add(s.start, first(i) as i64),
+            related: if v.related {
+                s.related
+                    .iter()
+                    .map(|r| &r[first(i)..cut + HORIZON])
+                    .collect()
             } else {
                 Vec::new()
             },
+            attributes: v.metadata.map_or(&[][..], |m| m.values[i].as_slice()),
         })
         .collect();
     let mut config = GlobalConfig::new(HORIZON, Frequency::Weekly);
     // Fewer, decorrelated rows scored as well as all 730k in our runs and
     // train 2–3× faster.
     config.max_rows = MAX_ROWS;
-    if with_related {
+    if v.related {
         config.related = RELATED.iter().map(|r| r.to_string()).collect();
+    }
+    if let Some(m) = v.metadata {
+        config.attributes = m.attributes.clone();
     }
     let started = Instant::now();
     let model = train(&series, &config)?;
@@ -233,7 +345,10 @@ fn global(
     let started = Instant::now();
     let forecasts: Vec<QuantilePaths> = model.predict_all(&series)?;
     scores.predict_secs += started.elapsed().as_secs_f64();
-    for (s, f) in panel.iter().zip(&forecasts) {
+    for (i, (s, f)) in panel.iter().zip(&forecasts).enumerate() {
+        if v.new_history.is_some() && !is_new(i) {
+            continue;
+        }
         let q = |p| f.quantile(p).expect("configured quantile");
         scores.add(
             &s.units[cut..cut + HORIZON],
@@ -288,16 +403,39 @@ pub fn forecast_oj_bench(args: ForecastOjBenchArgs) -> anyhow::Result<()> {
         "Orange juice: {} series × {weeks} weeks; {WINDOWS} rolling windows of {HORIZON} weeks at the end, pooled.",
         panel.len()
     );
+    let metadata = select(item_metadata(&panel, &args.storedemo)?, &args.metadata)?;
+    let names: Vec<&str> = metadata
+        .attributes
+        .iter()
+        .map(|a| a.name.as_str())
+        .collect();
+    println!("Item metadata: {}.", names.join(", "));
+    let full = |related, metadata| Variant {
+        related,
+        metadata,
+        new_history: None,
+    };
+    let cold = |metadata| Variant {
+        related: true,
+        metadata,
+        new_history: Some(args.new_history),
+    };
+    let mut with_metadata = Scores::default();
     let mut with = Scores::default();
     let mut without = Scores::default();
     let mut naive = Scores::default();
     let mut ets = Scores::default();
+    let mut new_with_metadata = Scores::default();
+    let mut new_without = Scores::default();
     for w in (1..=WINDOWS).rev() {
         let cut = weeks - w * HORIZON;
-        global(&panel, cut, true, &mut with)?;
-        global(&panel, cut, false, &mut without)?;
+        global(&panel, cut, full(true, Some(&metadata)), &mut with_metadata)?;
+        global(&panel, cut, full(true, None), &mut with)?;
+        global(&panel, cut, full(false, None), &mut without)?;
         per_series(&panel, cut, Algorithm::SeasonalNaive, &mut naive);
         per_series(&panel, cut, Algorithm::Ets, &mut ets);
+        global(&panel, cut, cold(Some(&metadata)), &mut new_with_metadata)?;
+        global(&panel, cut, cold(None), &mut new_without)?;
     }
     println!(
         "{:<28} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
@@ -305,12 +443,57 @@ pub fn forecast_oj_bench(args: ForecastOjBenchArgs) -> anyhow::Result<()> {
     );
     with.row("global + price, deal, feat");
     without.row("global, no related series");
+    with_metadata.row("global + related + metadata");
     naive.row("seasonal naive (m=52)");
     ets.row("ets");
+    let ratio = |a: &Scores, b: &Scores| {
+        format!(
+            "average wQL × {:.3}, WAPE × {:.3}",
+            a.average_wql() / b.average_wql(),
+            metrics::wape(&a.actual, &a.p50) / metrics::wape(&b.actual, &b.p50)
+        )
+    };
     println!(
-        "related series: average wQL × {:.3}, WAPE × {:.3} (with / without)",
-        with.average_wql() / without.average_wql(),
-        metrics::wape(&with.actual, &with.p50) / metrics::wape(&without.actual, &without.p50),
+        "related series: {} (with / without)",
+        ratio(&with, &without)
+    );
+    println!(
+        "item metadata: {} (with / without, both with related series)",
+        ratio(&with_metadata, &with)
+    );
+    println!(
+        "Cold start: every third series keeps only its last {} weeks; those are scored.",
+        args.new_history
+    );
+    new_with_metadata.row("new: global + rel. + metadata");
+    new_without.row("new: global + related");
+    println!(
+        "item metadata for new items: {} (with / without)",
+        ratio(&new_with_metadata, &new_without)
     );
     Ok(())
+}
+
+/// Keeps the named attributes of `all`, in the order named.
+fn select(all: ItemAttributes, names: &[String]) -> anyhow::Result<ItemAttributes> {
+    let mut positions = Vec::new();
+    for name in names {
+        let at = all.attributes.iter().position(|a| &a.name == name);
+        positions.push(at.with_context(|| {
+            let known: Vec<&str> = all.attributes.iter().map(|a| a.name.as_str()).collect();
+            format!("--metadata: no field {name} (fields: {})", known.join(", "))
+        })?);
+    }
+    Ok(ItemAttributes {
+        attributes: positions
+            .iter()
+            .map(|p| all.attributes[*p].clone())
+            .collect(),
+        values: all
+            .values
+            .iter()
+            .map(|v| positions.iter().map(|p| v[*p]).collect())
+            .collect(),
+        skipped: all.skipped,
+    })
 }

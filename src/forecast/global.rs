@@ -1,7 +1,8 @@
 //! The global forecasting model: one gradient-boosted quantile model
 //! trained across all series (the managed service's CNN-QR / DeepAR+ role),
-//! on lags, rolling means, calendar features and related time series known
-//! into the future (price, promotion flags). Direct multi-horizon: each
+//! on lags, rolling means, calendar features, related time series known
+//! into the future (price, promotion flags) and static item attributes
+//! (brand, store, category; see `attributes.rs`). Direct multi-horizon: each
 //! training row is (series, forecast origin, step ahead), with the step as
 //! a feature, so a forecast never feeds on its own output. Targets and lags
 //! are divided by each series' recent mean, so one model serves all scales.
@@ -35,6 +36,9 @@ pub struct GlobalSeries<'a> {
     /// forecasting needs `target.len() + horizon` (their future is known).
     /// NaN is allowed (a missing feature).
     pub related: Vec<&'a [f64]>,
+    /// The item's attributes, in the order of `GlobalConfig::attributes`:
+    /// numbers, or a categorical attribute's level index; NaN when unknown.
+    pub attributes: &'a [f64],
 }
 
 /// What to train and how. `GlobalConfig::new` gives the defaults.
@@ -50,6 +54,9 @@ pub struct GlobalConfig {
     /// Names of the related series, in the order of `GlobalSeries::related`.
     #[serde(default)]
     pub related: Vec<String>,
+    /// Static item attributes, in the order of `GlobalSeries::attributes`.
+    #[serde(default)]
+    pub attributes: Vec<Attribute>,
     /// Target lags 1..=lags as features (the seasonal lag comes on top).
     #[serde(default = "default_lags")]
     pub lags: usize,
@@ -68,6 +75,17 @@ pub struct GlobalConfig {
     pub log_target: bool,
     #[serde(default)]
     pub booster: BoosterParams,
+}
+
+/// A static item attribute the model uses as a feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attribute {
+    pub name: String,
+    /// A categorical attribute's levels: its feature is the index of the
+    /// item's level here. Empty for a numeric attribute.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub levels: Vec<String>,
 }
 
 fn default_lags() -> usize {
@@ -95,6 +113,7 @@ impl GlobalConfig {
             quantiles: vec![0.1, 0.5, 0.9],
             frequency,
             related: Vec::new(),
+            attributes: Vec::new(),
             lags: default_lags(),
             scale_window: default_scale_window(),
             max_rows: default_max_rows(),
@@ -116,6 +135,12 @@ pub enum GlobalError {
         expected: usize,
         found: usize,
         names: String,
+    },
+    #[error("series {series}: {found} item attributes given, the model expects {expected}")]
+    AttributeCount {
+        series: String,
+        expected: usize,
+        found: usize,
     },
     #[error("series {series}: related series '{column}' has {len} values, {needed} needed")]
     RelatedTooShort {
@@ -165,6 +190,7 @@ struct Layout {
     lags: usize,
     season: usize,
     related: usize,
+    attributes: usize,
 }
 
 const WINDOWS: [usize; 2] = [4, 13];
@@ -183,10 +209,11 @@ impl Layout {
             lags: config.lags,
             season: config.frequency.season_length(),
             related: config.related.len(),
+            attributes: config.attributes.len(),
         }
     }
 
-    fn names(&self, related: &[String]) -> Vec<String> {
+    fn names(&self, related: &[String], attributes: &[Attribute]) -> Vec<String> {
         let mut names = vec!["step".to_string(), "log_history".into(), "log_scale".into()];
         names.extend((1..=self.lags).map(|i| format!("lag_{i}")));
         names.push("seasonal_lag".into());
@@ -201,11 +228,18 @@ impl Layout {
             names.push(format!("{r}_to_recent_max"));
             names.push(format!("{r}_at_origin"));
         }
+        names.extend(attributes.iter().map(|a| format!("item_{}", a.name)));
         names
     }
 
     fn len(&self) -> usize {
-        3 + self.lags + 1 + WINDOWS.len() + 2 + CALENDAR.len() + RELATED_FEATURES * self.related
+        3 + self.lags
+            + 1
+            + WINDOWS.len()
+            + 2
+            + CALENDAR.len()
+            + RELATED_FEATURES * self.related
+            + self.attributes
     }
 }
 
@@ -346,6 +380,7 @@ impl<'a> Prepared<'a> {
             // The last known period: tells a promotion-inflated lag apart.
             out.push(origin.checked_sub(1).map_or(f32::NAN, |p| r[p] as f32));
         }
+        out.extend(self.series.attributes.iter().map(|a| *a as f32));
     }
 }
 
@@ -375,8 +410,16 @@ fn validate(config: &GlobalConfig) -> Result<(), GlobalError> {
     }
 }
 
-/// Checks the related series of `s`: `extra` periods beyond the target.
-fn check_related(s: &GlobalSeries, config: &GlobalConfig, extra: usize) -> Result<(), GlobalError> {
+/// Checks the attributes and related series of `s`: `extra` periods of
+/// the related series beyond the target.
+fn check_series(s: &GlobalSeries, config: &GlobalConfig, extra: usize) -> Result<(), GlobalError> {
+    if s.attributes.len() != config.attributes.len() {
+        return Err(GlobalError::AttributeCount {
+            series: s.id.to_string(),
+            expected: config.attributes.len(),
+            found: s.attributes.len(),
+        });
+    }
     if s.related.len() != config.related.len() {
         return Err(GlobalError::RelatedCount {
             series: s.id.to_string(),
@@ -405,7 +448,7 @@ fn check_related(s: &GlobalSeries, config: &GlobalConfig, extra: usize) -> Resul
 pub fn train(series: &[GlobalSeries], config: &GlobalConfig) -> Result<GlobalModel, GlobalError> {
     validate(config)?;
     for s in series {
-        check_related(s, config, 0)?;
+        check_series(s, config, 0)?;
     }
     let layout = Layout::new(config);
     let width = layout.len();
@@ -478,14 +521,14 @@ impl GlobalModel {
 
     /// Names of the features, in the booster's order.
     pub fn feature_names(&self) -> Vec<String> {
-        Layout::new(&self.config).names(&self.config.related)
+        Layout::new(&self.config).names(&self.config.related, &self.config.attributes)
     }
 
     /// Forecasts `horizon` periods after the end of `s`. A series with
     /// nothing observed, or only zeros, gets zeros.
     pub fn predict(&self, s: &GlobalSeries) -> Result<QuantilePaths, GlobalError> {
         let config = &self.config;
-        check_related(s, config, config.horizon)?;
+        check_series(s, config, config.horizon)?;
         let h = config.horizon;
         let origin = s.target.len();
         let start = config.frequency.add(s.start, origin as i64);
@@ -607,6 +650,7 @@ mod tests {
                 target: &y[..y.len() - h],
                 start: start(),
                 related: if with { vec![&p[..]] } else { Vec::new() },
+                attributes: &[],
             })
             .collect();
         let model = train(&series, config).unwrap();
@@ -715,6 +759,7 @@ mod tests {
                 target: y,
                 start: start(),
                 related: Vec::new(),
+                attributes: &[],
             })
             .collect();
         let model = train(&series, &config(6, Frequency::Daily, &[])).unwrap();
@@ -761,6 +806,85 @@ mod tests {
     }
 
     #[test]
+    fn a_categorical_item_attribute_tells_new_items_how_they_respond_to_price() {
+        // Demand of category 0 items is price^−3, of category 1 items does
+        // not depend on price (a brand's elasticity, say). An item with a
+        // long history shows its response in its lags; a new one, with 3
+        // periods, has only its category to go by.
+        let (periods, h, new_history) = (60, 4, 3);
+        let panel = price_panel(300, periods, 3);
+        let elastic = |i: usize| i.is_multiple_of(2);
+        let is_new = |i: usize| i.is_multiple_of(3);
+        struct Item<'a> {
+            id: &'a str,
+            demand: Vec<f64>,
+            price: &'a [f64],
+            brand: [f64; 1],
+        }
+        let owned: Vec<Item> = panel
+            .iter()
+            .enumerate()
+            .map(|(i, (id, y, p))| {
+                // price_panel's demand is base × price^−2 × noise.
+                let power = if elastic(i) { 3.0 } else { 0.0 };
+                Item {
+                    id,
+                    demand: y
+                        .iter()
+                        .zip(p)
+                        .map(|(v, p)| v * p.powf(2.0 - power))
+                        .collect(),
+                    price: p,
+                    brand: [if elastic(i) { 0.0 } else { 1.0 }],
+                }
+            })
+            .collect();
+        let first = |i: usize| {
+            if is_new(i) {
+                periods - h - new_history
+            } else {
+                0
+            }
+        };
+        let score = |c: &GlobalConfig| {
+            let series: Vec<GlobalSeries> = owned
+                .iter()
+                .enumerate()
+                .map(|(i, item)| GlobalSeries {
+                    id: item.id,
+                    target: &item.demand[first(i)..periods - h],
+                    start: Frequency::Weekly.add(start(), first(i) as i64),
+                    related: vec![&item.price[first(i)..]],
+                    attributes: if c.attributes.is_empty() {
+                        &[]
+                    } else {
+                        &item.brand
+                    },
+                })
+                .collect();
+            let model = train(&series, c).unwrap();
+            let (mut actual, mut p50) = (Vec::new(), Vec::new());
+            for (i, s) in series.iter().enumerate().filter(|(i, _)| is_new(*i)) {
+                actual.extend_from_slice(&owned[i].demand[periods - h..]);
+                p50.extend(model.predict(s).unwrap().p50);
+            }
+            (metrics::wape(&actual, &p50), model.feature_names())
+        };
+        let mut c = config(h, Frequency::Weekly, &["price"]);
+        let (without, _) = score(&c);
+        c.attributes = vec![Attribute {
+            name: "brand".into(),
+            levels: vec!["elastic".into(), "loyal".into()],
+        }];
+        let (with, names) = score(&c);
+        assert_eq!(names.last().map(String::as_str), Some("item_brand"));
+        assert!(
+            with < 0.8 * without,
+            "new items' WAPE with the attribute {with}, without {without}"
+        );
+    }
+
+    #[test]
     fn related_series_too_short_or_missing_are_errors_naming_the_column() {
         let y = vec![1.0; 20];
         let price = vec![1.0; 20];
@@ -770,6 +894,7 @@ mod tests {
             target: &y,
             start: start(),
             related: vec![&promo, &price],
+            attributes: &[],
         };
         let config = config(4, Frequency::Daily, &["promo", "price"]);
         let model = train(std::slice::from_ref(&s), &config).unwrap();
@@ -793,6 +918,15 @@ mod tests {
                 }
             ),
             "{e}"
+        );
+        let tagged = GlobalSeries {
+            attributes: &[1.0],
+            ..s.clone()
+        };
+        let e = train(&[tagged], &config).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "series a: 1 item attributes given, the model expects 0"
         );
         let mut bad = config.clone();
         bad.quantiles = vec![0.1, 1.5];

@@ -17,6 +17,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::attributes::ItemAttributes;
 use super::global::{self, GlobalConfig, GlobalModel, GlobalSeries, QuantilePaths};
 use super::panel::{Panel, SeriesSettings};
 use super::predictor::{
@@ -69,6 +70,12 @@ pub struct PredictorManifest {
     pub quantiles: Vec<f64>,
     pub backtest_windows: usize,
     pub use_related: bool,
+    /// Whether the global model read the `items` dataset.
+    #[serde(default)]
+    pub use_item_metadata: bool,
+    /// The item attributes it used (see `attributes.rs`).
+    #[serde(default)]
+    pub item_attributes: Vec<String>,
     pub series: SeriesSettings,
     pub dataset_group: String,
     pub dataset_versions: BTreeMap<String, i64>,
@@ -95,8 +102,17 @@ pub struct TrainJob<'a> {
     pub dataset_group: &'a str,
     /// Whether the pipeline declares a related_time_series dataset.
     pub has_related: bool,
+    /// Whether it declares an `items` dataset (item metadata).
+    pub has_items: bool,
     pub run_id: Option<i64>,
     pub step_id: Option<&'a str>,
+}
+
+/// What a predictor reads besides the target series.
+#[derive(Debug, Clone, Copy)]
+struct Inputs {
+    related: bool,
+    items: bool,
 }
 
 /// The datasets a predictor reads, loaded and turned into a panel.
@@ -104,7 +120,7 @@ async fn load_panel(
     env: &Env,
     group: &str,
     versions: Option<&BTreeMap<String, i64>>,
-    with_related: bool,
+    inputs: Inputs,
     settings: SeriesSettings,
     horizon: usize,
 ) -> anyhow::Result<(Panel, BTreeMap<String, i64>)> {
@@ -120,30 +136,59 @@ async fn load_panel(
         DatasetType::TargetTimeSeries.to_string(),
         target.record.version,
     )]);
-    let related = if with_related {
-        match dataset::load(
-            env,
-            group,
-            DatasetType::RelatedTimeSeries,
-            pinned(DatasetType::RelatedTimeSeries),
-        )
-        .await
-        {
-            Ok(r) => {
-                used.insert(DatasetType::RelatedTimeSeries.to_string(), r.record.version);
-                Some(r.frame)
+    // An input the predictor uses must have been imported.
+    let mut input = async |wanted: bool, dataset: DatasetType, what: &str, setting: &str| {
+        if !wanted {
+            return anyhow::Ok(None);
+        }
+        match dataset::load(env, group, dataset, pinned(dataset)).await {
+            Ok(loaded) => {
+                used.insert(dataset.to_string(), loaded.record.version);
+                Ok(Some(loaded))
             }
             Err(DatasetError::NoVersion { owner }) => anyhow::bail!(
-                "dataset {owner} has no active version yet; import the related series first, or set `use_related: false` on the predictor"
+                "dataset {owner} has no active version yet; import {what} first, or set `{setting}: false` on the predictor"
             ),
-            Err(e) => return Err(e.into()),
+            Err(e) => Err(e.into()),
         }
-    } else {
-        None
     };
+    let related = input(
+        inputs.related,
+        DatasetType::RelatedTimeSeries,
+        "the related series",
+        "use_related",
+    )
+    .await?
+    .map(|r| r.frame);
+    let items = input(
+        inputs.items,
+        DatasetType::Items,
+        "the item metadata",
+        "use_item_metadata",
+    )
+    .await?
+    .map(|i| (i.frame, i.manifest.schema));
     let frame = target.frame;
-    let panel = tokio::task::spawn_blocking(move || {
-        Panel::build(&frame, related.as_ref(), &settings, horizon)
+    let panel = tokio::task::spawn_blocking(move || -> anyhow::Result<Panel> {
+        let mut panel = Panel::build(&frame, related.as_ref(), &settings, horizon)?;
+        if let Some((items, schema)) = items {
+            let attributes = ItemAttributes::build(&items, &schema, &panel.items)?;
+            for (field, reason) in &attributes.skipped {
+                tracing::info!(
+                    field,
+                    reason,
+                    "Item metadata field not used by the global model."
+                );
+            }
+            if attributes.missing() > 0 {
+                tracing::info!(
+                    items = attributes.missing(),
+                    "Items without a metadata row: their attributes are unknown."
+                );
+            }
+            panel.attributes = Some(attributes);
+        }
+        Ok(panel)
     })
     .await??;
     Ok((panel, used))
@@ -180,11 +225,16 @@ fn global_series_of(
                 .collect()
         })
         .unwrap_or_default();
+    let attributes = panel
+        .attributes
+        .as_ref()
+        .map_or(&[][..], |a| a.values[i].as_slice());
     Some(GlobalSeries {
         id: &panel.items[i],
         target,
         start: panel.date(first),
         related,
+        attributes,
     })
 }
 
@@ -195,6 +245,11 @@ fn global_config(panel: &Panel, horizon: usize, quantiles: &[f64]) -> GlobalConf
         .related
         .as_ref()
         .map(|r| r.columns.clone())
+        .unwrap_or_default();
+    config.attributes = panel
+        .attributes
+        .as_ref()
+        .map(|a| a.attributes.clone())
         .unwrap_or_default();
     config
 }
@@ -283,16 +338,25 @@ fn global_at(
 pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorManifest> {
     let spec = job.spec.clone();
     let methods = spec.methods();
-    let with_related = job.has_related && spec.use_related && methods.contains(&Method::Global);
+    let global = methods.contains(&Method::Global);
+    let inputs = Inputs {
+        related: job.has_related && spec.use_related && global,
+        items: job.has_items && spec.use_item_metadata && global,
+    };
     let (panel, dataset_versions) = load_panel(
         env,
         job.dataset_group,
         None,
-        with_related,
+        inputs,
         job.series,
         spec.horizon,
     )
     .await?;
+    let item_attributes: Vec<String> = panel
+        .attributes
+        .iter()
+        .flat_map(|a| a.attributes.iter().map(|a| a.name.clone()))
+        .collect();
     let started = Instant::now();
     let trained = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
         let locals = methods
@@ -402,7 +466,9 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorMani
                 horizon: spec.horizon,
                 quantiles: spec.quantiles.clone(),
                 backtest_windows: spec.backtest_windows,
-                use_related: with_related,
+                use_related: inputs.related,
+                use_item_metadata: inputs.items,
+                item_attributes,
                 series: job.series,
                 dataset_group: job.dataset_group.to_string(),
                 dataset_versions,
@@ -619,7 +685,10 @@ pub async fn load(env: &Env, predictor: &str, version: Option<i64>) -> anyhow::R
         env,
         &manifest.dataset_group,
         Some(&manifest.dataset_versions),
-        manifest.use_related,
+        Inputs {
+            related: manifest.use_related,
+            items: manifest.use_item_metadata,
+        },
         manifest.series,
         manifest.horizon,
     )

@@ -4,13 +4,14 @@
 //! - `models`, `arima`, `npts`, `decompose`: the per-series algorithms
 //!   (seasonal naive, ETS by AICc, Theta, Croston, automatic ARIMA, NPTS and
 //!   their combinations), dispatched by [`forecast`];
-//! - `global`, `gbm`: one gradient-boosted quantile model across series,
-//!   with lags, calendar and related features;
+//! - `global`, `gbm`, `attributes`: one gradient-boosted quantile model
+//!   across series, with lags, calendar, related and item metadata features;
 //! - `metrics`, `predictor`: accuracy measures, backtests, `auto`'s choice;
 //! - `job`: predictor versions and forecast exports in the warehouse;
 //! - `plot`: SVG charts of one item.
 
 pub mod arima;
+pub mod attributes;
 pub mod decompose;
 pub mod frequency;
 pub mod gbm;

@@ -12,6 +12,7 @@ use chrono::{DateTime, NaiveDateTime};
 use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use super::attributes::ItemAttributes;
 use super::frequency::Frequency;
 use crate::schema::{TARGET_VALUE, TS_ITEM_ID, TS_TIMESTAMP};
 
@@ -131,6 +132,9 @@ pub struct Panel {
     pub items: Vec<String>,
     pub series: Vec<ItemSeries>,
     pub related: Option<RelatedPanel>,
+    /// The items' metadata, when the predictor uses it (attached after the
+    /// build, see `job.rs`).
+    pub attributes: Option<ItemAttributes>,
     /// Target rows that fell in a period already holding a value and were
     /// aggregated into it.
     pub aggregated_rows: u64,
@@ -215,6 +219,7 @@ impl Panel {
             items,
             series,
             related,
+            attributes: None,
             aggregated_rows,
         })
     }

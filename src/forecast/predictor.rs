@@ -58,6 +58,10 @@ pub struct PredictorSpec {
     /// when one is declared).
     #[serde(default = "default_true")]
     pub use_related: bool,
+    /// Whether the global model uses the `items` dataset's fields as static
+    /// features (default true when one is declared).
+    #[serde(default = "default_true")]
+    pub use_item_metadata: bool,
 }
 
 fn default_algorithm() -> String {
@@ -605,6 +609,7 @@ mod tests {
                 })
                 .collect(),
             related: None,
+            attributes: None,
             aggregated_rows: 0,
         }
     }

@@ -81,6 +81,7 @@ pub async fn run(spec: &ForecastTrainSpec, ctx: &StepContext<'_>) -> anyhow::Res
             series,
             dataset_group: &p.dataset_group,
             has_related: p.datasets.contains_key(&DatasetType::RelatedTimeSeries),
+            has_items: p.datasets.contains_key(&DatasetType::Items),
             run_id: Some(ctx.run_id),
             step_id: Some(ctx.step_id),
         },

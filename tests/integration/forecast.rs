@@ -8,9 +8,9 @@ use std::path::Path;
 use crate::common::{Home, fails, ok, repo};
 
 /// The example's orange juice files, limited to `stores`, copied under the
-/// test folder as `data/{sales,prices,actuals}.csv`.
+/// test folder as `data/{sales,prices,actuals,items}.csv`.
 fn oj(home: &Home, stores: &[&str]) {
-    for name in ["sales", "prices", "actuals"] {
+    for name in ["sales", "prices", "actuals", "items"] {
         let text =
             std::fs::read_to_string(repo().join(format!("examples/data/orange_juice/{name}.csv")))
                 .unwrap();
@@ -323,6 +323,109 @@ fn the_global_model_learns_from_prices() {
         .args(["forecast", "plot", "with-price", "--item", "5_3", "--out"])
         .arg(&svg));
     assert!(std::fs::read_to_string(&svg).unwrap().contains("backtest"));
+}
+
+#[test]
+fn item_metadata_feeds_the_global_model_once_imported() {
+    let home = Home::new();
+    oj(&home, &["2", "5"]);
+    let items = r#"
+  items:
+    schema:
+      fields:
+        - {name: ITEM_ID, type: string}
+        - {name: brand, type: string, categorical: true}
+        - {name: size_oz, type: int}
+        - {name: store, type: string, categorical: true}
+        - {name: store_log_income, type: double}
+"#;
+    let yaml = |steps: &str| {
+        pipeline(
+            r#"
+  with-metadata:
+    algorithm: global
+    horizon: 8
+  without-metadata:
+    algorithm: global
+    horizon: 8
+    use_item_metadata: false
+"#,
+            steps,
+        )
+        .replace("\npredictors:", &format!("{items}\npredictors:"))
+    };
+    let train = r#"
+  - id: train
+    type: forecast_train
+    depends_on: [import_sales, import_prices]
+    predictor: with-metadata
+"#;
+    // Declared but not imported yet: training says what to do.
+    let file = home.write("first.yaml", yaml(train));
+    let out = fails(home.cmd().arg("run").arg(&file)).all();
+    assert!(
+        out.contains("oj/items has no active version yet")
+            && out.contains("use_item_metadata: false"),
+        "{out}"
+    );
+    let file = home.write(
+        "forecast.yaml",
+        yaml(
+            r#"
+  - id: import_items
+    type: import
+    dataset: items
+    source: data/items.csv
+    rename: {item_id: ITEM_ID}
+  - id: train
+    type: forecast_train
+    depends_on: [import_sales, import_prices, import_items]
+    predictor: with-metadata
+  - id: train_without
+    type: forecast_train
+    depends_on: [import_sales, import_prices]
+    predictor: without-metadata
+  - id: forecast
+    type: forecast
+    depends_on: [train]
+    predictor: with-metadata
+    output: out/
+"#,
+        ),
+    );
+    ok(home.cmd().arg("run").arg(&file));
+    let json = |path: &str| -> serde_json::Value {
+        serde_json::from_slice(&std::fs::read(home.warehouse().join(path)).unwrap()).unwrap()
+    };
+    // The failed first training created no version.
+    let m = json("predictors/with-metadata/v1/manifest.json");
+    assert_eq!(
+        m["item_attributes"],
+        serde_json::json!(["brand", "size_oz", "store", "store_log_income"])
+    );
+    assert!(m["dataset_versions"]["items"].is_i64(), "{m}");
+    let model = json("predictors/with-metadata/v1/global_model.json");
+    let attributes = &model["config"]["attributes"];
+    assert_eq!(attributes[0]["name"], "brand");
+    assert!(
+        attributes[0]["levels"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("Florida's Natural")),
+        "{attributes}"
+    );
+    assert_eq!(attributes[2]["levels"], serde_json::json!(["2", "5"]));
+    assert_eq!(
+        json("predictors/without-metadata/v1/manifest.json")["item_attributes"],
+        serde_json::json!([])
+    );
+    let rows = csv_rows(&home.path().join("out/forecast-00000.csv"));
+    assert_eq!(rows.len(), 22 * 8);
+    let metrics = ok(home.cmd().args(["forecast", "metrics", "with-metadata"])).stdout;
+    assert!(
+        metrics.contains("item metadata brand, size_oz, store, store_log_income"),
+        "{metrics}"
+    );
 }
 
 /// A file with every kind of mistake in its forecasting settings;
