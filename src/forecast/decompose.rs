@@ -27,24 +27,31 @@ fn acf(y: &[f64], k: usize) -> f64 {
     cov / var
 }
 
+/// The centred moving average of `y` over one season around `t`: 2×m for
+/// an even `m`, m for an odd one; None where the window leaves the series.
+pub fn centred_moving_average(y: &[f64], m: usize, t: usize) -> Option<f64> {
+    let half = m / 2;
+    if t < half || t + half >= y.len() {
+        return None;
+    }
+    Some(if m.is_multiple_of(2) {
+        let inner: f64 = y[t + 1 - half..t + half].iter().sum();
+        (inner + 0.5 * (y[t - half] + y[t + half])) / m as f64
+    } else {
+        y[t - half..=t + half].iter().sum::<f64>() / m as f64
+    })
+}
+
 /// Multiplicative seasonal indices (mean 1), indexed by position modulo
 /// `m` from the start of the series: ratios to a centred moving average,
 /// averaged by season.
 pub fn seasonal_indices(y: &[f64], m: usize) -> Vec<f64> {
     let n = y.len();
-    let half = m / 2;
     let mut sums = vec![0.0; m];
     let mut counts = vec![0usize; m];
-    for t in half..n.saturating_sub(half) {
-        // A 2×m moving average for even m, an m one for odd m.
-        let cma = if m.is_multiple_of(2) {
-            if t + half >= n {
-                continue;
-            }
-            let inner: f64 = y[t + 1 - half..t + half].iter().sum();
-            (inner + 0.5 * (y[t - half] + y[t + half])) / m as f64
-        } else {
-            y[t - half..=t + half].iter().sum::<f64>() / m as f64
+    for t in 0..n {
+        let Some(cma) = centred_moving_average(y, m, t) else {
+            continue;
         };
         if cma != 0.0 {
             sums[t % m] += y[t] / cma;

@@ -408,20 +408,12 @@ fn ets_fit(
 /// is not positive.
 fn classical_season(head: &[f64], m: usize, season: EtsSeason) -> Option<Vec<f64>> {
     let n = head.len();
-    let half = m / 2;
     let additive = season == EtsSeason::Additive;
     let mut sums = vec![0.0; m];
     let mut counts = vec![0usize; m];
-    for t in half..n.saturating_sub(half) {
-        // A 2×m moving average for even m, an m one for odd m.
-        let cma = if m.is_multiple_of(2) {
-            if t + half >= n {
-                continue;
-            }
-            let inner: f64 = head[t + 1 - half..t + half].iter().sum();
-            (inner + 0.5 * (head[t - half] + head[t + half])) / m as f64
-        } else {
-            head[t - half..=t + half].iter().sum::<f64>() / m as f64
+    for t in 0..n {
+        let Some(cma) = super::decompose::centred_moving_average(head, m, t) else {
+            continue;
         };
         sums[t % m] += if additive {
             head[t] - cma
