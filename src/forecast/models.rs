@@ -756,6 +756,36 @@ mod tests {
     }
 
     #[test]
+    fn a_multiplicative_season_scales_the_error_each_state_receives() {
+        // One step of ETS(A,A,M) by hand: the forecast is (l + b)·s = 220,
+        // the error 80 reaches the level and trend divided by s = 2 and the
+        // season divided by l + b = 110 (Hyndman et al., 2008, table 2.3).
+        let p = EtsParams {
+            alpha: 0.5,
+            beta: 0.25,
+            gamma: 0.1,
+            phi: 1.0,
+            level0: 100.0,
+            trend0: 10.0,
+            season0: &[2.0, 0.5],
+        };
+        let pass = ets_pass(&[300.0], &p, EtsError::Additive, EtsSeason::Multiplicative);
+        assert_eq!(pass.sse, 80.0 * 80.0);
+        assert!(
+            (pass.level - (110.0 + 0.5 * 40.0)).abs() < 1e-9,
+            "{}",
+            pass.level
+        );
+        assert!(
+            (pass.trend - (10.0 + 0.25 * 40.0)).abs() < 1e-9,
+            "{}",
+            pass.trend
+        );
+        assert!((pass.season[0] - (2.0 + 0.1 * 80.0 / 110.0)).abs() < 1e-9);
+        assert_eq!(pass.season[1], 0.5);
+    }
+
+    #[test]
     fn seasonal_naive_repeats_the_last_season() {
         let y = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0];
         assert_eq!(
