@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Env;
-use crate::dataset::{self, DataFile, sha256_hex};
+use crate::dataset::{self, DataFile};
 use crate::eval::{self, Metrics};
 use crate::pipeline::{SolutionRecipe, SolutionSpec};
 use crate::recipes::features::ItemRecord;
@@ -342,12 +342,7 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
         (job.run_id, job.step_id),
         &prefix,
         |version, folder| async move {
-            let artifact = DataFile {
-                path: MODEL_FILE.into(),
-                rows: counts.items,
-                bytes: model_bytes.len() as u64,
-                sha256: sha256_hex(&model_bytes),
-            };
+            let artifact = DataFile::of(MODEL_FILE, &model_bytes, counts.items);
             folder.child(MODEL_FILE).put(model_bytes).await?;
             let manifest = SolutionManifest {
                 format_version: 1,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 
 use super::validate::{MissingColumn, ROW_COL, Rejected, SOURCE_COL, validate_frame};
 use super::{
-    DataFile, DatasetError, DatasetManifest, MANIFEST_FILE, MANIFEST_FORMAT, owner, sha256_hex,
+    DataFile, DatasetError, DatasetManifest, MANIFEST_FILE, MANIFEST_FORMAT, owner,
     versions_location,
 };
 use crate::config::Env;
@@ -415,12 +415,7 @@ async fn import_into(
     let parquet = tokio::task::spawn_blocking(move || write_parquet(frame))
         .await
         .map_err(|e| ImportError::Internal(format!("parquet task failed: {e}")))??;
-    let part = DataFile {
-        path: "part-00000.parquet".into(),
-        rows,
-        bytes: parquet.len() as u64,
-        sha256: sha256_hex(&parquet),
-    };
+    let part = DataFile::of("part-00000.parquet", &parquet, rows);
     folder.child(&part.path).put(parquet).await?;
 
     let manifest = DatasetManifest {

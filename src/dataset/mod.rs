@@ -50,6 +50,18 @@ pub struct DataFile {
     pub sha256: String,
 }
 
+impl DataFile {
+    /// The entry of `bytes` stored as `path`, holding `rows` rows.
+    pub fn of(path: &str, bytes: &[u8], rows: u64) -> DataFile {
+        DataFile {
+            path: path.to_string(),
+            rows,
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(bytes),
+        }
+    }
+}
+
 /// What a dataset version holds and where it came from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DatasetManifest {
