@@ -24,7 +24,7 @@ use super::predictor::{
     self, AutoChoice, Backtest, ItemForecast, Method, Metrics, PredictorSpec, quantile_column,
 };
 use crate::config::Env;
-use crate::dataset::{self, DataFile, DatasetError, sha256_hex};
+use crate::dataset::{self, DataFile, DatasetError};
 use crate::progress::Progress;
 use crate::schema::DatasetType;
 use crate::solution::peak_rss_bytes;
@@ -437,12 +437,7 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorMani
         |version, folder| async move {
             let mut files = Vec::new();
             let mut put = |name: &str, bytes: Vec<u8>, rows: u64| {
-                files.push(DataFile {
-                    path: name.to_string(),
-                    rows,
-                    bytes: bytes.len() as u64,
-                    sha256: sha256_hex(&bytes),
-                });
+                files.push(DataFile::of(name, &bytes, rows));
                 (folder.child(name), bytes)
             };
             let mut uploads = vec![put(ITEMS_FILE, items_csv, panel.items.len() as u64)];
