@@ -328,8 +328,9 @@ fn global_at(
     let series: Vec<GlobalSeries> = cut.iter().map(|(_, s)| s.clone()).collect();
     let paths = model.predict_all(&series)?;
     let mut out = vec![None; panel.items.len()];
+    let non_negative = panel.non_negative();
     for ((i, _), p) in cut.iter().zip(&paths) {
-        out[*i] = Some(item_forecast(p, quantiles, panel.non_negative()));
+        out[*i] = Some(item_forecast(p, quantiles, non_negative));
     }
     Ok(out)
 }
@@ -672,6 +673,9 @@ pub struct Loaded {
     pub panel: Arc<Panel>,
     pub methods: Vec<Method>,
     pub global: Option<Arc<global::GlobalModel>>,
+    /// `panel.non_negative()`, once: it reads every value of the panel and
+    /// each item's forecast needs it.
+    non_negative: bool,
 }
 
 pub async fn load(env: &Env, predictor: &str, version: Option<i64>) -> anyhow::Result<Loaded> {
@@ -698,6 +702,7 @@ pub async fn load(env: &Env, predictor: &str, version: Option<i64>) -> anyhow::R
     let global = global_model(env, &manifest).await?.map(Arc::new);
     Ok(Loaded {
         manifest,
+        non_negative: panel.non_negative(),
         panel: Arc::new(panel),
         methods,
         global,
@@ -726,7 +731,7 @@ impl Loaded {
                 p.frequency.season_length(),
                 h,
                 quantiles,
-                p.non_negative(),
+                self.non_negative,
             ),
             Method::Global => {
                 let model = self
@@ -737,7 +742,7 @@ impl Loaded {
                 // item of a forecast.
                 let series =
                     global_series_of(p, i, end, h).expect("the item has history before `end`");
-                item_forecast(&model.predict(&series)?, quantiles, p.non_negative())
+                item_forecast(&model.predict(&series)?, quantiles, self.non_negative)
             }
         }))
     }
