@@ -82,8 +82,15 @@ pub enum Command {
     /// events APIs; follows campaign updates (hot swap).
     Serve(ServeArgs),
     /// Benchmarks; print throughput next to a baseline measured in the same run.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
-    Bench(BenchCommand),
+    Bench(crate::bench::BenchCommand),
+    /// Benchmarks (in builds with `--features bench`).
+    #[cfg(not(feature = "bench"))]
+    Bench {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -299,38 +306,6 @@ pub struct SegmentArgs {
     pub json: bool,
 }
 
-#[derive(Debug, Subcommand)]
-pub enum BenchCommand {
-    /// Import Online Retail (CSV interactions and the raw Parquet) into
-    /// validated dataset versions; compare with a plain polars read + write.
-    Import(crate::bench::ImportBenchArgs),
-    /// Offline accuracy and training time of every recipe on MovieLens 100K
-    /// and Online Retail, beside implicit ALS and numpy EASE on the same split.
-    Recipes(crate::bench::RecipesBenchArgs),
-    /// Training time and peak memory on a synthetic 10M-interaction,
-    /// 1M-user, 100k-item catalog.
-    Scale(crate::bench::ScaleBenchArgs),
-    /// Top-25 for 1M users of a synthetic 50k-item model as JSON lines,
-    /// against the bound of the plain matrix products.
-    Batch(crate::bench::BatchBenchArgs),
-    /// GetRecommendations over HTTP at 10k and 50k items, with and without
-    /// a filter: throughput and p50/p99 latency at a fixed rate.
-    Serve(crate::bench::ServeBenchArgs),
-    /// Scheduling and recording overhead per step: a chain of 50 and a
-    /// fan-out of 200 no-op steps, on SQLite (and PostgreSQL with --postgres).
-    Engine(crate::bench::EngineBenchArgs),
-    /// Forecast accuracy (sMAPE, MASE) of every forecasting algorithm on the
-    /// M3 series, beside Theta's published figures.
-    Forecast(crate::bench::ForecastBenchArgs),
-    /// The global forecasting model on the orange juice panel, with and
-    /// without its related series (price, deal, feat), beside per-series
-    /// seasonal naive and ETS: WAPE and wQL over 3 rolling 8-week windows.
-    ForecastOj(crate::bench::ForecastOjBenchArgs),
-    /// A predictor on 100,000 synthetic weekly series: panel build,
-    /// backtests and forecasts on all cores, time and peak memory.
-    ForecastScale(crate::bench::ForecastScaleBenchArgs),
-}
-
 /// Runs a parsed command; returns the process exit code.
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let settings = Settings::resolve(cli.home.as_deref());
@@ -380,35 +355,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             };
             crate::serve::serve(env, config, None).await.map(|()| 0)
         }
-        Command::Bench(BenchCommand::Import(args)) => crate::bench::import(args).await.map(|()| 0),
-        Command::Bench(BenchCommand::Batch(args)) => crate::bench::batch(args).await.map(|()| 0),
-        Command::Bench(BenchCommand::Serve(args)) => crate::bench::serve(args).await.map(|()| 0),
-        Command::Bench(BenchCommand::Engine(args)) => crate::bench::engine(args).await.map(|()| 0),
-        Command::Bench(BenchCommand::Forecast(args)) => {
-            tokio::task::spawn_blocking(move || crate::bench::forecast_bench(args))
-                .await?
-                .map(|()| 0)
-        }
-        Command::Bench(BenchCommand::ForecastScale(args)) => {
-            tokio::task::spawn_blocking(move || crate::bench::forecast_scale(args))
-                .await?
-                .map(|()| 0)
-        }
-        Command::Bench(BenchCommand::ForecastOj(args)) => {
-            tokio::task::spawn_blocking(move || crate::bench::forecast_oj_bench(args))
-                .await?
-                .map(|()| 0)
-        }
-        Command::Bench(BenchCommand::Scale(args)) => {
-            tokio::task::spawn_blocking(move || crate::bench::scale(args))
-                .await?
-                .map(|()| 0)
-        }
-        Command::Bench(BenchCommand::Recipes(args)) => {
-            tokio::task::spawn_blocking(move || crate::bench::recipes(args))
-                .await?
-                .map(|()| 0)
-        }
+        #[cfg(feature = "bench")]
+        Command::Bench(c) => crate::bench::run(c).await.map(|()| 0),
+        #[cfg(not(feature = "bench"))]
+        Command::Bench { .. } => anyhow::bail!(
+            "this recflow was built without benchmarks; run them with \
+             `cargo run --release --features bench -- bench ...`"
+        ),
     }
 }
 

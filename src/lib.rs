@@ -6,6 +6,7 @@
 
 pub mod artifact;
 pub mod batch;
+#[cfg(feature = "bench")]
 pub mod bench;
 pub mod campaign;
 pub mod cli;

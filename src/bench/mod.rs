@@ -1,5 +1,6 @@
 //! Benchmarks: each prints its figures next to a baseline measured in the
-//! same run. Run them on an optimised build (`cargo run --release -- bench ...`).
+//! same run. They are left out of the production binary; run them on an
+//! optimised build: `cargo run --release --features bench -- bench ...`.
 
 pub mod batch;
 pub mod engine;
@@ -21,3 +22,56 @@ pub use import::{ImportBenchArgs, import};
 pub use recipes::{RecipesBenchArgs, recipes};
 pub use scale::{ScaleBenchArgs, scale};
 pub use serve::{ServeBenchArgs, serve};
+
+#[derive(Debug, clap::Subcommand)]
+pub enum BenchCommand {
+    /// Import Online Retail (CSV interactions and the raw Parquet) into
+    /// validated dataset versions; compare with a plain polars read + write.
+    Import(ImportBenchArgs),
+    /// Offline accuracy and training time of every recipe on MovieLens 100K
+    /// and Online Retail, beside implicit ALS and numpy EASE on the same split.
+    Recipes(RecipesBenchArgs),
+    /// Training time and peak memory on a synthetic 10M-interaction,
+    /// 1M-user, 100k-item catalog.
+    Scale(ScaleBenchArgs),
+    /// Top-25 for 1M users of a synthetic 50k-item model as JSON lines,
+    /// against the bound of the plain matrix products.
+    Batch(BatchBenchArgs),
+    /// GetRecommendations over HTTP at 10k and 50k items, with and without
+    /// a filter: throughput and p50/p99 latency at a fixed rate.
+    Serve(ServeBenchArgs),
+    /// Scheduling and recording overhead per step: a chain of 50 and a
+    /// fan-out of 200 no-op steps, on SQLite (and PostgreSQL with --postgres).
+    Engine(EngineBenchArgs),
+    /// Forecast accuracy (sMAPE, MASE) of every forecasting algorithm on the
+    /// M3 series, beside Theta's published figures.
+    Forecast(ForecastBenchArgs),
+    /// The global forecasting model on the orange juice panel, with and
+    /// without its related series (price, deal, feat), beside per-series
+    /// seasonal naive and ETS: WAPE and wQL over 3 rolling 8-week windows.
+    ForecastOj(ForecastOjBenchArgs),
+    /// A predictor on 100,000 synthetic weekly series: panel build,
+    /// backtests and forecasts on all cores, time and peak memory.
+    ForecastScale(ForecastScaleBenchArgs),
+}
+
+/// Runs one benchmark.
+pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
+    match command {
+        BenchCommand::Import(args) => import(args).await,
+        BenchCommand::Batch(args) => batch(args).await,
+        BenchCommand::Serve(args) => serve(args).await,
+        BenchCommand::Engine(args) => engine(args).await,
+        BenchCommand::Forecast(args) => {
+            tokio::task::spawn_blocking(move || forecast_bench(args)).await?
+        }
+        BenchCommand::ForecastScale(args) => {
+            tokio::task::spawn_blocking(move || forecast_scale(args)).await?
+        }
+        BenchCommand::ForecastOj(args) => {
+            tokio::task::spawn_blocking(move || forecast_oj_bench(args)).await?
+        }
+        BenchCommand::Scale(args) => tokio::task::spawn_blocking(move || scale(args)).await?,
+        BenchCommand::Recipes(args) => tokio::task::spawn_blocking(move || recipes(args)).await?,
+    }
+}
