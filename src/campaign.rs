@@ -20,8 +20,42 @@ pub const DEFAULT_NUM_RESULTS: usize = 25;
 pub enum CampaignError {
     #[error("campaign {name:?} does not exist{hint}")]
     NotFound { name: String, hint: String },
-    #[error("numResults must be between 1 and {MAX_NUM_RESULTS}, got {0}")]
-    NumResults(usize),
+}
+
+/// How many results one answer has: 1 to [`MAX_NUM_RESULTS`], the managed
+/// service's limit. The API, the CLI, batch jobs and pipeline validation
+/// all check a count by making one of these, so the limit lives here alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NumResults(usize);
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("numResults must be between 1 and {MAX_NUM_RESULTS}, got {0}")]
+pub struct NumResultsError(pub i64);
+
+impl NumResults {
+    pub const DEFAULT: NumResults = NumResults(DEFAULT_NUM_RESULTS);
+
+    pub fn new(n: i64) -> Result<NumResults, NumResultsError> {
+        if (1..=MAX_NUM_RESULTS as i64).contains(&n) {
+            Ok(NumResults(n as usize))
+        } else {
+            Err(NumResultsError(n))
+        }
+    }
+
+    pub fn get(self) -> usize {
+        self.0
+    }
+}
+
+impl std::str::FromStr for NumResults {
+    type Err = String;
+    fn from_str(s: &str) -> Result<NumResults, String> {
+        let n: i64 = s
+            .parse()
+            .map_err(|_| format!("not a whole number: {s:?}"))?;
+        NumResults::new(n).map_err(|e| e.to_string())
+    }
 }
 
 /// A model ready to answer, with where it came from.
@@ -84,17 +118,9 @@ impl Recommender {
         })
     }
 
-    pub fn recommend(
-        &self,
-        query: &Query,
-        num_results: usize,
-    ) -> Result<Vec<Scored>, CampaignError> {
-        if num_results == 0 || num_results > MAX_NUM_RESULTS {
-            return Err(CampaignError::NumResults(num_results));
-        }
-        Ok(self
-            .model
-            .recommend_exploring(query, num_results, self.exploration))
+    pub fn recommend(&self, query: &Query, num_results: NumResults) -> Vec<Scored> {
+        self.model
+            .recommend_exploring(query, num_results.get(), self.exploration)
     }
 }
 

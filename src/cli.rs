@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::campaign::{DEFAULT_NUM_RESULTS, RecommendationsResponse, Recommender};
+use crate::campaign::{NumResults, RecommendationsResponse, Recommender};
 use crate::config::{Env, Settings};
 use crate::engine::{self, StepReport};
 use crate::pipeline::Pipeline;
@@ -275,8 +275,8 @@ pub struct RecommendArgs {
     /// Items related to this item.
     #[arg(long)]
     pub item: Option<String>,
-    #[arg(long, default_value_t = DEFAULT_NUM_RESULTS)]
-    pub num_results: usize,
+    #[arg(long, default_value = "25")]
+    pub num_results: NumResults,
     /// Print the API's JSON response instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -1184,7 +1184,7 @@ async fn recommend(env: &Env, args: RecommendArgs) -> anyhow::Result<i32> {
         (None, Some(i)) => Query::Item(i),
         (None, None) => unreachable!("clap requires --user or --item"),
     };
-    let items = rec.recommend(&query, args.num_results)?;
+    let items = rec.recommend(&query, args.num_results);
     if args.json {
         println!(
             "{}",

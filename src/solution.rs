@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Env;
 use crate::dataset::{self, DataFile};
 use crate::eval::{self, Metrics};
+use crate::memory::peak_rss_bytes;
 use crate::pipeline::{SolutionRecipe, SolutionSpec};
 use crate::recipes::features::ItemRecord;
 use crate::recipes::{EventSettings, Interactions, RecipeSpec, SolutionModel, TrainingData};
@@ -495,14 +496,6 @@ pub async fn load_model(
     let model =
         tokio::task::spawn_blocking(move || SolutionModel::from_bytes(&url, bytes)).await??;
     Ok(Arc::new(model))
-}
-
-/// The process's peak resident set size (Linux `VmHWM`).
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
 }
 
 #[cfg(test)]

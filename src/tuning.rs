@@ -11,9 +11,9 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::eval::{self, METRIC_KEYS, Metrics};
-use crate::pipeline::SpecProblem;
 use crate::progress::Progress;
 use crate::recipes::{EventSettings, Interactions, RecipeSpec, SolutionModel, TrainingData};
+use crate::spec::SpecProblem;
 
 /// `hpo:` on a solution: which settings to search and how.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,6 +11,8 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::campaign::NumResults;
+
 /// What one input line asks for.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Request {
@@ -66,6 +68,24 @@ impl InputFormat {
 pub enum JobKind {
     Recommendations,
     Segments,
+}
+
+/// The most users a batch segment job returns per line.
+pub const MAX_SEGMENT_USERS: usize = 100_000;
+
+impl JobKind {
+    /// The results per input line a job of this kind may ask for.
+    pub fn check_num_results(self, n: usize) -> Result<usize, String> {
+        match self {
+            JobKind::Recommendations => NumResults::new(n.try_into().unwrap_or(i64::MAX))
+                .map(NumResults::get)
+                .map_err(|e| e.to_string()),
+            JobKind::Segments if (1..=MAX_SEGMENT_USERS).contains(&n) => Ok(n),
+            JobKind::Segments => Err(format!(
+                "numResults must be between 1 and {MAX_SEGMENT_USERS}, got {n}"
+            )),
+        }
+    }
 }
 
 #[derive(Deserialize)]

@@ -20,7 +20,7 @@ use fixedbitset::FixedBitSet;
 
 use serde::{Deserialize, Serialize};
 
-use crate::campaign::{MAX_NUM_RESULTS, Recommender, round_score};
+use crate::campaign::{Recommender, round_score};
 use crate::filter::catalog::{FilterData, Subject};
 use crate::filter::{Filter, parse_filter_values};
 use crate::progress::Progress;
@@ -95,15 +95,9 @@ pub struct BatchManifest {
 /// Runs a batch job and publishes its outputs.
 pub async fn run_batch(job: BatchJob<'_>) -> anyhow::Result<BatchManifest> {
     let s = job.settings;
-    let max = match job.kind {
-        JobKind::Recommendations => MAX_NUM_RESULTS,
-        JobKind::Segments => crate::steps::MAX_SEGMENT_USERS,
-    };
-    anyhow::ensure!(
-        (1..=max).contains(&s.num_results),
-        "num_results must be between 1 and {max}, got {}",
-        s.num_results
-    );
+    job.kind
+        .check_num_results(s.num_results)
+        .map_err(anyhow::Error::msg)?;
     let started = Instant::now();
     clear_previous(job.output).await?;
 

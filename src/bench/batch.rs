@@ -16,11 +16,11 @@ use rayon::prelude::*;
 
 use crate::batch::{BatchInput, BatchJob, BatchSettings, JobKind, OutputFormat, run_batch};
 use crate::campaign::Recommender;
+use crate::memory::peak_rss_bytes;
 use crate::recipes::ials::IalsModel;
 use crate::recipes::{
     EventSettings, Exploration, Interactions, SolutionModel, TrainingData, UpModel,
 };
-use crate::solution::peak_rss_bytes;
 use crate::storage::Storage;
 
 #[derive(Debug, Args)]

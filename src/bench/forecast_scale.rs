@@ -18,8 +18,8 @@ use crate::forecast::Algorithm;
 use crate::forecast::frequency::Frequency;
 use crate::forecast::panel::{Aggregation, Fill, Panel, SeriesSettings};
 use crate::forecast::predictor::{self, ItemForecast, Method};
+use crate::memory::peak_rss_bytes;
 use crate::progress::Progress;
-use crate::solution::peak_rss_bytes;
 
 #[derive(Debug, Args)]
 pub struct ForecastScaleBenchArgs {

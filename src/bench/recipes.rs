@@ -117,7 +117,7 @@ fn run(
     let td = TrainingData::new(&part, &EventSettings::default())?;
     let model = SolutionModel::new(recipe.name(), &td, recipe.recipe().train(&td)?);
     let seconds = started.elapsed().as_secs_f64();
-    let peak = crate::solution::peak_rss_bytes().map(|b| b as f64 / 1048576.0);
+    let peak = crate::memory::peak_rss_bytes().map(|b| b as f64 / 1048576.0);
     let recs = users
         .iter()
         .map(|t| model.recommend_indices(t.user, &t.given, 25))

@@ -10,8 +10,8 @@ use std::time::Instant;
 use clap::Args;
 use rand::{Rng, SeedableRng};
 
+use crate::memory::peak_rss_bytes;
 use crate::recipes::{EventSettings, Interactions, Recipe, TrainingData, UserPersonalizationSpec};
-use crate::solution::peak_rss_bytes;
 
 #[derive(Debug, Args)]
 pub struct ScaleBenchArgs {

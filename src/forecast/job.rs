@@ -25,9 +25,9 @@ use super::predictor::{
 };
 use crate::config::Env;
 use crate::dataset::{self, DataFile, DatasetError};
+use crate::memory::peak_rss_bytes;
 use crate::progress::Progress;
 use crate::schema::DatasetType;
-use crate::solution::peak_rss_bytes;
 use crate::storage::Location;
 use crate::store::{VersionKind, publish_version};
 

@@ -25,7 +25,9 @@ use crate::tuning::{Candidate, HpoSpec};
 pub use orchestration::{Orchestration, RetryPolicy, TriggerRule};
 
 pub use parse::parse_pipeline;
-pub use validate::{check_resource_name, validate};
+pub use validate::validate;
+
+use crate::spec::SpecProblem;
 
 /// A pipeline file as written, before validation.
 #[derive(Debug, Clone)]
@@ -295,41 +297,6 @@ impl StepCommon {
             max_retry_delay: self.max_retry_delay,
             timeout: self.timeout,
         }
-    }
-}
-
-/// A problem in a pipeline file, located by YAML path (`steps[2].num_results`)
-/// and, where the parser knows it, by line and column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpecProblem {
-    pub path: String,
-    pub message: String,
-    pub line: Option<usize>,
-    pub column: Option<usize>,
-}
-
-impl SpecProblem {
-    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            path: path.into(),
-            message: message.into(),
-            line: None,
-            column: None,
-        }
-    }
-}
-
-impl fmt::Display for SpecProblem {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.path.is_empty() {
-            write!(f, "{}", self.message)?;
-        } else {
-            write!(f, "{}: {}", self.path, self.message)?;
-        }
-        if let (Some(line), Some(column)) = (self.line, self.column) {
-            write!(f, " (line {line}, column {column})")?;
-        }
-        Ok(())
     }
 }
 

@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_yaml::{Mapping, Value};
 
 use super::orchestration::{
@@ -20,10 +19,11 @@ use super::orchestration::{
 use super::template;
 use super::{
     CampaignSpec, DatasetSpec, EventTrackerSpec, FilterSpec, PipelineSpec, SolutionRecipe,
-    SolutionSpec, SpecProblem, StepCommon, StepSpec,
+    SolutionSpec, StepCommon, StepSpec,
 };
 use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::DatasetType;
+use crate::spec::{SpecProblem, from_value, kind_of, yaml_problem};
 use crate::steps::StepKind;
 use crate::tuning::{Candidate, HpoSpec};
 
@@ -394,57 +394,6 @@ pub(crate) fn split_tagged(
 }
 
 /// Deserializes a YAML value into `T`, locating errors below `at`.
-pub(crate) fn from_value<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, SpecProblem> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let inner_path = e.path().to_string();
-        let path = if inner_path == "." {
-            at.to_string()
-        } else {
-            format!("{at}.{inner_path}")
-        };
-        yaml_problem(path, &e.into_inner())
-    })
-}
-
-fn yaml_problem(path: String, e: &serde_yaml::Error) -> SpecProblem {
-    let mut message = e.to_string();
-    let (mut line, mut column) = (None, None);
-    if let Some(loc) = e.location() {
-        // serde_yaml appends " at line L column C"; keep the message and
-        // report the location in our own format.
-        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
-        if let Some(stripped) = message.strip_suffix(&suffix) {
-            message = stripped.to_string();
-        }
-        line = Some(loc.line());
-        column = Some(loc.column());
-    }
-    // serde_yaml prefixes the path it knows ("steps[0]: ..."); the path is ours.
-    if !path.is_empty()
-        && let Some(stripped) = message.strip_prefix(&format!("{path}: "))
-    {
-        message = stripped.to_string();
-    }
-    SpecProblem {
-        path,
-        message,
-        line,
-        column,
-    }
-}
-
-fn kind_of(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "nothing",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Sequence(_) => "a list",
-        Value::Mapping(_) => "a mapping",
-        Value::Tagged(_) => "a tagged value",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@
 use serde_json::{Map, Value as Json, json};
 use serde_yaml::Value;
 
-use super::SpecProblem;
+use crate::spec::SpecProblem;
 
 /// Whether any string in `v` holds a template.
 pub fn is_templated(v: &Value) -> bool {

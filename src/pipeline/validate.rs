@@ -6,10 +6,11 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::{PipelineSpec, SolutionRecipe, SpecProblem};
+use super::{PipelineSpec, SolutionRecipe};
 use crate::eval::{METRIC_KEYS, is_known_metric};
 use crate::filter::Filter;
 use crate::schema::{AvroSchema, DatasetType, Schema};
+use crate::spec::{SpecProblem, check_resource_name, unknown};
 
 /// What step validators may look at.
 pub struct ValidationContext<'a> {
@@ -50,27 +51,6 @@ pub fn check_filters(
         }
     }
     (good, problems)
-}
-
-/// Names of dataset groups, solutions, campaigns and pipelines: they become
-/// parts of storage paths and ARNs, so they are kept to a safe alphabet.
-pub fn check_resource_name(name: &str) -> Result<(), String> {
-    let ok = !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphanumeric())
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "invalid name {name:?}: use 1 to 63 letters, digits, '-' or '_', starting with a letter or digit"
-        ))
-    }
 }
 
 fn check_step_id(id: &str) -> Result<(), String> {
@@ -308,22 +288,6 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
             ));
         }
     }
-}
-
-/// A reference to something that is not declared, with what is.
-pub(crate) fn unknown<'a>(
-    path: &str,
-    what: &str,
-    name: &str,
-    known: impl Iterator<Item = &'a String>,
-) -> SpecProblem {
-    let known: Vec<&str> = known.map(String::as_str).collect();
-    let hint = if known.is_empty() {
-        format!("no {what} is declared in this file")
-    } else {
-        format!("declared: {}", known.join(", "))
-    };
-    SpecProblem::new(path, format!("unknown {what} {name:?} ({hint})"))
 }
 
 fn check_datasets(

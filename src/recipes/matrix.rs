@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::Interactions;
-use crate::pipeline::SpecProblem;
+use crate::spec::SpecProblem;
 
 /// A sparse matrix in compressed-row form; duplicate entries are summed.
 #[derive(Debug, Clone, Default)]

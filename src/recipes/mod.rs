@@ -22,8 +22,8 @@ use std::collections::HashMap;
 use serde_yaml::{Mapping, Value};
 
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
-use crate::pipeline::SpecProblem;
-use crate::pipeline::parse::from_value;
+use crate::spec::SpecProblem;
+use crate::spec::from_value;
 
 pub use matrix::{Csr, EventSettings};
 pub use next_item::NextItemSpec;

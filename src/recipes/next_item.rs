@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::sims::{SimsModel, SimsSpec};
 use super::{Model, Recipe, TrainingData};
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
-use crate::pipeline::SpecProblem;
+use crate::spec::SpecProblem;
 
 /// Settings of `next-item`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

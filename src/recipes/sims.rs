@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Histories, Model, Recipe, TrainingData};
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
-use crate::pipeline::SpecProblem;
+use crate::spec::SpecProblem;
 
 /// Settings of `sims`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

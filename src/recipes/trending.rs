@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Model, Recipe, TrainingData};
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
-use crate::pipeline::SpecProblem;
+use crate::spec::SpecProblem;
 
 /// Settings of `trending-now`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Model, Recipe, SolutionModel, TrainingData, ease, ials};
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
-use crate::pipeline::SpecProblem;
+use crate::spec::SpecProblem;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

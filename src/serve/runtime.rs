@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::error::ApiError;
 use super::live::LiveCampaign;
 use super::{AppState, Timer, parse_body, read_body, resource_name};
-use crate::campaign::{DEFAULT_NUM_RESULTS, MAX_NUM_RESULTS, round_score};
+use crate::campaign::{MAX_NUM_RESULTS, NumResults, round_score};
 use crate::filter::catalog::Subject;
 use crate::filter::{Filter, parse_filter_values};
 use crate::recipes::{Ask, Query, Scored};
@@ -272,13 +272,11 @@ async fn answer_recommendations(
     live: Arc<LiveCampaign>,
     r: GetRecommendations,
 ) -> Result<Response, ApiError> {
-    let n = r.num_results.unwrap_or(DEFAULT_NUM_RESULTS as i64);
-    if !(1..=MAX_NUM_RESULTS as i64).contains(&n) {
-        return Err(ApiError::invalid(format!(
-            "numResults must be between 1 and {MAX_NUM_RESULTS}, got {n}"
-        )));
-    }
-    let n = n as usize;
+    let n = r
+        .num_results
+        .map_or(Ok(NumResults::DEFAULT), NumResults::new)
+        .map_err(|e| ApiError::invalid(e.to_string()))?
+        .get();
     if r.user_id.is_none() && r.item_id.is_none() {
         return Err(ApiError::invalid("give userId or itemId"));
     }

@@ -10,12 +10,13 @@ use crate::batch::{
     BatchFilter, BatchInput, BatchJob, BatchManifest, BatchSettings, InputFormat, JobKind,
     OutputFormat, run_batch,
 };
-use crate::campaign::{DEFAULT_NUM_RESULTS, MAX_NUM_RESULTS, Recommender};
+use crate::campaign::{DEFAULT_NUM_RESULTS, Recommender};
 use crate::dataset::import::resolve_sources;
 use crate::filter::{Target, load_data, parse_filter_values};
-use crate::pipeline::SpecProblem;
-use crate::pipeline::validate::{ValidationContext, unknown};
+use crate::pipeline::validate::ValidationContext;
 use crate::schema::DatasetType;
+use crate::spec::SpecProblem;
+use crate::spec::unknown;
 use crate::storage::{Location, StorageUrl};
 
 use super::{StepContext, StepOutcome, thousands};
@@ -99,11 +100,8 @@ pub fn validate(spec: &BatchInferenceSpec, at: &str, ctx: &ValidationContext) ->
         at,
         ctx,
     );
-    if spec.num_results == 0 || spec.num_results > MAX_NUM_RESULTS {
-        problems.push(SpecProblem::new(
-            format!("{at}.num_results"),
-            format!("must be between 1 and {MAX_NUM_RESULTS}"),
-        ));
+    if let Err(e) = JobKind::Recommendations.check_num_results(spec.num_results) {
+        problems.push(SpecProblem::new(format!("{at}.num_results"), e));
     }
     match (&spec.input, spec.users) {
         (Some(_), Some(_)) => problems.push(SpecProblem::new(

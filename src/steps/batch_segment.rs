@@ -13,11 +13,8 @@ use super::batch_inference::{
 };
 use super::{StepContext, StepOutcome};
 use crate::batch::{BatchJob, BatchSettings, JobKind, OutputFormat, run_batch};
-use crate::pipeline::SpecProblem;
 use crate::pipeline::validate::ValidationContext;
-
-/// Users per segment at most.
-pub const MAX_SEGMENT_USERS: usize = 100_000;
+use crate::spec::SpecProblem;
 
 /// Settings of a `batch_segment` step.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -66,11 +63,8 @@ pub fn validate(spec: &BatchSegmentSpec, at: &str, ctx: &ValidationContext) -> V
             ),
         ));
     }
-    if spec.num_results == 0 || spec.num_results > MAX_SEGMENT_USERS {
-        problems.push(SpecProblem::new(
-            format!("{at}.num_results"),
-            format!("must be between 1 and {MAX_SEGMENT_USERS}"),
-        ));
+    if let Err(e) = JobKind::Segments.check_num_results(spec.num_results) {
+        problems.push(SpecProblem::new(format!("{at}.num_results"), e));
     }
     problems.extend(validate_locations(
         Some(&spec.input),

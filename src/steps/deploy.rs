@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::SpecProblem;
-use crate::pipeline::validate::{ValidationContext, unknown};
+use crate::pipeline::validate::ValidationContext;
 use crate::solution;
+use crate::spec::SpecProblem;
+use crate::spec::unknown;
 
 use super::{StepContext, StepOutcome};
 

@@ -5,8 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::forecast::job::{self, ForecastFormat, ForecastJob};
-use crate::pipeline::SpecProblem;
 use crate::pipeline::validate::ValidationContext;
+use crate::spec::SpecProblem;
 use crate::storage::StorageUrl;
 
 use super::batch_inference::output_location;

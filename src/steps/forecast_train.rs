@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::forecast::job::{self, TrainJob};
-use crate::pipeline::SpecProblem;
-use crate::pipeline::validate::{ValidationContext, unknown};
+use crate::pipeline::validate::ValidationContext;
 use crate::schema::DatasetType;
+use crate::spec::SpecProblem;
+use crate::spec::unknown;
 
 use super::{StepContext, StepOutcome, thousands};
 

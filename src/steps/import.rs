@@ -1,8 +1,9 @@
 //! The `import` step: reads a source into a new version of a dataset.
 
 use crate::dataset::import::{ImportJob, run_import};
-use crate::pipeline::SpecProblem;
-use crate::pipeline::validate::{ValidationContext, unknown};
+use crate::pipeline::validate::ValidationContext;
+use crate::spec::SpecProblem;
+use crate::spec::unknown;
 use crate::storage::StorageUrl;
 
 use super::{StepContext, StepOutcome, thousands};

@@ -18,12 +18,13 @@ use std::sync::Mutex;
 use serde_yaml::{Mapping, Value};
 
 use crate::config::Env;
-use crate::pipeline::parse::from_value;
+use crate::pipeline::Pipeline;
 use crate::pipeline::validate::ValidationContext;
-use crate::pipeline::{Pipeline, SpecProblem};
+use crate::spec::SpecProblem;
+use crate::spec::from_value;
 
 pub use batch_inference::BatchInferenceSpec;
-pub use batch_segment::{BatchSegmentSpec, MAX_SEGMENT_USERS};
+pub use batch_segment::BatchSegmentSpec;
 pub use deploy::DeploySpec;
 pub use forecast::ForecastSpec;
 pub use forecast_train::{ForecastTrainSpec, metric as forecast_metric};

@@ -11,8 +11,8 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::pipeline::SpecProblem;
 use crate::pipeline::validate::ValidationContext;
+use crate::spec::SpecProblem;
 
 use super::{StepContext, StepOutcome};
 

@@ -2,10 +2,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::SpecProblem;
-use crate::pipeline::validate::{ValidationContext, unknown};
+use crate::pipeline::validate::ValidationContext;
 use crate::schema::DatasetType;
 use crate::solution::{self, TrainJob, TrainingMode};
+use crate::spec::SpecProblem;
+use crate::spec::unknown;
 
 use super::{StepContext, StepOutcome, thousands};
 

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::SpecProblem;
 use crate::pipeline::orchestration::Dur;
 use crate::pipeline::validate::ValidationContext;
+use crate::spec::SpecProblem;
 use crate::storage::StorageUrl;
 
 use super::{StepContext, StepOutcome};

@@ -1,0 +1,133 @@
+//! Spec primitives shared by everything users write in YAML: a located
+//! problem ([`SpecProblem`], by YAML path and, where known, line and
+//! column), strict typed reading of a YAML value with the path of any error
+//! ([`from_value`]), and the naming rules of resources. At the bottom of
+//! the house: it imports nothing of recflow's.
+
+use std::fmt;
+
+use serde::de::DeserializeOwned;
+use serde_yaml::Value;
+
+/// A problem in a pipeline file, located by YAML path (`steps[2].num_results`)
+/// and, where the parser knows it, by line and column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpecProblem {
+    pub path: String,
+    pub message: String,
+    pub line: Option<usize>,
+    pub column: Option<usize>,
+}
+
+impl SpecProblem {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            path: path.into(),
+            message: message.into(),
+            line: None,
+            column: None,
+        }
+    }
+}
+
+impl fmt::Display for SpecProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}", self.message)?;
+        } else {
+            write!(f, "{}: {}", self.path, self.message)?;
+        }
+        if let (Some(line), Some(column)) = (self.line, self.column) {
+            write!(f, " (line {line}, column {column})")?;
+        }
+        Ok(())
+    }
+}
+
+pub fn from_value<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, SpecProblem> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let inner_path = e.path().to_string();
+        let path = if inner_path == "." {
+            at.to_string()
+        } else {
+            format!("{at}.{inner_path}")
+        };
+        yaml_problem(path, &e.into_inner())
+    })
+}
+
+pub fn yaml_problem(path: String, e: &serde_yaml::Error) -> SpecProblem {
+    let mut message = e.to_string();
+    let (mut line, mut column) = (None, None);
+    if let Some(loc) = e.location() {
+        // serde_yaml appends " at line L column C"; keep the message and
+        // report the location in our own format.
+        let suffix = format!(" at line {} column {}", loc.line(), loc.column());
+        if let Some(stripped) = message.strip_suffix(&suffix) {
+            message = stripped.to_string();
+        }
+        line = Some(loc.line());
+        column = Some(loc.column());
+    }
+    // serde_yaml prefixes the path it knows ("steps[0]: ..."); the path is ours.
+    if !path.is_empty()
+        && let Some(stripped) = message.strip_prefix(&format!("{path}: "))
+    {
+        message = stripped.to_string();
+    }
+    SpecProblem {
+        path,
+        message,
+        line,
+        column,
+    }
+}
+
+pub fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Sequence(_) => "a list",
+        Value::Mapping(_) => "a mapping",
+        Value::Tagged(_) => "a tagged value",
+    }
+}
+
+/// Names of dataset groups, solutions, campaigns and pipelines: they become
+/// parts of storage paths and ARNs, so they are kept to a safe alphabet.
+pub fn check_resource_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid name {name:?}: use 1 to 63 letters, digits, '-' or '_', starting with a letter or digit"
+        ))
+    }
+}
+
+/// A reference to something that is not declared, with what is.
+pub fn unknown<'a>(
+    path: &str,
+    what: &str,
+    name: &str,
+    known: impl Iterator<Item = &'a String>,
+) -> SpecProblem {
+    let known: Vec<&str> = known.map(String::as_str).collect();
+    let hint = if known.is_empty() {
+        format!("no {what} is declared in this file")
+    } else {
+        format!("declared: {}", known.join(", "))
+    };
+    SpecProblem::new(path, format!("unknown {what} {name:?} ({hint})"))
+}
