@@ -7,7 +7,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use crate::config::Env;
-use crate::pipeline::CampaignSpec;
+use crate::group::CampaignSpec;
 use crate::recipes::{Exploration, Query, Scored, SolutionModel};
 use crate::solution;
 use crate::store::{CampaignRecord, StoreError};
@@ -29,7 +29,7 @@ pub enum CampaignError {
 pub struct NumResults(usize);
 
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("numResults must be between 1 and {MAX_NUM_RESULTS}, got {0}")]
+#[error("must be between 1 and {MAX_NUM_RESULTS}, got {0}")]
 pub struct NumResultsError(pub i64);
 
 impl NumResults {

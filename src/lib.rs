@@ -16,6 +16,7 @@ pub mod engine;
 pub mod eval;
 pub mod filter;
 pub mod forecast;
+pub mod group;
 pub mod memory;
 pub mod pipeline;
 pub mod progress;

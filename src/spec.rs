@@ -7,7 +7,7 @@
 use std::fmt;
 
 use serde::de::DeserializeOwned;
-use serde_yaml::Value;
+use serde_yaml::{Mapping, Value};
 
 /// A problem in a pipeline file, located by YAML path (`steps[2].num_results`)
 /// and, where the parser knows it, by line and column.
@@ -130,4 +130,47 @@ pub fn unknown<'a>(
         format!("declared: {}", known.join(", "))
     };
     SpecProblem::new(path, format!("unknown {what} {name:?} ({hint})"))
+}
+
+/// Splits a tagged mapping into its tag value, the keys in `common`, and the rest.
+pub fn split_tagged(
+    value: Value,
+    tag: &str,
+    common: &[&str],
+    at: &str,
+) -> Result<(String, Mapping, Mapping), SpecProblem> {
+    let Value::Mapping(map) = value else {
+        return Err(SpecProblem::new(
+            at,
+            format!(
+                "expected a mapping with `{tag}:`, found {}",
+                kind_of(&value)
+            ),
+        ));
+    };
+    let mut tag_value = None;
+    let mut common_map = Mapping::new();
+    let mut rest = Mapping::new();
+    for (k, v) in map {
+        match k.as_str() {
+            Some(key) if key == tag => match v {
+                Value::String(s) => tag_value = Some(s),
+                other => {
+                    return Err(SpecProblem::new(
+                        format!("{at}.{tag}"),
+                        format!("expected a string, found {}", kind_of(&other)),
+                    ));
+                }
+            },
+            Some(key) if common.contains(&key) => {
+                common_map.insert(k, v);
+            }
+            _ => {
+                rest.insert(k, v);
+            }
+        }
+    }
+    let tag_value =
+        tag_value.ok_or_else(|| SpecProblem::new(at, format!("missing field `{tag}`")))?;
+    Ok((tag_value, common_map, rest))
 }

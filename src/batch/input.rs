@@ -82,7 +82,7 @@ impl JobKind {
                 .map_err(|e| e.to_string()),
             JobKind::Segments if (1..=MAX_SEGMENT_USERS).contains(&n) => Ok(n),
             JobKind::Segments => Err(format!(
-                "numResults must be between 1 and {MAX_SEGMENT_USERS}, got {n}"
+                "must be between 1 and {MAX_SEGMENT_USERS}, got {n}"
             )),
         }
     }

@@ -97,7 +97,7 @@ pub async fn run_batch(job: BatchJob<'_>) -> anyhow::Result<BatchManifest> {
     let s = job.settings;
     job.kind
         .check_num_results(s.num_results)
-        .map_err(anyhow::Error::msg)?;
+        .map_err(|e| anyhow::anyhow!("num_results {e}"))?;
     let started = Instant::now();
     clear_previous(job.output).await?;
 

@@ -353,7 +353,14 @@ impl Engine {
             .map_err(|p| fail(p.to_string()))?;
         let policy = step.retry_policy(&pipeline.spec.orchestration);
         let timeout = policy.timeout.or(kind.default_timeout());
-        let ctx = StepContext::new(&self.env, &pipeline, run.id, &attempt.step_id, &outputs);
+        let ctx = StepContext::new(
+            &self.env,
+            &pipeline.group,
+            &pipeline.spec.name,
+            run.id,
+            &attempt.step_id,
+            &outputs,
+        );
         if attempt.attempt > 1 {
             ctx.log(format!("Attempt {}.", attempt.attempt));
         }
@@ -536,18 +543,18 @@ pub fn new_run(
 /// Records the pipeline (and its event tracker) in the state store, so
 /// triggers and the API can find it.
 pub async fn register(env: &Env, pipeline: &Pipeline) -> anyhow::Result<()> {
-    let spec = &pipeline.spec;
+    let group = &pipeline.group;
     env.store
         .upsert_pipeline(
-            &spec.name,
-            &spec.dataset_group,
+            &pipeline.spec.name,
+            group.name(),
             &pipeline.file.display().to_string(),
             &pipeline.source_text,
         )
         .await?;
-    if let Some(t) = &spec.event_tracker {
+    if let Some(t) = &group.spec.event_tracker {
         env.store
-            .set_event_tracker(&spec.dataset_group, &t.tracking_id)
+            .set_event_tracker(group.name(), &t.tracking_id)
             .await?;
     }
     Ok(())

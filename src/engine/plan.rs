@@ -235,7 +235,9 @@ mod tests {
     use crate::pipeline::parse_pipeline;
 
     fn spec(steps: &str) -> PipelineSpec {
-        parse_pipeline(&format!("name: p\ndataset_group: g\nsteps:\n{steps}")).unwrap()
+        parse_pipeline(&format!("name: p\ndataset_group: g\nsteps:\n{steps}"))
+            .unwrap()
+            .0
     }
 
     fn attempt(step: &str, n: i64, status: StepStatus) -> AttemptRecord {

@@ -1,33 +1,26 @@
-//! Pipeline files: the spec types users write in `pipelines/*.yaml`, strict
-//! parsing with YAML-path errors (`parse`), and a pure validation pass that
-//! collects every problem at once (`validate`). A `Pipeline` is only ever built
-//! from a file that passed both, so the engine never meets an unchecked spec.
+//! Pipeline files: the step graph and the orchestration settings users write
+//! in `pipelines/*.yaml`, beside the dataset group's resources
+//! (`crate::group`); strict parsing with YAML-path errors (`parse`), and a
+//! pure validation pass that collects every problem at once (`validate`). A
+//! `Pipeline` is only ever built from a file that passed both, so the engine
+//! never meets an unchecked spec.
 
 pub mod orchestration;
 pub(crate) mod parse;
 pub mod template;
 pub(crate) mod validate;
 
-use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::filter::Filter;
-use crate::forecast::frequency::Frequency;
-use crate::forecast::panel::{Aggregation, Fill, SeriesSettings};
-use crate::forecast::predictor::PredictorSpec;
-use crate::recipes::{EventSettings, RecipeSpec};
-use crate::schema::{AvroSchema, DatasetType, Schema};
+use crate::group::Group;
+use crate::spec::SpecProblem;
 use crate::steps::StepKind;
-use crate::tuning::{Candidate, HpoSpec};
 pub use orchestration::{Orchestration, RetryPolicy, TriggerRule};
-
 pub use parse::parse_pipeline;
 pub use validate::validate;
-
-use crate::spec::SpecProblem;
 
 /// A pipeline file as written, before validation.
 #[derive(Debug, Clone)]
@@ -36,165 +29,10 @@ pub struct PipelineSpec {
     pub name: String,
     /// What the pipeline is for; shown by `recflow runs`.
     pub description: Option<String>,
-    /// The dataset group every dataset, solution and campaign of this file belongs to.
-    pub dataset_group: String,
-    /// Datasets of the group by type (`interactions`, `items`, `users`) with their schemas.
-    pub datasets: BTreeMap<DatasetType, DatasetSpec>,
-    /// Solutions (a recipe and its settings) trained by `train` steps.
-    pub solutions: BTreeMap<String, SolutionSpec>,
-    /// Campaigns (serving endpoints) moved by `deploy` steps.
-    pub campaigns: BTreeMap<String, CampaignSpec>,
-    /// Predictors (forecasting models) trained by `forecast_train` steps.
-    pub predictors: BTreeMap<String, PredictorSpec>,
-    /// Filters of the dataset group, by name, in the managed service's
-    /// expression language; campaigns and batch steps apply them by name.
-    pub filters: BTreeMap<String, FilterSpec>,
-    /// The dataset group's event tracker; without it one is generated
-    /// (`recflow campaigns show` prints it).
-    pub event_tracker: Option<EventTrackerSpec>,
     /// The steps, run in dependency order.
     pub steps: Vec<StepSpec>,
     /// Schedule, limits, parameters, retry defaults, failure webhook.
     pub orchestration: Orchestration,
-}
-
-/// The `trackingId` clients send with `PutEvents` for this dataset group.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct EventTrackerSpec {
-    /// Letters, digits, `-` and `_`, at most 256 characters.
-    pub tracking_id: String,
-}
-
-/// A filter: which items (or users, for segments) may be returned.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FilterSpec {
-    /// E.g. `INCLUDE ItemID WHERE Items.GENRES IN ($GENRE) | EXCLUDE ItemID
-    /// WHERE Interactions.EVENT_TYPE IN ("watch")`; at most 2,500 characters.
-    pub expression: String,
-}
-
-/// A dataset of the group and its schema.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DatasetSpec {
-    /// The schema inline, in the Avro record shape (`fields: [{name, type}]`).
-    #[serde(default)]
-    pub schema: Option<AvroSchema>,
-    /// Or a path to the managed service's Avro schema JSON file, relative to
-    /// the pipeline file; accepted as is.
-    #[serde(default)]
-    pub schema_file: Option<String>,
-    /// Time series datasets: the period, `hourly`, `daily`, `weekly`,
-    /// `monthly`, `quarterly` or `yearly` (required for `target_time_series`;
-    /// the related series use the target's).
-    #[serde(default)]
-    pub frequency: Option<Frequency>,
-    /// Time series datasets: how a missing period is filled: `zero`
-    /// (the target's default), `nan`, `previous` (the related default) or a number.
-    #[serde(default)]
-    pub fill: Option<Fill>,
-    /// Time series datasets: how several values in one period combine:
-    /// `sum` (the target's default), `mean` (the related default), `min`,
-    /// `max`, `first`, `last`.
-    #[serde(default)]
-    pub aggregation: Option<Aggregation>,
-    /// Related series: how periods after an item's last value are filled
-    /// when the horizon needs them (default: an error naming the items).
-    #[serde(default)]
-    pub future_fill: Option<Fill>,
-}
-
-impl PipelineSpec {
-    /// The time series settings of the target (and related) datasets, when
-    /// a target_time_series with a frequency is declared.
-    pub fn series_settings(&self) -> Option<SeriesSettings> {
-        let target = self.datasets.get(&DatasetType::TargetTimeSeries)?;
-        let related = self.datasets.get(&DatasetType::RelatedTimeSeries);
-        Some(SeriesSettings {
-            frequency: target.frequency?,
-            target_fill: target.fill.unwrap_or(Fill::Zero),
-            target_aggregation: target.aggregation.unwrap_or(Aggregation::Sum),
-            related_fill: related.and_then(|r| r.fill).unwrap_or(Fill::Previous),
-            related_future_fill: related.and_then(|r| r.future_fill),
-            related_aggregation: related
-                .and_then(|r| r.aggregation)
-                .unwrap_or(Aggregation::Mean),
-        })
-    }
-}
-
-/// A solution: a recipe and its settings. Each `train` step makes a new
-/// solution version of it.
-#[derive(Debug, Clone)]
-pub struct SolutionSpec {
-    pub recipe: SolutionRecipe,
-    /// Which interactions count and how much (shared by every recipe).
-    pub events: EventSettings,
-}
-
-/// How a solution's recipe is decided.
-#[derive(Debug, Clone)]
-pub enum SolutionRecipe {
-    /// One recipe; with `hpo:`, its settings are searched on a validation split.
-    One {
-        recipe: RecipeSpec,
-        hpo: Option<HpoSpec>,
-    },
-    /// `recipe: auto`: the candidate with the best `objective` on a validation split.
-    Auto {
-        candidates: Vec<Candidate>,
-        objective: String,
-    },
-}
-
-impl SolutionRecipe {
-    /// What to print: the recipe, or `auto` with its candidates.
-    pub fn describe(&self) -> String {
-        match self {
-            SolutionRecipe::One { recipe, hpo: None } => recipe.name().to_string(),
-            SolutionRecipe::One {
-                recipe,
-                hpo: Some(h),
-            } => format!("{} ({} hpo trials)", recipe.name(), h.trials),
-            SolutionRecipe::Auto { candidates, .. } => {
-                let names: Vec<&str> = candidates.iter().map(|c| c.recipe.name()).collect();
-                format!("auto ({})", names.join(", "))
-            }
-        }
-    }
-}
-
-/// A campaign serves one solution version at a time; `deploy` moves it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CampaignSpec {
-    /// The solution whose versions this campaign serves.
-    pub solution: String,
-    /// Offline-metric floors a solution version must meet before `deploy`
-    /// points the campaign at it, e.g. `{precision_at_10: 0.05}`. A version
-    /// below a floor fails the deploy step and the campaign stays where it was.
-    #[serde(default)]
-    pub min_metrics: BTreeMap<String, f64>,
-    /// Share of recommendation slots (0 to 1) given to new items — created
-    /// within `exploration_item_age_cutoff` days, or never interacted with —
-    /// chosen by how well their metadata matches the user. Default 0.3 for
-    /// user-personalization solutions with an items dataset, else 0.
-    #[serde(default, alias = "explorationWeight")]
-    pub exploration_weight: Option<f32>,
-    /// Days before the newest interaction within which an item counts as new (default 30).
-    #[serde(default = "default_age_cutoff", alias = "explorationItemAgeCutOff")]
-    pub exploration_item_age_cutoff: f64,
-    /// Event types whose real-time events (`PutEvents`) remove the item
-    /// from that user's next answers and join their history; default every
-    /// type, `[]` for none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub exclude_event_types: Option<Vec<String>>,
-}
-
-fn default_age_cutoff() -> f64 {
-    30.0
 }
 
 /// One step of a pipeline: the settings every step has, and its typed kind.
@@ -331,10 +169,8 @@ pub struct Pipeline {
     pub file: PathBuf,
     /// The file's text, recorded with each run.
     pub source_text: String,
-    /// Checked schemas of the declared datasets.
-    pub schemas: BTreeMap<DatasetType, Schema>,
-    /// The declared filters, parsed and checked against the schemas.
-    pub filters: BTreeMap<String, Filter>,
+    /// The dataset group's checked resources, which the steps use.
+    pub group: Group,
 }
 
 impl Pipeline {
@@ -358,22 +194,14 @@ impl Pipeline {
             file: file.to_path_buf(),
             problems,
         };
-        let spec = parse_pipeline(&text).map_err(fail)?;
-        let base = base_dir(file);
-        let schemas = validate(&spec, &base).map_err(fail)?;
-        let (filters, _) = validate::check_filters(&spec, &schemas);
+        let (spec, group) = parse_pipeline(&text).map_err(fail)?;
+        let group = validate(&spec, group, &base_dir(file)).map_err(fail)?;
         Ok(Pipeline {
             spec,
             file: file.to_path_buf(),
             source_text: text,
-            schemas,
-            filters,
+            group,
         })
-    }
-
-    /// The folder that relative paths in this pipeline resolve against.
-    pub fn base_dir(&self) -> PathBuf {
-        base_dir(&self.file)
     }
 
     pub fn step(&self, id: &str) -> Option<&StepSpec> {

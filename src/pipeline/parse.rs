@@ -17,15 +17,13 @@ use super::orchestration::{
     Catchup, Dur, OnFailureSpec, Orchestration, Overlap, ParamSpec, ParamType, StepDefaults,
 };
 use super::template;
-use super::{
-    CampaignSpec, DatasetSpec, EventTrackerSpec, FilterSpec, PipelineSpec, SolutionRecipe,
-    SolutionSpec, StepCommon, StepSpec,
+use super::{PipelineSpec, StepCommon, StepSpec};
+use crate::group::{
+    CampaignSpec, DatasetSpec, EventTrackerSpec, FilterSpec, GroupSpec, parse_solution,
 };
-use crate::recipes::{EventSettings, RecipeSpec};
 use crate::schema::DatasetType;
-use crate::spec::{SpecProblem, from_value, kind_of, yaml_problem};
+use crate::spec::{SpecProblem, from_value, split_tagged, yaml_problem};
 use crate::steps::StepKind;
-use crate::tuning::{Candidate, HpoSpec};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -92,10 +90,10 @@ impl RawPipeline {
     }
 }
 
-/// Parses pipeline YAML into a spec. Structural errors (bad YAML, unknown or
+/// Parses pipeline YAML into a spec and its dataset group's resources. Structural errors (bad YAML, unknown or
 /// mistyped top-level keys) stop at the first; problems inside steps and
 /// solutions are all collected.
-pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
+pub fn parse_pipeline(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>> {
     let de = serde_yaml::Deserializer::from_str(text);
     let mut raw: RawPipeline = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
@@ -168,9 +166,13 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
     if !problems.is_empty() {
         return Err(problems);
     }
-    Ok(PipelineSpec {
+    let pipeline = PipelineSpec {
         name: raw.name,
         description: raw.description,
+        steps,
+        orchestration,
+    };
+    let group = GroupSpec {
         dataset_group: raw.dataset_group,
         datasets: raw.datasets,
         solutions,
@@ -178,9 +180,8 @@ pub fn parse_pipeline(text: &str) -> Result<PipelineSpec, Vec<SpecProblem>> {
         predictors: raw.predictors,
         filters: raw.filters,
         event_tracker: raw.event_tracker,
-        steps,
-        orchestration,
-    })
+    };
+    Ok((pipeline, group))
 }
 
 /// The template context validation renders with: sample run variables,
@@ -233,167 +234,6 @@ fn sample_context(
     .context(&outputs)
 }
 
-/// Keys of a solution besides `recipe:` and the recipe's own settings.
-const SOLUTION_KEYS: &[&str] = &[
-    "event_types",
-    "event_weights",
-    "event_value_threshold",
-    "recency_half_life_days",
-    "hpo",
-];
-
-fn parse_solution(value: Value, at: &str) -> Result<SolutionSpec, Vec<SpecProblem>> {
-    debug_assert!(
-        EventSettings::KEYS
-            .iter()
-            .all(|k| SOLUTION_KEYS.contains(k))
-    );
-    let (recipe, mut common, rest) =
-        split_tagged(value, "recipe", SOLUTION_KEYS, at).map_err(|p| vec![p])?;
-    let hpo = common.remove("hpo");
-    let events = from_value::<EventSettings>(Value::Mapping(common), at);
-    let choice = if recipe == "auto" {
-        if hpo.is_some() {
-            return Err(vec![SpecProblem::new(
-                format!("{at}.hpo"),
-                "with `recipe: auto`, put `hpo:` on a candidate",
-            )]);
-        }
-        parse_auto(rest, at)
-    } else {
-        let recipe = RecipeSpec::from_value(&recipe, rest, at).map_err(|p| vec![p]);
-        let hpo = hpo
-            .map(|h| from_value::<HpoSpec>(h, &format!("{at}.hpo")))
-            .transpose()
-            .map_err(|p| vec![p]);
-        match (recipe, hpo) {
-            (Ok(recipe), Ok(hpo)) => Ok(SolutionRecipe::One { recipe, hpo }),
-            (a, b) => Err(a.err().into_iter().chain(b.err()).flatten().collect()),
-        }
-    };
-    match (choice, events) {
-        (Ok(recipe), Ok(events)) => Ok(SolutionSpec { recipe, events }),
-        (choice, events) => Err(choice
-            .err()
-            .into_iter()
-            .flatten()
-            .chain(events.err())
-            .collect()),
-    }
-}
-
-/// `recipe: auto` takes `candidates:` (recipe names, or mappings with
-/// `recipe:`, settings and an optional `hpo:`) and an optional `objective:`.
-fn parse_auto(mut rest: Mapping, at: &str) -> Result<SolutionRecipe, Vec<SpecProblem>> {
-    let objective = match rest.remove("objective") {
-        None => crate::tuning::default_objective(),
-        Some(v) => from_value::<String>(v, &format!("{at}.objective")).map_err(|p| vec![p])?,
-    };
-    let Some(list) = rest.remove("candidates") else {
-        return Err(vec![SpecProblem::new(
-            at,
-            "`recipe: auto` needs `candidates:`, a list of recipes",
-        )]);
-    };
-    if let Some((k, _)) = rest.iter().next() {
-        let key = k.as_str().unwrap_or("?");
-        return Err(vec![SpecProblem::new(
-            format!("{at}.{key}"),
-            format!("unknown field `{key}`; `recipe: auto` takes `candidates` and `objective`"),
-        )]);
-    }
-    let Value::Sequence(items) = list else {
-        return Err(vec![SpecProblem::new(
-            format!("{at}.candidates"),
-            "expected a list of recipes",
-        )]);
-    };
-    let mut candidates = Vec::new();
-    let mut problems = Vec::new();
-    for (i, item) in items.into_iter().enumerate() {
-        let cat = format!("{at}.candidates[{i}]");
-        let item = match item {
-            Value::String(name) => {
-                Value::Mapping(Mapping::from_iter([("recipe".into(), Value::String(name))]))
-            }
-            other => other,
-        };
-        let parsed =
-            split_tagged(item, "recipe", &["hpo"], &cat).and_then(|(recipe, mut common, rest)| {
-                let hpo = common
-                    .remove("hpo")
-                    .map(|h| from_value::<HpoSpec>(h, &format!("{cat}.hpo")))
-                    .transpose()?;
-                Ok(Candidate {
-                    recipe: RecipeSpec::from_value(&recipe, rest, &cat)?,
-                    hpo,
-                })
-            });
-        match parsed {
-            Ok(c) => candidates.push(c),
-            Err(p) => problems.push(p),
-        }
-    }
-    if candidates.is_empty() && problems.is_empty() {
-        problems.push(SpecProblem::new(
-            format!("{at}.candidates"),
-            "list at least one recipe",
-        ));
-    }
-    if problems.is_empty() {
-        Ok(SolutionRecipe::Auto {
-            candidates,
-            objective,
-        })
-    } else {
-        Err(problems)
-    }
-}
-
-/// Splits a tagged mapping into its tag value, the keys in `common`, and the rest.
-pub(crate) fn split_tagged(
-    value: Value,
-    tag: &str,
-    common: &[&str],
-    at: &str,
-) -> Result<(String, Mapping, Mapping), SpecProblem> {
-    let Value::Mapping(map) = value else {
-        return Err(SpecProblem::new(
-            at,
-            format!(
-                "expected a mapping with `{tag}:`, found {}",
-                kind_of(&value)
-            ),
-        ));
-    };
-    let mut tag_value = None;
-    let mut common_map = Mapping::new();
-    let mut rest = Mapping::new();
-    for (k, v) in map {
-        match k.as_str() {
-            Some(key) if key == tag => match v {
-                Value::String(s) => tag_value = Some(s),
-                other => {
-                    return Err(SpecProblem::new(
-                        format!("{at}.{tag}"),
-                        format!("expected a string, found {}", kind_of(&other)),
-                    ));
-                }
-            },
-            Some(key) if common.contains(&key) => {
-                common_map.insert(k, v);
-            }
-            _ => {
-                rest.insert(k, v);
-            }
-        }
-    }
-    let tag_value =
-        tag_value.ok_or_else(|| SpecProblem::new(at, format!("missing field `{tag}`")))?;
-    Ok((tag_value, common_map, rest))
-}
-
-/// Deserializes a YAML value into `T`, locating errors below `at`.
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,7 @@ use crate::campaign::Recommender;
 use crate::config::Env;
 use crate::filter::catalog::FilterData;
 use crate::filter::{self, Filter};
-use crate::pipeline::CampaignSpec;
+use crate::group::CampaignSpec;
 use crate::schema::{self, DatasetType};
 use crate::store::{CampaignRecord, EventRecord};
 
@@ -67,7 +67,7 @@ impl LiveCampaign {
             let Ok(p) = crate::pipeline::parse_pipeline(text) else {
                 continue;
             };
-            for (name, f) in p.filters {
+            for (name, f) in p.1.filters {
                 match Filter::parse(&f.expression) {
                     Ok(filter) => parsed.push((name, filter)),
                     Err(e) => tracing::warn!(filter = %name, error = %e, "Filter skipped."),

@@ -275,7 +275,7 @@ async fn answer_recommendations(
     let n = r
         .num_results
         .map_or(Ok(NumResults::DEFAULT), NumResults::new)
-        .map_err(|e| ApiError::invalid(e.to_string()))?
+        .map_err(|e| ApiError::invalid(format!("numResults {e}")))?
         .get();
     if r.user_id.is_none() && r.item_id.is_none() {
         return Err(ApiError::invalid("give userId or itemId"));

@@ -13,7 +13,7 @@ use crate::batch::{
 use crate::campaign::{DEFAULT_NUM_RESULTS, Recommender};
 use crate::dataset::import::resolve_sources;
 use crate::filter::{Target, load_data, parse_filter_values};
-use crate::pipeline::validate::ValidationContext;
+use crate::group::Group;
 use crate::schema::DatasetType;
 use crate::spec::SpecProblem;
 use crate::spec::unknown;
@@ -92,13 +92,13 @@ pub(crate) fn default_part_lines() -> u64 {
     1_000_000
 }
 
-pub fn validate(spec: &BatchInferenceSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+pub fn validate(spec: &BatchInferenceSpec, at: &str, group: &Group) -> Vec<SpecProblem> {
     let mut problems = validate_model(
         spec.campaign.as_ref(),
         spec.solution.as_ref(),
         spec.solution_version,
         at,
-        ctx,
+        group,
     );
     if let Err(e) = JobKind::Recommendations.check_num_results(spec.num_results) {
         problems.push(SpecProblem::new(format!("{at}.num_results"), e));
@@ -120,12 +120,12 @@ pub fn validate(spec: &BatchInferenceSpec, at: &str, ctx: &ValidationContext) ->
             "needs output_format csv or parquet",
         ));
     }
-    if !spec.item_metadata.is_empty() && !ctx.spec.datasets.contains_key(&DatasetType::Items) {
+    if !spec.item_metadata.is_empty() && !group.spec.datasets.contains_key(&DatasetType::Items) {
         problems.push(SpecProblem::new(
             format!("{at}.item_metadata"),
             "needs an items dataset declared under `datasets:`",
         ));
-    } else if let Some(schema) = ctx.schemas.get(&DatasetType::Items) {
+    } else if let Some(schema) = group.schemas.get(&DatasetType::Items) {
         for (i, c) in spec.item_metadata.iter().enumerate() {
             if schema.field(c).is_none() {
                 problems.push(SpecProblem::new(
@@ -140,7 +140,7 @@ pub fn validate(spec: &BatchInferenceSpec, at: &str, ctx: &ValidationContext) ->
         spec.output.as_deref(),
         spec.part_lines,
         at,
-        ctx,
+        group,
     ));
     problems.extend(validate_filter(
         spec.filter.as_ref(),
@@ -148,7 +148,7 @@ pub fn validate(spec: &BatchInferenceSpec, at: &str, ctx: &ValidationContext) ->
         Target::ItemId,
         spec.users.is_some(),
         at,
-        ctx,
+        group,
     ));
     problems
 }
@@ -162,7 +162,7 @@ pub(crate) fn validate_filter(
     target: Target,
     no_line_values: bool,
     at: &str,
-    ctx: &ValidationContext,
+    group: &Group,
 ) -> Vec<SpecProblem> {
     let mut problems = Vec::new();
     let Some(name) = filter else {
@@ -174,12 +174,12 @@ pub(crate) fn validate_filter(
         }
         return problems;
     };
-    if !ctx.spec.filters.contains_key(name) {
+    if !group.spec.filters.contains_key(name) {
         problems.push(unknown(
             &format!("{at}.filter"),
             "filter",
             name,
-            ctx.spec.filters.keys(),
+            group.spec.filters.keys(),
         ));
         return problems;
     }
@@ -187,7 +187,7 @@ pub(crate) fn validate_filter(
         problems.push(SpecProblem::new(format!("{at}.filter_values"), e));
     }
     // A filter that failed its own checks is reported under `filters:`.
-    let Some(f) = ctx.filters.get(name) else {
+    let Some(f) = group.filters.get(name) else {
         return problems;
     };
     if f.target() != target {
@@ -231,14 +231,14 @@ pub(crate) async fn batch_filter(
         return Ok(None);
     };
     let filter = ctx
-        .pipeline
+        .group
         .filters
         .get(name)
         .ok_or_else(|| anyhow::anyhow!("unknown filter {name:?}"))?
         .clone();
     let data = load_data(
         ctx.env,
-        &ctx.pipeline.spec.dataset_group,
+        &ctx.group.spec.dataset_group,
         &rec.model.items,
         &rec.model.users,
         std::iter::once(&filter),
@@ -246,7 +246,7 @@ pub(crate) async fn batch_filter(
     .await?;
     ctx.log(format!(
         "Filter {name}: {}",
-        ctx.pipeline.spec.filters[name].expression
+        ctx.group.spec.filters[name].expression
     ));
     Ok(Some(BatchFilter {
         name: name.clone(),
@@ -261,17 +261,17 @@ pub(crate) fn validate_model(
     solution: Option<&String>,
     version: Option<i64>,
     at: &str,
-    ctx: &ValidationContext,
+    group: &Group,
 ) -> Vec<SpecProblem> {
     let mut problems = Vec::new();
     match (campaign, solution) {
         (Some(c), None) => {
-            if !ctx.spec.campaigns.contains_key(c) {
+            if !group.spec.campaigns.contains_key(c) {
                 problems.push(unknown(
                     &format!("{at}.campaign"),
                     "campaign",
                     c,
-                    ctx.spec.campaigns.keys(),
+                    group.spec.campaigns.keys(),
                 ));
             }
             if version.is_some() {
@@ -282,12 +282,12 @@ pub(crate) fn validate_model(
             }
         }
         (None, Some(s)) => {
-            if !ctx.spec.solutions.contains_key(s) {
+            if !group.spec.solutions.contains_key(s) {
                 problems.push(unknown(
                     &format!("{at}.solution"),
                     "solution",
                     s,
-                    ctx.spec.solutions.keys(),
+                    group.spec.solutions.keys(),
                 ));
             }
         }
@@ -301,12 +301,12 @@ pub(crate) fn validate_locations(
     output: Option<&str>,
     part_lines: u64,
     at: &str,
-    ctx: &ValidationContext,
+    group: &Group,
 ) -> Vec<SpecProblem> {
     let mut problems = Vec::new();
     for (key, value) in [("input", input), ("output", output)] {
         if let Some(v) = value
-            && let Err(e) = StorageUrl::parse(v, ctx.base_dir)
+            && let Err(e) = StorageUrl::parse(v, &group.base_dir)
         {
             problems.push(SpecProblem::new(format!("{at}.{key}"), e.to_string()));
         }
@@ -339,7 +339,7 @@ pub(crate) async fn recommender(
 
 /// The input objects, each with the name its outputs get.
 pub(crate) async fn inputs(ctx: &StepContext<'_>, input: &str) -> anyhow::Result<BatchInput> {
-    let base_dir = ctx.pipeline.base_dir();
+    let base_dir = ctx.group.base_dir.clone();
     let objects = resolve_sources(ctx.env, input, &base_dir).await?;
     let root = ctx
         .env
@@ -370,10 +370,10 @@ pub(crate) fn output_location(
     output: Option<&str>,
 ) -> anyhow::Result<Location> {
     Ok(match output {
-        Some(o) => ctx.env.storage.open_str(o, &ctx.pipeline.base_dir())?,
+        Some(o) => ctx.env.storage.open_str(o, &ctx.group.base_dir.clone())?,
         None => ctx.env.warehouse.child(&format!(
             "exports/{}/{}/run-{}",
-            ctx.pipeline.spec.name, ctx.step_id, ctx.run_id
+            ctx.pipeline, ctx.step_id, ctx.run_id
         )),
     })
 }
@@ -388,7 +388,7 @@ async fn metadata_values(
     }
     let items = crate::dataset::load(
         ctx.env,
-        &ctx.pipeline.spec.dataset_group,
+        &ctx.group.spec.dataset_group,
         DatasetType::Items,
         None,
     )

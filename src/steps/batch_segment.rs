@@ -13,7 +13,7 @@ use super::batch_inference::{
 };
 use super::{StepContext, StepOutcome};
 use crate::batch::{BatchJob, BatchSettings, JobKind, OutputFormat, run_batch};
-use crate::pipeline::validate::ValidationContext;
+use crate::group::Group;
 use crate::spec::SpecProblem;
 
 /// Settings of a `batch_segment` step.
@@ -48,10 +48,10 @@ fn default_users() -> usize {
     25
 }
 
-pub fn validate(spec: &BatchSegmentSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
-    let mut problems = validate_model(None, Some(&spec.solution), spec.solution_version, at, ctx);
-    if let Some(s) = ctx.spec.solutions.get(&spec.solution)
-        && let crate::pipeline::SolutionRecipe::One { recipe, .. } = &s.recipe
+pub fn validate(spec: &BatchSegmentSpec, at: &str, group: &Group) -> Vec<SpecProblem> {
+    let mut problems = validate_model(None, Some(&spec.solution), spec.solution_version, at, group);
+    if let Some(s) = group.spec.solutions.get(&spec.solution)
+        && let crate::group::SolutionRecipe::One { recipe, .. } = &s.recipe
         && !recipe.is_segment()
     {
         problems.push(SpecProblem::new(
@@ -71,7 +71,7 @@ pub fn validate(spec: &BatchSegmentSpec, at: &str, ctx: &ValidationContext) -> V
         spec.output.as_deref(),
         spec.part_lines,
         at,
-        ctx,
+        group,
     ));
     problems.extend(validate_filter(
         spec.filter.as_ref(),
@@ -79,7 +79,7 @@ pub fn validate(spec: &BatchSegmentSpec, at: &str, ctx: &ValidationContext) -> V
         crate::filter::Target::UserId,
         false,
         at,
-        ctx,
+        group,
     ));
     problems
 }

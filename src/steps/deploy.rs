@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::validate::ValidationContext;
+use crate::group::Group;
 use crate::solution;
 use crate::spec::SpecProblem;
 use crate::spec::unknown;
@@ -43,14 +43,14 @@ fn one() -> f64 {
     1.0
 }
 
-pub fn validate(spec: &DeploySpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+pub fn validate(spec: &DeploySpec, at: &str, group: &Group) -> Vec<SpecProblem> {
     let mut problems = Vec::new();
-    if !ctx.spec.campaigns.contains_key(&spec.campaign) {
+    if !group.spec.campaigns.contains_key(&spec.campaign) {
         problems.push(unknown(
             &format!("{at}.campaign"),
             "campaign",
             &spec.campaign,
-            ctx.spec.campaigns.keys(),
+            group.spec.campaigns.keys(),
         ));
     }
     if let Some(g) = &spec.guard {
@@ -81,7 +81,7 @@ pub fn validate(spec: &DeploySpec, at: &str, ctx: &ValidationContext) -> Vec<Spe
 }
 
 pub async fn run(spec: &DeploySpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
-    let p = &ctx.pipeline.spec;
+    let p = &ctx.group.spec;
     let campaign = p
         .campaigns
         .get(&spec.campaign)

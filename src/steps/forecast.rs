@@ -5,7 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::forecast::job::{self, ForecastFormat, ForecastJob};
-use crate::pipeline::validate::ValidationContext;
+use crate::group::Group;
 use crate::spec::SpecProblem;
 use crate::storage::StorageUrl;
 
@@ -36,13 +36,13 @@ pub struct ForecastSpec {
 /// More plots than this would be a report nobody opens.
 const MAX_PLOTS: usize = 1000;
 
-pub fn validate(spec: &ForecastSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+pub fn validate(spec: &ForecastSpec, at: &str, group: &Group) -> Vec<SpecProblem> {
     let mut problems: Vec<SpecProblem> =
-        super::forecast_train::check_predictor(&spec.predictor, at, ctx)
+        super::forecast_train::check_predictor(&spec.predictor, at, group)
             .into_iter()
             .collect();
     if let Some(o) = &spec.output
-        && let Err(e) = StorageUrl::parse(o, ctx.base_dir)
+        && let Err(e) = StorageUrl::parse(o, &group.base_dir)
     {
         problems.push(SpecProblem::new(format!("{at}.output"), e.to_string()));
     }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::forecast::job::{self, TrainJob};
-use crate::pipeline::validate::ValidationContext;
+use crate::group::Group;
 use crate::schema::DatasetType;
 use crate::spec::SpecProblem;
 use crate::spec::unknown;
@@ -20,11 +20,7 @@ pub struct ForecastTrainSpec {
 }
 
 /// A step's `predictor` must be declared under `predictors:`.
-pub(super) fn check_predictor(
-    name: &str,
-    at: &str,
-    ctx: &ValidationContext,
-) -> Option<SpecProblem> {
+pub(super) fn check_predictor(name: &str, at: &str, ctx: &Group) -> Option<SpecProblem> {
     (!ctx.spec.predictors.contains_key(name)).then(|| {
         unknown(
             &format!("{at}.predictor"),
@@ -35,11 +31,11 @@ pub(super) fn check_predictor(
     })
 }
 
-pub fn validate(spec: &ForecastTrainSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
-    let mut problems: Vec<SpecProblem> = check_predictor(&spec.predictor, at, ctx)
+pub fn validate(spec: &ForecastTrainSpec, at: &str, group: &Group) -> Vec<SpecProblem> {
+    let mut problems: Vec<SpecProblem> = check_predictor(&spec.predictor, at, group)
         .into_iter()
         .collect();
-    if !ctx
+    if !group
         .spec
         .datasets
         .contains_key(&DatasetType::TargetTimeSeries)
@@ -58,7 +54,7 @@ pub fn metric(v: Option<f64>) -> String {
 }
 
 pub async fn run(spec: &ForecastTrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
-    let p = &ctx.pipeline.spec;
+    let p = &ctx.group.spec;
     let declared = p
         .predictors
         .get(&spec.predictor)

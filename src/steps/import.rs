@@ -1,7 +1,7 @@
 //! The `import` step: reads a source into a new version of a dataset.
 
 use crate::dataset::import::{ImportJob, run_import};
-use crate::pipeline::validate::ValidationContext;
+use crate::group::Group;
 use crate::spec::SpecProblem;
 use crate::spec::unknown;
 use crate::storage::StorageUrl;
@@ -10,11 +10,11 @@ use super::{StepContext, StepOutcome, thousands};
 
 pub use crate::dataset::import::ImportSpec;
 
-pub fn validate(spec: &ImportSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+pub fn validate(spec: &ImportSpec, at: &str, group: &Group) -> Vec<SpecProblem> {
     let mut problems = Vec::new();
-    let Some(schema) = ctx.schemas.get(&spec.dataset) else {
-        if !ctx.spec.datasets.contains_key(&spec.dataset) {
-            let declared: Vec<String> = ctx.spec.datasets.keys().map(|d| d.to_string()).collect();
+    let Some(schema) = group.schemas.get(&spec.dataset) else {
+        if !group.spec.datasets.contains_key(&spec.dataset) {
+            let declared: Vec<String> = group.spec.datasets.keys().map(|d| d.to_string()).collect();
             problems.push(unknown(
                 &format!("{at}.dataset"),
                 "dataset",
@@ -24,7 +24,7 @@ pub fn validate(spec: &ImportSpec, at: &str, ctx: &ValidationContext) -> Vec<Spe
         }
         return problems;
     };
-    if let Err(e) = StorageUrl::parse(&spec.source, ctx.base_dir) {
+    if let Err(e) = StorageUrl::parse(&spec.source, &group.base_dir) {
         problems.push(SpecProblem::new(format!("{at}.source"), e.to_string()));
     }
     if !(0.0..=1.0).contains(&spec.max_rejected_fraction) {
@@ -87,12 +87,11 @@ pub fn validate(spec: &ImportSpec, at: &str, ctx: &ValidationContext) -> Vec<Spe
 }
 
 pub async fn run(spec: &ImportSpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
-    let p = &ctx.pipeline;
-    let schema = p
+    let group = ctx.group;
+    let schema = group
         .schemas
         .get(&spec.dataset)
         .expect("validated: the dataset is declared");
-    let base_dir = p.base_dir();
     ctx.log(format!(
         "Importing {} from {} ({} mode).",
         spec.dataset,
@@ -104,8 +103,8 @@ pub async fn run(spec: &ImportSpec, ctx: &StepContext<'_>) -> anyhow::Result<Ste
         ImportJob {
             spec,
             schema,
-            dataset_group: &p.spec.dataset_group,
-            base_dir: &base_dir,
+            dataset_group: group.name(),
+            base_dir: &group.base_dir,
             run_id: Some(ctx.run_id),
             step_id: Some(ctx.step_id),
         },
@@ -154,10 +153,7 @@ pub async fn run(spec: &ImportSpec, ctx: &StepContext<'_>) -> anyhow::Result<Ste
         };
         summary += &format!(", {} {how}", thousands(m.duplicate_rows));
     }
-    summary += &format!(
-        " → {}/{} v{}",
-        p.spec.dataset_group, spec.dataset, report.version
-    );
+    summary += &format!(" → {}/{} v{}", group.name(), spec.dataset, report.version);
     if m.parent_version.is_some() {
         summary += &format!(" ({} rows in all)", thousands(m.rows));
     }

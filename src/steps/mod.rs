@@ -18,8 +18,7 @@ use std::sync::Mutex;
 use serde_yaml::{Mapping, Value};
 
 use crate::config::Env;
-use crate::pipeline::Pipeline;
-use crate::pipeline::validate::ValidationContext;
+use crate::group::Group;
 use crate::spec::SpecProblem;
 use crate::spec::from_value;
 
@@ -147,7 +146,7 @@ impl StepKind {
         }
     }
 
-    pub fn validate(&self, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+    pub fn validate(&self, at: &str, ctx: &Group) -> Vec<SpecProblem> {
         match self {
             Self::Import(s) => import::validate(s, at, ctx),
             Self::Train(s) => train::validate(s, at, ctx),
@@ -181,11 +180,14 @@ impl StepKind {
     }
 }
 
-/// What a running step can see: the environment, its pipeline and run, and
-/// the outputs of steps that already finished in this run.
+/// What a running step can see: the environment, its dataset group's
+/// resources, its pipeline's name and run, and the outputs of steps that
+/// already finished in this run.
 pub struct StepContext<'a> {
     pub env: &'a Env,
-    pub pipeline: &'a Pipeline,
+    pub group: &'a Group,
+    /// The pipeline's name (default export paths carry it).
+    pub pipeline: &'a str,
     pub run_id: i64,
     pub step_id: &'a str,
     /// Outputs of finished steps, by step id.
@@ -196,13 +198,15 @@ pub struct StepContext<'a> {
 impl<'a> StepContext<'a> {
     pub fn new(
         env: &'a Env,
-        pipeline: &'a Pipeline,
+        group: &'a Group,
+        pipeline: &'a str,
         run_id: i64,
         step_id: &'a str,
         upstream: &'a BTreeMap<String, serde_json::Value>,
     ) -> Self {
         Self {
             env,
+            group,
             pipeline,
             run_id,
             step_id,

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use crate::pipeline::validate::ValidationContext;
+use crate::group::Group;
 use crate::spec::SpecProblem;
 
 use super::{StepContext, StepOutcome};
@@ -37,7 +37,7 @@ pub struct ShellSpec {
     pub working_dir: Option<String>,
 }
 
-pub fn validate(spec: &ShellSpec, at: &str, _ctx: &ValidationContext) -> Vec<SpecProblem> {
+pub fn validate(spec: &ShellSpec, at: &str, _group: &Group) -> Vec<SpecProblem> {
     let empty = match &spec.command {
         CommandLine::Shell(s) => s.trim().is_empty(),
         CommandLine::Argv(v) => v.first().is_none_or(|p| p.is_empty()),
@@ -82,8 +82,8 @@ pub async fn run(spec: &ShellSpec, ctx: &StepContext<'_>) -> anyhow::Result<Step
         }
     };
     let dir = match &spec.working_dir {
-        Some(d) => ctx.pipeline.base_dir().join(d),
-        None => ctx.pipeline.base_dir(),
+        Some(d) => ctx.group.base_dir.clone().join(d),
+        None => ctx.group.base_dir.clone(),
     };
     cmd.current_dir(&dir)
         .envs(&spec.env)

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::pipeline::validate::ValidationContext;
+use crate::group::Group;
 use crate::schema::DatasetType;
 use crate::solution::{self, TrainJob, TrainingMode};
 use crate::spec::SpecProblem;
@@ -24,17 +24,17 @@ pub struct TrainSpec {
     pub training_mode: TrainingMode,
 }
 
-pub fn validate(spec: &TrainSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+pub fn validate(spec: &TrainSpec, at: &str, group: &Group) -> Vec<SpecProblem> {
     let mut problems = Vec::new();
-    if !ctx.spec.solutions.contains_key(&spec.solution) {
+    if !group.spec.solutions.contains_key(&spec.solution) {
         problems.push(unknown(
             &format!("{at}.solution"),
             "solution",
             &spec.solution,
-            ctx.spec.solutions.keys(),
+            group.spec.solutions.keys(),
         ));
     }
-    if !ctx.spec.datasets.contains_key(&DatasetType::Interactions) {
+    if !group.spec.datasets.contains_key(&DatasetType::Interactions) {
         problems.push(SpecProblem::new(
             at,
             "training needs an `interactions` dataset declared under `datasets:`",
@@ -44,7 +44,7 @@ pub fn validate(spec: &TrainSpec, at: &str, ctx: &ValidationContext) -> Vec<Spec
 }
 
 pub async fn run(spec: &TrainSpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
-    let p = &ctx.pipeline.spec;
+    let p = &ctx.group.spec;
     let declared = p
         .solutions
         .get(&spec.solution)

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::group::Group;
 use crate::pipeline::orchestration::Dur;
-use crate::pipeline::validate::ValidationContext;
 use crate::spec::SpecProblem;
 use crate::storage::StorageUrl;
 
@@ -31,9 +31,9 @@ fn default_poke() -> Dur {
     Dur(Duration::from_secs(30))
 }
 
-pub fn validate(spec: &WaitForSpec, at: &str, ctx: &ValidationContext) -> Vec<SpecProblem> {
+pub fn validate(spec: &WaitForSpec, at: &str, group: &Group) -> Vec<SpecProblem> {
     let mut problems = Vec::new();
-    if let Err(e) = StorageUrl::parse(&spec.path, ctx.base_dir) {
+    if let Err(e) = StorageUrl::parse(&spec.path, &group.base_dir) {
         problems.push(SpecProblem::new(format!("{at}.path"), e.to_string()));
     }
     if spec.poke_interval.0.is_zero() {
@@ -46,7 +46,7 @@ pub fn validate(spec: &WaitForSpec, at: &str, ctx: &ValidationContext) -> Vec<Sp
 }
 
 pub async fn run(spec: &WaitForSpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
-    let url = StorageUrl::parse(&spec.path, &ctx.pipeline.base_dir())?;
+    let url = StorageUrl::parse(&spec.path, &ctx.group.base_dir.clone())?;
     let location = ctx.env.storage.open(&url)?;
     let started = std::time::Instant::now();
     let mut pokes = 0u64;
