@@ -1,11 +1,13 @@
 //! End-to-end tests: the real `recflow` binary on temporary homes, with local
-//! files and with a real S3 server (SeaweedFS, started by `scripts/test`).
+//! files, with a real S3 server (SeaweedFS, started by `scripts/test`), and
+//! in a real headless Chromium (through ChromeDriver, also started by it).
 //! One test binary, because each links polars (~1 GB).
 
 mod common;
 
 mod bad_input;
 mod batch;
+mod browser;
 mod examples;
 mod forecast;
 mod import;

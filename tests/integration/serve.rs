@@ -62,14 +62,16 @@ steps:
     )
 }
 
-/// A running `recflow serve`, killed when dropped.
-struct Server {
+/// A running `recflow serve` on a free port of 127.0.0.1, killed when
+/// dropped (the browser tests use it too).
+pub struct Server {
     child: Child,
-    base: String,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
 }
 
 impl Server {
-    fn start(home: &Home, env: &[(&str, &str)]) -> Server {
+    pub fn start(home: &Home, env: &[(&str, &str)]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
