@@ -103,7 +103,7 @@ pub struct ServeArgs {
     #[arg(long, env = "RECFLOW_OPEN_RECOMMENDATIONS", value_parser = clap::builder::BoolishValueParser::new())]
     pub open_recommendations: bool,
     /// Largest request body accepted, in bytes.
-    #[arg(long, env = "RECFLOW_MAX_BODY_BYTES", default_value_t = crate::serve::ServeConfig::DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, env = "RECFLOW_MAX_BODY_BYTES", default_value_t = crate::http::ServeConfig::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
     /// How often to check the state store for campaign updates (e.g. `1s`, `500ms`).
     #[arg(long, env = "RECFLOW_RELOAD_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
@@ -318,23 +318,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         }
         Command::Schedule(args) => {
             let env = Env::open(settings).await?;
-            let api = match args.bind {
-                Some(bind) => Some(crate::engine::api::ApiConfig {
+            if let Some(bind) = args.bind {
+                let api = crate::http::admin::ApiConfig {
                     bind,
-                    auth: crate::serve::Auth::from_env()?,
+                    auth: crate::http::Auth::from_env()?,
                     max_body_bytes: args.max_body_bytes,
-                }),
-                None => None,
-            };
-            let config = crate::engine::daemon::DaemonConfig {
+                };
+                let env = env.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = crate::http::admin::serve(env, api).await {
+                        tracing::error!(error = %format!("{e:#}"), "The HTTP API stopped.");
+                    }
+                });
+            }
+            let config = crate::scheduler::daemon::DaemonConfig {
                 dir: args.dir,
                 workers: args.workers.max(1),
                 timing: crate::engine::WorkerTiming::from_stale_after(args.stale_after),
                 grace_period: args.grace_period,
                 reload_interval: args.reload_interval,
-                api,
             };
-            crate::engine::daemon::run(env, config).await.map(|()| 0)
+            crate::scheduler::daemon::run(env, config).await.map(|()| 0)
         }
         Command::Trigger(args) => trigger(&Env::open(settings).await?, args).await,
         Command::Runs(c) => runs(&Env::open(settings).await?, c).await,
@@ -346,14 +350,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Segment(args) => segment(&Env::open(settings).await?, args).await,
         Command::Serve(args) => {
             let env = Env::open(settings).await?;
-            let config = crate::serve::ServeConfig {
+            let config = crate::http::ServeConfig {
                 bind: args.bind,
-                auth: crate::serve::Auth::from_env()?,
+                auth: crate::http::Auth::from_env()?,
                 open_recommendations: args.open_recommendations,
                 max_body_bytes: args.max_body_bytes,
                 reload_interval: args.reload_interval,
             };
-            crate::serve::serve(env, config, None).await.map(|()| 0)
+            crate::http::serve(env, config, None).await.map(|()| 0)
         }
         #[cfg(feature = "bench")]
         Command::Bench(c) => crate::bench::run(c).await.map(|()| 0),
@@ -415,7 +419,7 @@ fn step_printer(width: usize) -> impl FnMut(&StepReport) + Send {
 }
 
 async fn trigger(env: &Env, args: TriggerArgs) -> anyhow::Result<i32> {
-    use crate::engine::trigger::{GivenParams, parse_logical_date, queue_run};
+    use crate::scheduler::trigger::{GivenParams, parse_logical_date, queue_run};
     let logical = args
         .logical_date
         .as_deref()

@@ -15,17 +15,17 @@ use crate::dataset::{self, DataFile};
 use crate::eval::{self, Metrics};
 use crate::group::{SolutionRecipe, SolutionSpec};
 use crate::memory::peak_rss_bytes;
+use crate::publish::publish_version;
 use crate::recipes::features::ItemRecord;
 use crate::recipes::{EventSettings, Interactions, RecipeSpec, SolutionModel, TrainingData};
 use crate::schema::DatasetType;
 use crate::storage::Location;
-use crate::store::{EventRecord, VersionKind, VersionRecord, publish_version};
+use crate::store::{EventRecord, VersionKind, VersionRecord};
 use crate::tuning::{self, TuningReport, Validation};
 
 pub const MODEL_FILE: &str = "model.rfm";
 /// Segment metrics score at most this many held-out items (a seeded sample).
 const SEGMENT_EVAL_ITEMS: usize = 300;
-pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// The managed service's minimum to train.
 pub const MIN_INTERACTIONS: usize = 1_000;
@@ -367,10 +367,11 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
                 run_id: job.run_id,
                 step_id: job.step_id.map(str::to_string),
             };
-            anyhow::Ok(manifest)
+            anyhow::Ok((manifest, ()))
         },
     )
     .await
+    .map(|(manifest, ())| manifest)
 }
 
 /// Decides the recipe and settings to train: as written, or by searching

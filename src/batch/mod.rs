@@ -24,13 +24,12 @@ use crate::campaign::{Recommender, round_score};
 use crate::filter::catalog::{FilterData, Subject};
 use crate::filter::{Filter, parse_filter_values};
 use crate::progress::Progress;
+use crate::publish::{Export, ExportManifest};
 use crate::recipes::{Ask, Query, SegmentQuery};
 use crate::storage::Location;
 pub use input::{InputFormat, JobKind, Record, Request};
 pub use output::{Answer, Counts, OutputFormat, Part, Row};
 
-pub const SUCCESS_MARKER: &str = "_SUCCESS";
-pub const MANIFEST_FILE: &str = "_manifest.json";
 /// Input lines scored together; memory holds one block of lines at a time.
 const BLOCK_LINES: usize = 4096;
 /// Chunks in flight between the download, the scorer and the upload.
@@ -92,6 +91,12 @@ pub struct BatchManifest {
     pub run_id: Option<i64>,
 }
 
+impl ExportManifest for BatchManifest {
+    fn files(&self) -> Vec<&str> {
+        self.outputs.iter().map(String::as_str).collect()
+    }
+}
+
 /// Runs a batch job and publishes its outputs.
 pub async fn run_batch(job: BatchJob<'_>) -> anyhow::Result<BatchManifest> {
     let s = job.settings;
@@ -99,7 +104,7 @@ pub async fn run_batch(job: BatchJob<'_>) -> anyhow::Result<BatchManifest> {
         .check_num_results(s.num_results)
         .map_err(|e| anyhow::anyhow!("num_results {e}"))?;
     let started = Instant::now();
-    clear_previous(job.output).await?;
+    let export = Export::begin::<BatchManifest>(job.output).await?;
 
     let total = match &job.input {
         BatchInput::AllUsers => job.recommender.model.users.len() as u64,
@@ -254,11 +259,7 @@ pub async fn run_batch(job: BatchJob<'_>) -> anyhow::Result<BatchManifest> {
         created_at: chrono::Utc::now(),
         run_id: job.run_id,
     };
-    job.output
-        .child(MANIFEST_FILE)
-        .put(serde_json::to_vec_pretty(&manifest)?)
-        .await?;
-    job.output.child(SUCCESS_MARKER).put(Vec::new()).await?;
+    export.finish(&manifest).await?;
     Ok(manifest)
 }
 
@@ -266,24 +267,6 @@ enum Source {
     AllUsers,
     Parquet(bytes::Bytes),
     Stream(input::ChannelReader),
-}
-
-/// Removes an earlier run's marker first (so no reader trusts the prefix
-/// while it changes), then its manifest and the parts it listed.
-async fn clear_previous(output: &Location) -> anyhow::Result<()> {
-    output.child(SUCCESS_MARKER).delete().await?;
-    let manifest = output.child(MANIFEST_FILE);
-    if let Ok(bytes) = manifest.get().await
-        && let Ok(old) = serde_json::from_slice::<BatchManifest>(&bytes)
-    {
-        for url in old.outputs {
-            if let Some(name) = url.rsplit('/').next() {
-                output.child(name).delete().await?;
-            }
-        }
-    }
-    manifest.delete().await?;
-    Ok(())
 }
 
 /// The filter a batch job applies to every line.

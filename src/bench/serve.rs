@@ -20,10 +20,10 @@ use crate::campaign::Recommender;
 use crate::config::{Env, Settings};
 use crate::filter::Filter;
 use crate::filter::catalog::FilterData;
+use crate::http::live::LiveCampaign;
+use crate::http::{AppState, Auth, ServeConfig, router};
 use crate::recipes::{Ask, Exploration, Query};
 use crate::schema::{AvroSchema, DatasetType, Schema};
-use crate::serve::live::LiveCampaign;
-use crate::serve::{AppState, Auth, ServeConfig, router};
 use crate::store::CampaignRecord;
 
 #[derive(Debug, Args)]

@@ -15,12 +15,10 @@ use polars::sql::SQLContext;
 use serde::{Deserialize, Serialize};
 
 use super::validate::{MissingColumn, ROW_COL, Rejected, SOURCE_COL, validate_frame};
-use super::{
-    DataFile, DatasetError, DatasetManifest, MANIFEST_FILE, MANIFEST_FORMAT, owner,
-    versions_location,
-};
+use super::{DataFile, DatasetError, DatasetManifest, MANIFEST_FORMAT, owner, versions_location};
 use crate::config::Env;
 use crate::progress::Progress;
+use crate::publish::publish_version;
 use crate::schema::{DatasetType, Schema};
 use crate::storage::{Location, StorageError, StorageUrl};
 use crate::store::VersionKind;
@@ -177,6 +175,8 @@ pub enum ImportError {
     Dataset(#[from] DatasetError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreError),
+    #[error(transparent)]
+    Publish(#[from] crate::publish::PublishError),
     #[error("{url}: no objects under this prefix")]
     NoObjects { url: String },
     #[error("{source_url}: the file is empty")]
@@ -299,47 +299,17 @@ pub async fn run_import(env: &Env, job: ImportJob<'_>) -> Result<ImportReport, I
     };
 
     let prefix = versions_location(&env.warehouse, job.dataset_group, spec.dataset);
-    let version = env
-        .store
-        .create_version(
-            VersionKind::Dataset,
-            &owner,
-            job.run_id,
-            job.step_id,
-            prefix.url(),
-        )
-        .await?;
-    let folder = prefix.child(&format!("v{version}"));
-    match import_into(
-        env,
-        &job,
-        &sources,
-        parent.map(|p| p.version),
-        version,
-        &folder,
+    let parent = parent.map(|p| p.version);
+    let (manifest, report) = publish_version(
+        env.store.as_ref(),
+        VersionKind::Dataset,
+        &owner,
+        (job.run_id, job.step_id),
+        &prefix,
+        |version, folder| import_into(env, &job, &sources, parent, version, folder),
     )
-    .await
-    {
-        Ok(report) => {
-            env.store
-                .activate_version(
-                    VersionKind::Dataset,
-                    &owner,
-                    version,
-                    &serde_json::to_value(&report.manifest).unwrap_or_default(),
-                )
-                .await?;
-            Ok(report)
-        }
-        Err(e) => {
-            // Best effort: the import's own error is what the user needs.
-            let _ = env
-                .store
-                .fail_version(VersionKind::Dataset, &owner, version, &e.to_string())
-                .await;
-            Err(e)
-        }
-    }
+    .await?;
+    Ok(ImportReport { manifest, ..report })
 }
 
 async fn import_into(
@@ -348,8 +318,8 @@ async fn import_into(
     sources: &[Location],
     parent_version: Option<i64>,
     version: i64,
-    folder: &Location,
-) -> Result<ImportReport, ImportError> {
+    folder: Location,
+) -> Result<(DatasetManifest, ImportReport), ImportError> {
     let spec = job.spec.clone();
     let schema = job.schema.clone();
     let urls: Vec<String> = sources.iter().map(|s| s.url().to_string()).collect();
@@ -438,18 +408,15 @@ async fn import_into(
         run_id: job.run_id,
         step_id: job.step_id.map(str::to_string),
     };
-    let manifest_json =
-        serde_json::to_vec_pretty(&manifest).map_err(|e| ImportError::Internal(e.to_string()))?;
-    folder.child(MANIFEST_FILE).put(manifest_json).await?;
-
-    Ok(ImportReport {
+    let report = ImportReport {
         version,
         location: folder.url().to_string(),
         ignored_columns: prepared.ignored_columns,
         rejected_preview: preview(&prepared.rejected, &urls, 3),
         bytes_read,
-        manifest,
-    })
+        manifest: manifest.clone(),
+    };
+    Ok((manifest, report))
 }
 
 /// The CPU part of an import, on a blocking thread.

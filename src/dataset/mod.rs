@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::config::Env;
+use crate::publish::MANIFEST_FILE;
 use crate::recipes::Interactions;
 use crate::recipes::features::ItemRecord;
 use crate::schema::{self, DatasetType, Schema};
@@ -26,7 +27,6 @@ pub use validate::Rejected;
 
 /// Manifest format written by this build.
 pub const MANIFEST_FORMAT: u32 = 1;
-pub const MANIFEST_FILE: &str = "manifest.json";
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatasetError {

@@ -13,11 +13,7 @@
 //!   An attempt whose worker stops heartbeating is failed as interrupted and
 //!   retried.
 
-pub mod api;
-pub mod cron;
-pub mod daemon;
 pub mod plan;
-pub mod trigger;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -523,7 +519,7 @@ pub fn new_run(
     let start = o
         .schedule
         .as_deref()
-        .and_then(|s| cron::CronSchedule::parse(s, &o.timezone).ok())
+        .and_then(|s| crate::pipeline::schedule::CronSchedule::parse(s, &o.timezone).ok())
         .and_then(|s| s.prev_at_or_before(logical - chrono::Duration::seconds(1)))
         .unwrap_or(logical);
     Ok(NewRun {

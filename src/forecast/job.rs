@@ -27,16 +27,15 @@ use crate::config::Env;
 use crate::dataset::{self, DataFile, DatasetError};
 use crate::memory::peak_rss_bytes;
 use crate::progress::Progress;
+use crate::publish::{Export, ExportManifest, publish_version};
 use crate::schema::DatasetType;
 use crate::storage::Location;
-use crate::store::{VersionKind, publish_version};
+use crate::store::VersionKind;
 
 pub const ITEMS_FILE: &str = "items.csv";
 pub const GLOBAL_MODEL_FILE: &str = "global_model.json";
 /// The global model's backtest P50 for the items it serves (for plots).
 pub const GLOBAL_BACKTESTS_FILE: &str = "global_backtests.parquet";
-pub const SUCCESS_MARKER: &str = "_SUCCESS";
-pub const EXPORT_MANIFEST: &str = "_manifest.json";
 /// Rows per export part.
 const PART_ROWS: usize = 1_000_000;
 
@@ -481,10 +480,11 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorMani
                 run_id: job.run_id,
                 step_id: job.step_id.map(str::to_string),
             };
-            anyhow::Ok(manifest)
+            anyhow::Ok((manifest, ()))
         },
     )
     .await
+    .map(|(manifest, ())| manifest)
 }
 
 /// The median of a forecast: the 0.5 quantile when asked for, else the mean.
@@ -831,27 +831,21 @@ pub async fn forecast(env: &Env, job: ForecastJob<'_>) -> anyhow::Result<Forecas
         })
         .await??;
 
-    // Publish: the old marker goes first, then the old parts; the new
-    // marker is written last.
-    let out = &job.output;
-    clear_previous(out).await?;
+    let export = Export::begin::<ForecastManifest>(&job.output).await?;
     let ext = match format {
         ForecastFormat::Csv => "csv",
         ForecastFormat::Parquet => "parquet",
     };
     let mut outputs = Vec::new();
     for (n, bytes) in parts.into_iter().enumerate() {
-        let loc = out.child(&format!("forecast-{n:05}.{ext}"));
-        loc.put(bytes).await?;
-        outputs.push(loc.url().to_string());
+        outputs.push(export.put(&format!("forecast-{n:05}.{ext}"), bytes).await?);
     }
     let plots = if job.plot_top > 0 {
         let svgs = top_plots(env, &loaded, job.plot_top).await?;
         let mut urls = Vec::new();
         for (item, svg) in svgs {
-            let loc = out.child(&format!("plots/{}.svg", file_safe(&item)));
-            loc.put(svg.into_bytes()).await?;
-            urls.push(loc.url().to_string());
+            let rel = format!("plots/{}.svg", file_safe(&item));
+            urls.push(export.put(&rel, svg.into_bytes()).await?);
         }
         urls
     } else {
@@ -878,11 +872,18 @@ pub async fn forecast(env: &Env, job: ForecastJob<'_>) -> anyhow::Result<Forecas
         created_at: Utc::now(),
         run_id: job.run_id,
     };
-    out.child(EXPORT_MANIFEST)
-        .put(serde_json::to_vec_pretty(&manifest)?)
-        .await?;
-    out.child(SUCCESS_MARKER).put(Vec::new()).await?;
+    export.finish(&manifest).await?;
     Ok(manifest)
+}
+
+impl ExportManifest for ForecastManifest {
+    fn files(&self) -> Vec<&str> {
+        self.outputs
+            .iter()
+            .chain(&self.plots)
+            .map(String::as_str)
+            .collect()
+    }
 }
 
 fn export_frame(
@@ -936,22 +937,6 @@ fn encode(mut frame: DataFrame, format: ForecastFormat) -> anyhow::Result<Vec<u8
         }
     }
     Ok(buf)
-}
-
-async fn clear_previous(out: &Location) -> anyhow::Result<()> {
-    out.child(SUCCESS_MARKER).delete().await?;
-    let manifest = out.child(EXPORT_MANIFEST);
-    if let Ok(bytes) = manifest.get().await
-        && let Ok(old) = serde_json::from_slice::<ForecastManifest>(&bytes)
-    {
-        for url in old.outputs.iter().chain(&old.plots) {
-            if let Some(rel) = url.strip_prefix(out.url()) {
-                out.child(rel.trim_start_matches('/')).delete().await?;
-            }
-        }
-    }
-    manifest.delete().await?;
-    Ok(())
 }
 
 /// A file name for an item id: letters, digits, `-`, `_` and `.` kept,

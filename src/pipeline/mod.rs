@@ -7,6 +7,7 @@
 
 pub mod orchestration;
 pub(crate) mod parse;
+pub mod schedule;
 pub mod template;
 pub(crate) mod validate;
 

@@ -68,7 +68,7 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
             ),
         ));
     } else if let Some(expr) = &o.schedule
-        && let Err(e) = crate::engine::cron::CronSchedule::parse(expr, &o.timezone)
+        && let Err(e) = super::schedule::CronSchedule::parse(expr, &o.timezone)
     {
         problems.push(SpecProblem::new("schedule", e.to_string()));
     }

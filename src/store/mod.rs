@@ -69,50 +69,6 @@ pub async fn all_events(
     }
 }
 
-/// Publishes a new version of `owner` under `prefix/v<N>/`: allocates it
-/// (`creating`), lets `files(N, folder)` write its files and return its
-/// manifest, writes `manifest.json` last, then marks the version active. If
-/// anything fails the version is marked failed (readers never see it) and
-/// the error returned.
-pub async fn publish_version<M, F, Fut>(
-    store: &dyn StateStore,
-    kind: VersionKind,
-    owner: &str,
-    (run_id, step_id): (Option<i64>, Option<&str>),
-    prefix: &crate::storage::Location,
-    files: F,
-) -> anyhow::Result<M>
-where
-    M: Serialize,
-    F: FnOnce(i64, crate::storage::Location) -> Fut,
-    Fut: std::future::Future<Output = anyhow::Result<M>>,
-{
-    let version = store
-        .create_version(kind, owner, run_id, step_id, prefix.url())
-        .await?;
-    let folder = prefix.child(&format!("v{version}"));
-    let publish = async {
-        let manifest = files(version, folder.clone()).await?;
-        folder
-            .child(crate::dataset::MANIFEST_FILE)
-            .put(serde_json::to_vec_pretty(&manifest)?)
-            .await?;
-        store
-            .activate_version(kind, owner, version, &serde_json::to_value(&manifest)?)
-            .await?;
-        anyhow::Ok(manifest)
-    };
-    match publish.await {
-        Ok(m) => Ok(m),
-        Err(e) => {
-            let _ = store
-                .fail_version(kind, owner, version, &format!("{e:#}"))
-                .await;
-            Err(e)
-        }
-    }
-}
-
 /// Hides a password in a database URL before it is printed.
 pub fn redact(url: &str) -> String {
     match url::Url::parse(url) {

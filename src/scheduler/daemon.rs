@@ -14,11 +14,11 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::cron::CronSchedule;
-use super::{Engine, WorkerTiming};
 use crate::config::Env;
+use crate::engine::{Engine, WorkerTiming};
 use crate::pipeline::Pipeline;
 use crate::pipeline::orchestration::{Catchup, Overlap};
+use crate::pipeline::schedule::CronSchedule;
 use crate::store::{RunStatus, StateStore};
 
 /// The lease that lets one daemon fire schedules.
@@ -38,8 +38,6 @@ pub struct DaemonConfig {
     pub grace_period: Duration,
     /// How often the folder is checked for changed pipeline files.
     pub reload_interval: Duration,
-    /// Where to serve the HTTP API, if anywhere.
-    pub api: Option<crate::engine::api::ApiConfig>,
 }
 
 struct Loaded {
@@ -110,7 +108,7 @@ impl Folder {
                 Some(expr) => Some(CronSchedule::parse(expr, &o.timezone)?),
                 None => None,
             };
-            super::register(env, &pipeline).await?;
+            crate::engine::register(env, &pipeline).await?;
             let verb = if self.pipelines.contains_key(&name) {
                 "Reloaded"
             } else {
@@ -156,14 +154,6 @@ pub async fn run(env: Env, config: DaemonConfig) -> anyhow::Result<()> {
         state = %crate::store::redact(&env.settings.state_url),
         "Daemon started."
     );
-    if let Some(api) = config.api.clone() {
-        let env = env.clone();
-        tokio::spawn(async move {
-            if let Err(e) = super::api::serve(env, api).await {
-                tracing::error!(error = %format!("{e:#}"), "The HTTP API stopped.");
-            }
-        });
-    }
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut heartbeat = tokio::time::interval(config.timing.heartbeat);
@@ -396,7 +386,7 @@ async fn fire_one(
     let store: &dyn StateStore = engine.env.store.as_ref();
     let pipeline = &loaded.pipeline;
     let o = &pipeline.spec.orchestration;
-    let mut run = super::new_run(pipeline, "schedule", &serde_json::Map::new(), Some(at))?;
+    let mut run = crate::engine::new_run(pipeline, "schedule", &serde_json::Map::new(), Some(at))?;
     let active: Vec<_> = store
         .runs_with_status(&[RunStatus::Running, RunStatus::Queued])
         .await?

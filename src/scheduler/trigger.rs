@@ -54,7 +54,7 @@ pub async fn queue_run(
             .map(|(k, v)| (k, serde_json::Value::String(v)))
             .collect(),
     };
-    let run = super::new_run(&pipeline, trigger, &params, logical_date)
+    let run = crate::engine::new_run(&pipeline, trigger, &params, logical_date)
         .map_err(|e| TriggerError::Invalid(format!("{e:#}")))?;
     let id = env
         .store

@@ -19,10 +19,10 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::trigger::{self, GivenParams, TriggerError};
+use super::auth::Auth;
+use super::error::ApiError;
 use crate::config::Env;
-use crate::serve::auth::Auth;
-use crate::serve::error::ApiError;
+use crate::scheduler::trigger::{self, GivenParams, TriggerError};
 use crate::store::StoreError;
 
 #[derive(Debug, Clone)]
@@ -111,9 +111,12 @@ async fn list_pipelines(State(state): State<Arc<ApiState>>, req: Request) -> Res
                 let next = o
                     .and_then(|o| {
                         Some(
-                            super::cron::CronSchedule::parse(o.schedule.as_deref()?, &o.timezone)
-                                .ok()?
-                                .next_after(chrono::Utc::now()),
+                            crate::pipeline::schedule::CronSchedule::parse(
+                                o.schedule.as_deref()?,
+                                &o.timezone,
+                            )
+                            .ok()?
+                            .next_after(chrono::Utc::now()),
                         )
                     })
                     .flatten();

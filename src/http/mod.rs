@@ -1,4 +1,7 @@
-//! `recflow serve`: the managed service's runtime and events APIs over HTTP
+//! HTTP, the one edge for it: `recflow serve` answers the managed service's
+//! runtime and events APIs, and the pipelines API (`admin`) beside them; the
+//! daemon's `--bind` serves the pipelines API alone. The runtime API
+//! is the managed service's over HTTP
 //! (axum), so its SDK clients work with only `endpoint_url` changed.
 //!
 //! Every active campaign in the state store is served. A background task
@@ -7,6 +10,7 @@
 //! and the campaign map is swapped atomically (`ArcSwap`): a request works
 //! on the snapshot it started with, so a swap never fails a request.
 
+pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod events;
@@ -299,17 +303,14 @@ pub async fn serve(
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
-    let api = Arc::new(crate::engine::api::ApiState {
+    let api = Arc::new(admin::ApiState {
         env: state.env.clone(),
         auth: state.config.auth.clone(),
         max_body_bytes: state.config.max_body_bytes,
     });
-    axum::serve(
-        listener,
-        router(state).merge(crate::engine::api::router(api)),
-    )
-    .with_graceful_shutdown(shutdown())
-    .await?;
+    axum::serve(listener, router(state).merge(admin::router(api)))
+        .with_graceful_shutdown(shutdown())
+        .await?;
     Ok(())
 }
 

@@ -1,0 +1,6 @@
+//! Scheduling: the daemon that fires pipelines' schedules and runs queued
+//! runs (`daemon`), and queuing a run of a registered pipeline by hand
+//! (`trigger`). Runs themselves are executed by `crate::engine`.
+
+pub mod daemon;
+pub mod trigger;
