@@ -127,7 +127,9 @@ impl Recommender {
 /// A campaign's exploration settings; the managed service explores by
 /// default only with its User-Personalization recipe, and so does recflow.
 pub fn exploration_for(spec: Option<&CampaignSpec>, model: &SolutionModel) -> Exploration {
-    let default_weight = if model.recipe == "user-personalization" && model.has_item_metadata() {
+    let default_weight = if model.recipe == crate::recipes::RecipeKind::UserPersonalization
+        && model.has_item_metadata()
+    {
         0.3
     } else {
         0.0

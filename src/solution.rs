@@ -313,7 +313,7 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<SolutionManif
                     (recipe, model, m.metrics.clone(), m.test_users, None)
                 }
             };
-            let mut model = SolutionModel::new(recipe.name(), &all, model);
+            let mut model = SolutionModel::new(recipe.kind(), &all, model);
             if let Some(records) = &records {
                 model = model.with_features(records);
             }
@@ -417,7 +417,7 @@ pub fn evaluate_recipe(
     let split = eval::split(data, eval::SPLIT_SEED);
     let train_part = data.subset(&split.train_rows);
     let td = TrainingData::new(&train_part, events)?;
-    let model = SolutionModel::new(recipe.name(), &td, recipe.recipe().train(&td)?);
+    let model = SolutionModel::new(recipe.kind(), &td, recipe.recipe().train(&td)?);
     let mut metrics = eval::evaluate(&split.test_users, data.items.len(), |tu| {
         model.recommend_indices(tu.user, &tu.given, 25)
     });

@@ -209,7 +209,7 @@ impl<'a> Validation<'a> {
     pub fn score(&self, recipe: &RecipeSpec, events: &EventSettings) -> anyhow::Result<Metrics> {
         let part = self.data.subset(&self.train_rows);
         let td = TrainingData::new(&part, events)?;
-        let model = SolutionModel::new(recipe.name(), &td, recipe.recipe().train(&td)?);
+        let model = SolutionModel::new(recipe.kind(), &td, recipe.recipe().train(&td)?);
         Ok(eval::evaluate(&self.users, self.data.items.len(), |u| {
             model.recommend_indices(u.user, &u.given, 25)
         }))

@@ -172,7 +172,7 @@ pub(crate) fn synthetic(n_users: usize, n_items: usize, k: usize) -> anyhow::Res
     let td = TrainingData::new(&data, &EventSettings::default())?;
     let model = UpModel::Ials(IalsModel::from_factors(k, users, items));
     Ok(SolutionModel::new(
-        "user-personalization",
+        crate::recipes::RecipeKind::UserPersonalization,
         &td,
         Box::new(model),
     ))

@@ -115,7 +115,7 @@ fn run(
     reset_peak_rss();
     let started = Instant::now();
     let td = TrainingData::new(&part, &EventSettings::default())?;
-    let model = SolutionModel::new(recipe.name(), &td, recipe.recipe().train(&td)?);
+    let model = SolutionModel::new(recipe.kind(), &td, recipe.recipe().train(&td)?);
     let seconds = started.elapsed().as_secs_f64();
     let peak = crate::memory::peak_rss_bytes().map(|b| b as f64 / 1048576.0);
     let recs = users

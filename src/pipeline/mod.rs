@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::group::Group;
 use crate::spec::SpecProblem;
-use crate::steps::StepKind;
+use crate::steps::{StepKind, StepType};
 pub use orchestration::{Orchestration, RetryPolicy, TriggerRule};
 pub use parse::parse_pipeline;
 pub use validate::validate;
@@ -45,7 +45,7 @@ pub struct StepSpec {
     pub kind: StepKind,
     /// For a step whose settings use templates: its type and the settings as
     /// written, rendered again for each attempt.
-    pub template: Option<(String, serde_yaml::Mapping)>,
+    pub template: Option<(StepType, serde_yaml::Mapping)>,
 }
 
 impl StepSpec {
@@ -68,7 +68,7 @@ impl StepSpec {
             return Err(p);
         }
         match template::render(&raw, context, &at)? {
-            serde_yaml::Value::Mapping(m) => StepKind::from_value(kind, m, &at),
+            serde_yaml::Value::Mapping(m) => StepKind::from_value(*kind, m, &at),
             _ => unreachable!("rendering keeps the shape"),
         }
     }

@@ -23,7 +23,7 @@ use crate::group::{
 };
 use crate::schema::DatasetType;
 use crate::spec::{SpecProblem, from_value, split_tagged, yaml_problem};
-use crate::steps::StepKind;
+use crate::steps::{StepKind, StepType};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -122,9 +122,10 @@ pub fn parse_pipeline(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecP
         let at = format!("steps[{i}]");
         match split_tagged(value, "type", StepCommon::KEYS, &at) {
             Ok((kind, common, rest)) => {
-                match from_value::<StepCommon>(Value::Mapping(common), &at) {
-                    Ok(common) => parts.push((at, kind, common, rest)),
-                    Err(p) => problems.push(p),
+                let common = from_value::<StepCommon>(Value::Mapping(common), &at);
+                match (common, StepType::parse(&kind, &at)) {
+                    (Ok(common), Ok(kind)) => parts.push((at, kind, common, rest)),
+                    (common, kind) => problems.extend(common.err().into_iter().chain(kind.err())),
                 }
             }
             Err(p) => problems.push(p),
@@ -153,11 +154,11 @@ pub fn parse_pipeline(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecP
         } else {
             rest.clone()
         };
-        match StepKind::from_value(kind, settings, at) {
+        match StepKind::from_value(*kind, settings, at) {
             Ok(step_kind) => steps.push(StepSpec {
                 common: common.clone(),
                 kind: step_kind,
-                template: templated.then(|| (kind.clone(), rest.clone())),
+                template: templated.then(|| (*kind, rest.clone())),
             }),
             Err(p) => problems.push(p),
         }
@@ -189,7 +190,7 @@ pub fn parse_pipeline(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecP
 /// the steps this one depends on, directly or not.
 fn sample_context(
     orchestration: &Orchestration,
-    steps: &[(String, String, StepCommon, Mapping)],
+    steps: &[(String, StepType, StepCommon, Mapping)],
     id: &str,
 ) -> serde_json::Value {
     let params: serde_json::Map<String, serde_json::Value> = orchestration
@@ -216,7 +217,7 @@ fn sample_context(
         for dep in &common.depends_on {
             if seen.insert(dep.clone()) {
                 if let Some((_, kind, _, _)) = steps.iter().find(|(_, _, c, _)| &c.id == dep) {
-                    outputs.insert(dep.clone(), StepKind::sample_outputs(kind));
+                    outputs.insert(dep.clone(), kind.sample_outputs());
                 }
                 stack.push(dep.clone());
             }

@@ -33,6 +33,62 @@ pub use solution_model::{Ask, Exploration, SegmentQuery, SolutionModel, mask_sco
 pub use trending::TrendingNowSpec;
 pub use user_personalization::{Algorithm, UpModel, UserPersonalizationSpec};
 
+/// Which recipe: the closed list, named as the managed service names them.
+/// Every place that depends on the recipe matches on this enum, so adding a
+/// recipe is a new variant plus the arms the compiler asks for.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "kebab-case")]
+pub enum RecipeKind {
+    PopularityCount,
+    TrendingNow,
+    Sims,
+    UserPersonalization,
+    PersonalizedRanking,
+    NextItem,
+    ItemAffinity,
+    ItemAttributeAffinity,
+}
+
+impl RecipeKind {
+    pub fn name(self) -> &'static str {
+        self.into()
+    }
+
+    /// A recipe as users write it: its name, or the managed service's
+    /// recipe ARN suffix (`aws-user-personalization-v2`, `aws-hrnn`).
+    pub fn parse(text: &str) -> Option<RecipeKind> {
+        match text.strip_prefix("aws-").unwrap_or(text) {
+            "user-personalization-v2" => Some(Self::UserPersonalization),
+            "personalized-ranking-v2" => Some(Self::PersonalizedRanking),
+            // The managed service's session-aware family was HRNN.
+            "hrnn" => Some(Self::NextItem),
+            other => other.parse().ok(),
+        }
+    }
+
+    /// Every recipe's name, for messages.
+    pub fn names() -> Vec<&'static str> {
+        use strum::IntoEnumIterator;
+        Self::iter().map(Self::name).collect()
+    }
+}
+
+impl std::fmt::Display for RecipeKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A solution's recipe and its settings, as written under `solutions:`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum RecipeSpec {
@@ -55,59 +111,50 @@ pub enum RecipeSpec {
 }
 
 impl RecipeSpec {
-    pub const NAMES: &'static [&'static str] = &[
-        "popularity-count",
-        "trending-now",
-        "sims",
-        "user-personalization",
-        "personalized-ranking",
-        "next-item",
-        "item-affinity",
-        "item-attribute-affinity",
-    ];
-
     pub(crate) fn from_value(
         recipe: &str,
         rest: Mapping,
         at: &str,
     ) -> Result<RecipeSpec, SpecProblem> {
-        let value = Value::Mapping(rest);
-        // The managed service's recipe ARNs end in `aws-<name>`; accept both.
-        match recipe.strip_prefix("aws-").unwrap_or(recipe) {
-            "popularity-count" => Ok(Self::PopularityCount(from_value(value, at)?)),
-            "trending-now" => Ok(Self::TrendingNow(from_value(value, at)?)),
-            "sims" => Ok(Self::Sims(from_value(value, at)?)),
-            "user-personalization" | "user-personalization-v2" => {
-                Ok(Self::UserPersonalization(from_value(value, at)?))
-            }
-            "personalized-ranking" | "personalized-ranking-v2" => {
-                Ok(Self::PersonalizedRanking(from_value(value, at)?))
-            }
-            // The managed service's session-aware family was HRNN.
-            "next-item" | "hrnn" => Ok(Self::NextItem(from_value(value, at)?)),
-            "item-affinity" => Ok(Self::ItemAffinity(from_value(value, at)?)),
-            "item-attribute-affinity" => Ok(Self::ItemAttributeAffinity(from_value(value, at)?)),
-            other => Err(SpecProblem::new(
+        let Some(kind) = RecipeKind::parse(recipe) else {
+            return Err(SpecProblem::new(
                 format!("{at}.recipe"),
                 format!(
-                    "unknown recipe {other:?}; known recipes: {}",
-                    Self::NAMES.join(", ")
+                    "unknown recipe {recipe:?}; known recipes: {}",
+                    RecipeKind::names().join(", ")
                 ),
-            )),
+            ));
+        };
+        let value = Value::Mapping(rest);
+        Ok(match kind {
+            RecipeKind::PopularityCount => Self::PopularityCount(from_value(value, at)?),
+            RecipeKind::TrendingNow => Self::TrendingNow(from_value(value, at)?),
+            RecipeKind::Sims => Self::Sims(from_value(value, at)?),
+            RecipeKind::UserPersonalization => Self::UserPersonalization(from_value(value, at)?),
+            RecipeKind::PersonalizedRanking => Self::PersonalizedRanking(from_value(value, at)?),
+            RecipeKind::NextItem => Self::NextItem(from_value(value, at)?),
+            RecipeKind::ItemAffinity => Self::ItemAffinity(from_value(value, at)?),
+            RecipeKind::ItemAttributeAffinity => {
+                Self::ItemAttributeAffinity(from_value(value, at)?)
+            }
+        })
+    }
+
+    pub fn kind(&self) -> RecipeKind {
+        match self {
+            Self::PopularityCount(_) => RecipeKind::PopularityCount,
+            Self::TrendingNow(_) => RecipeKind::TrendingNow,
+            Self::Sims(_) => RecipeKind::Sims,
+            Self::UserPersonalization(_) => RecipeKind::UserPersonalization,
+            Self::PersonalizedRanking(_) => RecipeKind::PersonalizedRanking,
+            Self::NextItem(_) => RecipeKind::NextItem,
+            Self::ItemAffinity(_) => RecipeKind::ItemAffinity,
+            Self::ItemAttributeAffinity(_) => RecipeKind::ItemAttributeAffinity,
         }
     }
 
     pub fn name(&self) -> &'static str {
-        match self {
-            Self::PopularityCount(_) => "popularity-count",
-            Self::TrendingNow(_) => "trending-now",
-            Self::Sims(_) => "sims",
-            Self::UserPersonalization(_) => "user-personalization",
-            Self::PersonalizedRanking(_) => "personalized-ranking",
-            Self::NextItem(_) => "next-item",
-            Self::ItemAffinity(_) => "item-affinity",
-            Self::ItemAttributeAffinity(_) => "item-attribute-affinity",
-        }
+        self.kind().name()
     }
 
     /// Whether the recipe answers segment queries (items → users).
@@ -253,22 +300,16 @@ pub trait Model: Send + Sync {
     }
 }
 
-fn load_model(recipe: &str, r: &ArtifactReader) -> Result<Box<dyn Model>, ArtifactError> {
+fn load_model(recipe: RecipeKind, r: &ArtifactReader) -> Result<Box<dyn Model>, ArtifactError> {
     Ok(match recipe {
-        "popularity-count" => Box::new(popularity::PopularityModel::load(r)?),
-        "trending-now" => Box::new(trending::TrendingModel::load(r)?),
-        "sims" => Box::new(sims::SimsModel::load(r)?),
-        "user-personalization"
-        | "personalized-ranking"
-        | "item-affinity"
-        | "item-attribute-affinity" => Box::new(user_personalization::UpModel::load(r)?),
-        "next-item" => Box::new(next_item::NextItemModel::load(r)?),
-        other => {
-            return Err(ArtifactError::Corrupt {
-                file: "model".into(),
-                reason: format!("unknown recipe {other:?} (made by a newer recflow?)"),
-            });
-        }
+        RecipeKind::PopularityCount => Box::new(popularity::PopularityModel::load(r)?),
+        RecipeKind::TrendingNow => Box::new(trending::TrendingModel::load(r)?),
+        RecipeKind::Sims => Box::new(sims::SimsModel::load(r)?),
+        RecipeKind::UserPersonalization
+        | RecipeKind::PersonalizedRanking
+        | RecipeKind::ItemAffinity
+        | RecipeKind::ItemAttributeAffinity => Box::new(user_personalization::UpModel::load(r)?),
+        RecipeKind::NextItem => Box::new(next_item::NextItemModel::load(r)?),
     })
 }
 
@@ -605,6 +646,23 @@ fn top_k_scan_impl<const AVX: bool>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_recipe_kind_parses_by_its_name_into_a_spec_of_that_kind() {
+        use strum::IntoEnumIterator;
+        for kind in RecipeKind::iter() {
+            assert_eq!(RecipeKind::parse(kind.name()), Some(kind));
+            let spec = RecipeSpec::from_value(kind.name(), Mapping::new(), "solutions.s")
+                .unwrap_or_else(|p| panic!("{kind}: {p}"));
+            assert_eq!(spec.kind(), kind);
+        }
+        assert_eq!(
+            RecipeKind::parse("aws-user-personalization-v2"),
+            Some(RecipeKind::UserPersonalization)
+        );
+        assert_eq!(RecipeKind::parse("aws-hrnn"), Some(RecipeKind::NextItem));
+        assert_eq!(RecipeKind::parse("nope"), None);
+    }
 
     proptest::proptest! {
         #[test]

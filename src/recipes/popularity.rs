@@ -83,7 +83,7 @@ mod tests {
         let d = Box::leak(Box::new(data()));
         let td = TrainingData::new(d, &events).unwrap();
         let m = PopularityCountSpec::default().train(&td).unwrap();
-        SolutionModel::new("popularity-count", &td, m)
+        SolutionModel::new(crate::recipes::RecipeKind::PopularityCount, &td, m)
     }
 
     fn ids(v: Vec<super::super::Scored>) -> Vec<String> {

@@ -14,7 +14,8 @@ use fixedbitset::FixedBitSet;
 use super::attributes::AttributeExpr;
 use super::features::{ItemFeatures, ItemRecord};
 use super::{
-    Histories, IdMap, Model, Query, Scored, TrainingData, load_model, top_k, top_k_biased,
+    Histories, IdMap, Model, Query, RecipeKind, Scored, TrainingData, load_model, top_k,
+    top_k_biased,
 };
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
 
@@ -131,7 +132,7 @@ unsafe fn mask_scores_avx2(scores: &mut [f32], a: &FixedBitSet) {
 }
 
 pub struct SolutionModel {
-    pub recipe: String,
+    pub recipe: RecipeKind,
     pub items: IdMap,
     pub users: IdMap,
     histories: Histories,
@@ -148,10 +149,10 @@ pub struct SolutionModel {
 }
 
 impl SolutionModel {
-    pub fn new(recipe: &str, data: &TrainingData, model: Box<dyn Model>) -> SolutionModel {
+    pub fn new(recipe: RecipeKind, data: &TrainingData, model: Box<dyn Model>) -> SolutionModel {
         let d = data.interactions;
         SolutionModel {
-            recipe: recipe.to_string(),
+            recipe,
             items: d.items.clone(),
             users: d.users.clone(),
             histories: data.histories.clone(),
@@ -601,7 +602,7 @@ impl SolutionModel {
     }
 
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut w = ArtifactWriter::new(&self.recipe, serde_json::json!({}));
+        let mut w = ArtifactWriter::new(self.recipe.name(), serde_json::json!({}));
         w.strings("catalog.items", self.items.ids());
         w.strings("catalog.users", self.users.ids());
         w.f32s("catalog.popularity", &self.popularity);
@@ -618,8 +619,11 @@ impl SolutionModel {
     /// Loads and verifies an artifact; `file` names it in errors.
     pub fn from_bytes(file: &str, data: bytes::Bytes) -> Result<SolutionModel, ArtifactError> {
         let r = ArtifactReader::parse(file, data)?;
-        let recipe = r.recipe().to_string();
-        let model = load_model(&recipe, &r).map_err(|e| match e {
+        let recipe = RecipeKind::parse(r.recipe()).ok_or_else(|| ArtifactError::Corrupt {
+            file: file.to_string(),
+            reason: format!("unknown recipe {:?} (made by a newer recflow?)", r.recipe()),
+        })?;
+        let model = load_model(recipe, &r).map_err(|e| match e {
             ArtifactError::Corrupt { reason, .. } => ArtifactError::Corrupt {
                 file: file.to_string(),
                 reason,
@@ -717,7 +721,8 @@ mod tests {
             comedy(1_000_000),
             horror(1_000_000),
         ];
-        let sm = SolutionModel::new("popularity-count", &td, model).with_features(&records);
+        let sm = SolutionModel::new(crate::recipes::RecipeKind::PopularityCount, &td, model)
+            .with_features(&records);
         let plain: Vec<String> = sm
             .recommend(&Query::User("u1"), 4)
             .into_iter()

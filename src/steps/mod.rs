@@ -62,80 +62,127 @@ pub enum StepKind {
 #[serde(deny_unknown_fields)]
 pub struct NoopSpec {}
 
-impl StepKind {
-    pub const TYPES: &'static [&'static str] = &[
-        "import",
-        "train",
-        "deploy",
-        "batch_inference",
-        "batch_segment",
-        "forecast_train",
-        "forecast",
-        "shell",
-        "wait_for",
-        "noop",
-    ];
+/// A step's type, as `type:` names it: the closed list. Every place that
+/// depends on the type matches on this enum (or on [`StepKind`]), so a new
+/// step type is a new file, a variant here and in [`StepKind`], and the
+/// arms the compiler asks for.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumIter,
+    strum::IntoStaticStr,
+    strum::EnumString,
+)]
+#[strum(serialize_all = "snake_case")]
+pub enum StepType {
+    Import,
+    Train,
+    Deploy,
+    BatchInference,
+    BatchSegment,
+    ForecastTrain,
+    Forecast,
+    Shell,
+    WaitFor,
+    Noop,
+}
 
-    pub(crate) fn from_value(kind: &str, rest: Mapping, at: &str) -> Result<StepKind, SpecProblem> {
-        let value = Value::Mapping(rest);
-        match kind {
-            "import" => Ok(Self::Import(from_value(value, at)?)),
-            "train" => Ok(Self::Train(from_value(value, at)?)),
-            "deploy" => Ok(Self::Deploy(from_value(value, at)?)),
-            "batch_inference" => Ok(Self::BatchInference(from_value(value, at)?)),
-            "batch_segment" => Ok(Self::BatchSegment(from_value(value, at)?)),
-            "forecast_train" => Ok(Self::ForecastTrain(from_value(value, at)?)),
-            "forecast" => Ok(Self::Forecast(from_value(value, at)?)),
-            "shell" => Ok(Self::Shell(from_value(value, at)?)),
-            "wait_for" => Ok(Self::WaitFor(from_value(value, at)?)),
-            "noop" => Ok(Self::Noop(from_value(value, at)?)),
-            other => Err(SpecProblem::new(
-                format!("{at}.type"),
-                format!(
-                    "unknown step type {other:?}; known types: {}",
-                    Self::TYPES.join(", ")
-                ),
-            )),
-        }
+impl StepType {
+    pub fn name(self) -> &'static str {
+        self.into()
     }
 
-    pub fn type_name(&self) -> &'static str {
-        match self {
-            Self::Import(_) => "import",
-            Self::Train(_) => "train",
-            Self::Deploy(_) => "deploy",
-            Self::BatchInference(_) => "batch_inference",
-            Self::BatchSegment(_) => "batch_segment",
-            Self::ForecastTrain(_) => "forecast_train",
-            Self::Forecast(_) => "forecast",
-            Self::Shell(_) => "shell",
-            Self::WaitFor(_) => "wait_for",
-            Self::Noop(_) => "noop",
-        }
+    /// The type a `type:` value names, or a problem listing the known ones.
+    pub fn parse(text: &str, at: &str) -> Result<StepType, SpecProblem> {
+        text.parse().map_err(|_| {
+            use strum::IntoEnumIterator;
+            let known: Vec<&str> = StepType::iter().map(StepType::name).collect();
+            SpecProblem::new(
+                format!("{at}.type"),
+                format!(
+                    "unknown step type {text:?}; known types: {}",
+                    known.join(", ")
+                ),
+            )
+        })
     }
 
     /// Outputs a step of this type reports, with sample values of their
     /// types: templates are checked against these (`{{ steps.ID.outputs.KEY }}`).
-    pub fn sample_outputs(type_name: &str) -> serde_json::Value {
+    pub fn sample_outputs(self) -> serde_json::Value {
         use serde_json::json;
-        match type_name {
-            "import" => {
+        match self {
+            Self::Import => {
                 json!({"dataset": "interactions", "dataset_version": 1, "rows": 1, "rejected_rows": 0})
             }
-            "train" => json!({"solution": "sample", "solution_version": 1, "metrics": {}}),
-            "deploy" => json!({"campaign": "sample", "solution": "sample", "deployed_version": 1}),
-            "batch_inference" => json!({"output": "s3://sample/", "lines": 1, "errors": 0}),
-            "batch_segment" => json!({"output": "s3://sample/", "lines": 1, "errors": 0}),
-            "forecast_train" => {
+            Self::Train => json!({"solution": "sample", "solution_version": 1, "metrics": {}}),
+            Self::Deploy => {
+                json!({"campaign": "sample", "solution": "sample", "deployed_version": 1})
+            }
+            Self::BatchInference | Self::BatchSegment => {
+                json!({"output": "s3://sample/", "lines": 1, "errors": 0})
+            }
+            Self::ForecastTrain => {
                 json!({"predictor": "sample", "predictor_version": 1, "algorithm": "ets", "metrics": {}})
             }
-            "forecast" => {
+            Self::Forecast => {
                 json!({"output": "s3://sample/", "rows": 1, "items": 1, "predictor_version": 1})
             }
-            "shell" => json!({"exit_code": 0, "last_line": "sample"}),
-            "wait_for" => json!({"path": "s3://sample/"}),
-            _ => json!({}),
+            Self::Shell => json!({"exit_code": 0, "last_line": "sample"}),
+            Self::WaitFor => json!({"path": "s3://sample/"}),
+            Self::Noop => json!({}),
         }
+    }
+}
+
+impl std::fmt::Display for StepType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl StepKind {
+    pub(crate) fn from_value(
+        ty: StepType,
+        rest: Mapping,
+        at: &str,
+    ) -> Result<StepKind, SpecProblem> {
+        let value = Value::Mapping(rest);
+        Ok(match ty {
+            StepType::Import => Self::Import(from_value(value, at)?),
+            StepType::Train => Self::Train(from_value(value, at)?),
+            StepType::Deploy => Self::Deploy(from_value(value, at)?),
+            StepType::BatchInference => Self::BatchInference(from_value(value, at)?),
+            StepType::BatchSegment => Self::BatchSegment(from_value(value, at)?),
+            StepType::ForecastTrain => Self::ForecastTrain(from_value(value, at)?),
+            StepType::Forecast => Self::Forecast(from_value(value, at)?),
+            StepType::Shell => Self::Shell(from_value(value, at)?),
+            StepType::WaitFor => Self::WaitFor(from_value(value, at)?),
+            StepType::Noop => Self::Noop(from_value(value, at)?),
+        })
+    }
+
+    pub fn step_type(&self) -> StepType {
+        match self {
+            Self::Import(_) => StepType::Import,
+            Self::Train(_) => StepType::Train,
+            Self::Deploy(_) => StepType::Deploy,
+            Self::BatchInference(_) => StepType::BatchInference,
+            Self::BatchSegment(_) => StepType::BatchSegment,
+            Self::ForecastTrain(_) => StepType::ForecastTrain,
+            Self::Forecast(_) => StepType::Forecast,
+            Self::Shell(_) => StepType::Shell,
+            Self::WaitFor(_) => StepType::WaitFor,
+            Self::Noop(_) => StepType::Noop,
+        }
+    }
+
+    pub fn type_name(&self) -> &'static str {
+        self.step_type().name()
     }
 
     /// The attempt time limit when the step sets none.
@@ -264,6 +311,20 @@ pub fn thousands(n: impl Into<u64>) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn every_step_type_parses_by_its_name_and_reports_sample_outputs() {
+        use strum::IntoEnumIterator;
+        for ty in StepType::iter() {
+            assert_eq!(StepType::parse(ty.name(), "steps[0]"), Ok(ty));
+            assert!(ty.sample_outputs().is_object(), "{ty}");
+        }
+        let e = StepType::parse("trian", "steps[3]").unwrap_err();
+        assert_eq!(e.path, "steps[3].type");
+        assert!(e.message.contains("known types: import, train,"), "{e}");
+    }
+
     #[test]
     fn thousands_separators() {
         assert_eq!(super::thousands(0u64), "0");
