@@ -1,12 +1,14 @@
 //! The state store: pipelines, runs, step attempts, dataset and solution
-//! versions, and campaigns, behind one trait. SQLite (WAL, versioned
-//! migrations) is the embedded default; PostgreSQL (`postgres://` URLs), with
-//! the same schema and queries, holds the state several nodes share. A run is
-//! a row before it is work, and versions are allocated here so two writers
-//! never share a number.
+//! versions, campaigns and events, behind small traits by capability that
+//! [`StateStore`] gathers. SQLite (WAL, versioned migrations) is the embedded
+//! default; PostgreSQL (`postgres://` URLs), with the same schema and the same
+//! SQL (`sql.rs`), holds the state several nodes share. A run is a row before
+//! it is work, and versions are allocated here so two writers never share a
+//! number.
 
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -18,8 +20,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+use postgres::PostgresStore;
+use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -214,6 +216,7 @@ pub struct PipelineRecord {
     pub name: String,
     pub dataset_group: String,
     pub file: String,
+    /// When the pipeline was last registered.
     pub updated_at: DateTime<Utc>,
 }
 
@@ -356,12 +359,9 @@ pub struct DeploymentRecord {
     pub deployed_at: DateTime<Utc>,
 }
 
-/// The state store. Every method is one short transaction.
+/// Pipelines as registered.
 #[async_trait]
-pub trait StateStore: Send + Sync {
-    /// A printable form of where the state lives (no secrets).
-    fn describe(&self) -> String;
-
+pub trait PipelineStore: Send + Sync {
     async fn upsert_pipeline(
         &self,
         name: &str,
@@ -370,10 +370,16 @@ pub trait StateStore: Send + Sync {
         spec: &str,
     ) -> StoreResult<()>;
     async fn list_pipelines(&self) -> StoreResult<Vec<PipelineRecord>>;
-
     /// The stored pipeline and its source text.
     async fn get_pipeline(&self, name: &str) -> StoreResult<Option<(PipelineRecord, String)>>;
+    /// The source text of the group's pipelines (filters live there).
+    async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>>;
+}
 
+/// The run queue: runs, the attempts of their steps, which workers claim and
+/// heartbeat, the scheduler's lease and each schedule's cursor.
+#[async_trait]
+pub trait RunStore: Send + Sync {
     /// Records a run; `None` when it is a scheduled run for a logical date
     /// that already has one (each scheduled time fires once).
     async fn create_run(&self, run: &NewRun) -> StoreResult<Option<i64>>;
@@ -396,6 +402,7 @@ pub trait StateStore: Send + Sync {
     /// records of steps that did not run are dropped, to be decided again.
     async fn reopen_run(&self, run_id: i64) -> StoreResult<()>;
     async fn get_run(&self, run_id: i64) -> StoreResult<RunRecord>;
+    /// The newest `limit` runs, of one pipeline if given.
     async fn list_runs(&self, pipeline: Option<&str>, limit: i64) -> StoreResult<Vec<RunRecord>>;
     /// Runs in one of these states, oldest first.
     async fn runs_with_status(&self, statuses: &[RunStatus]) -> StoreResult<Vec<RunRecord>>;
@@ -466,7 +473,11 @@ pub trait StateStore: Send + Sync {
         pipeline: &str,
         fired_up_to: DateTime<Utc>,
     ) -> StoreResult<()>;
+}
 
+/// Dataset, solution and predictor versions.
+#[async_trait]
+pub trait VersionStore: Send + Sync {
     /// Allocates the next version number of `owner` in state `creating`;
     /// its files go to `{location_prefix}/v{N}`.
     async fn create_version(
@@ -510,7 +521,11 @@ pub trait StateStore: Send + Sync {
         kind: VersionKind,
         owner: Option<&str>,
     ) -> StoreResult<Vec<VersionRecord>>;
+}
 
+/// Campaigns (which solution version serves) and their deployments.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
     /// Points a campaign at a solution version (creating it if new) and
     /// records the deployment. Returns the version it pointed at before.
     async fn deploy_campaign(
@@ -524,9 +539,18 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<Option<i64>>;
     async fn get_campaign(&self, name: &str) -> StoreResult<CampaignRecord>;
     /// Moves a campaign's pointer to a version (an update or a rollback),
-    /// recording a deployment.
+    /// recording a deployment; `previous_version` is the version it pointed
+    /// at when the move committed.
     async fn set_campaign_version(&self, name: &str, version: i64) -> StoreResult<CampaignRecord>;
+    async fn list_campaigns(&self) -> StoreResult<Vec<CampaignRecord>>;
+    /// A campaign's deployments, newest first.
+    async fn list_deployments(&self, campaign: &str) -> StoreResult<Vec<DeploymentRecord>>;
+}
 
+/// Real-time data: event trackers, events (`PutEvents`), and items and users
+/// (`PutItems`, `PutUsers`).
+#[async_trait]
+pub trait EventStore: Send + Sync {
     /// The dataset group's event tracker, created on first use.
     async fn event_tracker(&self, dataset_group: &str) -> StoreResult<String>;
     /// Gives a dataset group the tracking id its pipeline file declares.
@@ -549,16 +573,19 @@ pub trait StateStore: Send + Sync {
         dataset_type: &str,
         records: &[(String, String)],
     ) -> StoreResult<()>;
-    /// Records stored by [`StateStore::put_records`]: (id, properties JSON).
+    /// Records stored by [`EventStore::put_records`]: (id, properties JSON).
     async fn list_put_records(
         &self,
         dataset_group: &str,
         dataset_type: &str,
     ) -> StoreResult<Vec<(String, String)>>;
-    /// The source text of the group's pipelines (filters live there).
-    async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>>;
-    async fn list_campaigns(&self) -> StoreResult<Vec<CampaignRecord>>;
-    async fn list_deployments(&self, campaign: &str) -> StoreResult<Vec<DeploymentRecord>>;
+}
+
+/// The whole state store, as the engine, the server and the CLI hold it
+/// (`Arc<dyn StateStore>`). Every method is one short transaction.
+pub trait StateStore: PipelineStore + RunStore + VersionStore + CampaignStore + EventStore {
+    /// A printable form of where the state lives (no secrets).
+    fn describe(&self) -> String;
 }
 
 /// Timestamps are stored as RFC 3339 text in UTC with milliseconds, so that
