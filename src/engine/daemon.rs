@@ -454,6 +454,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 mod tests {
     use super::*;
     use crate::config::Settings;
+    use crate::store::RunQuery;
 
     async fn env(dir: &Path) -> Env {
         Env::open(Settings {
@@ -491,9 +492,17 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    /// The newest `limit` runs of the pipeline `hourly`.
+    fn hourly_runs(limit: i64) -> RunQuery {
+        RunQuery {
+            pipeline: Some("hourly".into()),
+            ..RunQuery::newest(limit)
+        }
+    }
+
     /// Logical dates of the pipeline's scheduled runs, oldest first, with status.
     async fn fired(env: &Env) -> Vec<(String, RunStatus)> {
-        let mut runs = env.store.list_runs(Some("hourly"), 100).await.unwrap();
+        let mut runs = env.store.list_runs(&hourly_runs(100)).await.unwrap();
         runs.reverse();
         runs.iter()
             .map(|r| {
@@ -546,7 +555,7 @@ mod tests {
             fired(&env).await,
             [("01:00".to_string(), RunStatus::Queued)]
         );
-        let run = &env.store.list_runs(Some("hourly"), 1).await.unwrap()[0];
+        let run = &env.store.list_runs(&hourly_runs(1)).await.unwrap()[0];
         assert_eq!(
             run.data_interval_start,
             Some(at("2026-11-22T00:00:00Z")),
@@ -593,13 +602,13 @@ mod tests {
             fire_schedules(&engine, &folder, at("2026-11-22T01:00:01Z"))
                 .await
                 .unwrap();
-            let first = env.store.list_runs(Some("hourly"), 1).await.unwrap()[0].id;
+            let first = env.store.list_runs(&hourly_runs(1)).await.unwrap()[0].id;
             let run = env.store.get_run(first).await.unwrap();
             engine.start_run(&run).await.unwrap();
             fire_schedules(&engine, &folder, at("2026-11-22T02:00:01Z"))
                 .await
                 .unwrap();
-            let runs = env.store.list_runs(Some("hourly"), 1).await.unwrap();
+            let runs = env.store.list_runs(&hourly_runs(1)).await.unwrap();
             assert_eq!(runs[0].status, expect_new, "{policy}");
             assert_eq!(
                 env.store.get_run(first).await.unwrap().cancel_requested,

@@ -220,6 +220,39 @@ pub struct PipelineRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Which runs to list, newest (highest id) first.
+#[derive(Debug, Clone)]
+pub struct RunQuery {
+    /// Runs of this pipeline only.
+    pub pipeline: Option<String>,
+    /// Runs in one of these states; empty for every state.
+    pub statuses: Vec<RunStatus>,
+    /// Runs created at or after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Runs created before this time.
+    pub created_before: Option<DateTime<Utc>>,
+    /// A page's cursor: runs with an id below this one (the last id of the
+    /// previous page).
+    pub before_id: Option<i64>,
+    /// At most this many runs.
+    pub limit: i64,
+}
+
+impl RunQuery {
+    /// The newest `limit` runs of every pipeline; set the other fields to
+    /// narrow it: `RunQuery { pipeline: Some(name), ..RunQuery::newest(20) }`.
+    pub fn newest(limit: i64) -> RunQuery {
+        RunQuery {
+            pipeline: None,
+            statuses: Vec::new(),
+            created_after: None,
+            created_before: None,
+            before_id: None,
+            limit,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
     pub id: i64,
@@ -402,8 +435,8 @@ pub trait RunStore: Send + Sync {
     /// records of steps that did not run are dropped, to be decided again.
     async fn reopen_run(&self, run_id: i64) -> StoreResult<()>;
     async fn get_run(&self, run_id: i64) -> StoreResult<RunRecord>;
-    /// The newest `limit` runs, of one pipeline if given.
-    async fn list_runs(&self, pipeline: Option<&str>, limit: i64) -> StoreResult<Vec<RunRecord>>;
+    /// Runs that match `query`, newest first.
+    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>>;
     /// Runs in one of these states, oldest first.
     async fn runs_with_status(&self, statuses: &[RunStatus]) -> StoreResult<Vec<RunRecord>>;
 

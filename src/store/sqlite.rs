@@ -123,3 +123,86 @@ fn lock_file(path: &std::path::Path) -> Result<std::fs::File, String> {
     }
     Ok(file)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::rows::Columns;
+    use super::super::sql::run_list_sql;
+    use super::*;
+
+    /// Each shape of run list is answered from an index, not by reading
+    /// every run (measured in `suite.rs`, `measure_run_lists`). SQLite plans
+    /// without statistics (the store never runs ANALYZE), so the plan on an
+    /// empty database is the plan on a big one.
+    #[tokio::test]
+    async fn run_lists_are_answered_from_indexes() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/state.db", dir.path().display());
+        let s = SqliteStore::open(&url).await.unwrap();
+        let newest = || RunQuery::newest(25);
+        let t = Utc::now();
+        let shapes = [
+            (newest(), vec!["SCAN runs"]),
+            (
+                RunQuery {
+                    before_id: Some(100),
+                    ..newest()
+                },
+                vec!["SEARCH runs USING INTEGER PRIMARY KEY (rowid<?)"],
+            ),
+            (
+                RunQuery {
+                    pipeline: Some("p".into()),
+                    before_id: Some(100),
+                    ..newest()
+                },
+                vec!["SEARCH runs USING INDEX runs_by_pipeline (pipeline=? AND id<?)"],
+            ),
+            (
+                RunQuery {
+                    statuses: vec![RunStatus::Failed, RunStatus::Cancelled],
+                    ..newest()
+                },
+                vec!["SEARCH runs USING INDEX runs_by_status (status=?)"],
+            ),
+            (
+                RunQuery {
+                    created_after: Some(t),
+                    ..newest()
+                },
+                vec![
+                    "SEARCH runs USING INTEGER PRIMARY KEY (rowid>?)",
+                    "SEARCH runs USING COVERING INDEX runs_by_created (created_at>?)",
+                ],
+            ),
+            (
+                RunQuery {
+                    created_after: Some(t),
+                    created_before: Some(t),
+                    ..newest()
+                },
+                vec![
+                    "SEARCH runs USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)",
+                    "SEARCH runs USING COVERING INDEX runs_by_created (created_at>?)",
+                    "SEARCH runs USING COVERING INDEX runs_by_created (created_at<?)",
+                ],
+            ),
+        ];
+        for (query, expected) in shapes {
+            let (sql, _) = run_list_sql::<Sqlite>(&query);
+            let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .fetch_all(&s.pool)
+                .await
+                .unwrap()
+                .iter()
+                .map(|r| r.text("detail").unwrap())
+                .collect();
+            for line in expected {
+                assert!(
+                    plan.iter().any(|l| l == line),
+                    "{query:?}\n{sql}\n{plan:#?}"
+                );
+            }
+        }
+    }
+}

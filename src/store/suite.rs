@@ -40,6 +40,7 @@ macro_rules! conformance_suite {
 conformance_suite!(
     runs_and_attempts_round_trip,
     a_scheduled_time_fires_once,
+    runs_are_listed_newest_first_by_query,
     claims_are_exclusive_and_respect_max_parallel_steps,
     concurrent_claims_take_each_attempt_once_within_max_parallel_steps,
     heartbeats_report_cancelled_runs_and_stale_attempts_fail,
@@ -412,6 +413,114 @@ async fn concurrent_claims_take_each_attempt_once_within_max_parallel_steps(s: &
     }
 }
 
+async fn runs_are_listed_newest_first_by_query(s: &dyn StateStore) {
+    // Three runs of `a` and two of `b` in two batches, apart in time, in
+    // several states.
+    let create = async |pipeline: &str, status: RunStatus| {
+        let run = NewRun {
+            status,
+            ..new_run(pipeline, "api", Utc::now(), 1)
+        };
+        s.create_run(&run).await.unwrap().unwrap()
+    };
+    let gap = || tokio::time::sleep(Duration::from_millis(20));
+    let t0 = Utc::now();
+    gap().await;
+    let a1 = create("a", RunStatus::Queued).await;
+    let a2 = create("a", RunStatus::Queued).await;
+    gap().await;
+    let t1 = Utc::now();
+    gap().await;
+    let b1 = create("b", RunStatus::Queued).await;
+    let a3 = create("a", RunStatus::Queued).await;
+    let b2 = create("b", RunStatus::Skipped).await;
+    s.start_run(a1, None).await.unwrap();
+    s.finish_run(a1, RunStatus::Succeeded, None).await.unwrap();
+    s.finish_run(a2, RunStatus::Failed, Some("x"))
+        .await
+        .unwrap();
+    s.start_run(b1, None).await.unwrap();
+
+    let list = async |query: RunQuery| -> Vec<i64> {
+        let runs = s.list_runs(&query).await.unwrap();
+        runs.iter().map(|r| r.id).collect()
+    };
+    assert_eq!(list(RunQuery::newest(10)).await, [b2, a3, b1, a2, a1]);
+    assert_eq!(list(RunQuery::newest(2)).await, [b2, a3]);
+    assert!(list(RunQuery::newest(0)).await.is_empty());
+    let of_a = || RunQuery {
+        pipeline: Some("a".into()),
+        ..RunQuery::newest(10)
+    };
+    assert_eq!(list(of_a()).await, [a3, a2, a1]);
+    let in_states = |statuses: &[RunStatus]| RunQuery {
+        statuses: statuses.to_vec(),
+        ..RunQuery::newest(10)
+    };
+    assert_eq!(
+        list(in_states(&[RunStatus::Failed, RunStatus::Queued])).await,
+        [a3, a2]
+    );
+    assert_eq!(list(in_states(&[RunStatus::Running])).await, [b1]);
+    assert_eq!(list(in_states(&[RunStatus::Skipped])).await, [b2]);
+    assert!(list(in_states(&[RunStatus::Cancelled])).await.is_empty());
+    let between = |after: Option<DateTime<Utc>>, before: Option<DateTime<Utc>>| RunQuery {
+        created_after: after,
+        created_before: before,
+        ..RunQuery::newest(10)
+    };
+    assert_eq!(list(between(Some(t1), None)).await, [b2, a3, b1]);
+    assert_eq!(list(between(None, Some(t1))).await, [a2, a1]);
+    assert_eq!(list(between(Some(t0), Some(t1))).await, [a2, a1]);
+    assert!(list(between(Some(t1), Some(t0))).await.is_empty());
+    assert_eq!(
+        list(RunQuery {
+            created_after: Some(t1),
+            ..of_a()
+        })
+        .await,
+        [a3]
+    );
+    assert_eq!(
+        list(RunQuery {
+            statuses: vec![RunStatus::Succeeded, RunStatus::Queued],
+            ..of_a()
+        })
+        .await,
+        [a3, a1]
+    );
+
+    // Pages: each page's last id is the next page's cursor.
+    let mut pages = Vec::new();
+    let mut cursor = None;
+    // A few pages at most: a cursor that did not move would page forever.
+    for _ in 0..5 {
+        let page = list(RunQuery {
+            before_id: cursor,
+            ..RunQuery::newest(2)
+        })
+        .await;
+        let Some(&last) = page.last() else { break };
+        cursor = Some(last);
+        pages.push(page);
+    }
+    assert_eq!(pages, [vec![b2, a3], vec![b1, a2], vec![a1]]);
+    assert_eq!(
+        list(RunQuery {
+            before_id: Some(a3),
+            ..of_a()
+        })
+        .await,
+        [a2, a1]
+    );
+
+    let runs = s.list_runs(&RunQuery::newest(1)).await.unwrap();
+    assert_eq!(
+        (runs[0].pipeline.as_str(), runs[0].status),
+        ("b", RunStatus::Skipped)
+    );
+}
+
 async fn heartbeats_report_cancelled_runs_and_stale_attempts_fail(s: &dyn StateStore) {
     let t = Utc::now();
     let run = s
@@ -778,4 +887,155 @@ async fn events_and_put_records_round_trip(s: &dyn StateStore) {
     );
     assert_eq!(s.list_put_records("g", "USERS").await.unwrap().len(), 1);
     assert!(s.list_put_records("h", "ITEMS").await.unwrap().is_empty());
+}
+
+/// Not a test but a measurement, to rerun when run lists change: how long
+/// each shape of `list_runs` takes with `RECFLOW_MEASURE_RUNS` runs (10,000
+/// unless set) of seven pipelines, on both stores.
+///
+/// ```text
+/// RECFLOW_MEASURE_RUNS=100000 cargo test --lib store::suite::measure -- --ignored --nocapture --test-threads=1
+/// ```
+async fn measure_run_lists(s: &dyn StateStore) {
+    let n: usize = std::env::var("RECFLOW_MEASURE_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    // A pipeline file's size; one run in 13 failed; `rare` has one run in 5,000.
+    let spec = "x".repeat(2000);
+    let started = std::time::Instant::now();
+    let t0 = Utc::now();
+    let mut middle = t0;
+    for chunk in 0..n / 100 {
+        if chunk == n / 200 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            middle = Utc::now();
+        }
+        let runs: Vec<NewRun> = (0..100)
+            .map(|i| {
+                let pipeline = match (i, chunk % 50) {
+                    (0, 0) => "rare".to_string(),
+                    _ => format!("p{}", i % 7),
+                };
+                let status = match i % 13 {
+                    0 => RunStatus::Failed,
+                    _ => RunStatus::Queued,
+                };
+                NewRun {
+                    spec: spec.clone(),
+                    status,
+                    ..new_run(&pipeline, "api", t0, 4)
+                }
+            })
+            .collect();
+        join_all(runs.iter().map(|r| s.create_run(r))).await;
+    }
+    let store = if s.describe().starts_with("sqlite") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
+    eprintln!("{store}: {n} runs created in {:.1?}", started.elapsed());
+    let recent = Utc::now() - chrono::Duration::milliseconds(1);
+    let newest = || RunQuery::newest(25);
+    let shapes = [
+        ("newest (warms the cache)", newest()),
+        ("newest", newest()),
+        (
+            "a page deep down",
+            RunQuery {
+                before_id: Some(100),
+                ..newest()
+            },
+        ),
+        (
+            "pipeline rare",
+            RunQuery {
+                pipeline: Some("rare".into()),
+                ..newest()
+            },
+        ),
+        (
+            "pipeline p1",
+            RunQuery {
+                pipeline: Some("p1".into()),
+                ..newest()
+            },
+        ),
+        (
+            "status failed",
+            RunQuery {
+                statuses: vec![RunStatus::Failed],
+                ..newest()
+            },
+        ),
+        (
+            "status queued (most)",
+            RunQuery {
+                statuses: vec![RunStatus::Queued],
+                ..newest()
+            },
+        ),
+        (
+            "status running (none)",
+            RunQuery {
+                statuses: vec![RunStatus::Running],
+                ..newest()
+            },
+        ),
+        (
+            "created after now (none)",
+            RunQuery {
+                created_after: Some(recent),
+                ..newest()
+            },
+        ),
+        (
+            "created after the middle",
+            RunQuery {
+                created_after: Some(middle),
+                ..newest()
+            },
+        ),
+        (
+            "created before the middle",
+            RunQuery {
+                created_before: Some(middle),
+                ..newest()
+            },
+        ),
+        (
+            "created from the middle to now",
+            RunQuery {
+                created_after: Some(middle),
+                created_before: Some(recent),
+                ..newest()
+            },
+        ),
+    ];
+    for (label, query) in shapes {
+        let start = std::time::Instant::now();
+        let mut listed = 0;
+        for _ in 0..5 {
+            listed = s.list_runs(&query).await.unwrap().len();
+        }
+        eprintln!(
+            "{store}: {label}: {listed} runs in {:.2?}",
+            start.elapsed() / 5
+        );
+    }
+}
+
+mod measure {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement; see measure_run_lists"]
+    async fn run_lists_on_sqlite() {
+        super::on_sqlite(super::measure_run_lists).await
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    #[ignore = "a measurement; see measure_run_lists"]
+    async fn run_lists_on_postgres() {
+        super::on_postgres(super::measure_run_lists).await
+    }
 }
