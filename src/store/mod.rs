@@ -462,8 +462,12 @@ pub trait RunStore: Send + Sync {
     /// stop: their run was cancelled, timed out or ended, or they are no
     /// longer this worker's (failed as stale).
     async fn heartbeat(&self, worker: &str, attempt_ids: &[i64]) -> StoreResult<Vec<i64>>;
+    /// Appends to a running attempt's log, so that it can be read while the
+    /// attempt runs; false if the attempt is not running.
+    async fn append_attempt_log(&self, attempt_id: i64, chunk: &str) -> StoreResult<bool>;
     /// Ends an attempt that is still queued or running (false if it had
-    /// ended already, e.g. failed as stale while its worker was paused).
+    /// ended already, e.g. failed as stale while its worker was paused);
+    /// `end.log` is appended to the log the attempt has.
     async fn finish_attempt(
         &self,
         attempt_id: i64,
@@ -489,6 +493,8 @@ pub trait RunStore: Send + Sync {
     /// Fails every queued attempt of a run with `reason` (a cancelled run).
     async fn fail_queued_attempts(&self, run_id: i64, reason: &str) -> StoreResult<()>;
     async fn list_attempts(&self, run_id: i64) -> StoreResult<Vec<AttemptRecord>>;
+    /// The attempts of several runs in one query, by run and then in order.
+    async fn list_attempts_of_runs(&self, run_ids: &[i64]) -> StoreResult<Vec<AttemptRecord>>;
     async fn get_attempt(&self, attempt_id: i64) -> StoreResult<AttemptRecord>;
 
     /// Takes or renews the lease `name` for `ttl`; true while `holder` has it.

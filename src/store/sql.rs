@@ -493,6 +493,17 @@ where
         rows.iter().map(|r| r.int("id")).collect()
     }
 
+    async fn append_attempt_log(&self, attempt_id: i64, chunk: &str) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE step_attempts SET log = log || $1 WHERE id = $2 AND status = 'running'",
+        )
+        .bind(chunk)
+        .bind(attempt_id)
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
     async fn finish_attempt(
         &self,
         attempt_id: i64,
@@ -502,7 +513,7 @@ where
     ) -> StoreResult<bool> {
         let result = sqlx::query(
             "UPDATE step_attempts SET status = $1, finished_at = $2, summary = $3, outputs = $4,
-               error = $5, log = $6, interrupted = $7
+               error = $5, log = log || $6, interrupted = $7
              WHERE id = $8 AND status IN ('queued', 'running')",
         )
         .bind(status.as_str())
@@ -575,8 +586,18 @@ where
     }
 
     async fn list_attempts(&self, run_id: i64) -> StoreResult<Vec<AttemptRecord>> {
-        let rows = sqlx::query("SELECT * FROM step_attempts WHERE run_id = $1 ORDER BY id")
-            .bind(run_id)
+        self.list_attempts_of_runs(&[run_id]).await
+    }
+
+    async fn list_attempts_of_runs(&self, run_ids: &[i64]) -> StoreResult<Vec<AttemptRecord>> {
+        if run_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT * FROM step_attempts WHERE {} ORDER BY run_id, id",
+            DB::in_list("run_id", 1)
+        );
+        let rows = DB::bind_ids(sqlx::query(&sql), run_ids)
             .fetch_all(&self.pool)
             .await?;
         rows.iter().map(attempt_row).collect()

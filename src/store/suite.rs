@@ -41,6 +41,8 @@ conformance_suite!(
     runs_and_attempts_round_trip,
     a_scheduled_time_fires_once,
     runs_are_listed_newest_first_by_query,
+    attempts_of_several_runs_come_in_one_call,
+    attempt_logs_grow_while_the_attempt_runs,
     claims_are_exclusive_and_respect_max_parallel_steps,
     concurrent_claims_take_each_attempt_once_within_max_parallel_steps,
     heartbeats_report_cancelled_runs_and_stale_attempts_fail,
@@ -519,6 +521,87 @@ async fn runs_are_listed_newest_first_by_query(s: &dyn StateStore) {
         (runs[0].pipeline.as_str(), runs[0].status),
         ("b", RunStatus::Skipped)
     );
+}
+
+async fn attempts_of_several_runs_come_in_one_call(s: &dyn StateStore) {
+    let t = Utc::now();
+    let run = async || {
+        s.create_run(&new_run("grid", "api", t, 4))
+            .await
+            .unwrap()
+            .unwrap()
+    };
+    let (r1, r2, r3) = (run().await, run().await, run().await);
+    for (r, step) in [(r2, "import"), (r1, "import"), (r1, "train"), (r2, "train")] {
+        s.queue_attempt(r, step, "noop", 1, t).await.unwrap();
+    }
+    s.skip_step(r1, "deploy", "deploy", StepStatus::Skipped, "not needed")
+        .await
+        .unwrap();
+    let listed = |runs: Vec<AttemptRecord>| {
+        runs.iter()
+            .map(|a| (a.run_id, a.step_id.clone()))
+            .collect::<Vec<_>>()
+    };
+    let both = s.list_attempts_of_runs(&[r2, r1, r3]).await.unwrap();
+    assert_eq!(
+        listed(both.clone()),
+        [
+            (r1, "import".to_string()),
+            (r1, "train".to_string()),
+            (r1, "deploy".to_string()),
+            (r2, "import".to_string()),
+            (r2, "train".to_string())
+        ]
+    );
+    let of_r1 = s.list_attempts(r1).await.unwrap();
+    assert_eq!(listed(of_r1), listed(both[..3].to_vec()));
+    assert_eq!(s.list_attempts_of_runs(&[r2]).await.unwrap().len(), 2);
+    assert!(s.list_attempts_of_runs(&[r3]).await.unwrap().is_empty());
+    assert!(s.list_attempts_of_runs(&[]).await.unwrap().is_empty());
+}
+
+async fn attempt_logs_grow_while_the_attempt_runs(s: &dyn StateStore) {
+    let t = Utc::now();
+    let run = s
+        .create_run(&new_run("logs", "api", t, 4))
+        .await
+        .unwrap()
+        .unwrap();
+    s.queue_attempt(run, "a", "noop", 1, t).await.unwrap();
+    s.queue_attempt(run, "b", "noop", 1, t).await.unwrap();
+    s.start_run(run, None).await.unwrap();
+    let a = s.claim_attempt("w", Some(run)).await.unwrap().unwrap();
+    let b = s.get_attempt(a.id + 1).await.unwrap();
+    assert_eq!((b.step_id.as_str(), b.status), ("b", StepStatus::Queued));
+    assert!(
+        !s.append_attempt_log(b.id, "early\n").await.unwrap(),
+        "a queued attempt has no log yet"
+    );
+    assert!(s.append_attempt_log(a.id, "one\n").await.unwrap());
+    assert!(s.append_attempt_log(a.id, "two ünïcode\n").await.unwrap());
+    assert_eq!(s.get_attempt(a.id).await.unwrap().log, "one\ntwo ünïcode\n");
+    // The end's log comes after what was appended.
+    let end = AttemptEnd {
+        log: "done\n".into(),
+        ..Default::default()
+    };
+    assert!(
+        s.finish_attempt(a.id, StepStatus::Succeeded, &end, false)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.get_attempt(a.id).await.unwrap().log,
+        "one\ntwo ünïcode\ndone\n"
+    );
+    assert!(!s.append_attempt_log(a.id, "late\n").await.unwrap());
+    assert!(!s.append_attempt_log(a.id + 1000, "none\n").await.unwrap());
+    assert_eq!(
+        s.get_attempt(a.id).await.unwrap().log,
+        "one\ntwo ünïcode\ndone\n"
+    );
+    assert_eq!(s.get_attempt(b.id).await.unwrap().log, "");
 }
 
 async fn heartbeats_report_cancelled_runs_and_stale_attempts_fail(s: &dyn StateStore) {
