@@ -19,7 +19,7 @@ use super::{Engine, WorkerTiming};
 use crate::config::Env;
 use crate::pipeline::Pipeline;
 use crate::pipeline::orchestration::{Catchup, Overlap};
-use crate::store::{RunStatus, StateStore};
+use crate::store::{RunStatus, StateStore, StoreError};
 
 /// The lease that lets one daemon fire schedules.
 const SCHEDULER_LEASE: &str = "scheduler";
@@ -110,7 +110,19 @@ impl Folder {
                 Some(expr) => Some(CronSchedule::parse(expr, &o.timezone)?),
                 None => None,
             };
-            super::register(env, &pipeline).await?;
+            // A filter that another pipeline of the group declares makes
+            // the file invalid, as a bad file would; it is tried again at
+            // each reload, so it loads once the other pipeline drops it.
+            if let Err(e) = super::register(env, &pipeline).await {
+                match e.downcast_ref::<StoreError>() {
+                    Some(StoreError::FilterConflict { .. }) => {
+                        failed += 1;
+                        tracing::error!(file = %file.display(), "Pipeline not loaded: {e:#}");
+                        continue;
+                    }
+                    _ => return Err(e),
+                }
+            }
             let verb = if self.pipelines.contains_key(&name) {
                 "Reloaded"
             } else {
@@ -490,6 +502,41 @@ mod tests {
 
     fn at(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[tokio::test]
+    async fn a_filter_two_pipelines_of_a_group_declare_loads_only_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env(dir.path()).await;
+        let folder_dir = dir.path().join("pipelines");
+        std::fs::create_dir(&folder_dir).unwrap();
+        let write = |name: &str, filters: &str| {
+            let text = format!(
+                "name: {name}\ndataset_group: g\ndatasets:\n  interactions:\n    schema:\n      fields:\n\
+                 \x20       - {{name: USER_ID, type: string}}\n\
+                 \x20       - {{name: ITEM_ID, type: string}}\n\
+                 \x20       - {{name: EVENT_TYPE, type: string}}\n\
+                 \x20       - {{name: TIMESTAMP, type: long}}\n\
+                 {filters}steps:\n  - {{id: s, type: noop}}\n"
+            );
+            std::fs::write(folder_dir.join(format!("{name}.yaml")), text).unwrap();
+        };
+        let unwatched = "filters:\n  unwatched: {expression: 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN (\"watch\")'}\n";
+        write("a", unwatched);
+        write("b", unwatched);
+        let mut folder = Folder::default();
+        assert_eq!(folder.reload(&env, &folder_dir).await.unwrap(), 1);
+        assert_eq!(folder.pipelines.keys().collect::<Vec<_>>(), ["a"]);
+        // Once `a` no longer declares it, `b` loads at the next reload.
+        write("a", "");
+        assert_eq!(folder.reload(&env, &folder_dir).await.unwrap(), 0);
+        assert_eq!(folder.pipelines.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let filters = env.store.group_filters("g").await.unwrap();
+        let owners: Vec<_> = filters
+            .iter()
+            .map(|f| (f.name.as_str(), f.pipeline.as_str()))
+            .collect();
+        assert_eq!(owners, [("unwatched", "b")]);
     }
 
     /// The newest `limit` runs of the pipeline `hourly`.

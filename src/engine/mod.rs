@@ -31,7 +31,8 @@ use crate::pipeline::Pipeline;
 use crate::pipeline::template::RunVariables;
 use crate::steps::{StepContext, StepOutcome};
 use crate::store::{
-    AttemptEnd, AttemptRecord, NewRun, RunRecord, RunStatus, StepStatus, VersionKind, VersionStatus,
+    AttemptEnd, AttemptRecord, NewRun, PipelineRegistration, RunRecord, RunStatus, StepStatus,
+    VersionKind, VersionStatus,
 };
 
 use plan::Stopping;
@@ -538,12 +539,17 @@ pub fn new_run(
 pub async fn register(env: &Env, pipeline: &Pipeline) -> anyhow::Result<()> {
     let spec = &pipeline.spec;
     env.store
-        .upsert_pipeline(
-            &spec.name,
-            &spec.dataset_group,
-            &pipeline.file.display().to_string(),
-            &pipeline.source_text,
-        )
+        .upsert_pipeline(&PipelineRegistration {
+            name: spec.name.clone(),
+            dataset_group: spec.dataset_group.clone(),
+            file: pipeline.file.display().to_string(),
+            spec: pipeline.source_text.clone(),
+            filters: spec
+                .filters
+                .iter()
+                .map(|(name, f)| (name.clone(), f.expression.clone()))
+                .collect(),
+        })
         .await?;
     if let Some(t) = &spec.event_tracker {
         env.store

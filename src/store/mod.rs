@@ -33,6 +33,23 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{what} not found")]
     NotFound { what: String },
+    /// A filter name is the filter's identity in its dataset group (campaigns
+    /// and batch jobs name it), so two pipelines of a group cannot both
+    /// declare it: which expression would apply depends on which pipeline
+    /// was registered last.
+    #[error(
+        "filter {filter:?} of dataset group {dataset_group:?} is declared by pipeline {other:?}; \
+         pipeline {pipeline:?} cannot declare it too (a filter belongs to one pipeline of its group: \
+         remove it from one of them)"
+    )]
+    FilterConflict {
+        dataset_group: String,
+        filter: String,
+        /// The pipeline being registered.
+        pipeline: String,
+        /// The pipeline that declares the filter already.
+        other: String,
+    },
     #[error("state store holds an unexpected value: {0}")]
     Corrupt(String),
 }
@@ -218,6 +235,33 @@ pub struct PipelineRecord {
     pub file: String,
     /// When the pipeline was last registered.
     pub updated_at: DateTime<Utc>,
+    /// Set by an operator to stop the pipeline's schedule (the operations
+    /// API sets it; the scheduler does not read it yet).
+    pub paused: bool,
+}
+
+/// A pipeline to register: its row and the filters it declares.
+#[derive(Debug, Clone)]
+pub struct PipelineRegistration {
+    pub name: String,
+    pub dataset_group: String,
+    pub file: String,
+    /// The pipeline file's text.
+    pub spec: String,
+    /// The filters the pipeline declares for its dataset group: (name,
+    /// expression), names unique.
+    pub filters: Vec<(String, String)>,
+}
+
+/// A filter of a dataset group, as the pipeline declaring it registered it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FilterRecord {
+    pub dataset_group: String,
+    pub name: String,
+    pub expression: String,
+    /// The pipeline that declares it.
+    pub pipeline: String,
+    pub updated_at: DateTime<Utc>,
 }
 
 /// Which runs to list, newest (highest id) first.
@@ -392,20 +436,23 @@ pub struct DeploymentRecord {
     pub deployed_at: DateTime<Utc>,
 }
 
-/// Pipelines as registered.
+/// Pipelines as registered, and the filters they declare for their dataset
+/// group.
 #[async_trait]
 pub trait PipelineStore: Send + Sync {
-    async fn upsert_pipeline(
-        &self,
-        name: &str,
-        dataset_group: &str,
-        file: &str,
-        spec: &str,
-    ) -> StoreResult<()>;
+    /// Records the pipeline and replaces the filters it declares, in one
+    /// transaction; a paused pipeline stays paused. Fails with
+    /// [`StoreError::FilterConflict`] (and records nothing) when another
+    /// pipeline of the group declares one of its filters.
+    async fn upsert_pipeline(&self, pipeline: &PipelineRegistration) -> StoreResult<()>;
     async fn list_pipelines(&self) -> StoreResult<Vec<PipelineRecord>>;
     /// The stored pipeline and its source text.
     async fn get_pipeline(&self, name: &str) -> StoreResult<Option<(PipelineRecord, String)>>;
-    /// The source text of the group's pipelines (filters live there).
+    /// Pauses or resumes a pipeline's schedule.
+    async fn set_pipeline_paused(&self, name: &str, paused: bool) -> StoreResult<PipelineRecord>;
+    /// The filters of a dataset group, by name.
+    async fn group_filters(&self, dataset_group: &str) -> StoreResult<Vec<FilterRecord>>;
+    /// The source text of the group's pipelines.
     async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>>;
 }
 

@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Decode, Row, Type};
 
 use super::{
-    AttemptRecord, CampaignRecord, DeploymentRecord, EventRecord, PipelineRecord, RunRecord,
-    StoreError, StoreResult, VersionRecord, parse_ts,
+    AttemptRecord, CampaignRecord, DeploymentRecord, EventRecord, FilterRecord, PipelineRecord,
+    RunRecord, StoreError, StoreResult, VersionRecord, parse_ts,
 };
 
 /// Typed reads of a row's columns by name, for a row of either database.
@@ -74,6 +74,17 @@ pub(super) fn pipeline_row(row: &impl Columns) -> StoreResult<PipelineRecord> {
         name: row.text("name")?,
         dataset_group: row.text("dataset_group")?,
         file: row.text("file")?,
+        updated_at: row.time("updated_at")?,
+        paused: row.flag("paused")?,
+    })
+}
+
+pub(super) fn filter_row(row: &impl Columns) -> StoreResult<FilterRecord> {
+    Ok(FilterRecord {
+        dataset_group: row.text("dataset_group")?,
+        name: row.text("name")?,
+        expression: row.text("expression")?,
+        pipeline: row.text("pipeline")?,
         updated_at: row.time("updated_at")?,
     })
 }

@@ -13,8 +13,8 @@ use sqlx::query::Query;
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::rows::{
-    Columns, attempt_row, campaign_row, deployment_row, event_row, pipeline_row, run_row,
-    version_row,
+    Columns, attempt_row, campaign_row, deployment_row, event_row, filter_row, pipeline_row,
+    run_row, version_row,
 };
 use super::*;
 
@@ -233,31 +233,73 @@ where
     for<'q> Option<&'q str>: Encode<'q, DB>,
     for<'s> &'s str: ColumnIndex<DB::Row>,
 {
-    async fn upsert_pipeline(
-        &self,
-        name: &str,
-        dataset_group: &str,
-        file: &str,
-        spec: &str,
-    ) -> StoreResult<()> {
+    async fn upsert_pipeline(&self, pipeline: &PipelineRegistration) -> StoreResult<()> {
+        let now = ts(Utc::now());
+        let mut tx = self.write_tx().await?;
         sqlx::query(
             "INSERT INTO pipelines (name, dataset_group, file, spec, updated_at) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (name) DO UPDATE SET dataset_group = excluded.dataset_group,
                file = excluded.file, spec = excluded.spec, updated_at = excluded.updated_at",
         )
-        .bind(name)
-        .bind(dataset_group)
-        .bind(file)
-        .bind(spec)
-        .bind(ts(Utc::now()))
-        .execute(&self.pool)
+        .bind(pipeline.name.as_str())
+        .bind(pipeline.dataset_group.as_str())
+        .bind(pipeline.file.as_str())
+        .bind(pipeline.spec.as_str())
+        .bind(&now)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query("DELETE FROM filters WHERE pipeline = $1")
+            .bind(pipeline.name.as_str())
+            .execute(&mut *tx)
+            .await?;
+        // In name order, so that two registrations declaring the same names
+        // wait for each other on PostgreSQL rather than deadlock.
+        let mut filters: Vec<_> = pipeline.filters.iter().collect();
+        filters.sort();
+        for (name, expression) in filters {
+            loop {
+                let inserted = sqlx::query(
+                    "INSERT INTO filters (dataset_group, name, expression, pipeline, updated_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (dataset_group, name) DO NOTHING RETURNING name",
+                )
+                .bind(pipeline.dataset_group.as_str())
+                .bind(name.as_str())
+                .bind(expression.as_str())
+                .bind(pipeline.name.as_str())
+                .bind(&now)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if inserted.is_some() {
+                    break;
+                }
+                let other = sqlx::query(
+                    "SELECT pipeline FROM filters WHERE dataset_group = $1 AND name = $2",
+                )
+                .bind(pipeline.dataset_group.as_str())
+                .bind(name.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some(other) = other {
+                    // Dropping `tx` rolls the pipeline's row back too.
+                    return Err(StoreError::FilterConflict {
+                        dataset_group: pipeline.dataset_group.clone(),
+                        filter: name.clone(),
+                        pipeline: pipeline.name.clone(),
+                        other: other.text("pipeline")?,
+                    });
+                }
+                // Its pipeline dropped it since our insert looked (only on
+                // PostgreSQL): insert again.
+            }
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     async fn list_pipelines(&self) -> StoreResult<Vec<PipelineRecord>> {
         let rows = sqlx::query(
-            "SELECT name, dataset_group, file, updated_at FROM pipelines ORDER BY name",
+            "SELECT name, dataset_group, file, updated_at, paused FROM pipelines ORDER BY name",
         )
         .fetch_all(&self.pool)
         .await?;
@@ -271,6 +313,29 @@ where
             .await?;
         row.map(|r| Ok((pipeline_row(&r)?, r.text("spec")?)))
             .transpose()
+    }
+
+    async fn set_pipeline_paused(&self, name: &str, paused: bool) -> StoreResult<PipelineRecord> {
+        let row = sqlx::query(
+            "UPDATE pipelines SET paused = $1 WHERE name = $2
+             RETURNING name, dataset_group, file, updated_at, paused",
+        )
+        .bind(paused)
+        .bind(name)
+        .fetch_optional(&self.pool)
+        .await?
+        .ok_or_else(|| StoreError::NotFound {
+            what: format!("pipeline {name:?}"),
+        })?;
+        pipeline_row(&row)
+    }
+
+    async fn group_filters(&self, dataset_group: &str) -> StoreResult<Vec<FilterRecord>> {
+        let rows = sqlx::query("SELECT * FROM filters WHERE dataset_group = $1 ORDER BY name")
+            .bind(dataset_group)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(filter_row).collect()
     }
 
     async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>> {

@@ -38,6 +38,8 @@ macro_rules! conformance_suite {
 }
 
 conformance_suite!(
+    pipelines_register_with_their_filters,
+    a_filter_name_belongs_to_one_pipeline_of_its_group,
     runs_and_attempts_round_trip,
     a_scheduled_time_fires_once,
     runs_are_listed_newest_first_by_query,
@@ -108,6 +110,184 @@ pub(super) async fn with_fresh_database(test: impl AsyncFnOnce(String)) {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+fn registration(name: &str, dataset_group: &str, filters: &[(&str, &str)]) -> PipelineRegistration {
+    PipelineRegistration {
+        name: name.into(),
+        dataset_group: dataset_group.into(),
+        file: format!("{name}.yaml"),
+        spec: format!("name: {name}"),
+        filters: filters
+            .iter()
+            .map(|(n, e)| (n.to_string(), e.to_string()))
+            .collect(),
+    }
+}
+
+/// (name, pipeline, expression) of a group's filters, as listed.
+async fn filters_of(s: &dyn StateStore, dataset_group: &str) -> Vec<(String, String, String)> {
+    s.group_filters(dataset_group)
+        .await
+        .unwrap()
+        .into_iter()
+        .inspect(|f| assert_eq!(f.dataset_group, dataset_group))
+        .map(|f| (f.name, f.pipeline, f.expression))
+        .collect()
+}
+
+fn triples(list: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    list.iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect()
+}
+
+async fn pipelines_register_with_their_filters(s: &dyn StateStore) {
+    assert!(s.list_pipelines().await.unwrap().is_empty());
+    assert!(s.get_pipeline("p").await.unwrap().is_none());
+    let unwatched = r#"EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN ("watch")"#;
+    let genre = "INCLUDE ItemID WHERE Items.GENRES IN ($GENRE)";
+    let p = registration("p", "g", &[("unwatched", unwatched), ("genre", genre)]);
+    s.upsert_pipeline(&p).await.unwrap();
+    s.upsert_pipeline(&registration("q", "g", &[("cheap", "C")]))
+        .await
+        .unwrap();
+    // Another group may use the same name.
+    s.upsert_pipeline(&registration("r", "h", &[("genre", "R")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        filters_of(s, "g").await,
+        triples(&[
+            ("cheap", "q", "C"),
+            ("genre", "p", genre),
+            ("unwatched", "p", unwatched)
+        ])
+    );
+    let before = s.group_filters("g").await.unwrap();
+
+    // Registering again replaces the pipeline's filters: one dropped, one
+    // changed, one added; the other pipeline's stay.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let p = registration("p", "g", &[("genre", "CHANGED"), ("new", "N")]);
+    s.upsert_pipeline(&p).await.unwrap();
+    assert_eq!(
+        filters_of(s, "g").await,
+        triples(&[
+            ("cheap", "q", "C"),
+            ("genre", "p", "CHANGED"),
+            ("new", "p", "N")
+        ])
+    );
+    let after = s.group_filters("g").await.unwrap();
+    assert_eq!(after[0], before[0], "q's filter is untouched");
+    assert!(after[1].updated_at > before[1].updated_at);
+
+    let listed = s.list_pipelines().await.unwrap();
+    let names: Vec<&str> = listed.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["p", "q", "r"]);
+    assert_eq!(
+        (listed[0].dataset_group.as_str(), listed[0].file.as_str()),
+        ("g", "p.yaml")
+    );
+    assert!(listed.iter().all(|p| !p.paused));
+    let (record, spec) = s.get_pipeline("p").await.unwrap().unwrap();
+    assert_eq!((record.name.as_str(), spec.as_str()), ("p", "name: p"));
+    assert_eq!(
+        s.pipeline_sources("g").await.unwrap(),
+        ["name: p", "name: q"]
+    );
+
+    // A paused pipeline stays paused when it is registered again.
+    let paused = s.set_pipeline_paused("p", true).await.unwrap();
+    assert!(paused.paused && paused.name == "p" && paused.dataset_group == "g");
+    s.upsert_pipeline(&p).await.unwrap();
+    assert!(s.get_pipeline("p").await.unwrap().unwrap().0.paused);
+    let listed = s.list_pipelines().await.unwrap();
+    assert_eq!(
+        listed.iter().map(|p| p.paused).collect::<Vec<_>>(),
+        [true, false, false]
+    );
+    assert!(!s.set_pipeline_paused("p", false).await.unwrap().paused);
+    assert!(!s.get_pipeline("p").await.unwrap().unwrap().0.paused);
+    assert!(matches!(
+        s.set_pipeline_paused("nope", true).await,
+        Err(StoreError::NotFound { .. })
+    ));
+
+    // A pipeline that moves to another group takes its filters along.
+    s.upsert_pipeline(&registration("q", "h", &[("cheap", "C")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        filters_of(s, "g").await,
+        triples(&[("genre", "p", "CHANGED"), ("new", "p", "N")])
+    );
+    assert_eq!(
+        filters_of(s, "h").await,
+        triples(&[("cheap", "q", "C"), ("genre", "r", "R")])
+    );
+    assert!(s.group_filters("none").await.unwrap().is_empty());
+}
+
+async fn a_filter_name_belongs_to_one_pipeline_of_its_group(s: &dyn StateStore) {
+    s.upsert_pipeline(&registration("a", "g", &[("f", "A")]))
+        .await
+        .unwrap();
+    let err = s
+        .upsert_pipeline(&registration("b", "g", &[("e", "E"), ("f", "B")]))
+        .await
+        .unwrap_err();
+    match &err {
+        StoreError::FilterConflict {
+            dataset_group,
+            filter,
+            pipeline,
+            other,
+        } => assert_eq!(
+            [dataset_group, filter, pipeline, other],
+            ["g", "f", "b", "a"]
+        ),
+        other => panic!("{other}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains(r#"pipeline "a""#) && message.contains(r#"pipeline "b""#),
+        "{message}"
+    );
+    // The registration failed as a whole: neither the pipeline nor its
+    // other filter was recorded.
+    assert!(s.get_pipeline("b").await.unwrap().is_none());
+    assert_eq!(filters_of(s, "g").await, triples(&[("f", "a", "A")]));
+
+    // So does a registration that would change a known pipeline.
+    let mut changed = registration("a", "g", &[("f", "A2")]);
+    changed.spec = "name: a # changed".into();
+    s.upsert_pipeline(&registration("c", "g", &[("x", "X")]))
+        .await
+        .unwrap();
+    changed.filters.push(("x".into(), "mine".into()));
+    assert!(matches!(
+        s.upsert_pipeline(&changed).await,
+        Err(StoreError::FilterConflict { .. })
+    ));
+    assert_eq!(s.get_pipeline("a").await.unwrap().unwrap().1, "name: a");
+    assert_eq!(
+        filters_of(s, "g").await,
+        triples(&[("f", "a", "A"), ("x", "c", "X")])
+    );
+
+    // Once `a` no longer declares it, `b` may.
+    s.upsert_pipeline(&registration("a", "g", &[]))
+        .await
+        .unwrap();
+    s.upsert_pipeline(&registration("b", "g", &[("e", "E"), ("f", "B")]))
+        .await
+        .unwrap();
+    assert_eq!(
+        filters_of(s, "g").await,
+        triples(&[("e", "b", "E"), ("f", "b", "B"), ("x", "c", "X")])
+    );
 }
 
 fn new_run(pipeline: &str, trigger: &str, logical: DateTime<Utc>, parallel: i64) -> NewRun {
