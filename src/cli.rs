@@ -13,7 +13,7 @@ use crate::engine::{self, StepReport};
 use crate::pipeline::Pipeline;
 use crate::recipes::{Query, SegmentQuery};
 use crate::schema::DatasetType;
-use crate::store::{RunStatus, StepStatus, VersionKind};
+use crate::store::{RunQuery, RunStatus, StepStatus, VersionKind};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -549,7 +549,11 @@ fn when(t: chrono::DateTime<chrono::Utc>) -> String {
 async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
     match c {
         RunsCommand::List { pipeline, limit } => {
-            let runs = env.store.list_runs(pipeline.as_deref(), limit).await?;
+            let query = RunQuery {
+                pipeline,
+                ..RunQuery::newest(limit)
+            };
+            let runs = env.store.list_runs(&query).await?;
             table(
                 &["RUN", "PIPELINE", "STATUS", "TRIGGER", "CREATED", "SECONDS"],
                 runs.into_iter()

@@ -27,7 +27,8 @@ use crate::pipeline::Pipeline;
 use crate::pipeline::template::RunVariables;
 use crate::steps::{StepContext, StepOutcome};
 use crate::store::{
-    AttemptEnd, AttemptRecord, NewRun, RunRecord, RunStatus, StepStatus, VersionKind, VersionStatus,
+    AttemptEnd, AttemptRecord, NewRun, PipelineRegistration, RunRecord, RunStatus, StepStatus,
+    VersionKind, VersionStatus,
 };
 
 use plan::Stopping;
@@ -541,12 +542,18 @@ pub fn new_run(
 pub async fn register(env: &Env, pipeline: &Pipeline) -> anyhow::Result<()> {
     let group = &pipeline.group;
     env.store
-        .upsert_pipeline(
-            &pipeline.spec.name,
-            group.name(),
-            &pipeline.file.display().to_string(),
-            &pipeline.source_text,
-        )
+        .upsert_pipeline(&PipelineRegistration {
+            name: pipeline.spec.name.clone(),
+            dataset_group: group.name().to_string(),
+            file: pipeline.file.display().to_string(),
+            spec: pipeline.source_text.clone(),
+            filters: group
+                .spec
+                .filters
+                .iter()
+                .map(|(name, f)| (name.clone(), f.expression.clone()))
+                .collect(),
+        })
         .await?;
     if let Some(t) = &group.spec.event_tracker {
         env.store

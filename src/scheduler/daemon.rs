@@ -19,7 +19,7 @@ use crate::engine::{Engine, WorkerTiming};
 use crate::pipeline::Pipeline;
 use crate::pipeline::orchestration::{Catchup, Overlap};
 use crate::pipeline::schedule::CronSchedule;
-use crate::store::{RunStatus, StateStore};
+use crate::store::{RunStatus, StateStore, StoreError};
 
 /// The lease that lets one daemon fire schedules.
 const SCHEDULER_LEASE: &str = "scheduler";
@@ -108,7 +108,19 @@ impl Folder {
                 Some(expr) => Some(CronSchedule::parse(expr, &o.timezone)?),
                 None => None,
             };
-            crate::engine::register(env, &pipeline).await?;
+            // A filter that another pipeline of the group declares makes
+            // the file invalid, as a bad file would; it is tried again at
+            // each reload, so it loads once the other pipeline drops it.
+            if let Err(e) = crate::engine::register(env, &pipeline).await {
+                match e.downcast_ref::<StoreError>() {
+                    Some(StoreError::FilterConflict { .. }) => {
+                        failed += 1;
+                        tracing::error!(file = %file.display(), "Pipeline not loaded: {e:#}");
+                        continue;
+                    }
+                    _ => return Err(e),
+                }
+            }
             let verb = if self.pipelines.contains_key(&name) {
                 "Reloaded"
             } else {
@@ -444,6 +456,7 @@ fn shutdown_signal() -> impl std::future::Future<Output = ()> {
 mod tests {
     use super::*;
     use crate::config::Settings;
+    use crate::store::RunQuery;
 
     async fn env(dir: &Path) -> Env {
         Env::open(Settings {
@@ -481,9 +494,52 @@ mod tests {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
     }
 
+    #[tokio::test]
+    async fn a_filter_two_pipelines_of_a_group_declare_loads_only_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env(dir.path()).await;
+        let folder_dir = dir.path().join("pipelines");
+        std::fs::create_dir(&folder_dir).unwrap();
+        let write = |name: &str, filters: &str| {
+            let text = format!(
+                "name: {name}\ndataset_group: g\ndatasets:\n  interactions:\n    schema:\n      fields:\n\
+                 \x20       - {{name: USER_ID, type: string}}\n\
+                 \x20       - {{name: ITEM_ID, type: string}}\n\
+                 \x20       - {{name: EVENT_TYPE, type: string}}\n\
+                 \x20       - {{name: TIMESTAMP, type: long}}\n\
+                 {filters}steps:\n  - {{id: s, type: noop}}\n"
+            );
+            std::fs::write(folder_dir.join(format!("{name}.yaml")), text).unwrap();
+        };
+        let unwatched = "filters:\n  unwatched: {expression: 'EXCLUDE ItemID WHERE Interactions.EVENT_TYPE IN (\"watch\")'}\n";
+        write("a", unwatched);
+        write("b", unwatched);
+        let mut folder = Folder::default();
+        assert_eq!(folder.reload(&env, &folder_dir).await.unwrap(), 1);
+        assert_eq!(folder.pipelines.keys().collect::<Vec<_>>(), ["a"]);
+        // Once `a` no longer declares it, `b` loads at the next reload.
+        write("a", "");
+        assert_eq!(folder.reload(&env, &folder_dir).await.unwrap(), 0);
+        assert_eq!(folder.pipelines.keys().collect::<Vec<_>>(), ["a", "b"]);
+        let filters = env.store.group_filters("g").await.unwrap();
+        let owners: Vec<_> = filters
+            .iter()
+            .map(|f| (f.name.as_str(), f.pipeline.as_str()))
+            .collect();
+        assert_eq!(owners, [("unwatched", "b")]);
+    }
+
+    /// The newest `limit` runs of the pipeline `hourly`.
+    fn hourly_runs(limit: i64) -> RunQuery {
+        RunQuery {
+            pipeline: Some("hourly".into()),
+            ..RunQuery::newest(limit)
+        }
+    }
+
     /// Logical dates of the pipeline's scheduled runs, oldest first, with status.
     async fn fired(env: &Env) -> Vec<(String, RunStatus)> {
-        let mut runs = env.store.list_runs(Some("hourly"), 100).await.unwrap();
+        let mut runs = env.store.list_runs(&hourly_runs(100)).await.unwrap();
         runs.reverse();
         runs.iter()
             .map(|r| {
@@ -536,7 +592,7 @@ mod tests {
             fired(&env).await,
             [("01:00".to_string(), RunStatus::Queued)]
         );
-        let run = &env.store.list_runs(Some("hourly"), 1).await.unwrap()[0];
+        let run = &env.store.list_runs(&hourly_runs(1)).await.unwrap()[0];
         assert_eq!(
             run.data_interval_start,
             Some(at("2026-11-22T00:00:00Z")),
@@ -583,13 +639,13 @@ mod tests {
             fire_schedules(&engine, &folder, at("2026-11-22T01:00:01Z"))
                 .await
                 .unwrap();
-            let first = env.store.list_runs(Some("hourly"), 1).await.unwrap()[0].id;
+            let first = env.store.list_runs(&hourly_runs(1)).await.unwrap()[0].id;
             let run = env.store.get_run(first).await.unwrap();
             engine.start_run(&run).await.unwrap();
             fire_schedules(&engine, &folder, at("2026-11-22T02:00:01Z"))
                 .await
                 .unwrap();
-            let runs = env.store.list_runs(Some("hourly"), 1).await.unwrap();
+            let runs = env.store.list_runs(&hourly_runs(1)).await.unwrap();
             assert_eq!(runs[0].status, expect_new, "{policy}");
             assert_eq!(
                 env.store.get_run(first).await.unwrap().cancel_requested,

@@ -1,12 +1,14 @@
 //! The state store: pipelines, runs, step attempts, dataset and solution
-//! versions, and campaigns, behind one trait. SQLite (WAL, versioned
-//! migrations) is the embedded default; PostgreSQL (`postgres://` URLs), with
-//! the same schema and queries, holds the state several nodes share. A run is
-//! a row before it is work, and versions are allocated here so two writers
-//! never share a number.
+//! versions, campaigns and events, behind small traits by capability that
+//! [`StateStore`] gathers. SQLite (WAL, versioned migrations) is the embedded
+//! default; PostgreSQL (`postgres://` URLs), with the same schema and the same
+//! SQL (`sql.rs`), holds the state several nodes share. A run is a row before
+//! it is work, and versions are allocated here so two writers never share a
+//! number.
 
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 #[cfg(test)]
 mod suite;
@@ -18,8 +20,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 
-pub use postgres::PostgresStore;
-pub use sqlite::SqliteStore;
+use postgres::PostgresStore;
+use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -31,6 +33,23 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{what} not found")]
     NotFound { what: String },
+    /// A filter name is the filter's identity in its dataset group (campaigns
+    /// and batch jobs name it), so two pipelines of a group cannot both
+    /// declare it: which expression would apply depends on which pipeline
+    /// was registered last.
+    #[error(
+        "filter {filter:?} of dataset group {dataset_group:?} is declared by pipeline {other:?}; \
+         pipeline {pipeline:?} cannot declare it too (a filter belongs to one pipeline of its group: \
+         remove it from one of them)"
+    )]
+    FilterConflict {
+        dataset_group: String,
+        filter: String,
+        /// The pipeline being registered.
+        pipeline: String,
+        /// The pipeline that declares the filter already.
+        other: String,
+    },
     #[error("state store holds an unexpected value: {0}")]
     Corrupt(String),
 }
@@ -170,7 +189,68 @@ pub struct PipelineRecord {
     pub name: String,
     pub dataset_group: String,
     pub file: String,
+    /// When the pipeline was last registered.
     pub updated_at: DateTime<Utc>,
+    /// Set by an operator to stop the pipeline's schedule (the operations
+    /// API sets it; the scheduler does not read it yet).
+    pub paused: bool,
+}
+
+/// A pipeline to register: its row and the filters it declares.
+#[derive(Debug, Clone)]
+pub struct PipelineRegistration {
+    pub name: String,
+    pub dataset_group: String,
+    pub file: String,
+    /// The pipeline file's text.
+    pub spec: String,
+    /// The filters the pipeline declares for its dataset group: (name,
+    /// expression), names unique.
+    pub filters: Vec<(String, String)>,
+}
+
+/// A filter of a dataset group, as the pipeline declaring it registered it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FilterRecord {
+    pub dataset_group: String,
+    pub name: String,
+    pub expression: String,
+    /// The pipeline that declares it.
+    pub pipeline: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Which runs to list, newest (highest id) first.
+#[derive(Debug, Clone)]
+pub struct RunQuery {
+    /// Runs of this pipeline only.
+    pub pipeline: Option<String>,
+    /// Runs in one of these states; empty for every state.
+    pub statuses: Vec<RunStatus>,
+    /// Runs created at or after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Runs created before this time.
+    pub created_before: Option<DateTime<Utc>>,
+    /// A page's cursor: runs with an id below this one (the last id of the
+    /// previous page).
+    pub before_id: Option<i64>,
+    /// At most this many runs.
+    pub limit: i64,
+}
+
+impl RunQuery {
+    /// The newest `limit` runs of every pipeline; set the other fields to
+    /// narrow it: `RunQuery { pipeline: Some(name), ..RunQuery::newest(20) }`.
+    pub fn newest(limit: i64) -> RunQuery {
+        RunQuery {
+            pipeline: None,
+            statuses: Vec::new(),
+            created_after: None,
+            created_before: None,
+            before_id: None,
+            limit,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -312,24 +392,30 @@ pub struct DeploymentRecord {
     pub deployed_at: DateTime<Utc>,
 }
 
-/// The state store. Every method is one short transaction.
+/// Pipelines as registered, and the filters they declare for their dataset
+/// group.
 #[async_trait]
-pub trait StateStore: Send + Sync {
-    /// A printable form of where the state lives (no secrets).
-    fn describe(&self) -> String;
-
-    async fn upsert_pipeline(
-        &self,
-        name: &str,
-        dataset_group: &str,
-        file: &str,
-        spec: &str,
-    ) -> StoreResult<()>;
+pub trait PipelineStore: Send + Sync {
+    /// Records the pipeline and replaces the filters it declares, in one
+    /// transaction; a paused pipeline stays paused. Fails with
+    /// [`StoreError::FilterConflict`] (and records nothing) when another
+    /// pipeline of the group declares one of its filters.
+    async fn upsert_pipeline(&self, pipeline: &PipelineRegistration) -> StoreResult<()>;
     async fn list_pipelines(&self) -> StoreResult<Vec<PipelineRecord>>;
-
     /// The stored pipeline and its source text.
     async fn get_pipeline(&self, name: &str) -> StoreResult<Option<(PipelineRecord, String)>>;
+    /// Pauses or resumes a pipeline's schedule.
+    async fn set_pipeline_paused(&self, name: &str, paused: bool) -> StoreResult<PipelineRecord>;
+    /// The filters of a dataset group, by name.
+    async fn group_filters(&self, dataset_group: &str) -> StoreResult<Vec<FilterRecord>>;
+    /// The source text of the group's pipelines.
+    async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>>;
+}
 
+/// The run queue: runs, the attempts of their steps, which workers claim and
+/// heartbeat, the scheduler's lease and each schedule's cursor.
+#[async_trait]
+pub trait RunStore: Send + Sync {
     /// Records a run; `None` when it is a scheduled run for a logical date
     /// that already has one (each scheduled time fires once).
     async fn create_run(&self, run: &NewRun) -> StoreResult<Option<i64>>;
@@ -352,7 +438,8 @@ pub trait StateStore: Send + Sync {
     /// records of steps that did not run are dropped, to be decided again.
     async fn reopen_run(&self, run_id: i64) -> StoreResult<()>;
     async fn get_run(&self, run_id: i64) -> StoreResult<RunRecord>;
-    async fn list_runs(&self, pipeline: Option<&str>, limit: i64) -> StoreResult<Vec<RunRecord>>;
+    /// Runs that match `query`, newest first.
+    async fn list_runs(&self, query: &RunQuery) -> StoreResult<Vec<RunRecord>>;
     /// Runs in one of these states, oldest first.
     async fn runs_with_status(&self, statuses: &[RunStatus]) -> StoreResult<Vec<RunRecord>>;
 
@@ -378,8 +465,12 @@ pub trait StateStore: Send + Sync {
     /// stop: their run was cancelled, timed out or ended, or they are no
     /// longer this worker's (failed as stale).
     async fn heartbeat(&self, worker: &str, attempt_ids: &[i64]) -> StoreResult<Vec<i64>>;
+    /// Appends to a running attempt's log, so that it can be read while the
+    /// attempt runs; false if the attempt is not running.
+    async fn append_attempt_log(&self, attempt_id: i64, chunk: &str) -> StoreResult<bool>;
     /// Ends an attempt that is still queued or running (false if it had
-    /// ended already, e.g. failed as stale while its worker was paused).
+    /// ended already, e.g. failed as stale while its worker was paused);
+    /// `end.log` is appended to the log the attempt has.
     async fn finish_attempt(
         &self,
         attempt_id: i64,
@@ -405,6 +496,8 @@ pub trait StateStore: Send + Sync {
     /// Fails every queued attempt of a run with `reason` (a cancelled run).
     async fn fail_queued_attempts(&self, run_id: i64, reason: &str) -> StoreResult<()>;
     async fn list_attempts(&self, run_id: i64) -> StoreResult<Vec<AttemptRecord>>;
+    /// The attempts of several runs in one query, by run and then in order.
+    async fn list_attempts_of_runs(&self, run_ids: &[i64]) -> StoreResult<Vec<AttemptRecord>>;
     async fn get_attempt(&self, attempt_id: i64) -> StoreResult<AttemptRecord>;
 
     /// Takes or renews the lease `name` for `ttl`; true while `holder` has it.
@@ -422,7 +515,11 @@ pub trait StateStore: Send + Sync {
         pipeline: &str,
         fired_up_to: DateTime<Utc>,
     ) -> StoreResult<()>;
+}
 
+/// Dataset, solution and predictor versions.
+#[async_trait]
+pub trait VersionStore: Send + Sync {
     /// Allocates the next version number of `owner` in state `creating`;
     /// its files go to `{location_prefix}/v{N}`.
     async fn create_version(
@@ -466,7 +563,11 @@ pub trait StateStore: Send + Sync {
         kind: VersionKind,
         owner: Option<&str>,
     ) -> StoreResult<Vec<VersionRecord>>;
+}
 
+/// Campaigns (which solution version serves) and their deployments.
+#[async_trait]
+pub trait CampaignStore: Send + Sync {
     /// Points a campaign at a solution version (creating it if new) and
     /// records the deployment. Returns the version it pointed at before.
     async fn deploy_campaign(
@@ -480,9 +581,18 @@ pub trait StateStore: Send + Sync {
     ) -> StoreResult<Option<i64>>;
     async fn get_campaign(&self, name: &str) -> StoreResult<CampaignRecord>;
     /// Moves a campaign's pointer to a version (an update or a rollback),
-    /// recording a deployment.
+    /// recording a deployment; `previous_version` is the version it pointed
+    /// at when the move committed.
     async fn set_campaign_version(&self, name: &str, version: i64) -> StoreResult<CampaignRecord>;
+    async fn list_campaigns(&self) -> StoreResult<Vec<CampaignRecord>>;
+    /// A campaign's deployments, newest first.
+    async fn list_deployments(&self, campaign: &str) -> StoreResult<Vec<DeploymentRecord>>;
+}
 
+/// Real-time data: event trackers, events (`PutEvents`), and items and users
+/// (`PutItems`, `PutUsers`).
+#[async_trait]
+pub trait EventStore: Send + Sync {
     /// The dataset group's event tracker, created on first use.
     async fn event_tracker(&self, dataset_group: &str) -> StoreResult<String>;
     /// Gives a dataset group the tracking id its pipeline file declares.
@@ -505,16 +615,19 @@ pub trait StateStore: Send + Sync {
         dataset_type: &str,
         records: &[(String, String)],
     ) -> StoreResult<()>;
-    /// Records stored by [`StateStore::put_records`]: (id, properties JSON).
+    /// Records stored by [`EventStore::put_records`]: (id, properties JSON).
     async fn list_put_records(
         &self,
         dataset_group: &str,
         dataset_type: &str,
     ) -> StoreResult<Vec<(String, String)>>;
-    /// The source text of the group's pipelines (filters live there).
-    async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>>;
-    async fn list_campaigns(&self) -> StoreResult<Vec<CampaignRecord>>;
-    async fn list_deployments(&self, campaign: &str) -> StoreResult<Vec<DeploymentRecord>>;
+}
+
+/// The whole state store, as the engine, the server and the CLI hold it
+/// (`Arc<dyn StateStore>`). Every method is one short transaction.
+pub trait StateStore: PipelineStore + RunStore + VersionStore + CampaignStore + EventStore {
+    /// A printable form of where the state lives (no secrets).
+    fn describe(&self) -> String;
 }
 
 /// Timestamps are stored as RFC 3339 text in UTC with milliseconds, so that

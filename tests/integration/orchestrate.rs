@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use recflow::store::{
-    AttemptRecord, RunStatus, StateStore, StepStatus, VersionKind, VersionStatus,
+    AttemptRecord, RunQuery, RunStatus, StateStore, StepStatus, VersionKind, VersionStatus,
 };
 use serde_json::{Value, json};
 
@@ -760,6 +760,10 @@ fn two_daemons_share_postgres_and_survive_one_being_killed() {
     let dir = home.path().join("pipelines");
     let rt = runtime();
     let store = rt.block_on(recflow::store::open(&url)).unwrap();
+    let fan_runs = RunQuery {
+        pipeline: Some("fan".into()),
+        ..RunQuery::newest(100)
+    };
     // The schedule was last handled five minutes ago: the daemon that holds
     // the scheduler lease catches up the three latest minutes.
     rt.block_on(store.set_schedule_cursor("fan", Utc::now() - chrono::Duration::minutes(5)))
@@ -771,7 +775,7 @@ fn two_daemons_share_postgres_and_survive_one_being_killed() {
     // Kill the first daemon once it runs attempts.
     let pid = format!(":{}:", a.child.id());
     eventually_within(Duration::from_secs(60), &mut || {
-        let runs = rt.block_on(store.list_runs(Some("fan"), 100)).unwrap();
+        let runs = rt.block_on(store.list_runs(&fan_runs)).unwrap();
         let running = runs
             .iter()
             .flat_map(|r| rt.block_on(store.list_attempts(r.id)).unwrap())
@@ -792,7 +796,7 @@ fn two_daemons_share_postgres_and_survive_one_being_killed() {
     let _ = a.child.wait();
 
     eventually_within(Duration::from_secs(120), &mut || {
-        let runs = rt.block_on(store.list_runs(Some("fan"), 100)).unwrap();
+        let runs = rt.block_on(store.list_runs(&fan_runs)).unwrap();
         if runs.len() >= 3 && runs.iter().all(|r| r.status == RunStatus::Succeeded) {
             Ok(())
         } else {
@@ -804,7 +808,7 @@ fn two_daemons_share_postgres_and_survive_one_being_killed() {
     });
     drop(b);
 
-    let runs = rt.block_on(store.list_runs(Some("fan"), 100)).unwrap();
+    let runs = rt.block_on(store.list_runs(&fan_runs)).unwrap();
     // Each scheduled time fired once: three catch-up runs, three distinct minutes.
     let mut minutes: Vec<_> = runs
         .iter()
