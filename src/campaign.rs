@@ -1,6 +1,9 @@
-//! Campaigns: a named pointer to a solution version. Resolving a campaign
-//! loads the model it serves; the CLI's `recommend`, batch jobs and the
-//! server all answer through [`Recommender`], so they give the same answers.
+//! Campaigns: a named pointer to a solution version. Moving the pointer is
+//! [`deploy`] (a pipeline's, behind the campaign's metric floors and an
+//! optional guard against the live version), [`update`] or [`rollback`].
+//! Resolving a campaign loads the model it serves; the CLI's `recommend`,
+//! batch jobs and the server all answer through [`Recommender`], so they
+//! give the same answers.
 
 use std::sync::Arc;
 
@@ -20,6 +23,218 @@ pub const DEFAULT_NUM_RESULTS: usize = 25;
 pub enum CampaignError {
     #[error("campaign {name:?} does not exist{hint}")]
     NotFound { name: String, hint: String },
+    #[error("campaign {name} has no previous version to roll back to")]
+    NoPrevious { name: String },
+    #[error(
+        "{solution} v{version} is below the metric floors of campaign {campaign} ({below}); the campaign {stays}"
+    )]
+    BelowFloor {
+        campaign: String,
+        solution: String,
+        version: i64,
+        below: String,
+        stays: String,
+    },
+    #[error(
+        "guard: {solution} v{version} has {metric} = {new:.4}, below {min_ratio} × {live:.4} of the live {solution} v{live_version}; campaign {campaign} stays on v{live_version}"
+    )]
+    Guard {
+        campaign: String,
+        solution: String,
+        version: i64,
+        metric: String,
+        new: f64,
+        live: f64,
+        min_ratio: f64,
+        live_version: i64,
+    },
+    #[error("cannot load {solution} v{version}: {reason}")]
+    Load {
+        solution: String,
+        version: i64,
+        reason: String,
+    },
+    #[error(transparent)]
+    Solution(#[from] solution::SolutionError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for CampaignError {
+    fn from(e: StoreError) -> Self {
+        CampaignError::Store(e)
+    }
+}
+
+/// A deploy guard: the new version against the live one. The pointer moves
+/// only if the new version's `metric` is at least `min_ratio` times the
+/// live one's.
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GuardSpec {
+    /// An offline metric key, e.g. `precision_at_10`.
+    pub metric: String,
+    /// The least new/live ratio accepted (default 1: no worse).
+    #[serde(default = "one")]
+    pub min_ratio: f64,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+/// A deployment a pipeline asks for.
+pub struct Deployment<'a> {
+    pub campaign: &'a str,
+    pub spec: &'a CampaignSpec,
+    pub dataset_group: &'a str,
+    /// The solution version; the latest active one when `None`.
+    pub version: Option<i64>,
+    pub guard: Option<&'a GuardSpec>,
+    pub run_id: Option<i64>,
+}
+
+/// What a deployment did.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deployed {
+    pub solution: String,
+    pub version: i64,
+    /// The version served before (`None`: the campaign is new).
+    pub previous: Option<i64>,
+    /// The guard's comparison, when it ran: (metric, new, live, min ratio).
+    pub guard: Option<(String, f64, f64, f64)>,
+}
+
+/// Points a campaign at a solution version if the version meets the
+/// campaign's metric floors and the guard; otherwise the campaign stays
+/// where it was and the error says why.
+pub async fn deploy(env: &Env, d: Deployment<'_>) -> Result<Deployed, CampaignError> {
+    let spec = d.spec;
+    let record = solution::version_record(env, &spec.solution, d.version).await?;
+    let manifest = solution::manifest_of(&record)?;
+    let metric =
+        |m: &solution::SolutionManifest, key: &str| m.metrics.get(key).copied().unwrap_or(0.0);
+
+    let below: Vec<String> = spec
+        .min_metrics
+        .iter()
+        .filter(|(key, floor)| metric(&manifest, key) < **floor)
+        .map(|(key, floor)| format!("{key} = {:.4} < {floor}", metric(&manifest, key)))
+        .collect();
+    let current = match env.store.get_campaign(d.campaign).await {
+        Ok(c) => Some(c),
+        Err(StoreError::NotFound { .. }) => None,
+        Err(e) => return Err(e.into()),
+    };
+    if !below.is_empty() {
+        return Err(CampaignError::BelowFloor {
+            campaign: d.campaign.to_string(),
+            solution: spec.solution.clone(),
+            version: record.version,
+            below: below.join(", "),
+            stays: match &current {
+                Some(c) => format!("stays on {} v{}", c.solution, c.solution_version),
+                None => "is not created".to_string(),
+            },
+        });
+    }
+
+    let mut guard = None;
+    if let (Some(g), Some(c)) = (d.guard, &current)
+        && c.solution_version != record.version
+    {
+        let live = solution::version_record(env, &c.solution, Some(c.solution_version)).await?;
+        let live_value = metric(&solution::manifest_of(&live)?, &g.metric);
+        let new_value = metric(&manifest, &g.metric);
+        if new_value < live_value * g.min_ratio {
+            return Err(CampaignError::Guard {
+                campaign: d.campaign.to_string(),
+                solution: spec.solution.clone(),
+                version: record.version,
+                metric: g.metric.clone(),
+                new: new_value,
+                live: live_value,
+                min_ratio: g.min_ratio,
+                live_version: c.solution_version,
+            });
+        }
+        guard = Some((g.metric.clone(), new_value, live_value, g.min_ratio));
+    }
+
+    let config = serde_json::to_value(spec).expect("campaign settings serialize");
+    let previous = env
+        .store
+        .deploy_campaign(
+            d.campaign,
+            d.dataset_group,
+            &spec.solution,
+            record.version,
+            &config,
+            d.run_id,
+        )
+        .await?;
+    Ok(Deployed {
+        solution: spec.solution.clone(),
+        version: record.version,
+        previous,
+        guard,
+    })
+}
+
+/// A campaign after its pointer moved, and where it pointed before.
+#[derive(Debug, Clone, Serialize)]
+pub struct Moved {
+    pub campaign: CampaignRecord,
+    pub from: i64,
+}
+
+/// Points a campaign at another active version of its solution (a running
+/// server swaps it in).
+pub async fn update(env: &Env, name: &str, version: i64) -> Result<Moved, CampaignError> {
+    let c = get(env, name).await?;
+    solution::version_record(env, &c.solution, Some(version)).await?;
+    let campaign = env.store.set_campaign_version(name, version).await?;
+    Ok(Moved {
+        from: campaign.previous_version.unwrap_or(c.solution_version),
+        campaign,
+    })
+}
+
+/// Points a campaign back at the version it served before.
+pub async fn rollback(env: &Env, name: &str) -> Result<Moved, CampaignError> {
+    let c = get(env, name).await?;
+    let previous = c
+        .previous_version
+        .ok_or_else(|| CampaignError::NoPrevious {
+            name: name.to_string(),
+        })?;
+    update(env, name, previous).await
+}
+
+/// A campaign's record; an unknown name is an error that lists the known ones.
+pub async fn get(env: &Env, name: &str) -> Result<CampaignRecord, CampaignError> {
+    match env.store.get_campaign(name).await {
+        Ok(c) => Ok(c),
+        Err(StoreError::NotFound { .. }) => {
+            let known: Vec<String> = env
+                .store
+                .list_campaigns()
+                .await?
+                .into_iter()
+                .map(|c| c.name)
+                .collect();
+            let hint = if known.is_empty() {
+                "; no campaign is deployed yet (run a pipeline with a deploy step)".to_string()
+            } else {
+                format!(" (campaigns: {})", known.join(", "))
+            };
+            Err(CampaignError::NotFound {
+                name: name.to_string(),
+                hint,
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// How many results one answer has: 1 to [`MAX_NUM_RESULTS`], the managed
@@ -72,30 +287,8 @@ impl Recommender {
     pub async fn for_campaign(
         env: &Env,
         name: &str,
-    ) -> anyhow::Result<(CampaignRecord, Recommender)> {
-        let campaign = match env.store.get_campaign(name).await {
-            Ok(c) => c,
-            Err(StoreError::NotFound { .. }) => {
-                let known: Vec<String> = env
-                    .store
-                    .list_campaigns()
-                    .await?
-                    .into_iter()
-                    .map(|c| c.name)
-                    .collect();
-                let hint = if known.is_empty() {
-                    "; no campaign is deployed yet (run a pipeline with a deploy step)".to_string()
-                } else {
-                    format!(" (campaigns: {})", known.join(", "))
-                };
-                return Err(CampaignError::NotFound {
-                    name: name.to_string(),
-                    hint,
-                }
-                .into());
-            }
-            Err(e) => return Err(e.into()),
-        };
+    ) -> Result<(CampaignRecord, Recommender), CampaignError> {
+        let campaign = get(env, name).await?;
         let mut rec =
             Self::for_solution(env, &campaign.solution, Some(campaign.solution_version)).await?;
         let spec: Option<CampaignSpec> = serde_json::from_value(campaign.config.clone()).ok();
@@ -107,9 +300,15 @@ impl Recommender {
         env: &Env,
         solution: &str,
         version: Option<i64>,
-    ) -> anyhow::Result<Recommender> {
+    ) -> Result<Recommender, CampaignError> {
         let record = solution::version_record(env, solution, version).await?;
-        let model = solution::load_model(env, solution, record.version).await?;
+        let model = solution::load_model(env, solution, record.version)
+            .await
+            .map_err(|e| CampaignError::Load {
+                solution: solution.to_string(),
+                version: record.version,
+                reason: format!("{e:#}"),
+            })?;
         Ok(Recommender {
             solution: solution.to_string(),
             version: record.version,

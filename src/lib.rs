@@ -19,6 +19,7 @@ pub mod forecast;
 pub mod group;
 pub mod http;
 pub mod memory;
+pub mod ops;
 pub mod pipeline;
 pub mod progress;
 pub mod publish;

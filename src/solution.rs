@@ -50,6 +50,14 @@ pub enum SolutionError {
         version: i64,
         status: String,
     },
+    #[error("solution version {solution} v{version} has an unreadable manifest: {reason}")]
+    Manifest {
+        solution: String,
+        version: i64,
+        reason: String,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Counts of the data a version was trained on.
@@ -448,7 +456,7 @@ pub async fn version_record(
     env: &Env,
     solution: &str,
     version: Option<i64>,
-) -> anyhow::Result<VersionRecord> {
+) -> Result<VersionRecord, SolutionError> {
     let record = match version {
         Some(v) => {
             env.store
@@ -468,21 +476,23 @@ pub async fn version_record(
             solution: solution.to_string(),
             version: record.version,
             status: record.status.to_string(),
-        }
-        .into());
+        });
     }
     Ok(record)
 }
 
-pub fn manifest_of(record: &VersionRecord) -> anyhow::Result<SolutionManifest> {
-    let m = record.manifest.clone().ok_or_else(|| {
-        anyhow::anyhow!(
-            "solution version {} v{} has no manifest",
-            record.owner,
-            record.version
-        )
-    })?;
-    Ok(serde_json::from_value(m)?)
+/// The manifest of an active solution version.
+pub fn manifest_of(record: &VersionRecord) -> Result<SolutionManifest, SolutionError> {
+    let bad = |reason: String| SolutionError::Manifest {
+        solution: record.owner.clone(),
+        version: record.version,
+        reason,
+    };
+    let m = record
+        .manifest
+        .clone()
+        .ok_or_else(|| bad("none was written".into()))?;
+    serde_json::from_value(m).map_err(|e| bad(e.to_string()))
 }
 
 /// Loads and verifies a solution version's model.

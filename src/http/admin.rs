@@ -72,9 +72,11 @@ async fn authorized(state: &ApiState, req: Request) -> Result<bytes::Bytes, ApiE
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, state.max_body_bytes)
         .await
-        .map_err(|_| ApiError::too_large(state.max_body_bytes))?;
+        .map_err(|_| ApiError::TooLarge {
+            limit: state.max_body_bytes,
+        })?;
     if state.auth.is_empty() {
-        return Err(ApiError::forbidden(
+        return Err(ApiError::unauthenticated(
             "UnrecognizedClientException",
             "no credentials are configured: set RECFLOW_API_TOKENS or RECFLOW_ACCESS_KEYS",
         ));

@@ -70,7 +70,7 @@ impl Auth {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if header.is_empty() {
-            return Err(ApiError::forbidden(
+            return Err(ApiError::unauthenticated(
                 "MissingAuthenticationTokenException",
                 "this endpoint needs a SigV4-signed request (service personalize) or `Authorization: Bearer TOKEN`",
             ));
@@ -80,7 +80,7 @@ impl Auth {
             if self.tokens.iter().any(|t| same(t.as_bytes(), given)) {
                 return Ok("bearer".into());
             }
-            return Err(ApiError::forbidden(
+            return Err(ApiError::unauthenticated(
                 "UnrecognizedClientException",
                 "the bearer token is not one of RECFLOW_API_TOKENS",
             ));
@@ -100,7 +100,7 @@ impl Auth {
                 SigV4Error::SignatureMismatch => "InvalidSignatureException",
                 _ => "IncompleteSignatureException",
             };
-            ApiError::forbidden(code, e.to_string())
+            ApiError::unauthenticated(code, e.to_string())
         })
     }
 }

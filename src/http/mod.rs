@@ -203,10 +203,10 @@ async fn read_body(state: &AppState, req: Request, auth: bool) -> Result<Bytes, 
     let limit = state.config.max_body_bytes;
     let bytes = axum::body::to_bytes(body, limit)
         .await
-        .map_err(|_| ApiError::too_large(limit))?;
+        .map_err(|_| ApiError::TooLarge { limit: limit })?;
     if auth {
         if state.config.auth.is_empty() {
-            return Err(ApiError::forbidden(
+            return Err(ApiError::unauthenticated(
                 "UnrecognizedClientException",
                 "no credentials are configured: set RECFLOW_ACCESS_KEYS or RECFLOW_API_TOKENS",
             ));

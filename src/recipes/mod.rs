@@ -46,8 +46,10 @@ pub use user_personalization::{Algorithm, UpModel, UserPersonalizationSpec};
     strum::EnumIter,
     strum::IntoStaticStr,
     strum::EnumString,
+    serde::Serialize,
 )]
 #[strum(serialize_all = "kebab-case")]
+#[serde(rename_all = "kebab-case")]
 pub enum RecipeKind {
     PopularityCount,
     TrendingNow,

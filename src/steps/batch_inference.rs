@@ -330,8 +330,8 @@ pub(crate) async fn recommender(
     match (campaign, solution) {
         (Some(c), _) => Ok(Recommender::for_campaign(ctx.env, c).await?.1),
         (None, Some(s)) => {
-            Recommender::for_solution(ctx.env, s, version.or_else(|| ctx.trained_in_this_run(s)))
-                .await
+            let version = version.or_else(|| ctx.trained_in_this_run(s));
+            Ok(Recommender::for_solution(ctx.env, s, version).await?)
         }
         (None, None) => unreachable!("validated: campaign or solution"),
     }

@@ -1,10 +1,11 @@
 //! The `deploy` step: points a campaign at a solution version, if the version
-//! meets the campaign's metric floors. Otherwise the campaign stays where it was.
+//! meets the campaign's metric floors and the guard (`campaign::deploy`).
+//! Otherwise the campaign stays where it was.
 
 use serde::{Deserialize, Serialize};
 
+use crate::campaign::{self, Deployment, GuardSpec};
 use crate::group::Group;
-use crate::solution;
 use crate::spec::SpecProblem;
 use crate::spec::unknown;
 
@@ -26,21 +27,6 @@ pub struct DeploySpec {
     /// min_ratio: 0.95}`.
     #[serde(default)]
     pub guard: Option<GuardSpec>,
-}
-
-/// A deploy guard: the new version against the live one.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GuardSpec {
-    /// An offline metric key, e.g. `precision_at_10`.
-    pub metric: String,
-    /// The least new/live ratio accepted (default 1: no worse).
-    #[serde(default = "one")]
-    pub min_ratio: f64,
-}
-
-fn one() -> f64 {
-    1.0
 }
 
 pub fn validate(spec: &DeploySpec, at: &str, group: &Group) -> Vec<SpecProblem> {
@@ -81,98 +67,48 @@ pub fn validate(spec: &DeploySpec, at: &str, group: &Group) -> Vec<SpecProblem> 
 }
 
 pub async fn run(spec: &DeploySpec, ctx: &StepContext<'_>) -> anyhow::Result<StepOutcome> {
-    let p = &ctx.group.spec;
-    let campaign = p
+    let settings = ctx
+        .group
+        .spec
         .campaigns
         .get(&spec.campaign)
         .expect("validated: the campaign is declared");
-    let wanted = spec
-        .solution_version
-        .or_else(|| ctx.trained_in_this_run(&campaign.solution));
-    let record = solution::version_record(ctx.env, &campaign.solution, wanted).await?;
-    let manifest = solution::manifest_of(&record)?;
-
-    let mut below = Vec::new();
-    for (metric, floor) in &campaign.min_metrics {
-        let value = manifest.metrics.get(metric).copied().unwrap_or(0.0);
-        if value < *floor {
-            below.push(format!("{metric} = {value:.4} < {floor}"));
-        }
-    }
-    let current = ctx.env.store.get_campaign(&spec.campaign).await.ok();
-    if !below.is_empty() {
-        let stays = match &current {
-            Some(c) => format!("stays on {} v{}", c.solution, c.solution_version),
-            None => "is not created".to_string(),
-        };
-        anyhow::bail!(
-            "{} v{} is below the metric floors of campaign {} ({}); the campaign {stays}",
-            campaign.solution,
-            record.version,
-            spec.campaign,
-            below.join(", ")
-        );
-    }
-
-    if let (Some(g), Some(c)) = (&spec.guard, &current)
-        && c.solution_version != record.version
-    {
-        let live = solution::version_record(ctx.env, &c.solution, Some(c.solution_version)).await?;
-        let live_value = solution::manifest_of(&live)?
-            .metrics
-            .get(&g.metric)
-            .copied()
-            .unwrap_or(0.0);
-        let new_value = manifest.metrics.get(&g.metric).copied().unwrap_or(0.0);
-        if new_value < live_value * g.min_ratio {
-            anyhow::bail!(
-                "guard: {} v{} has {} = {new_value:.4}, below {} × {live_value:.4} of the live {} v{}; campaign {} stays on v{}",
-                campaign.solution,
-                record.version,
-                g.metric,
-                g.min_ratio,
-                c.solution,
-                c.solution_version,
-                spec.campaign,
-                c.solution_version
-            );
-        }
+    let deployed = campaign::deploy(
+        ctx.env,
+        Deployment {
+            campaign: &spec.campaign,
+            spec: settings,
+            dataset_group: ctx.group.name(),
+            version: spec
+                .solution_version
+                .or_else(|| ctx.trained_in_this_run(&settings.solution)),
+            guard: spec.guard.as_ref(),
+            run_id: Some(ctx.run_id),
+        },
+    )
+    .await?;
+    if let Some((metric, new, live, ratio)) = &deployed.guard {
         ctx.log(format!(
-            "Guard passed: {} = {new_value:.4} vs live {live_value:.4} (min ratio {}).",
-            g.metric, g.min_ratio
+            "Guard passed: {metric} = {new:.4} vs live {live:.4} (min ratio {ratio})."
         ));
     }
-
-    let config = serde_json::to_value(campaign)?;
-    let previous = ctx
-        .env
-        .store
-        .deploy_campaign(
-            &spec.campaign,
-            &p.dataset_group,
-            &campaign.solution,
-            record.version,
-            &config,
-            Some(ctx.run_id),
-        )
-        .await?;
-    let was = match previous {
-        Some(v) if v == record.version => " (unchanged)".to_string(),
+    let was = match deployed.previous {
+        Some(v) if v == deployed.version => " (unchanged)".to_string(),
         Some(v) => format!(" (was v{v})"),
         None => " (new campaign)".to_string(),
     };
     ctx.log(format!(
         "Campaign {} now serves {} v{}{was}.",
-        spec.campaign, campaign.solution, record.version
+        spec.campaign, deployed.solution, deployed.version
     ));
     let mut outputs = serde_json::Map::new();
     outputs.insert("campaign".into(), spec.campaign.clone().into());
-    outputs.insert("solution".into(), campaign.solution.clone().into());
-    outputs.insert("deployed_version".into(), record.version.into());
+    outputs.insert("solution".into(), deployed.solution.clone().into());
+    outputs.insert("deployed_version".into(), deployed.version.into());
     Ok(StepOutcome {
         summary: format!(
             "campaign {} → {} v{}{was}",
-            spec.campaign, campaign.solution, record.version
+            spec.campaign, deployed.solution, deployed.version
         ),
         outputs,
     })

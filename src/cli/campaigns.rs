@@ -1,0 +1,153 @@
+//! `campaigns ...`, `recommend` and `segment`.
+
+use super::print::{table, when};
+use super::{CampaignsCommand, RecommendArgs, SegmentArgs};
+use crate::campaign::RecommendationsResponse;
+use crate::config::Env;
+use crate::ops::campaigns;
+use crate::recipes::{Query, SegmentQuery};
+
+pub async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
+    match c {
+        CampaignsCommand::List => {
+            let list = campaigns::list(env).await?;
+            table(
+                &[
+                    "CAMPAIGN",
+                    "DATASET GROUP",
+                    "SOLUTION",
+                    "VERSION",
+                    "PREVIOUS",
+                    "UPDATED",
+                ],
+                list.into_iter()
+                    .map(|c| {
+                        vec![
+                            c.name,
+                            c.dataset_group,
+                            c.solution,
+                            format!("v{}", c.solution_version),
+                            c.previous_version
+                                .map(|v| format!("v{v}"))
+                                .unwrap_or_default(),
+                            when(c.updated_at),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        CampaignsCommand::Show { campaign } => {
+            let d = campaigns::show(env, &campaign).await?;
+            let c = &d.campaign;
+            println!(
+                "campaign {} (dataset group {}) serves {} v{}",
+                c.name, c.dataset_group, c.solution, c.solution_version
+            );
+            println!("config: {}", c.config);
+            println!(
+                "event tracker (trackingId for PutEvents): {}",
+                d.tracking_id
+            );
+            println!("deployments, newest first:");
+            for dep in &d.deployments {
+                let run = dep
+                    .run_id
+                    .map(|r| format!(" by run {r}"))
+                    .unwrap_or_default();
+                println!(
+                    "  {} {} v{}{run}",
+                    when(dep.deployed_at),
+                    dep.solution,
+                    dep.solution_version
+                );
+            }
+        }
+        CampaignsCommand::Update { campaign, version } => {
+            let m = campaigns::update(env, &campaign, version).await?;
+            let c = &m.campaign;
+            println!(
+                "campaign {} now serves {} v{} (was v{})",
+                c.name, c.solution, c.solution_version, m.from
+            );
+        }
+        CampaignsCommand::Rollback { campaign } => {
+            let m = campaigns::rollback(env, &campaign).await?;
+            let c = &m.campaign;
+            println!(
+                "campaign {} rolled back to {} v{} (was v{})",
+                c.name, c.solution, c.solution_version, m.from
+            );
+        }
+    }
+    Ok(0)
+}
+
+pub async fn recommend(env: &Env, args: RecommendArgs) -> anyhow::Result<i32> {
+    let query = match (&args.user, &args.item) {
+        (Some(u), _) => Query::User(u),
+        (None, Some(i)) => Query::Item(i),
+        (None, None) => unreachable!("clap requires --user or --item"),
+    };
+    let answer = campaigns::recommend(env, &args.campaign, &query, args.num_results).await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&RecommendationsResponse::new(answer.items))?
+        );
+    } else {
+        println!(
+            "{} v{} for {}:",
+            answer.solution,
+            answer.version,
+            match query {
+                Query::User(u) => format!("user {u}"),
+                Query::Item(i) => format!("item {i}"),
+            }
+        );
+        table(
+            &["RANK", "ITEM", "SCORE"],
+            answer
+                .items
+                .into_iter()
+                .enumerate()
+                .map(|(i, s)| vec![(i + 1).to_string(), s.item_id, format!("{:.6}", s.score)])
+                .collect(),
+        );
+    }
+    Ok(0)
+}
+
+pub async fn segment(env: &Env, args: SegmentArgs) -> anyhow::Result<i32> {
+    let (query, input) = match (&args.item, &args.attributes) {
+        (Some(i), _) => (SegmentQuery::Item(i), serde_json::json!({"itemId": i})),
+        (None, Some(a)) => (
+            SegmentQuery::Attributes(a),
+            serde_json::json!({"itemAttributes": a}),
+        ),
+        (None, None) => unreachable!("clap requires --item or --attributes"),
+    };
+    let answer =
+        campaigns::segment(env, &args.solution, args.version, &query, args.num_results).await?;
+    if args.json {
+        let ids: Vec<&str> = answer.items.iter().map(|(u, _)| u.as_str()).collect();
+        println!(
+            "{}",
+            serde_json::json!({"input": input, "output": {"recommendedUsers": ids}})
+        );
+    } else {
+        println!(
+            "{} v{} ({}), users for {input}:",
+            answer.solution, answer.version, answer.recipe
+        );
+        table(
+            &["RANK", "USER", "SCORE"],
+            answer
+                .items
+                .into_iter()
+                .enumerate()
+                .map(|(i, (u, s))| vec![(i + 1).to_string(), u, format!("{s:.6}")])
+                .collect(),
+        );
+    }
+    Ok(0)
+}

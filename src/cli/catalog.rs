@@ -1,0 +1,136 @@
+//! `datasets ...` and `solutions ...`.
+
+use super::print::{table, when};
+use super::{DatasetsCommand, SolutionsCommand};
+use crate::config::Env;
+use crate::ops::catalog;
+
+pub async fn datasets(env: &Env, c: DatasetsCommand) -> anyhow::Result<i32> {
+    match c {
+        DatasetsCommand::List => {
+            let versions = catalog::dataset_versions(env, None).await?;
+            table(
+                &[
+                    "DATASET", "VERSION", "STATUS", "ROWS", "REJECTED", "MODE", "CREATED",
+                ],
+                versions
+                    .into_iter()
+                    .map(|v| {
+                        let m = v.manifest.as_ref();
+                        vec![
+                            v.owner.clone(),
+                            format!("v{}", v.version),
+                            v.status.to_string(),
+                            m.map(|m| m.rows.to_string()).unwrap_or_default(),
+                            m.map(|m| m.rejected_rows.to_string()).unwrap_or_default(),
+                            m.map(|m| m.mode.as_str().to_lowercase())
+                                .unwrap_or_default(),
+                            when(v.created_at),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        DatasetsCommand::Show { dataset, version } => {
+            let v = catalog::dataset_version(env, &dataset, version).await?;
+            println!(
+                "{} v{}: {} (created {})",
+                v.owner,
+                v.version,
+                v.status,
+                when(v.created_at)
+            );
+            println!("location: {}", v.location);
+            if let Some(e) = &v.error {
+                println!("error: {e}");
+            }
+            if let Some(m) = &v.manifest {
+                println!("{}", serde_json::to_string_pretty(m)?);
+            }
+        }
+    }
+    Ok(0)
+}
+
+pub async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
+    match c {
+        SolutionsCommand::List => {
+            let versions = catalog::solution_versions(env, None).await?;
+            table(
+                &[
+                    "SOLUTION",
+                    "VERSION",
+                    "STATUS",
+                    "RECIPE",
+                    "PRECISION@10",
+                    "NDCG@10",
+                    "COVERAGE",
+                    "CREATED",
+                ],
+                versions
+                    .into_iter()
+                    .map(|v| {
+                        let m = v.manifest.as_ref();
+                        let metric = |k: &str| {
+                            m.and_then(|m| m.metrics.get(k))
+                                .map(|x| format!("{x:.4}"))
+                                .unwrap_or_default()
+                        };
+                        vec![
+                            v.owner.clone(),
+                            format!("v{}", v.version),
+                            v.status.to_string(),
+                            m.map(|m| m.recipe.clone()).unwrap_or_default(),
+                            metric("precision_at_10"),
+                            metric("normalized_discounted_cumulative_gain_at_10"),
+                            metric("coverage"),
+                            when(v.created_at),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        SolutionsCommand::Show { solution, version } => {
+            let (record, m) = catalog::solution_version(env, &solution, version).await?;
+            println!(
+                "{} v{} ({}), created {}",
+                m.solution,
+                m.version,
+                m.recipe,
+                when(m.created_at)
+            );
+            println!("location: {}", record.location);
+            println!("settings: {}", m.settings);
+            let datasets: Vec<String> = m
+                .dataset_versions
+                .iter()
+                .map(|(d, v)| format!("{}/{d} v{v}", m.dataset_group))
+                .collect();
+            println!(
+                "data: {} ({} interactions, {} users, {} items)",
+                datasets.join(", "),
+                m.counts.interactions,
+                m.counts.users,
+                m.counts.items
+            );
+            println!(
+                "training: {:.2}s, peak memory {}",
+                m.training_seconds,
+                m.peak_rss_bytes
+                    .map(|b| format!("{} MiB", b / (1 << 20)))
+                    .unwrap_or_else(|| "unknown".into())
+            );
+            if let Some(from) = m.updated_from {
+                let of = m.metrics_from_version.unwrap_or(from);
+                println!(
+                    "training mode: update of v{from}; the metrics below are those of v{of}, its last full training"
+                );
+            }
+            println!("metrics ({} test users):", m.test_users);
+            for (k, v) in &m.metrics {
+                println!("  {k:<45} {v:.4}");
+            }
+        }
+    }
+    Ok(0)
+}

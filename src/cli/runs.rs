@@ -1,0 +1,228 @@
+//! `validate`, `run`, `trigger` and `runs ...`.
+
+use std::path::PathBuf;
+
+use super::print::{attempt_suffix, mark, seconds, step_printer, table, when};
+use super::{RunsCommand, TriggerArgs};
+use crate::config::Env;
+use crate::ops::pipelines;
+use crate::ops::runs::{self, RunFilter};
+use crate::pipeline::Pipeline;
+use crate::scheduler::trigger::GivenParams;
+use crate::store::RunStatus;
+
+pub fn validate(files: &[PathBuf]) -> i32 {
+    let mut failed = 0;
+    for checked in pipelines::validate(files) {
+        match checked.result {
+            Ok((name, steps)) => println!(
+                "ok: {} (pipeline {name}, {steps} steps)",
+                checked.file.display()
+            ),
+            Err(e) => {
+                failed += 1;
+                println!("{e}");
+            }
+        }
+    }
+    if failed > 0 { 1 } else { 0 }
+}
+
+pub async fn run_file(
+    env: &Env,
+    pipeline: &Pipeline,
+    params: Vec<(String, String)>,
+) -> anyhow::Result<i32> {
+    let width = pipeline
+        .spec
+        .steps
+        .iter()
+        .map(|s| s.id().len())
+        .max()
+        .unwrap_or(4);
+    println!(
+        "Running pipeline {} ({}; state {}, warehouse {})",
+        pipeline.spec.name,
+        pipeline.file.display(),
+        crate::store::redact(&env.settings.state_url),
+        env.warehouse
+    );
+    let mut print = step_printer(width);
+    let report = runs::run_here(env, pipeline, params, &mut print).await?;
+    let secs = report.duration.as_secs_f64();
+    match report.status {
+        RunStatus::Succeeded => {
+            println!("Run {} succeeded in {secs:.1}s.", report.run_id);
+            for step in report
+                .steps
+                .iter()
+                .filter(|s| s.step_type == "batch_inference")
+            {
+                if let Some(out) = step.summary.rsplit("→ ").next() {
+                    println!("Export ({}): {out}", step.id);
+                }
+            }
+            Ok(0)
+        }
+        status => {
+            println!(
+                "Run {} {status} in {secs:.1}s{}; details: recflow runs show {} --logs",
+                report.run_id,
+                report.error.map(|e| format!(" ({e})")).unwrap_or_default(),
+                report.run_id
+            );
+            Ok(1)
+        }
+    }
+}
+
+pub async fn trigger(env: &Env, args: TriggerArgs) -> anyhow::Result<i32> {
+    let run = runs::trigger(
+        env,
+        &args.pipeline,
+        GivenParams::Text(args.params),
+        args.logical_date.as_deref(),
+        "trigger",
+    )
+    .await?;
+    println!("{}", run.id);
+    if !args.wait {
+        return Ok(0);
+    }
+    // Follow the run: print attempts as they end, then the run's status.
+    let run = runs::follow(env, run.id, &mut |a| {
+        let text = a.error.clone().or(a.summary.clone()).unwrap_or_default();
+        eprintln!(
+            "  {} {}  {text}{}",
+            mark(a.status),
+            a.step_id,
+            attempt_suffix(a.attempt)
+        );
+    })
+    .await?;
+    eprintln!(
+        "Run {} {}{}",
+        run.id,
+        run.status,
+        run.error.map(|e| format!(": {e}")).unwrap_or_default()
+    );
+    Ok(if run.status == RunStatus::Succeeded {
+        0
+    } else {
+        1
+    })
+}
+
+pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
+    match c {
+        RunsCommand::List { pipeline, limit } => {
+            let page = runs::list(
+                env,
+                &RunFilter {
+                    pipeline,
+                    limit: Some(limit),
+                    ..RunFilter::default()
+                },
+            )
+            .await?;
+            table(
+                &["RUN", "PIPELINE", "STATUS", "TRIGGER", "CREATED", "SECONDS"],
+                page.items
+                    .into_iter()
+                    .map(|r| {
+                        vec![
+                            r.id.to_string(),
+                            r.pipeline,
+                            r.status.to_string(),
+                            r.trigger,
+                            when(r.created_at),
+                            seconds(r.started_at, r.finished_at),
+                        ]
+                    })
+                    .collect(),
+            );
+        }
+        RunsCommand::Show { run_id, logs } => {
+            let runs::RunDetail { run: r, attempts } = runs::show(env, run_id).await?;
+            println!(
+                "Run {} of pipeline {}: {} (trigger {}, created {})",
+                r.id,
+                r.pipeline,
+                r.status,
+                r.trigger,
+                when(r.created_at)
+            );
+            if let (Some(ld), Some(a), Some(b)) =
+                (r.logical_date, r.data_interval_start, r.data_interval_end)
+            {
+                println!(
+                    "Logical date {}, data interval {} to {}",
+                    when(ld),
+                    when(a),
+                    when(b)
+                );
+            }
+            if r.params.as_object().is_some_and(|m| !m.is_empty()) {
+                println!("Params {}", r.params);
+            }
+            if let Some(e) = &r.error {
+                println!("Error: {e}");
+            }
+            table(
+                &[
+                    "", "STEP", "TYPE", "ATTEMPT", "STATUS", "START", "END", "SECONDS", "RESULT",
+                ],
+                attempts
+                    .iter()
+                    .map(|a| {
+                        let result = a
+                            .error
+                            .clone()
+                            .map(|e| format!("error: {e}"))
+                            .or(a.summary.clone())
+                            .unwrap_or_default();
+                        vec![
+                            mark(a.status).to_string(),
+                            a.step_id.clone(),
+                            a.step_type.clone(),
+                            a.attempt.to_string(),
+                            a.status.to_string(),
+                            a.started_at.map(when).unwrap_or_default(),
+                            a.finished_at.map(when).unwrap_or_default(),
+                            seconds(a.started_at, a.finished_at),
+                            result,
+                        ]
+                    })
+                    .collect(),
+            );
+            if logs {
+                for a in attempts.iter().filter(|a| !a.log.is_empty()) {
+                    println!("\n{} attempt {}:", a.step_id, a.attempt);
+                    for line in a.log.lines() {
+                        println!("  {line}");
+                    }
+                }
+            }
+        }
+        RunsCommand::Logs {
+            run_id,
+            step,
+            attempt,
+        } => print!("{}", runs::attempt(env, run_id, &step, attempt).await?.log),
+        RunsCommand::Cancel { run_id } => {
+            runs::cancel(env, run_id).await?;
+            println!("Run {run_id}: cancel requested; running steps stop at their next heartbeat.");
+        }
+        RunsCommand::Retry { run_id } => {
+            println!("Retrying run {run_id}:");
+            let report = runs::retry_here(env, run_id, &mut step_printer(20)).await?;
+            println!("Run {run_id} {}.", report.status);
+            return Ok(if report.status == RunStatus::Succeeded {
+                0
+            } else {
+                1
+            });
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,148 @@
+//! Predictors and their forecasts: predictor versions with backtest
+//! accuracy per algorithm, the items with the worst accuracy, an item
+//! search, and one item's plot.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::{OpsError, OpsResult};
+use crate::config::Env;
+use crate::forecast::job::{self, PredictorManifest};
+use crate::store::{VersionKind, VersionStatus};
+
+/// A predictor version as lists show it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PredictorVersion {
+    pub predictor: String,
+    pub version: i64,
+    pub status: VersionStatus,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub manifest: Option<PredictorManifest>,
+}
+
+/// Every predictor version (of one predictor, if given), newest first.
+pub async fn versions(env: &Env, predictor: Option<&str>) -> OpsResult<Vec<PredictorVersion>> {
+    Ok(env
+        .store
+        .list_versions(VersionKind::Predictor, predictor)
+        .await?
+        .into_iter()
+        .map(|v| PredictorVersion {
+            predictor: v.owner,
+            version: v.version,
+            status: v.status,
+            created_at: v.created_at,
+            manifest: v.manifest.and_then(|m| serde_json::from_value(m).ok()),
+        })
+        .collect())
+}
+
+/// The predictor a command means: the one named, or the only one there is.
+pub async fn resolve(env: &Env, predictor: Option<&str>) -> OpsResult<String> {
+    if let Some(p) = predictor {
+        return Ok(p.to_string());
+    }
+    let mut names: Vec<String> = versions(env, None)
+        .await?
+        .into_iter()
+        .map(|v| v.predictor)
+        .collect();
+    names.sort();
+    names.dedup();
+    match names.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => Err(OpsError::NotFound(
+            "no predictor has been trained yet; run a forecast_train step first".into(),
+        )),
+        many => Err(OpsError::Invalid(format!(
+            "several predictors exist ({}); name one",
+            many.join(", ")
+        ))),
+    }
+}
+
+/// A predictor version's manifest: the choice, every candidate's backtest
+/// accuracy, the data and the settings.
+pub async fn metrics(
+    env: &Env,
+    predictor: &str,
+    version: Option<i64>,
+) -> OpsResult<PredictorManifest> {
+    job::manifest(env, predictor, version)
+        .await
+        .map_err(super::internal)
+}
+
+/// One item's backtest accuracy as `items.csv` records it.
+#[derive(Debug, Clone, Serialize)]
+pub struct ItemAccuracy {
+    pub item_id: String,
+    pub algorithm: String,
+    pub average_wql: f64,
+    pub windows: String,
+}
+
+/// The items of a predictor version, with their algorithm and backtest
+/// accuracy: those whose id contains `search` (all when empty), the worst
+/// first, at most `limit`. Items without a backtest score are left out.
+pub async fn items(
+    env: &Env,
+    m: &PredictorManifest,
+    search: &str,
+    limit: usize,
+) -> OpsResult<Vec<ItemAccuracy>> {
+    let folder =
+        job::predictors_location(&env.warehouse, &m.predictor).child(&format!("v{}", m.version));
+    let bytes = folder.child(job::ITEMS_FILE).get().await?;
+    let mut reader = csv::Reader::from_reader(bytes.as_ref());
+    let needle = search.to_lowercase();
+    let mut items = Vec::new();
+    for record in reader.records() {
+        let r = record.map_err(|e| OpsError::Internal(format!("{}: {e}", job::ITEMS_FILE)))?;
+        if !needle.is_empty() && !r[0].to_lowercase().contains(&needle) {
+            continue;
+        }
+        items.push(ItemAccuracy {
+            item_id: r[0].to_string(),
+            algorithm: r[1].to_string(),
+            average_wql: r[3].parse().unwrap_or(f64::NAN),
+            windows: r[2].to_string(),
+        });
+    }
+    items.retain(|i| i.average_wql.is_finite());
+    items.sort_by(|a, b| b.average_wql.total_cmp(&a.average_wql));
+    items.truncate(limit);
+    Ok(items)
+}
+
+/// An SVG of one item: its history, the forecast's median and the bands of
+/// the quantiles the predictor produced, and the backtest windows.
+pub async fn plot(
+    env: &Env,
+    predictor: &str,
+    version: Option<i64>,
+    item: &str,
+) -> OpsResult<String> {
+    let loaded = job::load(env, predictor, version)
+        .await
+        .map_err(super::internal)?;
+    let index = loaded.panel.item_index(item).ok_or_else(|| {
+        let some: Vec<&str> = loaded
+            .panel
+            .items
+            .iter()
+            .take(5)
+            .map(String::as_str)
+            .collect();
+        OpsError::NotFound(format!(
+            "predictor {predictor} v{} has no item {item:?} ({} items, e.g. {})",
+            loaded.manifest.version,
+            loaded.panel.items.len(),
+            some.join(", ")
+        ))
+    })?;
+    job::plot(env, Arc::new(loaded), index)
+        .await
+        .map_err(super::internal)
+}

@@ -1,0 +1,287 @@
+//! Runs: list (filtered, paged), show with step attempts, logs, trigger,
+//! cancel, retry, and the run × step grid of a pipeline's recent runs.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::{OpsError, OpsResult, Page, page_size};
+use crate::config::Env;
+use crate::engine::{self, RunReport, StepReport};
+use crate::pipeline::Pipeline;
+use crate::scheduler::trigger::{self, GivenParams};
+use crate::store::{AttemptRecord, RunQuery, RunRecord, RunStatus, StepStatus};
+
+/// Which runs to list, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct RunFilter {
+    pub pipeline: Option<String>,
+    /// Any of these statuses (all when empty).
+    pub statuses: Vec<RunStatus>,
+    /// Runs created at or after.
+    pub since: Option<DateTime<Utc>>,
+    /// Runs created before.
+    pub until: Option<DateTime<Utc>>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+    /// Page size (default 25, at most [`super::MAX_PAGE`]).
+    pub limit: Option<i64>,
+}
+
+pub async fn list(env: &Env, filter: &RunFilter) -> OpsResult<Page<RunRecord>> {
+    let before_id = match &filter.cursor {
+        None => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| OpsError::Invalid(format!("invalid cursor {c:?}")))?,
+        ),
+    };
+    let limit = page_size(filter.limit, 25);
+    let mut items = env
+        .store
+        .list_runs(&RunQuery {
+            pipeline: filter.pipeline.clone(),
+            statuses: filter.statuses.clone(),
+            created_after: filter.since,
+            created_before: filter.until,
+            before_id,
+            limit: limit + 1,
+        })
+        .await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|r| r.id.to_string())
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
+/// A run and every attempt of its steps, in the order they were queued.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunDetail {
+    pub run: RunRecord,
+    pub attempts: Vec<AttemptRecord>,
+}
+
+pub async fn show(env: &Env, run_id: i64) -> OpsResult<RunDetail> {
+    Ok(RunDetail {
+        run: env.store.get_run(run_id).await?,
+        attempts: env.store.list_attempts(run_id).await?,
+    })
+}
+
+/// One attempt of a step (the latest when `attempt` is `None`), with its log.
+pub async fn attempt(
+    env: &Env,
+    run_id: i64,
+    step: &str,
+    attempt: Option<i64>,
+) -> OpsResult<AttemptRecord> {
+    env.store
+        .list_attempts(run_id)
+        .await?
+        .into_iter()
+        .filter(|a| a.step_id == step && attempt.is_none_or(|n| a.attempt == n))
+        .max_by_key(|a| a.attempt)
+        .ok_or_else(|| {
+            OpsError::NotFound(format!(
+                "run {run_id} has no attempt{} of step {step:?}",
+                attempt.map(|n| format!(" {n}")).unwrap_or_default()
+            ))
+        })
+}
+
+/// Queues a run of a registered pipeline for the daemon (or a server's
+/// workers). `logical_date` is RFC 3339 or a date; default now.
+pub async fn trigger(
+    env: &Env,
+    pipeline: &str,
+    params: GivenParams,
+    logical_date: Option<&str>,
+    how: &str,
+) -> OpsResult<RunRecord> {
+    let logical = logical_date
+        .map(trigger::parse_logical_date)
+        .transpose()
+        .map_err(OpsError::Invalid)?;
+    let id = trigger::queue_run(env, pipeline, params, logical, how).await?;
+    Ok(env.store.get_run(id).await?)
+}
+
+/// Asks a queued or running run to stop: nothing new starts, running steps
+/// stop at their next heartbeat.
+pub async fn cancel(env: &Env, run_id: i64) -> OpsResult<RunRecord> {
+    let run = env.store.get_run(run_id).await?;
+    if run.status.is_finished() {
+        return Err(OpsError::Conflict(format!(
+            "run {run_id} already ended ({})",
+            run.status
+        )));
+    }
+    Ok(env.store.request_cancel(run_id).await?)
+}
+
+/// Reopens a failed or cancelled run: its failed steps are queued again,
+/// steps that did not run are decided again as the run goes on, and steps
+/// that succeeded are not redone. A daemon (or a server's workers) takes
+/// it from there; [`retry_here`] drives it in this process instead.
+pub async fn retry(env: &Env, run_id: i64) -> OpsResult<RunRecord> {
+    let run = env.store.get_run(run_id).await?;
+    if run.trigger == "cli" {
+        return Err(OpsError::Conflict(format!(
+            "run {run_id} was started by `recflow run` and is driven by that terminal; retry it there with `recflow runs retry {run_id}`"
+        )));
+    }
+    reopen(env, &run).await?;
+    Ok(env.store.get_run(run_id).await?)
+}
+
+/// [`retry`], driven in this process until the run ends (`recflow runs
+/// retry`); `on_step` is called as each attempt ends.
+pub async fn retry_here(
+    env: &Env,
+    run_id: i64,
+    on_step: &mut (dyn FnMut(&StepReport) + Send),
+) -> OpsResult<RunReport> {
+    let run = env.store.get_run(run_id).await?;
+    reopen(env, &run).await?;
+    let engine = engine::Engine::new(env.clone(), Default::default());
+    engine::drive(engine, run_id, on_step)
+        .await
+        .map_err(super::internal)
+}
+
+async fn reopen(env: &Env, run: &RunRecord) -> OpsResult<()> {
+    if !matches!(run.status, RunStatus::Failed | RunStatus::Cancelled) {
+        return Err(OpsError::Conflict(format!(
+            "run {} is {}; only a failed or cancelled run can be retried",
+            run.id, run.status
+        )));
+    }
+    let attempts = env.store.list_attempts(run.id).await?;
+    env.store.reopen_run(run.id).await?;
+    let mut latest: BTreeMap<&str, &AttemptRecord> = BTreeMap::new();
+    for a in &attempts {
+        let e = latest.entry(a.step_id.as_str()).or_insert(a);
+        if a.attempt >= e.attempt {
+            *e = a;
+        }
+    }
+    for (step, a) in latest {
+        if a.status == StepStatus::Failed {
+            env.store
+                .queue_attempt(run.id, step, &a.step_type, a.attempt + 1, Utc::now())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Waits for a run to end, calling `on_attempt` once for each attempt as it
+/// ends (`recflow trigger --wait`); returns the finished run.
+pub async fn follow(
+    env: &Env,
+    run_id: i64,
+    on_attempt: &mut (dyn FnMut(&AttemptRecord) + Send),
+) -> OpsResult<RunRecord> {
+    let mut reported = std::collections::HashSet::new();
+    loop {
+        let run = env.store.get_run(run_id).await?;
+        for a in env.store.list_attempts(run_id).await? {
+            if a.status.is_finished() && reported.insert(a.id) {
+                on_attempt(&a);
+            }
+        }
+        if run.status.is_finished() {
+            return Ok(run);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+}
+
+/// Runs a pipeline file now, in this process (`recflow run`); `on_step` is
+/// called as each attempt ends.
+pub async fn run_here(
+    env: &Env,
+    pipeline: &Pipeline,
+    params: Vec<(String, String)>,
+    on_step: &mut (dyn FnMut(&StepReport) + Send),
+) -> OpsResult<RunReport> {
+    let params = params
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    engine::run_pipeline(env, pipeline, "cli", &params, on_step)
+        .await
+        .map_err(super::internal)
+}
+
+/// A pipeline's recent runs and the status of each of their steps: Airflow's
+/// grid. Steps are in the pipeline's order; a step a run has no record of
+/// is absent from its row.
+#[derive(Debug, Clone, Serialize)]
+pub struct Grid {
+    pub steps: Vec<String>,
+    pub runs: Vec<GridRow>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GridRow {
+    pub run: RunRecord,
+    /// The latest attempt's status of each step, by step id.
+    pub steps: BTreeMap<String, StepStatus>,
+}
+
+pub async fn grid(env: &Env, pipeline: &str, runs: i64) -> OpsResult<Grid> {
+    let page = list(
+        env,
+        &RunFilter {
+            pipeline: Some(pipeline.to_string()),
+            limit: Some(runs),
+            ..RunFilter::default()
+        },
+    )
+    .await?;
+    let ids: Vec<i64> = page.items.iter().map(|r| r.id).collect();
+    let attempts = env.store.list_attempts_of_runs(&ids).await?;
+    let mut by_run: BTreeMap<i64, BTreeMap<String, (i64, StepStatus)>> = BTreeMap::new();
+    let mut seen_steps: Vec<String> = Vec::new();
+    for a in attempts {
+        if !seen_steps.contains(&a.step_id) {
+            seen_steps.push(a.step_id.clone());
+        }
+        let steps = by_run.entry(a.run_id).or_default();
+        let e = steps.entry(a.step_id).or_insert((a.attempt, a.status));
+        if a.attempt >= e.0 {
+            *e = (a.attempt, a.status);
+        }
+    }
+    // The registered pipeline's step order, then steps only old runs had.
+    let mut steps: Vec<String> = match env.store.get_pipeline(pipeline).await? {
+        Some((_, text)) => crate::pipeline::parse_pipeline(&text)
+            .map(|(spec, _)| spec.steps.iter().map(|s| s.id().to_string()).collect())
+            .unwrap_or_default(),
+        None => Vec::new(),
+    };
+    for s in seen_steps {
+        if !steps.contains(&s) {
+            steps.push(s);
+        }
+    }
+    let runs = page
+        .items
+        .into_iter()
+        .map(|run| {
+            let steps = by_run
+                .remove(&run.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(step, (_, status))| (step, status))
+                .collect();
+            GridRow { run, steps }
+        })
+        .collect();
+    Ok(Grid { steps, runs })
+}
