@@ -184,6 +184,7 @@ fn campaign(n_users: usize, n_items: usize, k: usize) -> anyhow::Result<LiveCamp
         filters: [("by-category".to_string(), Arc::new(filter))]
             .into_iter()
             .collect(),
+        broken_filters: Default::default(),
         filter_data,
         item_metadata: Default::default(),
         exclude_event_types: None,

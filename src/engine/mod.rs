@@ -383,13 +383,42 @@ impl Engine {
                 }
             }
         };
-        let result = tokio::select! {
-            r = work => r,
-            reason = stopped => Err(match reason {
-                StopReason::RunStopping => ("stopped: the run was cancelled or timed out".to_string(), false),
-                StopReason::Shutdown => ("interrupted: the daemon shut down before the attempt finished; it will be retried".to_string(), true),
-            }),
+        // The log goes to the store as it grows, so it can be followed while
+        // the attempt runs (`recflow runs logs`, the API's live tail). The
+        // flush is never cancelled halfway (a chunk taken but not written
+        // would be lost): it is told to stop once the attempt ends, and
+        // what it did not write goes with the attempt's end.
+        let (ended, mut end_seen) = tokio::sync::oneshot::channel::<()>();
+        let flush = async {
+            let mut tick = tokio::time::interval(LOG_FLUSH_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    _ = &mut end_seen => return,
+                    _ = tick.tick() => {}
+                }
+                let chunk = ctx.take_log();
+                if chunk.is_empty() {
+                    continue;
+                }
+                if let Err(e) = self.env.store.append_attempt_log(attempt.id, &chunk).await {
+                    tracing::warn!(run_id = attempt.run_id, step = %attempt.step_id, error = %e, "Writing the attempt's log failed; it is kept for the next write.");
+                    ctx.restore_log(chunk);
+                }
+            }
         };
+        let attempt_ends = async {
+            let result = tokio::select! {
+                r = work => r,
+                reason = stopped => Err(match reason {
+                    StopReason::RunStopping => ("stopped: the run was cancelled or timed out".to_string(), false),
+                    StopReason::Shutdown => ("interrupted: the daemon shut down before the attempt finished; it will be retried".to_string(), true),
+                }),
+            };
+            let _ = ended.send(());
+            result
+        };
+        let (result, ()) = tokio::join!(attempt_ends, flush);
         let log = ctx.take_log();
         result
             .map(|o| (o, log.clone()))
@@ -469,6 +498,9 @@ impl Engine {
         self.running().keys().copied().collect()
     }
 }
+
+/// How often a running attempt's new log lines are written to the store.
+const LOG_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
 /// Outputs of the steps of a run that succeeded, by step id.
 pub fn step_outputs(attempts: &[AttemptRecord]) -> BTreeMap<String, serde_json::Value> {

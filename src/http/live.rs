@@ -15,7 +15,7 @@ use crate::filter::catalog::FilterData;
 use crate::filter::{self, Filter};
 use crate::group::CampaignSpec;
 use crate::schema::{self, DatasetType};
-use crate::store::{CampaignRecord, EventRecord};
+use crate::store::{CampaignRecord, EventRecord, FilterRecord};
 
 /// Real-time events kept per user (the newest).
 pub const RECENT_EVENTS_PER_USER: usize = 100;
@@ -25,6 +25,9 @@ pub struct LiveCampaign {
     pub rec: Recommender,
     /// The dataset group's filters that parsed and checked against its schemas.
     pub filters: BTreeMap<String, Arc<Filter>>,
+    /// The group's filters that did not, with the reason: a request naming
+    /// one gets the reason, and the server logs it at each load.
+    pub broken_filters: BTreeMap<String, String>,
     pub filter_data: FilterData,
     /// Items dataset columns by name, one value per model item.
     pub item_metadata: BTreeMap<String, Vec<Option<String>>>,
@@ -36,10 +39,10 @@ pub struct LiveCampaign {
 }
 
 /// A hash of what a live campaign depends on besides its solution version:
-/// its settings and the group's pipeline files (where filters live).
+/// its settings, the group's filters and the items and users posted since.
 pub fn fingerprint(
     record: &CampaignRecord,
-    sources: &[String],
+    filters: &[FilterRecord],
     posted: &[(String, String)],
 ) -> u64 {
     let mut h = DefaultHasher::new();
@@ -47,7 +50,9 @@ pub fn fingerprint(
     record.solution.hash(&mut h);
     record.solution_version.hash(&mut h);
     record.config.to_string().hash(&mut h);
-    sources.hash(&mut h);
+    for f in filters {
+        (&f.name, &f.expression).hash(&mut h);
+    }
     h.finish()
 }
 
@@ -57,26 +62,27 @@ impl LiveCampaign {
     pub async fn load(
         env: &Env,
         record: CampaignRecord,
-        sources: &[String],
+        stored_filters: &[FilterRecord],
         posted: &[(String, String)],
     ) -> anyhow::Result<LiveCampaign> {
         let (record, rec) = Recommender::for_campaign(env, &record.name).await?;
         let spec: Option<CampaignSpec> = serde_json::from_value(record.config.clone()).ok();
+        // Filters were checked when their pipeline was registered; they are
+        // checked again here against the schemas of the datasets now loaded,
+        // which may have changed since.
         let mut parsed: Vec<(String, Filter)> = Vec::new();
-        for text in sources {
-            let Ok(p) = crate::pipeline::parse_pipeline(text) else {
-                continue;
-            };
-            for (name, f) in p.1.filters {
-                match Filter::parse(&f.expression) {
-                    Ok(filter) => parsed.push((name, filter)),
-                    Err(e) => tracing::warn!(filter = %name, error = %e, "Filter skipped."),
+        let mut broken_filters = BTreeMap::new();
+        for f in stored_filters {
+            match Filter::parse(&f.expression) {
+                Ok(filter) => parsed.push((f.name.clone(), filter)),
+                Err(e) => {
+                    broken_filters.insert(f.name.clone(), e.to_string());
                 }
             }
         }
         let need_interactions = parsed.iter().any(|(_, f)| f.reads_interactions());
         let frames = filter::load_frames(env, &record.dataset_group, need_interactions).await?;
-        let fp = fingerprint(&record, sources, posted);
+        let fp = fingerprint(&record, stored_filters, posted);
         let mut rec = rec;
         tokio::task::spawn_blocking(move || -> anyhow::Result<LiveCampaign> {
             // Items the model was not trained with (posted, or imported
@@ -100,14 +106,20 @@ impl LiveCampaign {
                 .map(|(t, (_, s))| (*t, s.clone()))
                 .collect::<BTreeMap<_, _>>();
             let mut filters = BTreeMap::new();
+            let mut broken_filters = broken_filters;
             for (name, mut f) in parsed {
                 let problems = f.check(&schemas);
                 match problems.first() {
                     None => {
                         filters.insert(name, Arc::new(f));
                     }
-                    Some(e) => tracing::warn!(filter = %name, error = %e, "Filter skipped."),
+                    Some(e) => {
+                        broken_filters.insert(name, e.to_string());
+                    }
                 }
+            }
+            for (name, reason) in &broken_filters {
+                tracing::error!(campaign = %record.name, filter = %name, error = %reason, "Filter cannot be applied; requests naming it fail with this reason.");
             }
             let filter_data = filter::build_data(&frames, &model.items, &model.users)?;
             let mut item_metadata = BTreeMap::new();
@@ -138,6 +150,7 @@ impl LiveCampaign {
                 record,
                 rec,
                 filters,
+                broken_filters,
                 filter_data,
                 item_metadata,
                 exclude_event_types: spec

@@ -124,11 +124,7 @@ impl AppState {
         let mut next = HashMap::new();
         let mut swapped = 0;
         for record in records {
-            let sources = self
-                .env
-                .store
-                .pipeline_sources(&record.dataset_group)
-                .await?;
+            let filters = self.env.store.group_filters(&record.dataset_group).await?;
             // Items and users posted since the datasets were imported change
             // what filters and metadata read.
             let mut posted = Vec::new();
@@ -140,7 +136,7 @@ impl AppState {
                         .await?,
                 );
             }
-            let fingerprint = live::fingerprint(&record, &sources, &posted);
+            let fingerprint = live::fingerprint(&record, &filters, &posted);
             let old = current.get(&record.name);
             if let Some(old) = old
                 && old.fingerprint == fingerprint
@@ -154,7 +150,7 @@ impl AppState {
                 .load_group(&self.env, &record.dataset_group)
                 .await?;
             self.env.store.event_tracker(&record.dataset_group).await?;
-            match LiveCampaign::load(&self.env, record.clone(), &sources, &posted).await {
+            match LiveCampaign::load(&self.env, record.clone(), &filters, &posted).await {
                 Ok(l) => {
                     tracing::info!(
                         campaign = %record.name,

@@ -115,6 +115,11 @@ fn filter_request(
         return Ok(None);
     };
     let name = resource_name(arn, "filter");
+    if let Some(reason) = live.broken_filters.get(name) {
+        return Err(ApiError::invalid(format!(
+            "{member}filterArn: filter {name:?} cannot be applied to the data now loaded: {reason}"
+        )));
+    }
     let filter = live.filters.get(name).ok_or_else(|| {
         let known: Vec<&str> = live.filters.keys().map(String::as_str).collect();
         ApiError::not_found(format!(

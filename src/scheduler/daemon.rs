@@ -343,17 +343,29 @@ async fn fail_orphaned_foreground_runs(engine: &Arc<Engine>) -> anyhow::Result<(
     Ok(())
 }
 
-/// Creates the runs of every schedule time due by `now`.
+/// Creates the runs of every schedule time due by `now`. A paused
+/// pipeline fires nothing and its cursor stays: once unpaused, the times it
+/// missed follow its catch-up policy, as times missed while no daemon ran do.
 async fn fire_schedules(
     engine: &Arc<Engine>,
     folder: &Folder,
     now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     let store = engine.env.store.as_ref();
+    let paused: std::collections::HashSet<String> = store
+        .list_pipelines()
+        .await?
+        .into_iter()
+        .filter(|p| p.paused)
+        .map(|p| p.name)
+        .collect();
     for (name, loaded) in &folder.pipelines {
         let Some(schedule) = &loaded.schedule else {
             continue;
         };
+        if paused.contains(name) {
+            continue;
+        }
         let o = &loaded.pipeline.spec.orchestration;
         let Some(cursor) = store.schedule_cursor(name).await? else {
             // First sight of this schedule: nothing was missed.
@@ -599,6 +611,37 @@ mod tests {
             "the interval starts at the previous time"
         );
         assert_eq!(run.data_interval_end, Some(at("2026-11-22T01:00:00Z")));
+    }
+
+    #[tokio::test]
+    async fn a_paused_pipeline_fires_nothing_and_catches_up_by_its_policy_once_unpaused() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env(dir.path()).await;
+        let engine = Engine::new(env.clone(), WorkerTiming::default());
+        let folder = folder_with(dir.path(), "catchup: latest\n");
+        crate::engine::register(&env, &folder.pipelines["hourly"].pipeline)
+            .await
+            .unwrap();
+        fire_schedules(&engine, &folder, at("2026-11-22T00:00:30Z"))
+            .await
+            .unwrap();
+        env.store.set_pipeline_paused("hourly", true).await.unwrap();
+        for t in ["2026-11-22T01:00:01Z", "2026-11-22T02:00:01Z"] {
+            fire_schedules(&engine, &folder, at(t)).await.unwrap();
+        }
+        assert!(fired(&env).await.is_empty(), "paused: nothing fires");
+        env.store
+            .set_pipeline_paused("hourly", false)
+            .await
+            .unwrap();
+        fire_schedules(&engine, &folder, at("2026-11-22T02:30:00Z"))
+            .await
+            .unwrap();
+        assert_eq!(
+            fired(&env).await,
+            [("02:00".to_string(), RunStatus::Queued)],
+            "catchup: latest runs the latest missed time"
+        );
     }
 
     #[tokio::test]

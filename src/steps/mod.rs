@@ -274,8 +274,17 @@ impl<'a> StepContext<'a> {
         ));
     }
 
+    /// The log lines written since the last call.
     pub fn take_log(&self) -> String {
         std::mem::take(&mut *self.log.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Puts back lines [`StepContext::take_log`] took but could not store,
+    /// before any written since.
+    pub fn restore_log(&self, taken: String) {
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        let newer = std::mem::replace(&mut *log, taken);
+        log.push_str(&newer);
     }
 
     /// The solution version a `train` step of this run made for `solution`.

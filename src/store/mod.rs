@@ -191,8 +191,8 @@ pub struct PipelineRecord {
     pub file: String,
     /// When the pipeline was last registered.
     pub updated_at: DateTime<Utc>,
-    /// Set by an operator to stop the pipeline's schedule (the operations
-    /// API sets it; the scheduler does not read it yet).
+    /// Set by an operator to stop the pipeline's schedule: the daemon fires
+    /// nothing for it until it is unpaused. Triggers still queue runs.
     pub paused: bool,
 }
 
@@ -408,8 +408,6 @@ pub trait PipelineStore: Send + Sync {
     async fn set_pipeline_paused(&self, name: &str, paused: bool) -> StoreResult<PipelineRecord>;
     /// The filters of a dataset group, by name.
     async fn group_filters(&self, dataset_group: &str) -> StoreResult<Vec<FilterRecord>>;
-    /// The source text of the group's pipelines.
-    async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>>;
 }
 
 /// The run queue: runs, the attempts of their steps, which workers claim and

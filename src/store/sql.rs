@@ -337,14 +337,6 @@ where
             .await?;
         rows.iter().map(filter_row).collect()
     }
-
-    async fn pipeline_sources(&self, dataset_group: &str) -> StoreResult<Vec<String>> {
-        let rows = sqlx::query("SELECT spec FROM pipelines WHERE dataset_group = $1 ORDER BY name")
-            .bind(dataset_group)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter().map(|r| r.text("spec")).collect()
-    }
 }
 
 #[async_trait]

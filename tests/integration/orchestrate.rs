@@ -14,7 +14,7 @@ use recflow::store::{
 };
 use serde_json::{Value, json};
 
-use crate::common::{Home, eventually, eventually_within, example, fails, ok, runtime};
+use crate::common::{Home, eventually, eventually_within, example, fails, ok, run, runtime};
 
 fn store(home: &Home) -> Box<dyn StateStore> {
     let url = format!("sqlite://{}", home.home().join("state.db").display());
@@ -1005,4 +1005,50 @@ fn a_foreground_run_whose_process_is_killed_is_ended_by_a_daemon_and_can_be_retr
         status_of(&attempts(&home, 1), "long"),
         (2, StepStatus::Succeeded)
     );
+}
+
+#[test]
+fn a_running_steps_log_can_be_read_before_it_ends() {
+    let home = Home::new();
+    let release = home.path().join("release");
+    let file = home.write(
+        "live.yaml",
+        format!(
+            "name: live\ndataset_group: g\nsteps:\n  - {{id: talk, type: shell, command: 'echo first line; while [ ! -f {r} ]; do sleep 0.1; done; echo last line'}}\n",
+            r = release.display()
+        ),
+    );
+    let mut fg = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"));
+    fg.arg("--home")
+        .arg(home.home())
+        .arg("run")
+        .arg(&file)
+        .env_remove("RECFLOW_STATE_URL")
+        .env_remove("RECFLOW_WAREHOUSE")
+        .env_remove("RECFLOW_HOME")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut fg = fg.spawn().unwrap();
+    // While the step waits, its first line is already in the store.
+    eventually(|| {
+        let log = run(home.cmd().args(["runs", "logs", "1", "talk"])).stdout;
+        if log.contains("stdout: first line") {
+            Ok(())
+        } else {
+            Err(format!("log so far: {log:?}"))
+        }
+    });
+    let running = attempt(&attempts(&home, 1), "talk", 1).clone();
+    assert_eq!(running.status, StepStatus::Running);
+    assert!(!running.log.contains("last line"), "{}", running.log);
+    std::fs::write(&release, "").unwrap();
+    assert!(fg.wait().unwrap().success());
+    let done = attempt(&attempts(&home, 1), "talk", 1).clone();
+    assert_eq!(
+        done.log.matches("first line").count(),
+        1,
+        "each line once: {}",
+        done.log
+    );
+    assert!(done.log.contains("stdout: last line"), "{}", done.log);
 }

@@ -529,3 +529,49 @@ fn a_posted_item_is_recommended_through_exploration_without_retraining() {
         }
     });
 }
+
+#[test]
+fn a_filter_that_cannot_be_applied_fails_requests_naming_it_with_its_reason() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    // Another pipeline of the group registered a filter on a field the
+    // group's items do not have (its own file declared it).
+    runtime().block_on(async {
+        let url = format!("sqlite://{}/state.db", home.home().display());
+        let store = recflow::store::open(&url).await.unwrap();
+        store
+            .upsert_pipeline(&recflow::store::PipelineRegistration {
+                name: "other".into(),
+                dataset_group: "ml".into(),
+                file: "other.yaml".into(),
+                spec: "name: other".into(),
+                filters: vec![(
+                    "by-studio".into(),
+                    r#"INCLUDE ItemID WHERE Items.STUDIO IN ("Lucasfilm")"#.into(),
+                )],
+            })
+            .await
+            .unwrap();
+    });
+    let server = Server::start(&home, &[("RECFLOW_OPEN_RECOMMENDATIONS", "true")]);
+    server.wait_for(|v| v["campaigns"]["movies"].is_object());
+    let ask = |filter: &str| {
+        let body = serde_json::json!({"campaignArn": "movies", "userId": "196", "filterArn": filter,
+            "filterValues": {"GENRE": "\"Drama\""}});
+        runtime().block_on(post(
+            &reqwest::Client::new(),
+            &format!("{}/recommendations", server.base),
+            &body,
+            None,
+        ))
+    };
+    let (status, body, _) = ask("by-studio");
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("filter \"by-studio\" cannot be applied") && message.contains("STUDIO"),
+        "{message}"
+    );
+    let (status, body, _) = ask("genre");
+    assert_eq!(status, 200, "the group's other filters still work: {body}");
+}
