@@ -98,7 +98,9 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
         state.insert_campaign(live);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let url = format!("http://{}/recommendations", listener.local_addr()?);
-        let server = tokio::spawn(async move { axum::serve(listener, router(state)).await });
+        let server = tokio::spawn(async move {
+            axum::serve(listener, router(state, crate::http::Faces::All)).await
+        });
         for filtered in [false, true] {
             let max = closed_loop(&url, args.users, filtered, args.clients, args.seconds).await;
             let lat = open_loop(&url, args.users, filtered, args.rate, args.seconds).await;

@@ -108,6 +108,10 @@ pub struct ServeArgs {
     /// How often to check the state store for campaign updates (e.g. `1s`, `500ms`).
     #[arg(long, env = "RECFLOW_RELOAD_INTERVAL", default_value = "1s", value_parser = humantime::parse_duration)]
     pub reload_interval: std::time::Duration,
+    /// Step attempts this server runs at once, of the runs its console and
+    /// API queue (0: leave them to `recflow schedule`).
+    #[arg(long, env = "RECFLOW_SERVE_WORKERS", default_value_t = 1)]
+    pub workers: usize,
 }
 
 #[derive(Debug, Args)]
@@ -128,7 +132,7 @@ pub struct ScheduleArgs {
     /// How often pipeline files are checked for changes.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub reload_interval: std::time::Duration,
-    /// Serve the pipelines HTTP API here (e.g. 127.0.0.1:8081).
+    /// Serve the operations API and the web console here (e.g. 127.0.0.1:8081).
     #[arg(long, env = "RECFLOW_API_BIND")]
     pub bind: Option<std::net::SocketAddr>,
     /// Largest request body the API accepts, in bytes.
@@ -324,17 +328,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Forecast(c) => forecasts::forecast(&Env::open(settings).await?, c).await,
         Command::Recommend(args) => campaigns::recommend(&Env::open(settings).await?, args).await,
         Command::Segment(args) => campaigns::segment(&Env::open(settings).await?, args).await,
-        Command::Serve(args) => {
-            let env = Env::open(settings).await?;
-            let config = crate::http::ServeConfig {
-                bind: args.bind,
-                auth: crate::http::Auth::from_env()?,
-                open_recommendations: args.open_recommendations,
-                max_body_bytes: args.max_body_bytes,
-                reload_interval: args.reload_interval,
-            };
-            crate::http::serve(env, config, None).await.map(|()| 0)
-        }
+        Command::Serve(args) => serve(Env::open(settings).await?, args).await,
         #[cfg(feature = "bench")]
         Command::Bench(c) => crate::bench::run(c).await.map(|()| 0),
         #[cfg(not(feature = "bench"))]
@@ -345,23 +339,52 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     }
 }
 
-/// The daemon, and the pipelines API beside it when `--bind` is given.
+/// The server, and workers that run the runs its console and API queue.
+async fn serve(env: Env, args: ServeArgs) -> anyhow::Result<i32> {
+    let config = crate::http::ServeConfig {
+        bind: args.bind,
+        auth: crate::http::Auth::from_env()?,
+        open_recommendations: args.open_recommendations,
+        max_body_bytes: args.max_body_bytes,
+        reload_interval: args.reload_interval,
+    };
+    let workers = async {
+        if args.workers == 0 {
+            return Ok(());
+        }
+        let config = crate::scheduler::daemon::DaemonConfig {
+            dir: None,
+            workers: args.workers,
+            timing: crate::engine::WorkerTiming::default(),
+            grace_period: std::time::Duration::from_secs(60),
+            reload_interval: args.reload_interval,
+        };
+        crate::scheduler::daemon::run(env.clone(), config).await
+    };
+    let (served, worked) = tokio::join!(crate::http::serve(env.clone(), config, None), workers);
+    served.and(worked).map(|()| 0)
+}
+
+/// The daemon, and the operations API and console beside it when `--bind`
+/// is given.
 async fn schedule(env: Env, args: ScheduleArgs) -> anyhow::Result<i32> {
     if let Some(bind) = args.bind {
-        let api = crate::http::admin::ApiConfig {
+        let config = crate::http::ServeConfig {
             bind,
             auth: crate::http::Auth::from_env()?,
+            open_recommendations: false,
             max_body_bytes: args.max_body_bytes,
+            reload_interval: args.reload_interval,
         };
         let env = env.clone();
         tokio::spawn(async move {
-            if let Err(e) = crate::http::admin::serve(env, api).await {
-                tracing::error!(error = %format!("{e:#}"), "The HTTP API stopped.");
+            if let Err(e) = crate::http::serve_operations(env, config).await {
+                tracing::error!(error = %format!("{e:#}"), "The HTTP server stopped.");
             }
         });
     }
     let config = crate::scheduler::daemon::DaemonConfig {
-        dir: args.dir,
+        dir: Some(args.dir),
         workers: args.workers.max(1),
         timing: crate::engine::WorkerTiming::from_stale_after(args.stale_after),
         grace_period: args.grace_period,

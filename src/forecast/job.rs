@@ -606,29 +606,58 @@ fn items_csv(
 
 /// Reads a predictor version's manifest from the store: `version`, or the
 /// latest active one.
+/// Why a predictor version cannot be read.
+#[derive(Debug, thiserror::Error)]
+pub enum PredictorError {
+    #[error("predictor {predictor} has no active version yet; run a forecast_train step first")]
+    NoVersion { predictor: String },
+    #[error("predictor {predictor} v{version} is {status} (no manifest)")]
+    NotActive {
+        predictor: String,
+        version: i64,
+        status: String,
+    },
+    #[error("predictor {predictor} v{version}: unreadable manifest: {reason}")]
+    Corrupt {
+        predictor: String,
+        version: i64,
+        reason: String,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+}
+
+/// A predictor version's manifest (the latest active one when `version`
+/// is `None`).
 pub async fn manifest(
     env: &Env,
     predictor: &str,
     version: Option<i64>,
-) -> anyhow::Result<PredictorManifest> {
+) -> Result<PredictorManifest, PredictorError> {
     let record = match version {
-        Some(v) => env.store.get_version(VersionKind::Predictor, predictor, v).await?,
+        Some(v) => {
+            env.store
+                .get_version(VersionKind::Predictor, predictor, v)
+                .await?
+        }
         None => env
             .store
             .latest_active_version(VersionKind::Predictor, predictor)
             .await?
-            .ok_or_else(|| {
-                anyhow::anyhow!("predictor {predictor} has no active version yet; run a forecast_train step first")
+            .ok_or_else(|| PredictorError::NoVersion {
+                predictor: predictor.to_string(),
             })?,
     };
-    let value = record.manifest.ok_or_else(|| {
-        anyhow::anyhow!(
-            "predictor {predictor} v{} is {} (no manifest)",
-            record.version,
-            record.status
-        )
+    let value = record.manifest.ok_or_else(|| PredictorError::NotActive {
+        predictor: predictor.to_string(),
+        version: record.version,
+        status: record.status.to_string(),
     })?;
-    Ok(serde_json::from_value(value)?)
+    serde_json::from_value(value).map_err(|e| PredictorError::Corrupt {
+        predictor: predictor.to_string(),
+        version: record.version,
+        reason: e.to_string(),
+    })
 }
 
 /// Each item's method, from a version's `items.csv`.

@@ -1,6 +1,7 @@
-//! Who may call: AWS SigV4 signatures (service `personalize`) checked
-//! against key pairs from `RECFLOW_ACCESS_KEYS`, or bearer tokens from
-//! `RECFLOW_API_TOKENS`. Secrets come only from the environment.
+//! Who may call, and with which role: AWS SigV4 signatures (service
+//! `personalize`) checked against key pairs from `RECFLOW_ACCESS_KEYS`, and
+//! bearer tokens from `RECFLOW_API_TOKENS`, act (admin); bearer tokens from
+//! `RECFLOW_READ_TOKENS` only read. Secrets come only from the environment.
 
 use axum::http::request::Parts;
 use hmac::digest::KeyInit;
@@ -10,11 +11,26 @@ use sha2::Sha256;
 use super::error::ApiError;
 use super::sigv4::{self, KeyRing, SigV4Error};
 
+/// What a caller may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// Look: every read of the operations API and the console, and
+    /// recommendations.
+    Read,
+    /// Act as well: trigger, cancel, retry, pause, update and roll back
+    /// campaigns, post events.
+    Admin,
+}
+
 /// The credentials a server accepts.
 #[derive(Clone, Default)]
 pub struct Auth {
     pub keys: KeyRing,
+    /// Tokens that act (`RECFLOW_API_TOKENS`).
     pub tokens: Vec<String>,
+    /// Tokens that only read (`RECFLOW_READ_TOKENS`).
+    pub read_tokens: Vec<String>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -22,13 +38,14 @@ impl std::fmt::Debug for Auth {
         f.debug_struct("Auth")
             .field("keys", &self.keys)
             .field("tokens", &self.tokens.len())
+            .field("read_tokens", &self.read_tokens.len())
             .finish()
     }
 }
 
 impl Auth {
-    /// Reads `RECFLOW_ACCESS_KEYS` (`KEY_ID:SECRET,KEY_ID:SECRET`) and
-    /// `RECFLOW_API_TOKENS` (`TOKEN,TOKEN`).
+    /// Reads `RECFLOW_ACCESS_KEYS` (`KEY_ID:SECRET,KEY_ID:SECRET`),
+    /// `RECFLOW_API_TOKENS` and `RECFLOW_READ_TOKENS` (`TOKEN,TOKEN`).
     pub fn from_env() -> anyhow::Result<Auth> {
         let mut auth = Auth::default();
         if let Ok(pairs) = std::env::var("RECFLOW_ACCESS_KEYS") {
@@ -47,23 +64,47 @@ impl Auth {
                 auth.keys.insert(id.trim(), secret.trim());
             }
         }
-        if let Ok(tokens) = std::env::var("RECFLOW_API_TOKENS") {
-            auth.tokens = tokens
+        let list = |name: &str| -> Vec<String> {
+            std::env::var(name)
+                .unwrap_or_default()
                 .split(',')
                 .map(str::trim)
                 .filter(|t| !t.is_empty())
                 .map(String::from)
-                .collect();
-        }
+                .collect()
+        };
+        auth.tokens = list("RECFLOW_API_TOKENS");
+        auth.read_tokens = list("RECFLOW_READ_TOKENS");
         Ok(auth)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keys.is_empty() && self.tokens.is_empty()
+        self.keys.is_empty() && self.tokens.is_empty() && self.read_tokens.is_empty()
     }
 
-    /// Checks a request; returns who signed it (an access key id or `bearer`).
-    pub fn check(&self, parts: &Parts, body: &[u8]) -> Result<String, ApiError> {
+    /// The role a bearer token gives, if it is one of ours (constant time).
+    pub fn token_role(&self, token: &str) -> Option<Role> {
+        let given = token.trim().as_bytes();
+        // Every token is compared, so the time taken does not say which matched.
+        let admin = self
+            .tokens
+            .iter()
+            .fold(false, |hit, t| hit | same(t.as_bytes(), given));
+        let read = self
+            .read_tokens
+            .iter()
+            .fold(false, |hit, t| hit | same(t.as_bytes(), given));
+        if admin {
+            Some(Role::Admin)
+        } else if read {
+            Some(Role::Read)
+        } else {
+            None
+        }
+    }
+
+    /// Checks a request's `Authorization`; returns the caller's role.
+    pub fn check(&self, parts: &Parts, body: &[u8]) -> Result<Role, ApiError> {
         let header = parts
             .headers
             .get(axum::http::header::AUTHORIZATION)
@@ -76,14 +117,12 @@ impl Auth {
             ));
         }
         if let Some(token) = header.strip_prefix("Bearer ") {
-            let given = token.trim().as_bytes();
-            if self.tokens.iter().any(|t| same(t.as_bytes(), given)) {
-                return Ok("bearer".into());
-            }
-            return Err(ApiError::unauthenticated(
-                "UnrecognizedClientException",
-                "the bearer token is not one of RECFLOW_API_TOKENS",
-            ));
+            return self.token_role(token).ok_or_else(|| {
+                ApiError::unauthenticated(
+                    "UnrecognizedClientException",
+                    "the bearer token is not one of RECFLOW_API_TOKENS or RECFLOW_READ_TOKENS",
+                )
+            });
         }
         sigv4::verify(
             &parts.method,
@@ -94,6 +133,7 @@ impl Auth {
             "personalize",
             chrono::Utc::now(),
         )
+        .map(|_key| Role::Admin)
         .map_err(|e| {
             let code = match e {
                 SigV4Error::UnknownAccessKey { .. } => "UnrecognizedClientException",

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use super::error::ApiError;
-use super::{AppState, Timer, parse_body, read_body};
+use super::{AppState, Timer, access, parse_body, read_body};
 use crate::schema::MAX_ID_CHARS;
 use crate::store::EventRecord;
 
@@ -84,7 +84,7 @@ pub async fn put_events(State(state): State<Arc<AppState>>, req: Request) -> Res
 }
 
 async fn handle_events(state: &AppState, req: Request) -> Result<Response, ApiError> {
-    let body = read_body(state, req, true).await?;
+    let body = read_body(state, req, Some(access::Need::Admin)).await?;
     let r: PutEvents = parse_body(&body)?;
     let tracking_id = r
         .tracking_id
@@ -214,7 +214,7 @@ fn dataset_group(arn: &Option<String>, dataset_type: &str) -> Result<String, Api
 pub async fn put_items(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let timer = Timer::start();
     let result = async {
-        let body = read_body(&state, req, true).await?;
+        let body = read_body(&state, req, Some(access::Need::Admin)).await?;
         let r: PutItems = parse_body(&body)?;
         let group = dataset_group(&r.dataset_arn, "ITEMS")?;
         put(
@@ -235,7 +235,7 @@ pub async fn put_items(State(state): State<Arc<AppState>>, req: Request) -> Resp
 pub async fn put_users(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let timer = Timer::start();
     let result = async {
-        let body = read_body(&state, req, true).await?;
+        let body = read_body(&state, req, Some(access::Need::Admin)).await?;
         let r: PutUsers = parse_body(&body)?;
         let group = dataset_group(&r.dataset_arn, "USERS")?;
         put(

@@ -1,8 +1,9 @@
-//! HTTP, the one edge for it: `recflow serve` answers the managed service's
-//! runtime and events APIs, and the pipelines API (`admin`) beside them; the
-//! daemon's `--bind` serves the pipelines API alone. The runtime API
-//! is the managed service's over HTTP
-//! (axum), so its SDK clients work with only `endpoint_url` changed.
+//! HTTP, recflow's one edge for it (axum). `recflow serve` answers the
+//! managed service's runtime and events APIs (`runtime`, `events`: its
+//! paths and JSON, so its SDK clients work with only `endpoint_url`
+//! changed), the operations API (`api`, with its OpenAPI document) and the
+//! web console (`console`), on one port; `recflow schedule --bind` serves
+//! the operations API and the console. Who may do what is `access`.
 //!
 //! Every active campaign in the state store is served. A background task
 //! polls the store; when a campaign's pointer (or its settings, or its
@@ -10,13 +11,16 @@
 //! and the campaign map is swapped atomically (`ArcSwap`): a request works
 //! on the snapshot it started with, so a swap never fails a request.
 
-pub mod admin;
+pub mod access;
+pub mod api;
 pub mod auth;
+pub mod console;
 pub mod error;
 pub mod events;
 pub mod live;
 pub mod metrics;
 pub mod runtime;
+pub mod session;
 pub mod sigv4;
 
 use std::collections::HashMap;
@@ -36,7 +40,8 @@ use crate::config::Env;
 pub use auth::Auth;
 use error::ApiError;
 use live::{LiveCampaign, Realtime};
-use metrics::Metrics;
+use metrics::{LiveStats, Metrics};
+use session::Sessions;
 
 /// How the server runs; secrets come from the environment (see [`Auth`]).
 #[derive(Debug, Clone)]
@@ -61,6 +66,10 @@ pub struct AppState {
     campaigns: ArcSwap<HashMap<String, Arc<LiveCampaign>>>,
     pub realtime: Realtime,
     pub metrics: Metrics,
+    /// The last hour of answers per campaign, for the console's charts.
+    pub live: LiveStats,
+    /// The console's logged-in browsers.
+    pub sessions: Sessions,
 }
 
 impl AppState {
@@ -71,6 +80,8 @@ impl AppState {
             campaigns: ArcSwap::from_pointee(HashMap::new()),
             realtime: Realtime::default(),
             metrics: Metrics::default(),
+            live: LiveStats::default(),
+            sessions: Sessions::default(),
         }
     }
 
@@ -106,12 +117,10 @@ impl AppState {
         result: Result<Response, ApiError>,
     ) -> Response {
         let response = result.unwrap_or_else(IntoResponse::into_response);
-        self.metrics.request(
-            operation,
-            campaign,
-            response.status().as_u16(),
-            timer.0.elapsed().as_secs_f64(),
-        );
+        let (status, seconds) = (response.status().as_u16(), timer.0.elapsed().as_secs_f64());
+        self.metrics.request(operation, campaign, status, seconds);
+        self.live
+            .record(campaign, status, seconds, chrono::Utc::now());
         response
     }
 
@@ -193,23 +202,21 @@ impl Timer {
     }
 }
 
-/// Reads a body within the size limit, authenticating when `auth` is set.
-async fn read_body(state: &AppState, req: Request, auth: bool) -> Result<Bytes, ApiError> {
-    let (parts, body) = req.into_parts();
-    let limit = state.config.max_body_bytes;
-    let bytes = axum::body::to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::TooLarge { limit: limit })?;
-    if auth {
-        if state.config.auth.is_empty() {
-            return Err(ApiError::unauthenticated(
-                "UnrecognizedClientException",
-                "no credentials are configured: set RECFLOW_ACCESS_KEYS or RECFLOW_API_TOKENS",
-            ));
+/// Reads a body within the size limit; with `need`, the caller must have it.
+async fn read_body(
+    state: &AppState,
+    req: Request,
+    need: Option<access::Need>,
+) -> Result<Bytes, ApiError> {
+    match need {
+        Some(need) => Ok(access::authorize(state, req, need).await?.1),
+        None => {
+            let limit = state.config.max_body_bytes;
+            axum::body::to_bytes(req.into_body(), limit)
+                .await
+                .map_err(|_| ApiError::TooLarge { limit })
         }
-        state.config.auth.check(&parts, &bytes)?;
     }
-    Ok(bytes)
 }
 
 /// Parses a JSON body; an error names the member (`eventList[0].sentAt: ...`).
@@ -251,35 +258,61 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-/// The routes, with the managed service's paths.
-pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
-        .route("/recommendations", post(runtime::recommendations))
-        .route("/personalize-ranking", post(runtime::personalized_ranking))
-        .route("/events", post(events::put_events))
-        .route("/items", post(events::put_items))
-        .route("/users", post(events::put_users))
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics_text))
-        .with_state(state)
+/// What a server answers besides the operations API and the console:
+/// `recflow serve` also the runtime and events APIs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Faces {
+    All,
+    Operations,
 }
 
-/// Runs the server until SIGTERM or Ctrl-C. `ready` receives the bound
+/// Every route a server answers: health and Prometheus metrics, the
+/// runtime and events APIs (with [`Faces::All`], at the managed service's
+/// paths), the operations API under `/api/v1/` and the console under `/ui/`.
+pub fn router(state: Arc<AppState>, faces: Faces) -> Router {
+    let mut routes = Router::new()
+        .route("/healthz", get(healthz))
+        .route("/metrics", get(metrics_text));
+    if faces == Faces::All {
+        routes = routes
+            .route("/recommendations", post(runtime::recommendations))
+            .route("/personalize-ranking", post(runtime::personalized_ranking))
+            .route("/events", post(events::put_events))
+            .route("/items", post(events::put_items))
+            .route("/users", post(events::put_users));
+    }
+    routes
+        .with_state(state.clone())
+        .merge(api::router(state.clone()))
+        .merge(console::router(state))
+}
+
+/// Binds the address; the error names it.
+async fn listen(bind: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))
+}
+
+fn warn_without_credentials(auth: &Auth) {
+    if auth.is_empty() {
+        tracing::warn!(
+            "No credentials configured (RECFLOW_API_TOKENS, RECFLOW_READ_TOKENS, RECFLOW_ACCESS_KEYS): the console, the operations API and the events API refuse every request."
+        );
+    }
+}
+
+/// `recflow serve`: every campaign, the runtime, events and operations APIs
+/// and the console, until SIGTERM or Ctrl-C. `ready` receives the bound
 /// address once campaigns are loaded and the socket is listening.
 pub async fn serve(
     env: Env,
     config: ServeConfig,
     ready: Option<tokio::sync::oneshot::Sender<SocketAddr>>,
 ) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.bind)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", config.bind))?;
+    let listener = listen(config.bind).await?;
     let addr = listener.local_addr()?;
-    if config.auth.is_empty() {
-        tracing::warn!(
-            "No credentials configured (RECFLOW_ACCESS_KEYS, RECFLOW_API_TOKENS): the events API refuses every request."
-        );
-    }
+    warn_without_credentials(&config.auth);
     let interval = config.reload_interval;
     let state = Arc::new(AppState::new(env, config));
     state.reload().await?;
@@ -299,12 +332,19 @@ pub async fn serve(
     if let Some(tx) = ready {
         let _ = tx.send(addr);
     }
-    let api = Arc::new(admin::ApiState {
-        env: state.env.clone(),
-        auth: state.config.auth.clone(),
-        max_body_bytes: state.config.max_body_bytes,
-    });
-    axum::serve(listener, router(state).merge(admin::router(api)))
+    axum::serve(listener, router(state, Faces::All))
+        .with_graceful_shutdown(shutdown())
+        .await?;
+    Ok(())
+}
+
+/// `recflow schedule --bind`: the operations API and the console.
+pub async fn serve_operations(env: Env, config: ServeConfig) -> anyhow::Result<()> {
+    let listener = listen(config.bind).await?;
+    warn_without_credentials(&config.auth);
+    tracing::info!(addr = %listener.local_addr()?, "Operations API and console listening.");
+    let state = Arc::new(AppState::new(env, config));
+    axum::serve(listener, router(state, Faces::Operations))
         .with_graceful_shutdown(shutdown())
         .await?;
     Ok(())

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use super::live::LiveCampaign;
-use super::{AppState, Timer, parse_body, read_body, resource_name};
+use super::{AppState, Timer, access, parse_body, read_body, resource_name};
 use crate::campaign::{MAX_NUM_RESULTS, NumResults, round_score};
 use crate::filter::catalog::Subject;
 use crate::filter::{Filter, parse_filter_values};
@@ -246,7 +246,8 @@ async fn campaign_request<T: serde::de::DeserializeOwned>(
     req: Request,
     arn: fn(&T) -> Option<&String>,
 ) -> Result<(T, Arc<LiveCampaign>), ApiError> {
-    let body = read_body(state, req, !state.config.open_recommendations).await?;
+    let need = (!state.config.open_recommendations).then_some(access::Need::Read);
+    let body = read_body(state, req, need).await?;
     let r: T = parse_body(&body)?;
     let live = state.campaign(arn(&r))?;
     Ok((r, live))
@@ -270,6 +271,23 @@ pub async fn recommendations(State(state): State<Arc<AppState>>, req: Request) -
         Err(e) => (String::new(), Err(e)),
     };
     state.finish("GetRecommendations", &campaign, timer, result)
+}
+
+/// GetRecommendations for a JSON body, answered exactly as the API answers
+/// it, without HTTP (the console's "try it"). The campaign must be loaded
+/// by this server; a server that does not keep campaigns loaded (the
+/// daemon's) loads them now.
+pub async fn try_recommendations(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
+    let r: GetRecommendations = parse_body(body)?;
+    let arn = recommendations_arn(&r);
+    if state.campaign(arn).is_err() {
+        state.reload().await.map_err(ApiError::internal)?;
+    }
+    let live = state.campaign(arn)?;
+    let timer = Timer::start();
+    let name = live.record.name.clone();
+    let result = answer_recommendations(state, live, r).await;
+    Ok(state.finish("GetRecommendations", &name, timer, result))
 }
 
 async fn answer_recommendations(

@@ -69,9 +69,7 @@ pub async fn metrics(
     predictor: &str,
     version: Option<i64>,
 ) -> OpsResult<PredictorManifest> {
-    job::manifest(env, predictor, version)
-        .await
-        .map_err(super::internal)
+    Ok(job::manifest(env, predictor, version).await?)
 }
 
 /// One item's backtest accuracy as `items.csv` records it.
@@ -124,6 +122,8 @@ pub async fn plot(
     version: Option<i64>,
     item: &str,
 ) -> OpsResult<String> {
+    // The manifest first: an unknown predictor is a 404, not a failed load.
+    job::manifest(env, predictor, version).await?;
     let loaded = job::load(env, predictor, version)
         .await
         .map_err(super::internal)?;

@@ -121,6 +121,18 @@ impl From<TriggerError> for OpsError {
     }
 }
 
+impl From<crate::forecast::job::PredictorError> for OpsError {
+    fn from(e: crate::forecast::job::PredictorError) -> Self {
+        use crate::forecast::job::PredictorError;
+        match e {
+            PredictorError::NoVersion { .. } => OpsError::NotFound(e.to_string()),
+            PredictorError::NotActive { .. } => OpsError::Conflict(e.to_string()),
+            PredictorError::Corrupt { .. } => OpsError::Internal(e.to_string()),
+            PredictorError::Store(s) => s.into(),
+        }
+    }
+}
+
 /// Errors of the domain code that still reports `anyhow` (training,
 /// forecasting internals): an internal failure, its whole chain kept.
 pub(crate) fn internal(e: anyhow::Error) -> OpsError {

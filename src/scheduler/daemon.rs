@@ -30,7 +30,10 @@ const ON_TIME: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone)]
 pub struct DaemonConfig {
-    pub dir: PathBuf,
+    /// The folder of pipeline files to load, watch and fire schedules for;
+    /// `None` only runs what is queued (`recflow serve` runs the runs its
+    /// console and API trigger, and leaves schedules to `recflow schedule`).
+    pub dir: Option<PathBuf>,
     /// Step attempts this process runs at once.
     pub workers: usize,
     pub timing: WorkerTiming,
@@ -158,7 +161,10 @@ impl Folder {
 pub async fn run(env: Env, config: DaemonConfig) -> anyhow::Result<()> {
     let engine = Engine::new(env.clone(), config.timing);
     let mut folder = Folder::default();
-    let failed = folder.reload(&env, &config.dir).await?;
+    let failed = match &config.dir {
+        Some(dir) => folder.reload(&env, dir).await?,
+        None => 0,
+    };
     tracing::info!(
         worker = %engine.worker,
         pipelines = folder.pipelines.len(),
@@ -213,7 +219,7 @@ pub async fn run(env: Env, config: DaemonConfig) -> anyhow::Result<()> {
                     tracing::error!(error = %e, "Checking for abandoned foreground runs failed.");
                 }
             }
-            _ = scheduler_tick.tick() => {
+            _ = scheduler_tick.tick(), if config.dir.is_some() => {
                 match env.store.try_lease(SCHEDULER_LEASE, &engine.worker, config.timing.stale_after).await {
                     Ok(true) => {
                         if !is_scheduler {
@@ -228,8 +234,9 @@ pub async fn run(env: Env, config: DaemonConfig) -> anyhow::Result<()> {
                     Err(e) => tracing::error!(error = %e, "Renewing the scheduler lease failed."),
                 }
             }
-            _ = reload_tick.tick() => {
-                if let Err(e) = folder.reload(&env, &config.dir).await {
+            _ = reload_tick.tick(), if config.dir.is_some() => {
+                let dir = config.dir.as_deref().expect("checked");
+                if let Err(e) = folder.reload(&env, dir).await {
                     tracing::error!(error = %format!("{e:#}"), "Reloading pipelines failed.");
                 }
             }

@@ -118,7 +118,7 @@ impl Server {
     }
 
     /// Polls /healthz until `cond` holds (60 s at most).
-    fn wait_for(&self, cond: impl Fn(&Value) -> bool) -> Value {
+    pub fn wait_for(&self, cond: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(v) = get_json(&format!("{}/healthz", self.base))

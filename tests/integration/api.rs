@@ -1,0 +1,232 @@
+//! The operations API on a real `recflow serve`: its OpenAPI document
+//! against the routes it serves, read-only against admin tokens, paging,
+//! errors, triggering a run that the server's workers execute, campaign
+//! rollback, and the live log tail.
+
+use serde_json::{Value, json};
+
+use crate::common::{Home, eventually, ok, repo, runtime};
+use crate::serve::Server;
+
+pub const ADMIN: &str = "admin-token";
+pub const READER: &str = "read-token";
+
+/// The quickstart run twice (two versions of `movie-recs`, the campaign on
+/// v2), then `recflow serve` with an admin and a read-only token.
+pub fn served_quickstart(home: &Home) -> Server {
+    let quickstart = repo().join("pipelines/quickstart.yaml");
+    ok(home.cmd().arg("run").arg(&quickstart));
+    ok(home.cmd().arg("run").arg(&quickstart));
+    let server = Server::start(
+        home,
+        &[
+            ("RECFLOW_API_TOKENS", ADMIN),
+            ("RECFLOW_READ_TOKENS", READER),
+        ],
+    );
+    server.wait_for(|v| v["campaigns"]["movies"]["solution_version"] == 2);
+    server
+}
+
+/// A request with a bearer token; the status and the body (JSON, or the text).
+pub fn call(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
+    runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let mut req = match method {
+            "GET" => client.get(url),
+            "POST" => client.post(url),
+            other => panic!("method {other}"),
+        };
+        if let Some(t) = token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        if let Some(b) = body {
+            req = req.body(b.to_string());
+        }
+        let r = req.send().await.expect("request sent");
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    })
+}
+
+#[test]
+fn the_openapi_document_matches_the_routes_and_tokens_read_or_act() {
+    let home = Home::new();
+    let server = served_quickstart(&home);
+    let api = format!("{}/api/v1", server.base);
+
+    let (status, doc) = call("GET", &format!("{api}/openapi.json"), None, None);
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
+    let paths = doc["paths"].as_object().expect("paths");
+    assert!(paths.len() >= 20, "{} paths", paths.len());
+    // Every documented operation is a real route: with sample path values a
+    // GET answers (or says the resource does not exist, in JSON), and a
+    // POST with a read-only token is refused for its role, never 404/405.
+    let mut operations = 0;
+    for (path, item) in paths {
+        let url = format!(
+            "{}{}",
+            server.base,
+            path.replace("{name}", "quickstart")
+                .replace("{id}", "1")
+                .replace("{step}", "train")
+                .replace("{group}", "movielens")
+                .replace("{dataset}", "interactions")
+                .replace("{version}", "1")
+                .replace("{item}", "x")
+        );
+        for method in item.as_object().unwrap().keys() {
+            operations += 1;
+            if path.ends_with("/log/stream") {
+                continue; // a stream; covered below
+            }
+            let (status, body) = call(&method.to_uppercase(), &url, Some(READER), None);
+            match method.as_str() {
+                "get" => assert!(
+                    status == 200 || (status == 404 && body["__type"].is_string()),
+                    "GET {url}: {status} {body}"
+                ),
+                "post" => assert_eq!(
+                    (status, body["__type"].as_str()),
+                    (403, Some("AccessDeniedException")),
+                    "POST {url} with a read-only token: {body}"
+                ),
+                other => panic!("unexpected method {other} at {path}"),
+            }
+        }
+    }
+    assert!(operations >= 25, "{operations} operations");
+    // The document describes the request bodies it accepts.
+    let trigger = &paths["/api/v1/pipelines/{name}/runs"]["post"];
+    assert!(trigger["requestBody"].is_object(), "{trigger}");
+
+    // Without a credential, and with a wrong one: refused.
+    assert_eq!(call("GET", &format!("{api}/runs"), None, None).0, 403);
+    assert_eq!(
+        call("GET", &format!("{api}/runs"), Some("nope"), None).0,
+        403
+    );
+
+    // Errors have one shape and the right status.
+    let (status, body) = call("GET", &format!("{api}/runs/999"), Some(READER), None);
+    assert_eq!(status, 404);
+    assert_eq!(body["__type"], "ResourceNotFoundException");
+    assert!(
+        body["message"].as_str().unwrap().contains("run 999"),
+        "{body}"
+    );
+    let (status, body) = call(
+        "GET",
+        &format!("{api}/runs?status=done"),
+        Some(READER),
+        None,
+    );
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (400, Some("InvalidInputException"))
+    );
+}
+
+#[test]
+fn runs_page_by_cursor_trigger_runs_on_the_server_and_a_campaign_rolls_back() {
+    let home = Home::new();
+    let server = served_quickstart(&home);
+    let api = format!("{}/api/v1", server.base);
+
+    // Two runs, one per page.
+    let (_, first) = call("GET", &format!("{api}/runs?limit=1"), Some(READER), None);
+    assert_eq!(first["items"][0]["id"], 2, "{first}");
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_string();
+    let (_, second) = call(
+        "GET",
+        &format!("{api}/runs?limit=1&cursor={cursor}"),
+        Some(READER),
+        None,
+    );
+    assert_eq!(second["items"][0]["id"], 1, "{second}");
+    assert!(second["next_cursor"].is_null(), "{second}");
+    let (_, filtered) = call(
+        "GET",
+        &format!("{api}/runs?pipeline=quickstart&status=failed"),
+        Some(READER),
+        None,
+    );
+    assert_eq!(filtered["items"], json!([]));
+
+    // A run triggered with a typed parameter is executed by the server.
+    let (status, body) = call(
+        "POST",
+        &format!("{api}/pipelines/quickstart/runs"),
+        Some(ADMIN),
+        Some(json!({"params": {"top_n": 3}})),
+    );
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["run"]["params"]["top_n"], 3);
+    let id = body["run"]["id"].as_i64().unwrap();
+    eventually(
+        || match call("GET", &format!("{api}/runs/{id}"), Some(READER), None) {
+            (200, v) if v["run"]["status"] == "succeeded" => Ok(()),
+            (_, v) if v["run"]["status"] == "failed" => panic!("{v}"),
+            other => Err(format!("{other:?}")),
+        },
+    );
+    // Its log, after the fact, and as a stream that ends with the status.
+    let (_, log) = call(
+        "GET",
+        &format!("{api}/runs/{id}/steps/export/log"),
+        Some(READER),
+        None,
+    );
+    assert!(log["log"].as_str().unwrap().contains("lines"), "{log}");
+    let stream = runtime().block_on(async {
+        reqwest::Client::new()
+            .get(format!("{api}/runs/{id}/steps/export/log/stream"))
+            .header("Authorization", format!("Bearer {READER}"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    assert!(stream.contains("event: log"), "{stream}");
+    assert!(stream.contains("event: end\ndata: succeeded"), "{stream}");
+
+    // Rollback: a read-only token cannot; an admin can, and the campaign
+    // serves the version before the triggered run's again.
+    let rollback = format!("{api}/campaigns/movies/rollback");
+    let (status, body) = call("POST", &rollback, Some(READER), None);
+    assert_eq!(
+        (status, body["__type"].as_str()),
+        (403, Some("AccessDeniedException"))
+    );
+    let (status, body) = call("POST", &rollback, Some(ADMIN), None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (
+            body["campaign"]["solution_version"].as_i64(),
+            body["from"].as_i64()
+        ),
+        (Some(2), Some(3)),
+        "the triggered run deployed v3 over v2: {body}"
+    );
+    server.wait_for(|v| v["campaigns"]["movies"]["solution_version"] == 2);
+    let (_, campaign) = call(
+        "GET",
+        &format!("{api}/campaigns/movies"),
+        Some(READER),
+        None,
+    );
+    assert_eq!(
+        campaign["deployments"][0]["solution_version"], 2,
+        "{campaign}"
+    );
+}
