@@ -229,8 +229,8 @@ pub enum ForecastCommand {
         #[arg(long, default_value_t = 0)]
         worst: usize,
     },
-    /// Write an SVG of one item: history, P50, the 50% and 90% bands, and
-    /// the backtest windows.
+    /// Write an SVG of one item: history, the forecast's median, the bands
+    /// between the predictor's quantiles, and the backtest windows.
     Plot {
         /// The predictor; may be left out when there is only one.
         predictor: Option<String>,

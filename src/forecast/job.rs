@@ -953,11 +953,9 @@ pub fn file_safe(item: &str) -> String {
     out
 }
 
-/// The quantiles a plot draws: the median and the 50% and 90% bands.
-const PLOT_QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
-
-/// An SVG of one item: its history, the forecast's P50 and 50%/90% bands,
-/// and the backtest windows' P50 over the actuals they forecast.
+/// An SVG of one item: its history, the forecast's median and the
+/// intervals between the predictor's quantiles, and the backtest windows'
+/// median over the actuals they forecast.
 pub async fn plot(env: &Env, l: Arc<Loaded>, item: usize) -> anyhow::Result<String> {
     let stored = match l.methods[item] {
         Method::Global => Some(global_backtests_of(env, &l.manifest, &l.panel.items[item]).await?),
@@ -968,13 +966,15 @@ pub async fn plot(env: &Env, l: Arc<Loaded>, item: usize) -> anyhow::Result<Stri
 
 /// The plot of one item; the global model's backtest medians come from
 /// `stored` (per-series models are refitted: the same history gives the
-/// same forecast).
+/// same forecast). Only the quantiles the predictor was trained and
+/// backtested for are drawn; without 0.5 among them, the mean stands in
+/// for the median, as in `global_backtests.parquet`.
 pub fn plot_item(
     l: &Loaded,
     item: usize,
     stored: Option<&BTreeMap<usize, Vec<f64>>>,
 ) -> anyhow::Result<String> {
-    use super::plot::{BacktestWindow, Band, PlotData, svg};
+    use super::plot::{BacktestWindow, PlotData, Quantile, svg};
     let p = &l.panel;
     let m = &l.manifest;
     let h = m.horizon;
@@ -985,35 +985,47 @@ pub fn plot_item(
         .enumerate()
         .map(|(k, v)| (p.date(s.first + k), *v))
         .collect();
+    // Ascending: `ItemForecast::tidy` orders each step's values so.
+    let mut levels = m.quantiles.clone();
+    levels.sort_by(f64::total_cmp);
     let f = l
-        .forecast_item(item, p.periods, &PLOT_QUANTILES)?
+        .forecast_item(item, p.periods, &levels)?
         .ok_or_else(|| anyhow::anyhow!("item {} has no history", p.items[item]))?;
+    let center: &[f64] = if levels.iter().any(|q| (q - 0.5).abs() < 1e-9) {
+        &[0.5]
+    } else {
+        &[]
+    };
     let mut backtests = Vec::new();
     for w in 0..m.backtest_windows {
         let Some(end) = predictor::window_start(p.periods, h, w) else {
             continue;
         };
-        let p50 = match (l.methods[item], stored) {
+        let center = match (l.methods[item], stored) {
             (Method::Global, Some(s)) => s.get(&end).cloned(),
             (Method::Global, None) => None,
             (Method::Local(_), _) => l
-                .forecast_item(item, end, &[0.5])?
+                .forecast_item(item, end, center)?
                 .filter(|_| {
                     p.history(item, end)
                         .is_some_and(|x| x.len() >= predictor::MIN_HISTORY)
                 })
-                .map(|b| b.quantiles[0].clone()),
+                .map(|b| median_of(&b, center)),
         };
-        if let Some(p50) = p50 {
+        if let Some(center) = center {
             backtests.push(BacktestWindow {
                 dates: (0..h).map(|k| p.date(end + k)).collect(),
-                p50,
+                center,
             });
         }
     }
     backtests.reverse();
     let forecast_dates: Vec<NaiveDateTime> = (0..h).map(|k| p.date(p.periods + k)).collect();
-    let q = &f.quantiles;
+    let quantiles: Vec<Quantile> = levels
+        .iter()
+        .zip(f.quantiles)
+        .map(|(&level, values)| Quantile { level, values })
+        .collect();
     let title = format!(
         "{} — {} ({}, predictor {} v{})",
         p.items[item],
@@ -1026,15 +1038,8 @@ pub fn plot_item(
         title: &title,
         history: &history,
         forecast_dates: &forecast_dates,
-        p50: &q[2],
-        band50: Some(Band {
-            lower: q[1].clone(),
-            upper: q[3].clone(),
-        }),
-        band90: Some(Band {
-            lower: q[0].clone(),
-            upper: q[4].clone(),
-        }),
+        quantiles: &quantiles,
+        mean: &f.mean,
         backtests: &backtests,
         unit: None,
     }))
@@ -1059,4 +1064,126 @@ async fn top_plots(
         out.push((p.items[i].clone(), plot(env, l.clone(), i).await?));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::Algorithm;
+    use crate::forecast::frequency::Frequency;
+    use crate::forecast::panel::{Aggregation, Fill, ItemSeries};
+    use crate::forecast::predictor::Accuracy;
+
+    /// A predictor version of one weekly item, served by ETS, with the
+    /// given quantiles; 120 weeks from 2024-01-01, an 8-week horizon and
+    /// two backtest windows.
+    fn loaded(quantiles: &[f64]) -> Loaded {
+        let origin = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let periods = 120;
+        let values = (0..periods)
+            .map(|i| 100.0 + (i % 4) as f64 * 15.0 + i as f64)
+            .collect();
+        let panel = Panel {
+            frequency: Frequency::Weekly,
+            origin,
+            periods,
+            items: vec!["a".into()],
+            series: vec![ItemSeries { first: 0, values }],
+            related: None,
+            attributes: None,
+            aggregated_rows: 0,
+        };
+        let metrics = Accuracy::default().metrics(quantiles);
+        let manifest = PredictorManifest {
+            format_version: 1,
+            predictor: "demand".into(),
+            version: 1,
+            algorithm: "ets".into(),
+            auto_choice: AutoChoice::Dataset,
+            chosen: "ets".into(),
+            method_counts: BTreeMap::from([("ets".into(), 1)]),
+            horizon: 8,
+            quantiles: quantiles.to_vec(),
+            backtest_windows: 2,
+            use_related: false,
+            use_item_metadata: false,
+            item_attributes: Vec::new(),
+            series: SeriesSettings {
+                frequency: Frequency::Weekly,
+                target_fill: Fill::Zero,
+                target_aggregation: Aggregation::Sum,
+                related_fill: Fill::Previous,
+                related_future_fill: None,
+                related_aggregation: Aggregation::Mean,
+            },
+            dataset_group: "oj".into(),
+            dataset_versions: BTreeMap::new(),
+            items: 1,
+            periods: periods as u64,
+            first_period: origin,
+            last_period: panel.date(periods - 1),
+            metrics,
+            candidates: Vec::new(),
+            files: Vec::new(),
+            training_seconds: 0.0,
+            peak_rss_bytes: None,
+            created_at: Utc::now(),
+            run_id: None,
+            step_id: None,
+        };
+        Loaded {
+            manifest,
+            non_negative: panel.non_negative(),
+            panel: Arc::new(panel),
+            methods: vec![Method::Local(Algorithm::Ets)],
+            global: None,
+        }
+    }
+
+    fn plot(quantiles: &[f64]) -> String {
+        plot_item(&loaded(quantiles), 0, None).unwrap()
+    }
+
+    /// The points of a line, by its class.
+    fn points(svg: &str, class: &str) -> usize {
+        let Some(rest) = svg.split(&format!("class=\"{class}\" d=\"")).nth(1) else {
+            return 0;
+        };
+        let d = &rest[..rest.find('"').unwrap()];
+        d.matches(['M', 'L']).count()
+    }
+
+    #[test]
+    fn a_plot_draws_only_the_predictors_own_quantiles() {
+        let svg = plot(&[0.1, 0.5, 0.9]);
+        assert!(svg.contains(">80% interval (P10–P90)<"), "{svg}");
+        assert!(svg.contains(">P50 forecast<") && svg.contains(">backtest P50<"));
+        for absent in ["P05", "P25", "P75", "P95"] {
+            assert!(!svg.contains(absent), "{absent} drawn for [0.1, 0.5, 0.9]");
+        }
+        assert_eq!(svg.matches("class=\"band\"").count(), 1);
+
+        let svg = plot(&[0.05, 0.25, 0.5, 0.75, 0.95]);
+        assert!(svg.contains(">90% interval (P05–P95)<"), "{svg}");
+        assert!(svg.contains(">50% interval (P25–P75)<"), "{svg}");
+        assert!(!svg.contains("P10") && !svg.contains("P90"));
+        assert_eq!(svg.matches("class=\"band\"").count(), 2);
+    }
+
+    #[test]
+    fn a_predictor_without_a_median_is_drawn_with_its_mean() {
+        let svg = plot(&[0.1, 0.9]);
+        assert!(svg.contains(">mean forecast<") && svg.contains(">backtest mean<"));
+        assert!(svg.contains(">80% interval (P10–P90)<"));
+        assert!(!svg.contains("P50"), "{svg}");
+        assert_eq!(points(&svg, "backtest-center"), 16);
+    }
+
+    #[test]
+    fn quantiles_declared_out_of_order_plot_as_sorted() {
+        assert_eq!(plot(&[0.9, 0.1, 0.5]), plot(&[0.1, 0.5, 0.9]));
+    }
 }

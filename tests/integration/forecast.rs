@@ -220,6 +220,11 @@ fn a_pipeline_backtests_chooses_per_item_and_exports_quantile_forecasts() {
         svg.contains("2_1") && svg.contains("backtest"),
         "title and backtest windows"
     );
+    // The legend names the predictor's own quantiles (0.1, 0.5, 0.9).
+    assert!(
+        svg.contains(">80% interval (P10–P90)<") && !svg.contains("P05") && !svg.contains("P25"),
+        "legend"
+    );
     let e = fails(home.cmd().args(["forecast", "plot", "--item", "nope"]));
     assert!(
         e.stderr.contains("has no item \"nope\" (22 items"),
