@@ -241,6 +241,12 @@ pub enum ForecastCommand {
         /// Where to write (default `<item>.svg` here).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Show only the last three horizons of history (default: all).
+        #[arg(long, conflicts_with = "last")]
+        zoom: bool,
+        /// Show only the last N periods of history (default: all).
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
     },
 }
 

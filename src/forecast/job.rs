@@ -953,15 +953,47 @@ pub fn file_safe(item: &str) -> String {
     out
 }
 
-/// An SVG of one item: its history, the forecast's median and the
-/// intervals between the predictor's quantiles, and the backtest windows'
-/// median over the actuals they forecast.
-pub async fn plot(env: &Env, l: Arc<Loaded>, item: usize) -> anyhow::Result<String> {
+/// How much of an item's history a plot shows before the forecast.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PlotWindow {
+    /// All of it.
+    #[default]
+    Full,
+    /// The last three horizons: the forecast reads at the scale of the
+    /// recent past instead of a sliver at the right of a long series.
+    Zoom,
+    /// The last `n` periods (at least one).
+    Last(usize),
+}
+
+impl PlotWindow {
+    /// The first period shown, of a panel of `periods` periods forecast
+    /// `horizon` periods ahead.
+    pub fn first_period(self, periods: usize, horizon: usize) -> usize {
+        let shown = match self {
+            PlotWindow::Full => return 0,
+            PlotWindow::Zoom => horizon.saturating_mul(3),
+            PlotWindow::Last(n) => n,
+        };
+        periods.saturating_sub(shown.max(1))
+    }
+}
+
+/// An SVG of one item: its history (as much as `window` shows), the
+/// forecast's median and the intervals between the predictor's
+/// quantiles, and the backtest windows' median over the actuals they
+/// forecast.
+pub async fn plot(
+    env: &Env,
+    l: Arc<Loaded>,
+    item: usize,
+    window: PlotWindow,
+) -> anyhow::Result<String> {
     let stored = match l.methods[item] {
         Method::Global => Some(global_backtests_of(env, &l.manifest, &l.panel.items[item]).await?),
         Method::Local(_) => None,
     };
-    tokio::task::spawn_blocking(move || plot_item(&l, item, stored.as_ref())).await?
+    tokio::task::spawn_blocking(move || plot_item(&l, item, stored.as_ref(), window)).await?
 }
 
 /// The plot of one item; the global model's backtest medians come from
@@ -973,17 +1005,21 @@ pub fn plot_item(
     l: &Loaded,
     item: usize,
     stored: Option<&BTreeMap<usize, Vec<f64>>>,
+    window: PlotWindow,
 ) -> anyhow::Result<String> {
     use super::plot::{BacktestWindow, PlotData, Quantile, svg};
     let p = &l.panel;
     let m = &l.manifest;
     let h = m.horizon;
     let s = &p.series[item];
+    let first = window.first_period(p.periods, h);
     let history: Vec<(NaiveDateTime, f64)> = s
         .values
         .iter()
         .enumerate()
-        .map(|(k, v)| (p.date(s.first + k), *v))
+        .map(|(k, v)| (s.first + k, *v))
+        .filter(|(t, _)| *t >= first)
+        .map(|(t, v)| (p.date(t), v))
         .collect();
     // Ascending: `ItemForecast::tidy` orders each step's values so.
     let mut levels = m.quantiles.clone();
@@ -1001,7 +1037,7 @@ pub fn plot_item(
         let Some(end) = predictor::window_start(p.periods, h, w) else {
             continue;
         };
-        let center = match (l.methods[item], stored) {
+        let values = match (l.methods[item], stored) {
             (Method::Global, Some(s)) => s.get(&end).cloned(),
             (Method::Global, None) => None,
             (Method::Local(_), _) => l
@@ -1012,11 +1048,18 @@ pub fn plot_item(
                 })
                 .map(|b| median_of(&b, center)),
         };
-        if let Some(center) = center {
-            backtests.push(BacktestWindow {
-                dates: (0..h).map(|k| p.date(end + k)).collect(),
-                center,
-            });
+        let Some(values) = values else {
+            continue;
+        };
+        // A window reaching back before the view is cut at its start.
+        let (dates, center) = values
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| end + k >= first)
+            .map(|(k, v)| (p.date(end + k), v))
+            .unzip::<_, _, Vec<_>, Vec<_>>();
+        if !dates.is_empty() {
+            backtests.push(BacktestWindow { dates, center });
         }
     }
     backtests.reverse();
@@ -1061,7 +1104,8 @@ async fn top_plots(
     order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut out = Vec::new();
     for (i, _) in order.into_iter().take(top) {
-        out.push((p.items[i].clone(), plot(env, l.clone(), i).await?));
+        let svg = plot(env, l.clone(), i, PlotWindow::Full).await?;
+        out.push((p.items[i].clone(), svg));
     }
     Ok(out)
 }
@@ -1143,8 +1187,8 @@ mod tests {
         }
     }
 
-    fn plot(quantiles: &[f64]) -> String {
-        plot_item(&loaded(quantiles), 0, None).unwrap()
+    fn plot(quantiles: &[f64], window: PlotWindow) -> String {
+        plot_item(&loaded(quantiles), 0, None, window).unwrap()
     }
 
     /// The points of a line, by its class.
@@ -1158,7 +1202,7 @@ mod tests {
 
     #[test]
     fn a_plot_draws_only_the_predictors_own_quantiles() {
-        let svg = plot(&[0.1, 0.5, 0.9]);
+        let svg = plot(&[0.1, 0.5, 0.9], PlotWindow::Full);
         assert!(svg.contains(">80% interval (P10–P90)<"), "{svg}");
         assert!(svg.contains(">P50 forecast<") && svg.contains(">backtest P50<"));
         for absent in ["P05", "P25", "P75", "P95"] {
@@ -1166,7 +1210,7 @@ mod tests {
         }
         assert_eq!(svg.matches("class=\"band\"").count(), 1);
 
-        let svg = plot(&[0.05, 0.25, 0.5, 0.75, 0.95]);
+        let svg = plot(&[0.05, 0.25, 0.5, 0.75, 0.95], PlotWindow::Full);
         assert!(svg.contains(">90% interval (P05–P95)<"), "{svg}");
         assert!(svg.contains(">50% interval (P25–P75)<"), "{svg}");
         assert!(!svg.contains("P10") && !svg.contains("P90"));
@@ -1175,7 +1219,7 @@ mod tests {
 
     #[test]
     fn a_predictor_without_a_median_is_drawn_with_its_mean() {
-        let svg = plot(&[0.1, 0.9]);
+        let svg = plot(&[0.1, 0.9], PlotWindow::Full);
         assert!(svg.contains(">mean forecast<") && svg.contains(">backtest mean<"));
         assert!(svg.contains(">80% interval (P10–P90)<"));
         assert!(!svg.contains("P50"), "{svg}");
@@ -1184,6 +1228,44 @@ mod tests {
 
     #[test]
     fn quantiles_declared_out_of_order_plot_as_sorted() {
-        assert_eq!(plot(&[0.9, 0.1, 0.5]), plot(&[0.1, 0.5, 0.9]));
+        assert_eq!(
+            plot(&[0.9, 0.1, 0.5], PlotWindow::Full),
+            plot(&[0.1, 0.5, 0.9], PlotWindow::Full)
+        );
+    }
+
+    #[test]
+    fn a_zoomed_plot_starts_later_and_keeps_the_forecast() {
+        let q = [0.1, 0.5, 0.9];
+        let full = plot(&q, PlotWindow::Full);
+        let zoom = plot(&q, PlotWindow::Zoom);
+        let last = plot(&q, PlotWindow::Last(12));
+        assert_eq!(points(&full, "history"), 120);
+        assert_eq!(points(&zoom, "history"), 3 * 8);
+        assert_eq!(points(&last, "history"), 12);
+        // The x axis: the full plot starts in 2024, the zoomed one in late
+        // 2025 (its ticks name only the later year).
+        assert!(full.contains(">2024<") && !zoom.contains(">2024<"));
+        for svg in [&full, &zoom, &last] {
+            // The forecast joins the last actual: one point more.
+            assert_eq!(points(svg, "center"), 8 + 1);
+            assert_eq!(svg.matches("class=\"band\"").count(), 1);
+        }
+        // Both backtest windows fit in three horizons; the last 12 weeks
+        // hold one whole window and half of the other.
+        assert_eq!(points(&full, "backtest-center"), 16);
+        assert_eq!(points(&zoom, "backtest-center"), 16);
+        assert_eq!(points(&last, "backtest-center"), 12);
+        assert_eq!(full, plot(&q, PlotWindow::default()));
+    }
+
+    #[test]
+    fn plot_windows_show_at_least_one_period() {
+        assert_eq!(PlotWindow::Full.first_period(100, 8), 0);
+        assert_eq!(PlotWindow::Zoom.first_period(100, 8), 76);
+        assert_eq!(PlotWindow::Zoom.first_period(10, 8), 0);
+        assert_eq!(PlotWindow::Last(5).first_period(100, 8), 95);
+        assert_eq!(PlotWindow::Last(0).first_period(100, 8), 99);
+        assert_eq!(PlotWindow::Last(500).first_period(100, 8), 0);
     }
 }
