@@ -6,7 +6,7 @@ use super::ForecastCommand;
 use super::print::{metric, table, when};
 use crate::config::Env;
 use crate::forecast::predictor::{AutoChoice, Metrics};
-use crate::ops::forecasts;
+use crate::ops::forecasts::{self, PlotWindow};
 
 pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
     match c {
@@ -137,9 +137,16 @@ pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
             item,
             version,
             out,
+            zoom,
+            last,
         } => {
+            let window = match (last, zoom) {
+                (Some(n), _) => PlotWindow::Last(n),
+                (None, true) => PlotWindow::Zoom,
+                (None, false) => PlotWindow::Full,
+            };
             let predictor = forecasts::resolve(env, predictor.as_deref()).await?;
-            let svg = forecasts::plot(env, &predictor, version, &item).await?;
+            let svg = forecasts::plot(env, &predictor, version, &item, window).await?;
             let out = out.unwrap_or_else(|| {
                 PathBuf::from(format!("{}.svg", crate::forecast::job::file_safe(&item)))
             });

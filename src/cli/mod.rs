@@ -233,8 +233,8 @@ pub enum ForecastCommand {
         #[arg(long, default_value_t = 0)]
         worst: usize,
     },
-    /// Write an SVG of one item: history, P50, the 50% and 90% bands, and
-    /// the backtest windows.
+    /// Write an SVG of one item: history, the forecast's median, the bands
+    /// between the predictor's quantiles, and the backtest windows.
     Plot {
         /// The predictor; may be left out when there is only one.
         predictor: Option<String>,
@@ -245,6 +245,12 @@ pub enum ForecastCommand {
         /// Where to write (default `<item>.svg` here).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// Show only the last three horizons of history (default: all).
+        #[arg(long, conflicts_with = "last")]
+        zoom: bool,
+        /// Show only the last N periods of history (default: all).
+        #[arg(long, value_name = "N")]
+        last: Option<usize>,
     },
 }
 

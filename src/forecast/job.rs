@@ -982,67 +982,122 @@ pub fn file_safe(item: &str) -> String {
     out
 }
 
-/// The quantiles a plot draws: the median and the 50% and 90% bands.
-const PLOT_QUANTILES: [f64; 5] = [0.05, 0.25, 0.5, 0.75, 0.95];
+/// How much of an item's history a plot shows before the forecast.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum PlotWindow {
+    /// All of it.
+    #[default]
+    Full,
+    /// The last three horizons: the forecast reads at the scale of the
+    /// recent past instead of a sliver at the right of a long series.
+    Zoom,
+    /// The last `n` periods (at least one).
+    Last(usize),
+}
 
-/// An SVG of one item: its history, the forecast's P50 and 50%/90% bands,
-/// and the backtest windows' P50 over the actuals they forecast.
-pub async fn plot(env: &Env, l: Arc<Loaded>, item: usize) -> anyhow::Result<String> {
+impl PlotWindow {
+    /// The first period shown, of a panel of `periods` periods forecast
+    /// `horizon` periods ahead.
+    pub fn first_period(self, periods: usize, horizon: usize) -> usize {
+        let shown = match self {
+            PlotWindow::Full => return 0,
+            PlotWindow::Zoom => horizon.saturating_mul(3),
+            PlotWindow::Last(n) => n,
+        };
+        periods.saturating_sub(shown.max(1))
+    }
+}
+
+/// An SVG of one item: its history (as much as `window` shows), the
+/// forecast's median and the intervals between the predictor's
+/// quantiles, and the backtest windows' median over the actuals they
+/// forecast.
+pub async fn plot(
+    env: &Env,
+    l: Arc<Loaded>,
+    item: usize,
+    window: PlotWindow,
+) -> anyhow::Result<String> {
     let stored = match l.methods[item] {
         Method::Global => Some(global_backtests_of(env, &l.manifest, &l.panel.items[item]).await?),
         Method::Local(_) => None,
     };
-    tokio::task::spawn_blocking(move || plot_item(&l, item, stored.as_ref())).await?
+    tokio::task::spawn_blocking(move || plot_item(&l, item, stored.as_ref(), window)).await?
 }
 
 /// The plot of one item; the global model's backtest medians come from
 /// `stored` (per-series models are refitted: the same history gives the
-/// same forecast).
+/// same forecast). Only the quantiles the predictor was trained and
+/// backtested for are drawn; without 0.5 among them, the mean stands in
+/// for the median, as in `global_backtests.parquet`.
 pub fn plot_item(
     l: &Loaded,
     item: usize,
     stored: Option<&BTreeMap<usize, Vec<f64>>>,
+    window: PlotWindow,
 ) -> anyhow::Result<String> {
-    use super::plot::{BacktestWindow, Band, PlotData, svg};
+    use super::plot::{BacktestWindow, PlotData, Quantile, svg};
     let p = &l.panel;
     let m = &l.manifest;
     let h = m.horizon;
     let s = &p.series[item];
+    let first = window.first_period(p.periods, h);
     let history: Vec<(NaiveDateTime, f64)> = s
         .values
         .iter()
         .enumerate()
-        .map(|(k, v)| (p.date(s.first + k), *v))
+        .map(|(k, v)| (s.first + k, *v))
+        .filter(|(t, _)| *t >= first)
+        .map(|(t, v)| (p.date(t), v))
         .collect();
+    // Ascending: `ItemForecast::tidy` orders each step's values so.
+    let mut levels = m.quantiles.clone();
+    levels.sort_by(f64::total_cmp);
     let f = l
-        .forecast_item(item, p.periods, &PLOT_QUANTILES)?
+        .forecast_item(item, p.periods, &levels)?
         .ok_or_else(|| anyhow::anyhow!("item {} has no history", p.items[item]))?;
+    let center: &[f64] = if levels.iter().any(|q| (q - 0.5).abs() < 1e-9) {
+        &[0.5]
+    } else {
+        &[]
+    };
     let mut backtests = Vec::new();
     for w in 0..m.backtest_windows {
         let Some(end) = predictor::window_start(p.periods, h, w) else {
             continue;
         };
-        let p50 = match (l.methods[item], stored) {
+        let values = match (l.methods[item], stored) {
             (Method::Global, Some(s)) => s.get(&end).cloned(),
             (Method::Global, None) => None,
             (Method::Local(_), _) => l
-                .forecast_item(item, end, &[0.5])?
+                .forecast_item(item, end, center)?
                 .filter(|_| {
                     p.history(item, end)
                         .is_some_and(|x| x.len() >= predictor::MIN_HISTORY)
                 })
-                .map(|b| b.quantiles[0].clone()),
+                .map(|b| median_of(&b, center)),
         };
-        if let Some(p50) = p50 {
-            backtests.push(BacktestWindow {
-                dates: (0..h).map(|k| p.date(end + k)).collect(),
-                p50,
-            });
+        let Some(values) = values else {
+            continue;
+        };
+        // A window reaching back before the view is cut at its start.
+        let (dates, center) = values
+            .into_iter()
+            .enumerate()
+            .filter(|(k, _)| end + k >= first)
+            .map(|(k, v)| (p.date(end + k), v))
+            .unzip::<_, _, Vec<_>, Vec<_>>();
+        if !dates.is_empty() {
+            backtests.push(BacktestWindow { dates, center });
         }
     }
     backtests.reverse();
     let forecast_dates: Vec<NaiveDateTime> = (0..h).map(|k| p.date(p.periods + k)).collect();
-    let q = &f.quantiles;
+    let quantiles: Vec<Quantile> = levels
+        .iter()
+        .zip(f.quantiles)
+        .map(|(&level, values)| Quantile { level, values })
+        .collect();
     let title = format!(
         "{} — {} ({}, predictor {} v{})",
         p.items[item],
@@ -1055,15 +1110,8 @@ pub fn plot_item(
         title: &title,
         history: &history,
         forecast_dates: &forecast_dates,
-        p50: &q[2],
-        band50: Some(Band {
-            lower: q[1].clone(),
-            upper: q[3].clone(),
-        }),
-        band90: Some(Band {
-            lower: q[0].clone(),
-            upper: q[4].clone(),
-        }),
+        quantiles: &quantiles,
+        mean: &f.mean,
         backtests: &backtests,
         unit: None,
     }))
@@ -1085,7 +1133,168 @@ async fn top_plots(
     order.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut out = Vec::new();
     for (i, _) in order.into_iter().take(top) {
-        out.push((p.items[i].clone(), plot(env, l.clone(), i).await?));
+        let svg = plot(env, l.clone(), i, PlotWindow::Full).await?;
+        out.push((p.items[i].clone(), svg));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::forecast::Algorithm;
+    use crate::forecast::frequency::Frequency;
+    use crate::forecast::panel::{Aggregation, Fill, ItemSeries};
+    use crate::forecast::predictor::Accuracy;
+
+    /// A predictor version of one weekly item, served by ETS, with the
+    /// given quantiles; 120 weeks from 2024-01-01, an 8-week horizon and
+    /// two backtest windows.
+    fn loaded(quantiles: &[f64]) -> Loaded {
+        let origin = chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
+            .unwrap()
+            .and_hms_opt(0, 0, 0)
+            .unwrap();
+        let periods = 120;
+        let values = (0..periods)
+            .map(|i| 100.0 + (i % 4) as f64 * 15.0 + i as f64)
+            .collect();
+        let panel = Panel {
+            frequency: Frequency::Weekly,
+            origin,
+            periods,
+            items: vec!["a".into()],
+            series: vec![ItemSeries { first: 0, values }],
+            related: None,
+            attributes: None,
+            aggregated_rows: 0,
+        };
+        let metrics = Accuracy::default().metrics(quantiles);
+        let manifest = PredictorManifest {
+            format_version: 1,
+            predictor: "demand".into(),
+            version: 1,
+            algorithm: "ets".into(),
+            auto_choice: AutoChoice::Dataset,
+            chosen: "ets".into(),
+            method_counts: BTreeMap::from([("ets".into(), 1)]),
+            horizon: 8,
+            quantiles: quantiles.to_vec(),
+            backtest_windows: 2,
+            use_related: false,
+            use_item_metadata: false,
+            item_attributes: Vec::new(),
+            series: SeriesSettings {
+                frequency: Frequency::Weekly,
+                target_fill: Fill::Zero,
+                target_aggregation: Aggregation::Sum,
+                related_fill: Fill::Previous,
+                related_future_fill: None,
+                related_aggregation: Aggregation::Mean,
+            },
+            dataset_group: "oj".into(),
+            dataset_versions: BTreeMap::new(),
+            items: 1,
+            periods: periods as u64,
+            first_period: origin,
+            last_period: panel.date(periods - 1),
+            metrics,
+            candidates: Vec::new(),
+            files: Vec::new(),
+            training_seconds: 0.0,
+            peak_rss_bytes: None,
+            created_at: Utc::now(),
+            run_id: None,
+            step_id: None,
+        };
+        Loaded {
+            manifest,
+            non_negative: panel.non_negative(),
+            panel: Arc::new(panel),
+            methods: vec![Method::Local(Algorithm::Ets)],
+            global: None,
+        }
+    }
+
+    fn plot(quantiles: &[f64], window: PlotWindow) -> String {
+        plot_item(&loaded(quantiles), 0, None, window).unwrap()
+    }
+
+    /// The points of a line, by its class.
+    fn points(svg: &str, class: &str) -> usize {
+        let Some(rest) = svg.split(&format!("class=\"{class}\" d=\"")).nth(1) else {
+            return 0;
+        };
+        let d = &rest[..rest.find('"').unwrap()];
+        d.matches(['M', 'L']).count()
+    }
+
+    #[test]
+    fn a_plot_draws_only_the_predictors_own_quantiles() {
+        let svg = plot(&[0.1, 0.5, 0.9], PlotWindow::Full);
+        assert!(svg.contains(">80% interval (P10–P90)<"), "{svg}");
+        assert!(svg.contains(">P50 forecast<") && svg.contains(">backtest P50<"));
+        for absent in ["P05", "P25", "P75", "P95"] {
+            assert!(!svg.contains(absent), "{absent} drawn for [0.1, 0.5, 0.9]");
+        }
+        assert_eq!(svg.matches("class=\"band\"").count(), 1);
+
+        let svg = plot(&[0.05, 0.25, 0.5, 0.75, 0.95], PlotWindow::Full);
+        assert!(svg.contains(">90% interval (P05–P95)<"), "{svg}");
+        assert!(svg.contains(">50% interval (P25–P75)<"), "{svg}");
+        assert!(!svg.contains("P10") && !svg.contains("P90"));
+        assert_eq!(svg.matches("class=\"band\"").count(), 2);
+    }
+
+    #[test]
+    fn a_predictor_without_a_median_is_drawn_with_its_mean() {
+        let svg = plot(&[0.1, 0.9], PlotWindow::Full);
+        assert!(svg.contains(">mean forecast<") && svg.contains(">backtest mean<"));
+        assert!(svg.contains(">80% interval (P10–P90)<"));
+        assert!(!svg.contains("P50"), "{svg}");
+        assert_eq!(points(&svg, "backtest-center"), 16);
+    }
+
+    #[test]
+    fn quantiles_declared_out_of_order_plot_as_sorted() {
+        assert_eq!(
+            plot(&[0.9, 0.1, 0.5], PlotWindow::Full),
+            plot(&[0.1, 0.5, 0.9], PlotWindow::Full)
+        );
+    }
+
+    #[test]
+    fn a_zoomed_plot_starts_later_and_keeps_the_forecast() {
+        let q = [0.1, 0.5, 0.9];
+        let full = plot(&q, PlotWindow::Full);
+        let zoom = plot(&q, PlotWindow::Zoom);
+        let last = plot(&q, PlotWindow::Last(12));
+        assert_eq!(points(&full, "history"), 120);
+        assert_eq!(points(&zoom, "history"), 3 * 8);
+        assert_eq!(points(&last, "history"), 12);
+        // The x axis: the full plot starts in 2024, the zoomed one in late
+        // 2025 (its ticks name only the later year).
+        assert!(full.contains(">2024<") && !zoom.contains(">2024<"));
+        for svg in [&full, &zoom, &last] {
+            // The forecast joins the last actual: one point more.
+            assert_eq!(points(svg, "center"), 8 + 1);
+            assert_eq!(svg.matches("class=\"band\"").count(), 1);
+        }
+        // Both backtest windows fit in three horizons; the last 12 weeks
+        // hold one whole window and half of the other.
+        assert_eq!(points(&full, "backtest-center"), 16);
+        assert_eq!(points(&zoom, "backtest-center"), 16);
+        assert_eq!(points(&last, "backtest-center"), 12);
+        assert_eq!(full, plot(&q, PlotWindow::default()));
+    }
+
+    #[test]
+    fn plot_windows_show_at_least_one_period() {
+        assert_eq!(PlotWindow::Full.first_period(100, 8), 0);
+        assert_eq!(PlotWindow::Zoom.first_period(100, 8), 76);
+        assert_eq!(PlotWindow::Zoom.first_period(10, 8), 0);
+        assert_eq!(PlotWindow::Last(5).first_period(100, 8), 95);
+        assert_eq!(PlotWindow::Last(0).first_period(100, 8), 99);
+        assert_eq!(PlotWindow::Last(500).first_period(100, 8), 0);
+    }
 }

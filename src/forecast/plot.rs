@@ -1,9 +1,10 @@
 //! An SVG chart of one item's forecast, drawn as the managed console draws
-//! it: the history, the P50 forecast with its 50% and 90% intervals shaded,
-//! backtest windows as shaded spans with their P50 over the actuals, and a
-//! line where the forecast starts. No dependencies; whatever the input
-//! (empty, constant, NaN, huge), the output is well-formed SVG 1.1 with
-//! every number finite and every text escaped.
+//! it: the history, the forecast's median with the intervals between the
+//! predictor's own quantiles shaded, backtest windows as shaded spans with
+//! their median over the actuals, and a line where the forecast starts.
+//! The legend names exactly what is drawn. No dependencies; whatever the
+//! input (empty, constant, NaN, huge), the output is well-formed SVG 1.1
+//! with every number finite and every text escaped.
 
 use std::fmt::{self, Write as _};
 use std::io::Write as _;
@@ -13,35 +14,44 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use anyhow::{Context, bail};
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, Timelike};
 
-/// A prediction interval: `lower[i]` and `upper[i]` belong to the forecast's
+/// The forecast at one quantile: `values[i]` belongs to the forecast's
 /// `i`-th date. NaN leaves a gap.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Band {
-    pub lower: Vec<f64>,
-    pub upper: Vec<f64>,
+pub struct Quantile {
+    /// Strictly between 0 and 1, e.g. 0.9 for P90.
+    pub level: f64,
+    pub values: Vec<f64>,
 }
 
-/// One backtest window: the dates it forecast and its P50 there.
+/// One backtest window: the dates it forecast and its central forecast
+/// there (the median, or the mean when there is no 0.5 quantile, as for
+/// the forecast itself).
 #[derive(Debug, Clone, PartialEq)]
 pub struct BacktestWindow {
     pub dates: Vec<NaiveDateTime>,
-    pub p50: Vec<f64>,
+    pub center: Vec<f64>,
 }
 
 /// What to draw. Series are drawn in the order given; values at the same
-/// index of `forecast_dates`, `p50` and the bands belong together (extra
-/// values on either side are ignored). NaN anywhere is a gap.
+/// index of `forecast_dates`, `mean` and the quantiles belong together
+/// (extra values on either side are ignored). NaN anywhere is a gap.
+///
+/// The forecast line is the 0.5 quantile when there is one, else the mean.
+/// The other quantiles pair up from the outside in (the lowest with the
+/// highest, the next with the next) into shaded intervals named by their
+/// quantiles, e.g. "80% interval (P10–P90)"; one left without a partner is
+/// drawn as a thin line of its own.
 #[derive(Debug, Clone)]
 pub struct PlotData<'a> {
     /// Shown on top, e.g. "item 100_1 — ets, weekly".
     pub title: &'a str,
     pub history: &'a [(NaiveDateTime, f64)],
     pub forecast_dates: &'a [NaiveDateTime],
-    pub p50: &'a [f64],
-    /// The 50% interval (P25–P75).
-    pub band50: Option<Band>,
-    /// The 90% interval (P05–P95).
-    pub band90: Option<Band>,
+    /// The quantiles the predictor produces, in any order; only these are
+    /// drawn.
+    pub quantiles: &'a [Quantile],
+    /// The forecast's mean, drawn only when there is no 0.5 quantile.
+    pub mean: &'a [f64],
     pub backtests: &'a [BacktestWindow],
     /// The y-axis label, e.g. "units".
     pub unit: Option<&'a str>,
@@ -124,9 +134,184 @@ fn secs(d: &NaiveDateTime) -> f64 {
     d.and_utc().timestamp() as f64
 }
 
+/// Whether a quantile is the median.
+fn is_median(level: f64) -> bool {
+    (level - 0.5).abs() < 1e-9
+}
+
+/// What is drawn of the forecast, from the quantiles given.
+struct Layers<'d> {
+    /// The forecast line: the median, else the mean.
+    center: &'d [f64],
+    median: bool,
+    /// `(lower, upper)`, outermost first; each nests inside the one before.
+    bands: Vec<(&'d Quantile, &'d Quantile)>,
+    /// At most one: the middle quantile of an odd count left after the
+    /// median, which pairs with no other.
+    lines: Vec<&'d Quantile>,
+}
+
+impl<'d> Layers<'d> {
+    fn of(data: &'d PlotData) -> Self {
+        let mut qs: Vec<&Quantile> = data
+            .quantiles
+            .iter()
+            .filter(|q| q.level > 0.0 && q.level < 1.0)
+            .collect();
+        qs.sort_by(|a, b| a.level.total_cmp(&b.level));
+        qs.dedup_by(|a, b| a.level == b.level);
+        let median = qs
+            .iter()
+            .position(|q| is_median(q.level))
+            .map(|k| qs.remove(k));
+        let mut bands = Vec::new();
+        let (mut lo, mut hi) = (0, qs.len());
+        while hi - lo >= 2 {
+            bands.push((qs[lo], qs[hi - 1]));
+            (lo, hi) = (lo + 1, hi - 1);
+        }
+        Layers {
+            center: median.map_or(data.mean, |m| m.values.as_slice()),
+            median: median.is_some(),
+            bands,
+            lines: qs[lo..hi].to_vec(),
+        }
+    }
+
+    /// How the shaded area of band `k` looks where it and every band
+    /// around it overlap: from light outside to darker inside.
+    fn band_shade(&self, k: usize) -> f64 {
+        match self.bands.len() {
+            0 | 1 => 0.2,
+            n => 0.14 + 0.26 * k as f64 / (n - 1) as f64,
+        }
+    }
+
+    /// The fill opacity that gives band `k` its shade when drawn over the
+    /// bands around it.
+    fn band_opacity(&self, k: usize) -> f64 {
+        match k {
+            0 => self.band_shade(0),
+            k => 1.0 - (1.0 - self.band_shade(k)) / (1.0 - self.band_shade(k - 1)),
+        }
+    }
+}
+
+/// A quantile's name: 0.1 → "P10", 0.05 → "P05", 0.025 → "P2.5".
+fn quantile_label(level: f64) -> String {
+    let pct = level * 100.0;
+    if (pct - pct.round()).abs() < 1e-6 {
+        format!("P{:02}", pct.round() as i64)
+    } else {
+        format!("P{}", percent(pct))
+    }
+}
+
+/// A percentage with at most three decimals and no trailing zeros.
+fn percent(pct: f64) -> String {
+    let s = format!("{pct:.3}");
+    s.trim_end_matches('0').trim_end_matches('.').to_string()
+}
+
+/// How a legend entry is drawn.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Swatch {
+    History,
+    Center,
+    /// A band, with the shade it has in the chart.
+    Band(f64),
+    Quantile,
+    Backtest,
+}
+
+/// A legend entry placed at `(x, y)`, the middle of its swatch's left edge.
+struct LegendEntry {
+    swatch: Swatch,
+    label: String,
+    x: f64,
+    y: f64,
+}
+
+/// The legend's entries, one for each layer drawn; with `short`, bands
+/// are named by their quantiles alone.
+fn legend_entries(data: &PlotData, layers: &Layers, short: bool) -> Vec<(Swatch, String)> {
+    let mut items = Vec::new();
+    if !data.history.is_empty() {
+        items.push((Swatch::History, "history".to_string()));
+    }
+    // A layer without one finite value in the forecast's dates draws
+    // nothing, and so is not named.
+    let n = data.forecast_dates.len();
+    let drawn = |v: &[f64]| v.iter().take(n).any(|x| x.is_finite());
+    let center = if layers.median { "P50" } else { "mean" };
+    if drawn(layers.center) {
+        items.push((Swatch::Center, format!("{center} forecast")));
+    }
+    // Innermost first, as one reads outwards from the forecast line.
+    for (k, (lo, hi)) in layers.bands.iter().enumerate().rev() {
+        let mut both = lo.values.iter().zip(&hi.values).take(n);
+        if !both.any(|(l, u)| l.is_finite() && u.is_finite()) {
+            continue;
+        }
+        let name = format!("{}–{}", quantile_label(lo.level), quantile_label(hi.level));
+        let label = if short {
+            name
+        } else {
+            format!(
+                "{}% interval ({name})",
+                percent((hi.level - lo.level) * 100.0)
+            )
+        };
+        items.push((Swatch::Band(layers.band_shade(k)), label));
+    }
+    for q in layers.lines.iter().filter(|q| drawn(&q.values)) {
+        items.push((Swatch::Quantile, quantile_label(q.level)));
+    }
+    if !data.backtests.is_empty() {
+        items.push((Swatch::Backtest, format!("backtest {center}")));
+    }
+    items
+}
+
+fn legend_width(label: &str) -> f64 {
+    24.0 + label.chars().count() as f64 * 6.6 + 20.0
+}
+
+/// The legend laid out in rows from `(16, 48)`, within the chart's width:
+/// full names when they fit on one row, else bands by their quantiles and
+/// as many rows as needed.
+fn legend_layout(data: &PlotData, layers: &Layers) -> Vec<LegendEntry> {
+    let room = WIDTH - 16.0;
+    let one_row = |items: &[(Swatch, String)]| {
+        16.0 + items.iter().map(|(_, l)| legend_width(l)).sum::<f64>() - 20.0 <= room
+    };
+    let mut items = legend_entries(data, layers, false);
+    if !one_row(&items) {
+        items = legend_entries(data, layers, true);
+    }
+    let (mut x, mut y) = (16.0, 48.0);
+    let mut out = Vec::new();
+    for (swatch, label) in items {
+        let width = legend_width(&label);
+        if x > 16.0 && x + width - 20.0 > room {
+            (x, y) = (16.0, y + 20.0);
+        }
+        out.push(LegendEntry {
+            swatch,
+            label,
+            x,
+            y,
+        });
+        x += width;
+    }
+    out
+}
+
 /// The layout and the data-to-pixel mapping.
 struct Chart<'d, 'a> {
     data: &'d PlotData<'a>,
+    layers: Layers<'d>,
+    legend: Vec<LegendEntry>,
     /// Time domain in seconds; `None` when there is no date at all.
     x_domain: Option<(f64, f64)>,
     y_ticks: Vec<f64>,
@@ -141,7 +326,11 @@ struct Chart<'d, 'a> {
 
 impl<'d, 'a> Chart<'d, 'a> {
     fn new(data: &'d PlotData<'a>) -> Self {
-        let (lo, hi) = y_domain(data);
+        let layers = Layers::of(data);
+        let legend = legend_layout(data, &layers);
+        // Each legend row after the first moves the plot area down.
+        let top = legend.last().map_or(48.0, |e| e.y) + 18.0;
+        let (lo, hi) = y_domain(data, &layers);
         let (step, y_ticks) = nice_ticks(lo, hi);
         let max_abs = y_ticks.iter().fold(0.0f64, |m, t| m.max(t.abs()));
         let y_labels: Vec<String> = y_ticks
@@ -159,13 +348,15 @@ impl<'d, 'a> Chart<'d, 'a> {
             .round();
         Chart {
             data,
+            layers,
+            legend,
             x_domain: x_domain(data),
             y_ticks,
             y_labels,
             period: period(data),
             left,
             right: WIDTH - 28.0,
-            top: 66.0,
+            top,
             bottom: HEIGHT - 46.0,
         }
     }
@@ -205,15 +396,17 @@ impl<'d, 'a> Chart<'d, 'a> {
         self.x_axis(&mut s);
         s.push_str("<g clip-path=\"url(#plot-area)\">\n");
         self.backtest_spans(&mut s);
-        for (band, class, opacity) in [(&d.band90, "band90", 0.14), (&d.band50, "band50", 0.30)] {
-            if let Some(band) = band {
-                let path = self.band_path(band);
-                if !path.is_empty() {
-                    let _ = writeln!(
-                        s,
-                        r#"<path class="{class}" d="{path}" fill="{FORECAST}" fill-opacity="{opacity}" stroke="none"/>"#
-                    );
-                }
+        // Outermost first: each inner band darkens the ones beneath it.
+        for (k, (lo, hi)) in self.layers.bands.iter().enumerate() {
+            let path = self.band_path(&lo.values, &hi.values);
+            if !path.is_empty() {
+                let _ = writeln!(
+                    s,
+                    r#"<path class="band" data-quantiles="{} {}" d="{path}" fill="{FORECAST}" fill-opacity="{:.3}" stroke="none"/>"#,
+                    lo.level,
+                    hi.level,
+                    self.layers.band_opacity(k)
+                );
             }
         }
         let history = self.line_path([d.history.iter().map(|(t, v)| (secs(t), *v))]);
@@ -221,18 +414,19 @@ impl<'d, 'a> Chart<'d, 'a> {
         let backtests = self.line_path(
             d.backtests
                 .iter()
-                .map(|w| w.dates.iter().zip(&w.p50).map(|(t, v)| (secs(t), *v))),
+                .map(|w| w.dates.iter().zip(&w.center).map(|(t, v)| (secs(t), *v))),
         );
         self.line(
             &mut s,
-            "backtest-p50",
+            "backtest-center",
             &backtests,
             BACKTEST,
             1.6,
             Some("5 3"),
         );
         // The forecast continues from the last actual, so the eye follows it.
-        let join = match (d.forecast_dates.first(), d.p50.first()) {
+        let center = self.layers.center;
+        let join = match (d.forecast_dates.first(), center.first()) {
             (Some(start), Some(p)) if p.is_finite() => d
                 .history
                 .iter()
@@ -241,13 +435,21 @@ impl<'d, 'a> Chart<'d, 'a> {
                 .map(|(t, v)| (secs(t), *v)),
             _ => None,
         };
-        let p50 = self.line_path([join.into_iter().chain(
+        for q in &self.layers.lines {
+            let path = self.line_path([d
+                .forecast_dates
+                .iter()
+                .zip(&q.values)
+                .map(|(t, v)| (secs(t), *v))]);
+            self.line(&mut s, "quantile", &path, FORECAST, 1.2, Some("2 3"));
+        }
+        let path = self.line_path([join.into_iter().chain(
             d.forecast_dates
                 .iter()
-                .zip(d.p50)
+                .zip(center)
                 .map(|(t, v)| (secs(t), *v)),
         )]);
-        self.line(&mut s, "p50", &p50, FORECAST, 2.2, None);
+        self.line(&mut s, "center", &path, FORECAST, 2.2, None);
         s.push_str("</g>\n");
         self.forecast_start(&mut s);
         if self.x_domain.is_none() {
@@ -284,70 +486,62 @@ impl<'d, 'a> Chart<'d, 'a> {
     }
 
     fn legend(&self, s: &mut String) {
-        let d = self.data;
-        let mut items: Vec<(&str, &str)> = Vec::new();
-        if !d.history.is_empty() {
-            items.push(("history", "history"));
-        }
-        if !d.p50.is_empty() {
-            items.push(("p50", "P50 forecast"));
-        }
-        if d.band50.is_some() {
-            items.push(("band50", "50% interval (P25–P75)"));
-        }
-        if d.band90.is_some() {
-            items.push(("band90", "90% interval (P05–P95)"));
-        }
-        if !d.backtests.is_empty() {
-            items.push(("backtest", "backtest P50"));
-        }
-        if items.is_empty() {
+        if self.legend.is_empty() {
             return;
         }
         s.push_str("<g class=\"legend\">\n");
-        let (mut x, y) = (16.0, 48.0);
-        for (kind, label) in items {
-            match kind {
-                "history" | "p50" => {
-                    let (color, width) = if kind == "p50" {
-                        (FORECAST, 2.2)
-                    } else {
-                        (HISTORY, 1.5)
+        for LegendEntry {
+            swatch,
+            label,
+            x,
+            y,
+        } in &self.legend
+        {
+            let (x, y) = (*x, *y);
+            match *swatch {
+                Swatch::History | Swatch::Center | Swatch::Quantile => {
+                    let (color, width, dash) = match swatch {
+                        Swatch::History => (HISTORY, 1.5, ""),
+                        Swatch::Center => (FORECAST, 2.2, ""),
+                        _ => (FORECAST, 1.2, r#" stroke-dasharray="2 3""#),
                     };
                     let _ = writeln!(
                         s,
-                        r#"<line x1="{}" y1="{y}" x2="{}" y2="{y}" stroke="{color}" stroke-width="{width}" stroke-linecap="round"/>"#,
+                        r#"<line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{color}" stroke-width="{width}" stroke-linecap="round"{dash}/>"#,
                         Px(x),
-                        Px(x + 18.0)
+                        Px(y),
+                        Px(x + 18.0),
+                        Px(y)
                     );
                 }
-                "band50" | "band90" => {
-                    let opacity = if kind == "band50" { 0.30 } else { 0.14 };
+                Swatch::Band(shade) => {
                     let _ = writeln!(
                         s,
-                        r#"<rect x="{}" y="{}" width="18" height="10" rx="2" fill="{FORECAST}" fill-opacity="{opacity}"/>"#,
+                        r#"<rect x="{}" y="{}" width="18" height="10" rx="2" fill="{FORECAST}" fill-opacity="{shade:.3}"/>"#,
                         Px(x),
                         Px(y - 5.0)
                     );
                 }
-                _ => {
+                Swatch::Backtest => {
                     let _ = writeln!(
                         s,
-                        r#"<rect x="{}" y="{}" width="18" height="12" fill="{BACKTEST}" fill-opacity="0.10"/><line x1="{}" y1="{y}" x2="{}" y2="{y}" stroke="{BACKTEST}" stroke-width="1.6" stroke-dasharray="5 3"/>"#,
+                        r#"<rect x="{}" y="{}" width="18" height="12" fill="{BACKTEST}" fill-opacity="0.10"/><line x1="{}" y1="{}" x2="{}" y2="{}" stroke="{BACKTEST}" stroke-width="1.6" stroke-dasharray="5 3"/>"#,
                         Px(x),
                         Px(y - 6.0),
                         Px(x),
-                        Px(x + 18.0)
+                        Px(y),
+                        Px(x + 18.0),
+                        Px(y)
                     );
                 }
             }
             let _ = writeln!(
                 s,
-                r#"<text x="{}" y="{y}" dy="0.35em" fill="{INK}" font-size="12">{}</text>"#,
+                r#"<text x="{}" y="{}" dy="0.35em" fill="{INK}" font-size="12">{}</text>"#,
                 Px(x + 24.0),
+                Px(y),
                 Escaped(label)
             );
-            x += 24.0 + label.chars().count() as f64 * 6.6 + 20.0;
         }
         s.push_str("</g>\n");
     }
@@ -549,12 +743,12 @@ impl<'d, 'a> Chart<'d, 'a> {
 
     /// Closed polygons over each run where both bounds are known: upper
     /// edge forward, lower edge back. A lone point becomes a narrow bar.
-    fn band_path(&self, band: &Band) -> String {
+    fn band_path(&self, lower: &[f64], upper: &[f64]) -> String {
         let points: Vec<Option<(f64, f64, f64)>> = self
             .data
             .forecast_dates
             .iter()
-            .zip(band.lower.iter().zip(&band.upper))
+            .zip(lower.iter().zip(upper))
             .map(|(t, (l, u))| {
                 let (l, u) = (value(*l)?, value(*u)?);
                 Some((self.x(secs(t)), self.y(l.min(u)), self.y(l.max(u))))
@@ -635,20 +829,21 @@ fn period(data: &PlotData) -> f64 {
 /// The range of every finite value drawn, widened to include zero when
 /// that at most doubles it (demand reads best from a zero baseline), and
 /// never empty.
-fn y_domain(data: &PlotData) -> (f64, f64) {
-    let bands = [&data.band50, &data.band90];
+fn y_domain(data: &PlotData, layers: &Layers) -> (f64, f64) {
     let values = data
         .history
         .iter()
         .map(|(_, v)| *v)
-        .chain(data.p50.iter().copied())
+        .chain(layers.center.iter().copied())
         .chain(
-            bands
-                .into_iter()
-                .flatten()
-                .flat_map(|b| b.lower.iter().chain(&b.upper).copied()),
+            layers
+                .bands
+                .iter()
+                .flat_map(|(lo, hi)| [*lo, *hi])
+                .chain(layers.lines.iter().copied())
+                .flat_map(|q| q.values.iter().copied()),
         )
-        .chain(data.backtests.iter().flat_map(|w| w.p50.iter().copied()))
+        .chain(data.backtests.iter().flat_map(|w| w.center.iter().copied()))
         .filter_map(value);
     let Some((mut lo, mut hi)) = values.fold(None, |acc: Option<(f64, f64)>, v| match acc {
         None => Some((v, v)),
@@ -1057,9 +1252,11 @@ mod tests {
             title: "item 100_1 — ets, weekly",
             history: Vec::leak(history.to_vec()),
             forecast_dates: Vec::leak(dates.to_vec()),
-            p50: Vec::leak(p50.to_vec()),
-            band50: None,
-            band90: None,
+            quantiles: Vec::leak(vec![Quantile {
+                level: 0.5,
+                values: p50.to_vec(),
+            }]),
+            mean: &[],
             backtests: &[],
             unit: Some("units"),
         }
@@ -1073,21 +1270,43 @@ mod tests {
         sample(&history, &dates, &[150.0; 12])
     }
 
-    fn band(lower: f64, upper: f64, n: usize) -> Band {
-        Band {
-            lower: vec![lower; n],
-            upper: vec![upper; n],
-        }
+    /// Constant forecasts at the given `(level, value)`s over 12 dates.
+    fn quantiles(levels: &[(f64, f64)]) -> &'static [Quantile] {
+        Vec::leak(
+            levels
+                .iter()
+                .map(|&(level, v)| Quantile {
+                    level,
+                    values: vec![v; 12],
+                })
+                .collect(),
+        )
+    }
+
+    /// The legend's labels, in order.
+    fn legend(svg: &str) -> Vec<&str> {
+        let legend = &svg[svg.find("class=\"legend\"").unwrap()..];
+        let legend = &legend[..legend.find("</g>").unwrap()];
+        legend
+            .split("font-size=\"12\">")
+            .skip(1)
+            .map(|t| &t[..t.find('<').unwrap()])
+            .collect()
     }
 
     #[test]
     fn every_layer_is_drawn_when_given() {
         let mut data = weekly();
-        data.band50 = Some(band(120.0, 180.0, 12));
-        data.band90 = Some(band(80.0, 220.0, 12));
+        data.quantiles = quantiles(&[
+            (0.05, 80.0),
+            (0.25, 120.0),
+            (0.5, 150.0),
+            (0.75, 180.0),
+            (0.95, 220.0),
+        ]);
         let windows = vec![BacktestWindow {
             dates: (48..60).map(|i| day(7 * i)).collect(),
-            p50: vec![140.0; 12],
+            center: vec![140.0; 12],
         }];
         data.backtests = &windows;
         let svg = svg(&data);
@@ -1098,36 +1317,140 @@ mod tests {
         );
         for class in [
             "history",
-            "p50",
-            "band50",
-            "band90",
+            "center",
+            "band",
             "backtest-span",
-            "backtest-p50",
+            "backtest-center",
             "forecast-start",
             "legend",
         ] {
             assert!(svg.contains(&format!("class=\"{class}\"")), "no {class}");
         }
-        for label in [
-            "history",
-            "P50 forecast",
-            "50% interval",
-            "90% interval",
-            "backtest P50",
-        ] {
-            assert!(svg.contains(&format!(">{label}")), "legend lacks {label}");
-        }
+        assert_eq!(
+            legend(&svg),
+            [
+                "history",
+                "P50 forecast",
+                "50% interval (P25–P75)",
+                "90% interval (P05–P95)",
+                "backtest P50"
+            ]
+        );
         // One path per line, however long.
         assert_eq!(svg.matches("class=\"history\"").count(), 1);
-        // The 90% band is lighter than the 50% band and drawn beneath it.
-        assert!(svg.find("class=\"band90\"") < svg.find("class=\"band50\""));
+        // The 90% band is drawn beneath the 50% band, which darkens it.
+        assert_eq!(svg.matches("class=\"band\"").count(), 2);
+        assert!(
+            svg.find("data-quantiles=\"0.05 0.95\"") < svg.find("data-quantiles=\"0.25 0.75\"")
+        );
+    }
+
+    #[test]
+    fn the_bands_are_the_quantiles_given_and_the_legend_names_them() {
+        let mut data = weekly();
+        data.quantiles = quantiles(&[(0.1, 90.0), (0.5, 150.0), (0.9, 210.0)]);
+        let svg = svg(&data);
+        assert_well_formed(&svg);
+        assert_eq!(
+            legend(&svg),
+            ["history", "P50 forecast", "80% interval (P10–P90)"]
+        );
+        assert_eq!(svg.matches("class=\"band\"").count(), 1);
+        for absent in ["P05", "P25", "P75", "P95", "50% interval", "90% interval"] {
+            assert!(!svg.contains(absent), "{absent} in {svg}");
+        }
+        // The order the predictor lists them in does not matter.
+        let mut shuffled = weekly();
+        shuffled.quantiles = quantiles(&[(0.9, 210.0), (0.1, 90.0), (0.5, 150.0)]);
+        assert_eq!(super::svg(&shuffled), svg);
+    }
+
+    #[test]
+    fn without_a_median_the_mean_is_drawn_and_named() {
+        let mut data = weekly();
+        data.quantiles = quantiles(&[(0.9, 210.0), (0.1, 90.0)]);
+        data.mean = Vec::leak(vec![140.0; 12]);
+        let windows = vec![BacktestWindow {
+            dates: (48..60).map(|i| day(7 * i)).collect(),
+            center: vec![140.0; 12],
+        }];
+        data.backtests = &windows;
+        let svg = svg(&data);
+        assert_well_formed(&svg);
+        assert_eq!(
+            legend(&svg),
+            [
+                "history",
+                "mean forecast",
+                "80% interval (P10–P90)",
+                "backtest mean"
+            ]
+        );
+        assert!(!svg.contains("P50"));
+        assert!(svg.contains("class=\"center\""));
+    }
+
+    #[test]
+    fn uneven_quantiles_pair_from_the_outside_in_and_a_lone_one_is_a_line() {
+        let mut data = weekly();
+        data.quantiles = quantiles(&[(0.05, 80.0), (0.1, 90.0), (0.5, 150.0), (0.8, 190.0)]);
+        let svg = svg(&data);
+        assert_well_formed(&svg);
+        assert_eq!(
+            legend(&svg),
+            ["history", "P50 forecast", "75% interval (P05–P80)", "P10"]
+        );
+        assert!(svg.contains("data-quantiles=\"0.05 0.8\""));
+        assert_eq!(svg.matches("class=\"quantile\"").count(), 1);
+        // Only the median: a line and no band.
+        let mut median = weekly();
+        median.quantiles = quantiles(&[(0.5, 150.0)]);
+        assert_eq!(legend(&super::svg(&median)), ["history", "P50 forecast"]);
+    }
+
+    #[test]
+    fn many_quantiles_shorten_and_wrap_the_legend() {
+        let mut data = weekly();
+        let levels: Vec<(f64, f64)> = (1..20)
+            .map(|k| (k as f64 * 0.05, 60.0 + k as f64 * 10.0))
+            .collect();
+        data.quantiles = quantiles(&levels);
+        let svg = svg(&data);
+        assert_well_formed(&svg);
+        let labels = legend(&svg);
+        assert_eq!(labels.len(), 2 + 9, "{labels:?}");
+        assert!(labels.contains(&"P05–P95") && labels.contains(&"P45–P55"));
+        assert!(!svg.contains("interval"));
+        assert_eq!(svg.matches("class=\"band\"").count(), 9);
+        // A second legend row, and the plot area below it.
+        let chart = Chart::new(&data);
+        assert!(chart.legend.iter().any(|e| e.y > 48.0));
+        assert!(
+            chart
+                .legend
+                .iter()
+                .all(|e| e.x + legend_width(&e.label) - 20.0 <= WIDTH - 16.0)
+        );
+        assert!(chart.top > chart.legend.last().unwrap().y);
+    }
+
+    #[test]
+    fn quantiles_are_named_like_percentiles() {
+        assert_eq!(quantile_label(0.1), "P10");
+        assert_eq!(quantile_label(0.05), "P05");
+        assert_eq!(quantile_label(0.5), "P50");
+        assert_eq!(quantile_label(0.025), "P2.5");
+        assert_eq!(quantile_label(0.975), "P97.5");
+        assert_eq!(quantile_label(0.07), "P07");
+        assert_eq!(percent((0.9 - 0.1) * 100.0), "80");
+        assert_eq!(percent((0.975 - 0.025) * 100.0), "95");
     }
 
     #[test]
     fn absent_layers_are_not_drawn_nor_in_the_legend() {
         let svg = svg(&weekly());
         assert_well_formed(&svg);
-        for class in ["band50", "band90", "backtest-span", "backtest-p50"] {
+        for class in ["band", "quantile", "backtest-span", "backtest-center"] {
             assert!(
                 !svg.contains(&format!("class=\"{class}\"")),
                 "{class} drawn"
@@ -1181,22 +1504,44 @@ mod tests {
         let tiny = sample(&[(day(0), 1e-300), (day(1), 3e-300)], &[], &[]);
         let close = sample(&[(day(0), 1e12), (day(1), 1e12 + 1e-4)], &[], &[]);
         let mut odd_bands = sample(&[], &[day(0), day(1), day(2)], &[1.0, 2.0]);
-        odd_bands.band50 = Some(Band {
-            lower: vec![3.0, f64::NAN, 1.0, 0.0],
-            upper: vec![1.0, 2.0],
-        });
-        odd_bands.band90 = Some(Band {
-            lower: vec![],
-            upper: vec![],
-        });
+        odd_bands.quantiles = Vec::leak(vec![
+            Quantile {
+                level: 0.5,
+                values: vec![1.0, 2.0],
+            },
+            Quantile {
+                level: 0.25,
+                values: vec![3.0, f64::NAN, 1.0, 0.0],
+            },
+            Quantile {
+                level: 0.75,
+                values: vec![1.0, 2.0],
+            },
+            Quantile {
+                level: 0.1,
+                values: vec![],
+            },
+            Quantile {
+                level: 0.9,
+                values: vec![f64::NAN],
+            },
+            Quantile {
+                level: f64::NAN,
+                values: vec![1.0],
+            },
+            Quantile {
+                level: 0.75,
+                values: vec![5.0],
+            },
+        ]);
         let windows = vec![
             BacktestWindow {
                 dates: vec![],
-                p50: vec![],
+                center: vec![],
             },
             BacktestWindow {
                 dates: vec![day(1)],
-                p50: vec![f64::NAN],
+                center: vec![f64::NAN],
             },
         ];
         let mut empty_backtests = sample(&[], &[], &[]);
@@ -1262,6 +1607,10 @@ mod tests {
         assert_eq!(path.matches("h0").count(), 1, "{path}");
     }
 
+    fn y_domain_of(data: &PlotData) -> (f64, f64) {
+        y_domain(data, &Layers::of(data))
+    }
+
     #[test]
     fn y_ticks_are_1_2_5_multiples_covering_the_data() {
         for (lo, hi) in [
@@ -1296,11 +1645,11 @@ mod tests {
         }
         // Demand is drawn from zero; a distant level is not.
         assert_eq!(
-            y_domain(&sample(&[(day(0), 40.0), (day(1), 90.0)], &[], &[])),
+            y_domain_of(&sample(&[(day(0), 40.0), (day(1), 90.0)], &[], &[])),
             (0.0, 90.0)
         );
         assert_eq!(
-            y_domain(&sample(&[(day(0), 280.0), (day(1), 300.0)], &[], &[])),
+            y_domain_of(&sample(&[(day(0), 280.0), (day(1), 300.0)], &[], &[])),
             (280.0, 300.0)
         );
     }

@@ -630,18 +630,32 @@ async fn predictor_items(
     Ok(Json(serde_json::json!({ "items": items })).into_response())
 }
 
+#[derive(Deserialize, IntoParams)]
+pub struct PlotQuery {
+    version: Option<i64>,
+    /// Show only the last three horizons of history before the forecast.
+    zoom: Option<bool>,
+    /// Or only the last this many periods.
+    last: Option<usize>,
+}
+
 #[utoipa::path(get, path = "/api/v1/predictors/{name}/items/{item}/plot.svg", tag = "forecasts",
-    params(("name" = String, Path), ("item" = String, Path), VersionQuery),
+    params(("name" = String, Path), ("item" = String, Path), PlotQuery),
     responses((status = 200, description = "The item's history, forecast quantiles and backtests", content_type = "image/svg+xml"),
               (status = 404, body = ErrorBody)))]
 async fn item_plot(
     State(s): Shared,
     Path((name, item)): Path<(String, String)>,
-    Query(q): Query<VersionQuery>,
+    Query(q): Query<PlotQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     authorize(&s, req, Need::Read).await?;
-    let svg = forecasts::plot(&s.env, &name, q.version, &item).await?;
+    let window = match (q.zoom, q.last) {
+        (_, Some(n)) => forecasts::PlotWindow::Last(n),
+        (Some(true), None) => forecasts::PlotWindow::Zoom,
+        _ => forecasts::PlotWindow::Full,
+    };
+    let svg = forecasts::plot(&s.env, &name, q.version, &item, window).await?;
     Ok(([(header::CONTENT_TYPE, "image/svg+xml")], svg).into_response())
 }
 

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::{OpsError, OpsResult};
 use crate::config::Env;
+pub use crate::forecast::job::PlotWindow;
 use crate::forecast::job::{self, PredictorManifest};
 use crate::store::{VersionKind, VersionStatus};
 
@@ -114,13 +115,15 @@ pub async fn items(
     Ok(items)
 }
 
-/// An SVG of one item: its history, the forecast's median and the bands of
-/// the quantiles the predictor produced, and the backtest windows.
+/// An SVG of one item: its history (as much as `window` shows), the
+/// forecast's median and the bands of the quantiles the predictor
+/// produces, and the backtest windows.
 pub async fn plot(
     env: &Env,
     predictor: &str,
     version: Option<i64>,
     item: &str,
+    window: PlotWindow,
 ) -> OpsResult<String> {
     // The manifest first: an unknown predictor is a 404, not a failed load.
     job::manifest(env, predictor, version).await?;
@@ -142,7 +145,7 @@ pub async fn plot(
             some.join(", ")
         ))
     })?;
-    job::plot(env, Arc::new(loaded), index)
+    job::plot(env, Arc::new(loaded), index, window)
         .await
         .map_err(super::internal)
 }

@@ -27,8 +27,9 @@ pub struct ForecastSpec {
     /// `csv` (default) or `parquet`.
     #[serde(default)]
     pub output_format: ForecastFormat,
-    /// SVG plots (history, P50, 50% and 90% bands, backtest windows) of the
-    /// items with the largest total target, under `plots/` (default 0).
+    /// SVG plots (history, the median forecast, the bands between the
+    /// predictor's quantiles, backtest windows) of the items with the
+    /// largest total target, under `plots/` (default 0).
     #[serde(default)]
     pub plot_top: usize,
 }

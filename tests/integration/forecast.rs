@@ -220,6 +220,20 @@ fn a_pipeline_backtests_chooses_per_item_and_exports_quantile_forecasts() {
         svg.contains("2_1") && svg.contains("backtest"),
         "title and backtest windows"
     );
+    // The legend names the predictor's own quantiles (0.1, 0.5, 0.9).
+    assert!(
+        svg.contains(">80% interval (P10–P90)<") && !svg.contains("P05") && !svg.contains("P25"),
+        "legend"
+    );
+    // `--zoom` shows the last three horizons of history: 1990 is gone.
+    let zoomed = home.path().join("2_1-zoom.svg");
+    ok(home
+        .cmd()
+        .args(["forecast", "plot", "--item", "2_1", "--zoom", "--out"])
+        .arg(&zoomed));
+    let zoomed = std::fs::read_to_string(&zoomed).unwrap();
+    assert!(svg.contains(">1990<") && !zoomed.contains(">1990<"));
+    assert!(zoomed.contains(">80% interval (P10–P90)<"));
     let e = fails(home.cmd().args(["forecast", "plot", "--item", "nope"]));
     assert!(
         e.stderr.contains("has no item \"nope\" (22 items"),

@@ -52,6 +52,8 @@ pub struct PredictorQuery {
     q: Option<String>,
     /// The item to plot.
     item: Option<String>,
+    /// Zoom the plot to the horizon and the history just before it.
+    zoom: Option<bool>,
 }
 
 pub async fn predictor(
@@ -71,9 +73,15 @@ pub async fn predictor(
         .item
         .clone()
         .or_else(|| items.first().map(|i| i.item_id.clone()));
+    let zoomed = q.zoom == Some(true);
+    let window = if zoomed {
+        forecasts::PlotWindow::Zoom
+    } else {
+        forecasts::PlotWindow::Full
+    };
     let plot = match &item {
         Some(i) => Some(
-            forecasts::plot(&s.env, &name, Some(m.version), i)
+            forecasts::plot(&s.env, &name, Some(m.version), i, window)
                 .await
                 .map_err(|e| viewer.fail(e))?,
         ),
@@ -136,7 +144,14 @@ pub async fn predictor(
                     }
                 }
                 @if let (Some(i), Some(p)) = (&item, plot) {
-                    div.plot id="plot" data-item=(i) { (svg(p)) }
+                    div.plot id="plot" data-item=(i) data-zoom=(zoomed) {
+                        p {
+                            @let here = format!("{base}&q={}&item={}", percent_encode(&search), percent_encode(i));
+                            @if zoomed { a id="full" href=(here) { "Full history" } }
+                            @else { a id="zoom" href=(format!("{here}&zoom=true")) { "Zoom to the horizon" } }
+                        }
+                        (svg(p))
+                    }
                 }
             }
         },
