@@ -363,19 +363,28 @@ async fn step_log(
     Ok(Json(runs::attempt(&s.env, id, &step, q.attempt).await?).into_response())
 }
 
+#[derive(Deserialize, IntoParams)]
+pub struct TailQuery {
+    /// The attempt number (default the latest).
+    attempt: Option<i64>,
+    /// Start after this many bytes of the log (what the caller has already).
+    from: Option<usize>,
+}
+
 #[utoipa::path(get, path = "/api/v1/runs/{id}/steps/{step}/log/stream", tag = "runs",
-    params(("id" = i64, Path), ("step" = String, Path), AttemptQuery),
+    params(("id" = i64, Path), ("step" = String, Path), TailQuery),
     responses((status = 200, description = "Server-sent events: `log` events carry new log text as the attempt writes it; one `end` event carries its final status", content_type = "text/event-stream")))]
 async fn step_log_stream(
     State(s): Shared,
     Path((id, step)): Path<(i64, String)>,
-    Query(q): Query<AttemptQuery>,
+    Query(q): Query<TailQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     authorize(&s, req, Need::Read).await?;
     // Fails with 404 now, rather than inside the stream, if there is none.
     let first = runs::attempt(&s.env, id, &step, q.attempt).await?;
-    Ok(Sse::new(log_tail(s.clone(), id, step, first.attempt))
+    let from = q.from.unwrap_or(0).min(first.log.len());
+    Ok(Sse::new(log_tail(s.clone(), id, step, first.attempt, from))
         .keep_alive(axum::response::sse::KeepAlive::default())
         .into_response())
 }
@@ -388,8 +397,9 @@ fn log_tail(
     run: i64,
     step: String,
     attempt: i64,
+    from: usize,
 ) -> impl Stream<Item = Result<Event, Infallible>> {
-    futures::stream::unfold(Some(0usize), move |sent| {
+    futures::stream::unfold(Some(from), move |sent| {
         let (state, step) = (state.clone(), step.clone());
         async move {
             let sent = sent?;
@@ -402,7 +412,12 @@ fn log_tail(
                     }
                 };
                 if a.log.len() > sent {
-                    let chunk = a.log.get(sent..).unwrap_or_default().to_string();
+                    // A caller's offset may fall inside a character.
+                    let mut start = sent;
+                    while !a.log.is_char_boundary(start) {
+                        start -= 1;
+                    }
+                    let chunk = a.log[start..].to_string();
                     return Some((
                         Ok(Event::default().event("log").data(chunk)),
                         Some(a.log.len()),
