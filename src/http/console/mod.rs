@@ -1,0 +1,3 @@
+//! The web console.
+
+pub mod charts;
