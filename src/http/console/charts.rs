@@ -61,7 +61,7 @@ pub fn escape(s: &str) -> String {
 }
 
 /// The fill of a step status, in the colours Airflow users know: succeeded
-/// green, failed red, running lime, queued grey, skipped pink,
+/// green, failed red, running lime green, queued grey, skipped pink,
 /// upstream_failed orange, cancelled dark red; anything else (no status yet)
 /// white, drawn with a grey border.
 pub fn status_colour(status: &str) -> &'static str {
@@ -148,10 +148,7 @@ pub fn line_chart(spec: &LineChart) -> String {
         &mut svg,
         PAD,
         18.0,
-        "start",
-        13.0,
-        INK,
-        r#"font-weight="600""#,
+        TITLE,
         &fit(&spec.title, width - 2.0 * PAD, 13.0),
     );
 
@@ -172,16 +169,7 @@ pub fn line_chart(spec: &LineChart) -> String {
         .collect();
     let finite = || series.iter().flatten().filter(|(_, y)| y.is_finite());
     let Some((ylo, yhi)) = min_max(finite().map(|p| p.1)) else {
-        text(
-            &mut svg,
-            width / 2.0,
-            height / 2.0,
-            "middle",
-            13.0,
-            MUTED,
-            "",
-            "No data yet",
-        );
+        text(&mut svg, width / 2.0, height / 2.0, NOTE, "No data yet");
         return svg.close();
     };
     let x_given: Vec<(f64, &str)> = spec
@@ -242,10 +230,10 @@ pub fn line_chart(spec: &LineChart) -> String {
             svg,
             r#"<line x1="{left:.1}" y1="{y:.1}" x2="{right:.1}" y2="{y:.1}" stroke="{GRID}"/>"#
         );
-        text(&mut svg, left - 6.0, y + 4.0, "end", 11.0, MUTED, "", label);
+        text(&mut svg, left - 6.0, y + 4.0, SMALL.anchor("end"), label);
     }
     if let Some(unit) = &spec.y_unit {
-        text(&mut svg, PAD, top - 10.0, "start", 11.0, MUTED, "", unit);
+        text(&mut svg, PAD, top - 10.0, SMALL, unit);
     }
 
     // X axis, ticks and labels.
@@ -279,16 +267,7 @@ pub fn line_chart(spec: &LineChart) -> String {
             r#"<line x1="{px:.1}" y1="{bottom:.1}" x2="{px:.1}" y2="{:.1}" stroke="{AXIS}"/>"#,
             bottom + 4.0
         );
-        text(
-            &mut svg,
-            px,
-            bottom + 17.0,
-            "middle",
-            11.0,
-            MUTED,
-            "",
-            label,
-        );
+        text(&mut svg, px, bottom + 17.0, SMALL.anchor("middle"), label);
     }
 
     // Lines, then dots on top.
@@ -330,7 +309,8 @@ pub fn line_chart(spec: &LineChart) -> String {
                         sx(*x),
                         sy(*y)
                     );
-                    let tip = format!("{}: {} → {}{unit}", s.name, label_of(*x), format_number(*y));
+                    let (name, at, value) = (&s.name, label_of(*x), format_number(*y));
+                    let tip = format!("{name}: {at} → {value}{unit}");
                     put!(svg, "<title>{}</title></circle>", escape(&tip));
                 }
             }
@@ -349,16 +329,7 @@ pub fn line_chart(spec: &LineChart) -> String {
             r#"<line x1="{x:.1}" y1="{y:.1}" x2="{:.1}" y2="{y:.1}" stroke="{colour}" stroke-width="3" stroke-linecap="round"/>"#,
             x + 14.0
         );
-        text(
-            &mut svg,
-            x + 19.0,
-            y + 4.0,
-            "start",
-            11.0,
-            INK,
-            "",
-            &item.text,
-        );
+        text(&mut svg, x + 19.0, y + 4.0, LABEL, &item.text);
     }
     svg.close()
 }
@@ -382,16 +353,17 @@ fn y_domain(lo: f64, hi: f64) -> (f64, f64) {
 }
 
 /// Which of the x labels (sorted by x) to show: every k-th for the smallest
-/// k in 1, 2, 5, 10, 15, 30, ... that keeps them apart (on integer x, the
-/// multiples of k, so `v5`, `v10`, ...).
+/// k in 1, 2, 3, 5, 10, 15, 20, 30, 60, 100, 200, 500, ... that keeps them
+/// apart (on integer x, the multiples of k, so `v5`, `v10`, ...).
 fn thin_labels(labels: &[(f64, &str)], sx: &dyn Fn(f64) -> f64) -> Vec<usize> {
     let integers = labels
         .iter()
         .all(|(x, _)| x.fract() == 0.0 && x.abs() < 1e15);
-    let mut steps = vec![1usize, 2, 3, 5, 10, 15, 20, 30, 50, 60];
-    while *steps.last().unwrap_or(&1) < labels.len() {
-        let last = steps[steps.len() - 3..].to_vec();
-        steps.extend(last.iter().map(|s| s * 10));
+    let mut steps = vec![1usize, 2, 3, 5, 10, 15, 20, 30, 60];
+    let mut magnitude = 100;
+    while steps[steps.len() - 1] < labels.len() {
+        steps.extend([magnitude, 2 * magnitude, 5 * magnitude]);
+        magnitude *= 10;
     }
     for k in steps {
         let mut keep: Vec<usize> = if integers {
@@ -492,9 +464,15 @@ impl TickFormat {
     }
 
     fn format(&self, v: f64) -> String {
-        let mut s = format!("{:.*}", self.decimals, v / self.divisor);
-        if s.starts_with('-') && s[1..].chars().all(|c| c == '0' || c == '.') {
-            s.remove(0);
+        let s = format!("{:.*}", self.decimals, v / self.divisor);
+        let digits = s.trim_start_matches('-');
+        if digits.chars().all(|c| c == '0' || c == '.') {
+            // Zero reads best plain: `0`, not `-0` or `0k`.
+            return if self.suffix.is_empty() {
+                digits.to_string()
+            } else {
+                "0".into()
+            };
         }
         s + self.suffix
     }
@@ -546,6 +524,9 @@ pub struct GanttBar {
 const GANTT_WIDTH: f64 = 900.0;
 const GANTT_ROW: f64 = 24.0;
 const GANTT_BAR: f64 = 14.0;
+/// An attempt still running: paler, with a dashed edge.
+const OPEN_BAR: &str =
+    r##"fill-opacity="0.6" stroke="#15803d" stroke-width="1.5" stroke-dasharray="4 2""##;
 
 /// A timeline of attempts from `t0` to `t1` (900 px wide, 24 px a row): one
 /// row per bar, in the given order, coloured by status with its duration
@@ -564,25 +545,13 @@ pub fn gantt(rows: &[GanttBar], t0: DateTime<Utc>, t1: DateTime<Utc>) -> String 
         t0.format("%Y-%m-%d %H:%M:%S UTC"),
         format_duration(span)
     );
-    text(
-        &mut svg,
-        PAD,
-        18.0,
-        "start",
-        12.0,
-        INK,
-        r#"font-weight="600""#,
-        &header,
-    );
+    text(&mut svg, PAD, 18.0, TITLE, &header);
     if rows.is_empty() {
         text(
             &mut svg,
             GANTT_WIDTH / 2.0,
             top + 16.0,
-            "middle",
-            13.0,
-            MUTED,
-            "",
+            NOTE,
             "No attempts yet",
         );
         return svg.close();
@@ -625,7 +594,7 @@ pub fn gantt(rows: &[GanttBar], t0: DateTime<Utc>, t1: DateTime<Utc>) -> String 
         } else {
             format!("+{}", format_span(k * step, ""))
         };
-        text(&mut svg, x, top - 10.0, "middle", 11.0, MUTED, "", &label);
+        text(&mut svg, x, top - 10.0, SMALL.anchor("middle"), &label);
         k += 1;
     }
     put!(
@@ -638,7 +607,7 @@ pub fn gantt(rows: &[GanttBar], t0: DateTime<Utc>, t1: DateTime<Utc>) -> String 
     for (i, bar) in rows.iter().enumerate() {
         let row_y = top + i as f64 * GANTT_ROW;
         let mid = row_y + GANTT_ROW / 2.0;
-        put!(svg, "<g>");
+        put!(svg, r#"<g class="attempt">"#);
         put!(
             svg,
             r#"<text x="{PAD}" y="{:.1}" font-size="12" fill="{INK}">{}<title>{}</title></text>"#,
@@ -653,16 +622,20 @@ pub fn gantt(rows: &[GanttBar], t0: DateTime<Utc>, t1: DateTime<Utc>) -> String 
         let fill = status_colour(&bar.status);
         let end = bar.end.unwrap_or(t1);
         let took = format_duration((end - bar.start).num_milliseconds().max(0) as f64 / 1000.0);
+        let (label, status, since) = (&bar.label, &bar.status, bar.start.format("%H:%M:%S"));
         let (class, style, tip) = match bar.end {
             Some(e) => (
                 "bar",
-                status_border(&bar.status).to_string(),
-                format!("{}: {}, {} → {} ({took})", bar.label, bar.status, bar.start.format("%H:%M:%S"), e.format("%H:%M:%S")),
+                status_border(status),
+                format!(
+                    "{label}: {status}, {since} → {} ({took})",
+                    e.format("%H:%M:%S")
+                ),
             ),
             None => (
                 "bar open",
-                r##"fill-opacity="0.6" stroke="#15803d" stroke-width="1.5" stroke-dasharray="4 2""##.to_string(),
-                format!("{}: {}, since {} ({took} so far)", bar.label, bar.status, bar.start.format("%H:%M:%S")),
+                OPEN_BAR,
+                format!("{label}: {status}, since {since} ({took} so far)"),
             ),
         };
         put!(
@@ -676,16 +649,7 @@ pub fn gantt(rows: &[GanttBar], t0: DateTime<Utc>, t1: DateTime<Utc>) -> String 
         } else {
             format!("{took}…")
         };
-        text(
-            &mut svg,
-            x0 + w + 4.0,
-            mid + 4.0,
-            "start",
-            11.0,
-            MUTED,
-            "",
-            &took,
-        );
+        text(&mut svg, x0 + w + 4.0, mid + 4.0, SMALL, &took);
         put!(svg, "</g>");
     }
     status_legend(
@@ -790,16 +754,7 @@ pub fn dag(nodes: &[DagNode], edges: &[(String, String)]) -> String {
     let height = layout.height + status_legend_height(statuses(), width);
     let mut svg = Svg::open(width, height, "Pipeline step graph");
     if layout.nodes.is_empty() {
-        text(
-            &mut svg,
-            width / 2.0,
-            layout.height / 2.0,
-            "middle",
-            13.0,
-            MUTED,
-            "",
-            "No steps",
-        );
+        text(&mut svg, width / 2.0, layout.height / 2.0, NOTE, "No steps");
         return svg.close();
     }
     let w = layout.node_w;
@@ -1216,21 +1171,61 @@ impl Write for Svg {
     }
 }
 
-/// A `<text>` element; `content` is escaped here.
-#[allow(clippy::too_many_arguments)]
-fn text(
-    svg: &mut Svg,
-    x: f64,
-    y: f64,
-    anchor: &str,
+/// How a piece of text is drawn.
+#[derive(Debug, Clone, Copy)]
+struct Font {
     size: f64,
-    fill: &str,
-    extra: &str,
-    content: &str,
-) {
+    fill: &'static str,
+    anchor: &'static str,
+    bold: bool,
+}
+
+impl Font {
+    const fn anchor(self, anchor: &'static str) -> Font {
+        Font { anchor, ..self }
+    }
+}
+
+const TITLE: Font = Font {
+    size: 13.0,
+    fill: INK,
+    anchor: "start",
+    bold: true,
+};
+/// A message in place of a chart.
+const NOTE: Font = Font {
+    size: 13.0,
+    fill: MUTED,
+    anchor: "middle",
+    bold: false,
+};
+/// Legend entries.
+const LABEL: Font = Font {
+    size: 11.0,
+    fill: INK,
+    anchor: "start",
+    bold: false,
+};
+/// Ticks, units and durations.
+const SMALL: Font = Font {
+    size: 11.0,
+    fill: MUTED,
+    anchor: "start",
+    bold: false,
+};
+
+/// A `<text>` element; `content` is escaped here.
+fn text(svg: &mut Svg, x: f64, y: f64, font: Font, content: &str) {
+    let Font {
+        size,
+        fill,
+        anchor,
+        bold,
+    } = font;
+    let weight = if bold { r#" font-weight="600""# } else { "" };
     put!(
         svg,
-        r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" font-size="{size}" fill="{fill}" {extra}>{}</text>"#,
+        r#"<text x="{x:.1}" y="{y:.1}" text-anchor="{anchor}" font-size="{size}" fill="{fill}"{weight}>{}</text>"#,
         escape(content)
     );
 }
@@ -1341,7 +1336,7 @@ fn status_legend<'a>(
             status_colour(status),
             status_border(status)
         );
-        text(svg, x + 19.0, y + 12.0, "start", 11.0, INK, "", &item.text);
+        text(svg, x + 19.0, y + 12.0, LABEL, &item.text);
     }
 }
 
@@ -1432,7 +1427,7 @@ mod tests {
         assert_eq!(labels(0.0, 1234.0, 4), ["0", "500", "1000", "1500"]);
         assert_eq!(
             labels(-3.0, 18_000.0, 5),
-            ["-5k", "0k", "5k", "10k", "15k", "20k"]
+            ["-5k", "0", "5k", "10k", "15k", "20k"]
         );
         assert_eq!(
             nice_ticks(0.0, 0.0, 5).values.len(),
@@ -1824,6 +1819,33 @@ mod tests {
             }],
             ..LineChart::default()
         };
+        let narrow = LineChart {
+            title: "Requests per minute by campaign, a long title that must be cut".into(),
+            series: [
+                "movies-home",
+                "movies-similar",
+                "<b>ranking</b>",
+                "trending-now",
+            ]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Series {
+                name: name.to_string(),
+                points: (0..30)
+                    .map(|m| {
+                        (
+                            m as f64,
+                            12_000.0 * (i + 1) as f64 + (m * 337 % 900) as f64 * 10.0,
+                        )
+                    })
+                    .collect(),
+            })
+            .collect(),
+            y_unit: Some("req/min".into()),
+            width: 360,
+            height: 220,
+            ..LineChart::default()
+        };
         let empty = LineChart {
             title: "Requests/s".into(),
             ..LineChart::default()
@@ -1888,6 +1910,7 @@ mod tests {
             ("line-offline", line_chart(&offline)),
             ("line-live", line_chart(&live)),
             ("line-one-point", line_chart(&one)),
+            ("line-narrow", line_chart(&narrow)),
             ("line-empty", line_chart(&empty)),
             ("gantt", gantt_svg),
             ("dag", dag(&nodes, &edges)),
