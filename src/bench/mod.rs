@@ -3,6 +3,7 @@
 //! optimised build: `cargo run --release --features bench -- bench ...`.
 
 pub mod batch;
+pub mod console;
 pub mod engine;
 pub mod forecast;
 pub mod forecast_oj;
@@ -14,6 +15,7 @@ pub mod serve;
 pub mod statsforecast;
 
 pub use batch::{BatchBenchArgs, batch};
+pub use console::{ConsoleBenchArgs, console};
 pub use engine::{EngineBenchArgs, engine};
 pub use forecast::{ForecastBenchArgs, forecast_bench};
 pub use forecast_oj::{ForecastOjBenchArgs, forecast_oj_bench};
@@ -40,6 +42,9 @@ pub enum BenchCommand {
     /// GetRecommendations over HTTP at 10k and 50k items, with and without
     /// a filter: throughput and p50/p99 latency at a fixed rate.
     Serve(ServeBenchArgs),
+    /// The console's pages and the operations API on a history of 10,000
+    /// runs and 100 solution versions, against a health check.
+    Console(ConsoleBenchArgs),
     /// Scheduling and recording overhead per step: a chain of 50 and a
     /// fan-out of 200 no-op steps, on SQLite (and PostgreSQL with --postgres).
     Engine(EngineBenchArgs),
@@ -62,6 +67,7 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         BenchCommand::Batch(args) => batch(args).await,
         BenchCommand::Serve(args) => serve(args).await,
         BenchCommand::Engine(args) => engine(args).await,
+        BenchCommand::Console(args) => console(args).await,
         BenchCommand::Forecast(args) => {
             tokio::task::spawn_blocking(move || forecast_bench(args)).await?
         }

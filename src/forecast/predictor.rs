@@ -39,8 +39,10 @@ pub struct PredictorSpec {
     pub algorithm: String,
     /// Periods to forecast (`ForecastHorizon`).
     pub horizon: usize,
-    /// Forecast quantiles, each strictly between 0 and 1 (default 0.1, 0.5, 0.9).
-    #[serde(default = "default_quantiles")]
+    /// Forecast quantiles, each strictly between 0 and 1 (default 0.1, 0.5,
+    /// 0.9), kept in ascending order whatever order the file gives: exports,
+    /// metrics and [`ItemForecast::tidy`] rely on it.
+    #[serde(default = "default_quantiles", deserialize_with = "ascending")]
     pub quantiles: Vec<f64>,
     /// Rolling backtest windows of `horizon` periods at the end of the
     /// history, 1 to 5 (default 1).
@@ -69,6 +71,11 @@ fn default_algorithm() -> String {
 }
 fn default_quantiles() -> Vec<f64> {
     DEFAULT_QUANTILES.to_vec()
+}
+fn ascending<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<f64>, D::Error> {
+    let mut quantiles = <Vec<f64> as serde::Deserialize>::deserialize(d)?;
+    quantiles.sort_by(f64::total_cmp);
+    Ok(quantiles)
 }
 fn default_windows() -> usize {
     1
@@ -625,6 +632,21 @@ mod tests {
         assert_eq!(quantile_column(0.05), "p5");
         assert_eq!(quantile_column(0.025), "p2.5");
         assert_eq!(quantile_column(0.99), "p99");
+    }
+
+    #[test]
+    fn quantiles_given_in_any_order_are_kept_ascending() {
+        let spec: PredictorSpec =
+            serde_yaml::from_str("{horizon: 3, algorithm: naive, quantiles: [0.9, 0.5, 0.1]}")
+                .unwrap();
+        assert_eq!(spec.quantiles, [0.1, 0.5, 0.9]);
+        // tidy orders values by the (ascending) quantiles: p10 <= p50 <= p90.
+        let f = ItemForecast {
+            mean: vec![5.0],
+            quantiles: vec![vec![9.0], vec![5.0], vec![1.0]],
+        }
+        .tidy(false);
+        assert_eq!(f.quantiles, [vec![1.0], vec![5.0], vec![9.0]]);
     }
 
     #[test]

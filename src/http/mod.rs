@@ -294,10 +294,26 @@ async fn listen(bind: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
         .map_err(|e| anyhow::anyhow!("cannot listen on {bind}: {e}"))
 }
 
-fn warn_without_credentials(auth: &Auth) {
+/// Says where the console is. With no credential configured, the server
+/// makes one admin token for this process and prints it beside the address
+/// (as Jupyter does), so a newcomer can open the console at once; nothing
+/// is ever served without a credential.
+fn announce(auth: &mut Auth, addr: SocketAddr) {
+    let host = if addr.ip().is_unspecified() {
+        SocketAddr::new([127, 0, 0, 1].into(), addr.port())
+    } else {
+        addr
+    };
     if auth.is_empty() {
-        tracing::warn!(
-            "No credentials configured (RECFLOW_API_TOKENS, RECFLOW_READ_TOKENS, RECFLOW_ACCESS_KEYS): the console, the operations API and the events API refuse every request."
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        auth.tokens.push(token.clone());
+        println!("Console: http://{host}/ui/  (log in with the token {token})");
+        println!(
+            "  No RECFLOW_API_TOKENS, RECFLOW_READ_TOKENS or RECFLOW_ACCESS_KEYS are set: that admin token was made for this process only."
+        );
+    } else {
+        println!(
+            "Console: http://{host}/ui/  (log in with a token from RECFLOW_API_TOKENS or RECFLOW_READ_TOKENS)"
         );
     }
 }
@@ -312,7 +328,8 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     let listener = listen(config.bind).await?;
     let addr = listener.local_addr()?;
-    warn_without_credentials(&config.auth);
+    let mut config = config;
+    announce(&mut config.auth, addr);
     let interval = config.reload_interval;
     let state = Arc::new(AppState::new(env, config));
     state.reload().await?;
@@ -341,8 +358,10 @@ pub async fn serve(
 /// `recflow schedule --bind`: the operations API and the console.
 pub async fn serve_operations(env: Env, config: ServeConfig) -> anyhow::Result<()> {
     let listener = listen(config.bind).await?;
-    warn_without_credentials(&config.auth);
-    tracing::info!(addr = %listener.local_addr()?, "Operations API and console listening.");
+    let addr = listener.local_addr()?;
+    let mut config = config;
+    announce(&mut config.auth, addr);
+    tracing::info!(%addr, "Operations API and console listening.");
     let state = Arc::new(AppState::new(env, config));
     axum::serve(listener, router(state, Faces::Operations))
         .with_graceful_shutdown(shutdown())

@@ -230,3 +230,55 @@ fn runs_page_by_cursor_trigger_runs_on_the_server_and_a_campaign_rolls_back() {
         "{campaign}"
     );
 }
+
+/// A newcomer who starts `recflow serve` with no credential configured is
+/// told where the console is and given a token made for that process; the
+/// server still answers nothing without it.
+#[test]
+fn serve_without_tokens_prints_the_console_address_and_a_token_for_this_process() {
+    use std::io::BufRead as _;
+    let home = Home::new();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"))
+        .arg("--home")
+        .arg(home.home())
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}")])
+        .env_remove("RECFLOW_HOME")
+        .env_remove("RECFLOW_STATE_URL")
+        .env_remove("RECFLOW_WAREHOUSE")
+        .env_remove("RECFLOW_ACCESS_KEYS")
+        .env_remove("RECFLOW_API_TOKENS")
+        .env_remove("RECFLOW_READ_TOKENS")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("recflow serve starts");
+    let mut first = String::new();
+    std::io::BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let _server = KillOnDrop(child);
+    let prefix = format!("Console: http://127.0.0.1:{port}/ui/  (log in with the token ");
+    assert!(first.starts_with(&prefix), "{first}");
+    let token = first[prefix.len()..].trim_end().trim_end_matches(')');
+    assert_eq!(token.len(), 32, "{first}");
+    let pipelines = format!("http://127.0.0.1:{port}/api/v1/pipelines");
+    // The line is printed once the socket listens: requests wait for the
+    // server, none is refused.
+    assert_eq!(call("GET", &pipelines, Some(token), None).0, 200);
+    assert_eq!(call("GET", &pipelines, None, None).0, 403);
+    assert_eq!(call("GET", &pipelines, Some("guess"), None).0, 403);
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -129,9 +129,13 @@ steps:
 #[test]
 fn a_yaml_typo_names_the_file_and_the_yaml_path() {
     let home = Home::new();
-    let text = std::fs::read_to_string(crate::common::repo().join("pipelines/quickstart.yaml"))
-        .unwrap()
-        .replace("num_results: 10", "num_result: 10");
+    let original =
+        std::fs::read_to_string(crate::common::repo().join("pipelines/quickstart.yaml")).unwrap();
+    let text = original.replacen("    num_results:", "    num_result:", 1);
+    assert_ne!(
+        text, original,
+        "the quickstart no longer has the field this test misspells"
+    );
     let file = home.write("pipelines/typo.yaml", text);
     let r = fails(home.cmd().arg("validate").arg(&file));
     let expected = format!(

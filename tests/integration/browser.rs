@@ -155,27 +155,6 @@ impl Browser {
         std::fs::write(path, png).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     }
 
-    /// Reloads the page until the element matching `css` has a text that
-    /// contains `text` (or `timeout` passes, with what was seen).
-    pub fn wait_for_text(&self, css: &str, text: &str, timeout: Duration) {
-        let deadline = std::time::Instant::now() + timeout;
-        loop {
-            let seen = self.try_text(css);
-            if seen.as_deref().is_some_and(|t| t.contains(text)) {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "`{css}` never showed {text:?} on {} (last seen: {seen:?})",
-                self.url()
-            );
-            std::thread::sleep(Duration::from_millis(200));
-            self.rt
-                .block_on(self.client().refresh())
-                .unwrap_or_else(|e| panic!("cannot reload: {e}"));
-        }
-    }
-
     /// Reloads the page until an element matches `css`.
     pub fn wait_reloading(&self, css: &str, timeout: Duration) {
         let deadline = std::time::Instant::now() + timeout;

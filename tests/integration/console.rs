@@ -33,14 +33,15 @@ fn log_in(b: &Browser, token: &str) {
 #[test]
 fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
     let home = Home::new();
-    // A forecast beside the recommender, and a step whose log is hostile.
-    ok(home.cmd().arg("run").arg(example("demand-forecast.yaml")));
+    // Runs 1 and 2: the quickstart; run 3: a step whose log is hostile;
+    // run 4: a forecast beside the recommender.
+    let server = served_quickstart(&home);
     let hostile = home.write(
         "hostile.yaml",
         "name: hostile\ndataset_group: other\nsteps:\n  - {id: shout, type: shell, command: \"echo '<script>window.pwned = 1</script><b>bold</b>'\"}\n",
     );
     ok(home.cmd().arg("run").arg(&hostile));
-    let server = served_quickstart(&home);
+    ok(home.cmd().arg("run").arg(example("demand-forecast.yaml")));
     let base = server.base.clone();
     let (dir, _keep) = screenshots();
     let b = Browser::start();
@@ -58,7 +59,10 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
 
     // The pipelines page: the quickstart's grid holds its two runs.
     b.open(&format!("{base}/ui/"));
-    b.wait_for("#pipeline-quickstart a.sq[data-run=\"2\"][data-status=\"succeeded\"]", SLOW);
+    b.wait_for(
+        "#pipeline-quickstart a.sq[data-run=\"2\"][data-status=\"succeeded\"]",
+        SLOW,
+    );
     b.screenshot(&dir.join("pipelines.png"));
 
     // A run's graph, timeline and a step's log.
@@ -67,12 +71,19 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
     b.screenshot(&dir.join("run.png"));
     b.click(".graph a[href$=\"/steps/train\"]");
     b.wait_for("#log", SLOW);
-    assert!(b.text("#log").contains("Training movie-recs"), "{}", b.text("#log"));
+    assert!(
+        b.text("#log").contains("Training movie-recs"),
+        "{}",
+        b.text("#log")
+    );
 
     // A log that prints markup shows it as text and runs nothing.
     b.open(&format!("{base}/ui/runs/3/steps/shout"));
     let log = b.text("#log");
-    assert!(log.contains("<script>window.pwned = 1</script><b>bold</b>"), "{log}");
+    assert!(
+        log.contains("<script>window.pwned = 1</script><b>bold</b>"),
+        "{log}"
+    );
     assert_eq!(b.script("return typeof window.pwned"), "undefined");
 
     // Both solutions' metrics, charted across versions.
@@ -100,11 +111,17 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
         "POST",
         &format!("{base}/recommendations"),
         Some(READER),
-        Some(serde_json::json!({"campaignArn": "movies", "userId": "196", "numResults": 10,
-            "filterArn": "genre", "filterValues": {"GENRE": "\"Comedy\""}})),
+        Some(
+            serde_json::json!({"campaignArn": "movies", "userId": "196", "numResults": 10,
+            "filterArn": "genre", "filterValues": {"GENRE": "\"Comedy\""}}),
+        ),
     );
     let first = api["itemList"][0]["itemId"].as_str().unwrap().to_string();
-    assert_eq!(b.text("#answer td.item"), first, "the console shows the API's answer");
+    assert_eq!(
+        b.text("#answer td.item"),
+        first,
+        "the console shows the API's answer"
+    );
     b.screenshot(&dir.join("campaign.png"));
 
     // Trigger the quickstart with a parameter from the form; the server's
@@ -118,10 +135,15 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
     let run: i64 = run_url.rsplit('/').next().unwrap().parse().unwrap();
     let status = b.text("#run-status");
     assert!(
-        ["queued", "running", "succeeded"].iter().any(|s| status.contains(s)),
+        ["queued", "running", "succeeded"]
+            .iter()
+            .any(|s| status.contains(s)),
         "{status}"
     );
-    assert!(b.text("main").contains("\"top_n\":3"), "the run carries the param");
+    assert!(
+        b.text("main").contains("\"top_n\":3"),
+        "the run carries the param"
+    );
     b.open(&format!("{base}/ui/"));
     b.wait_reloading(
         &format!("#pipeline-quickstart a.sq[data-run=\"{run}\"][data-status=\"succeeded\"]"),
@@ -136,7 +158,8 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
     b.click("#confirm-rollback");
     b.wait_for(".notice", SLOW);
     assert!(
-        b.text(".notice").contains("rolled back to movie-recs v2 (was v3)"),
+        b.text(".notice")
+            .contains("rolled back to movie-recs v2 (was v3)"),
         "{}",
         b.text(".notice")
     );
@@ -159,9 +182,15 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
     b.wait_for("#serves", SLOW);
     assert!(b.try_text("#rollback").is_none(), "no rollback button");
     b.open(&format!("{base}/ui/campaigns/movies/rollback"));
-    assert!(b.text("main").contains("A read-only session cannot roll back."));
+    assert!(
+        b.text("main")
+            .contains("A read-only session cannot roll back.")
+    );
     assert!(b.try_text("#confirm-rollback").is_none());
     b.open(&format!("{base}/ui/pipelines/quickstart/trigger"));
-    assert!(b.text("main").contains("A read-only session cannot trigger runs."));
+    assert!(
+        b.text("main")
+            .contains("A read-only session cannot trigger runs.")
+    );
     b.close();
 }

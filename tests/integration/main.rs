@@ -9,6 +9,7 @@ mod api;
 mod bad_input;
 mod batch;
 mod browser;
+mod console;
 mod examples;
 mod forecast;
 mod import;

@@ -92,6 +92,7 @@ impl Server {
             .env_remove("RECFLOW_WAREHOUSE")
             .env_remove("RECFLOW_ACCESS_KEYS")
             .env_remove("RECFLOW_API_TOKENS")
+            .env_remove("RECFLOW_READ_TOKENS")
             .env_remove("RECFLOW_OPEN_RECOMMENDATIONS")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())

@@ -66,9 +66,11 @@ pub fn escape(s: &str) -> String {
 /// white, drawn with a grey border.
 pub fn status_colour(status: &str) -> &'static str {
     match status {
-        "succeeded" => "#008000",
+        // Runs and attempts (Airflow's colours) and versions: an active
+        // version is a success, one being created is running.
+        "succeeded" | "active" => "#008000",
         "failed" => "#ff0000",
-        "running" => "#32cd32",
+        "running" | "creating" => "#32cd32",
         "queued" => "#808080",
         "skipped" => "#ff69b4",
         "upstream_failed" => "#ffa500",
@@ -78,9 +80,9 @@ pub fn status_colour(status: &str) -> &'static str {
 }
 
 /// Text colour readable on [`status_colour`].
-fn status_ink(status: &str) -> &'static str {
+pub fn status_ink(status: &str) -> &'static str {
     match status {
-        "succeeded" | "failed" | "queued" | "cancelled" => "#ffffff",
+        "succeeded" | "active" | "failed" | "queued" | "cancelled" => "#ffffff",
         _ => INK,
     }
 }

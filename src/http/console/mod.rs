@@ -241,7 +241,7 @@ pub fn action_button(viewer: &Viewer, action: &str, label: &str, class: &str) ->
 /// A status as a coloured badge.
 pub fn badge(status: &str) -> Markup {
     html! {
-        span.badge style=(format!("background:{}", charts::status_colour(status))) data-status=(status) { (status) }
+        span.badge style=(format!("background:{};color:{}", charts::status_colour(status), charts::status_ink(status))) data-status=(status) { (status) }
     }
 }
 
@@ -290,7 +290,7 @@ async fn login_form(Query(q): Query<LoginQuery>) -> Response {
                 body.login {
                     form.login method="post" action="/ui/login" {
                         h1 { "recflow" }
-                        p { "Log in with an API token: one of " code { "RECFLOW_API_TOKENS" } " to act, or of " code { "RECFLOW_READ_TOKENS" } " to look." }
+                        p { "Log in with an API token: one of " code { "RECFLOW_API_TOKENS" } " to act, or of " code { "RECFLOW_READ_TOKENS" } " to look. When neither is set, " code { "recflow serve" } " prints a token made for its process." }
                         @if q.failed.is_some() {
                             p.error id="login-error" { "That token is not one this server accepts." }
                         }
