@@ -3,12 +3,14 @@
 use super::print::{table, when};
 use super::{DatasetsCommand, SolutionsCommand};
 use crate::config::Env;
-use crate::ops::catalog;
+use crate::ops::{PageAsk, catalog};
 
 pub async fn datasets(env: &Env, c: DatasetsCommand) -> anyhow::Result<i32> {
     match c {
         DatasetsCommand::List => {
-            let versions = catalog::dataset_versions(env, None).await?;
+            let versions = catalog::dataset_versions(env, None, &PageAsk::largest())
+                .await?
+                .items;
             table(
                 &[
                     "DATASET", "VERSION", "STATUS", "ROWS", "REJECTED", "MODE", "CREATED",
@@ -55,7 +57,9 @@ pub async fn datasets(env: &Env, c: DatasetsCommand) -> anyhow::Result<i32> {
 pub async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
     match c {
         SolutionsCommand::List => {
-            let versions = catalog::solution_versions(env, None).await?;
+            let versions = catalog::solution_versions(env, None, &PageAsk::largest())
+                .await?
+                .items;
             table(
                 &[
                     "SOLUTION",

@@ -6,12 +6,15 @@ use super::ForecastCommand;
 use super::print::{metric, table, when};
 use crate::config::Env;
 use crate::forecast::predictor::{AutoChoice, Metrics};
+use crate::ops::PageAsk;
 use crate::ops::forecasts::{self, PlotWindow};
 
 pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
     match c {
         ForecastCommand::List => {
-            let versions = forecasts::versions(env, None).await?;
+            let versions = forecasts::versions(env, None, &PageAsk::largest())
+                .await?
+                .items;
             table(
                 &[
                     "PREDICTOR",

@@ -471,7 +471,8 @@ impl Engine {
             return Ok(());
         }
         for kind in [VersionKind::Dataset, VersionKind::Solution] {
-            for v in self.env.store.list_versions(kind, None).await? {
+            let all = crate::store::VersionQuery::all(kind, None);
+            for v in self.env.store.list_versions(&all).await? {
                 let orphaned = v.status == VersionStatus::Creating
                     && steps.iter().any(|(run, step)| {
                         v.run_id == Some(*run) && v.step_id.as_deref() == Some(*step)

@@ -28,7 +28,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::access::{Need, authorize};
 use super::error::ApiError;
-use crate::ops::{self, catalog, forecasts, pipelines, runs};
+use crate::ops::{self, Page, PageAsk, catalog, forecasts, pipelines, runs};
 use crate::scheduler::trigger::GivenParams;
 use crate::store::RunStatus;
 
@@ -435,22 +435,37 @@ fn log_tail(
 
 // ---- catalog --------------------------------------------------------------
 
+fn ask(cursor: Option<String>, limit: Option<i64>) -> PageAsk {
+    PageAsk { cursor, limit }
+}
+
+/// A page of versions: `{"versions": [...], "next_cursor": ...}`.
+fn versions_json<T: serde::Serialize>(page: Page<T>) -> Response {
+    Json(serde_json::json!({ "versions": page.items, "next_cursor": page.next_cursor }))
+        .into_response()
+}
+
 #[derive(Deserialize, IntoParams)]
 pub struct DatasetsQuery {
     /// One dataset, `GROUP/DATASET`.
     dataset: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets", tag = "catalog", params(DatasetsQuery),
-    responses((status = 200, description = "Dataset versions, newest first, with their manifests", body = Object)))]
+    responses((status = 200, description = "Dataset versions, newest first, with their manifests (a page, by owner, and the next page's cursor)", body = Object)))]
 async fn list_datasets(
     State(s): Shared,
     Query(q): Query<DatasetsQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     authorize(&s, req, Need::Read).await?;
-    let versions = catalog::dataset_versions(&s.env, q.dataset.as_deref()).await?;
-    Ok(Json(serde_json::json!({ "versions": versions })).into_response())
+    let page =
+        catalog::dataset_versions(&s.env, q.dataset.as_deref(), &ask(q.cursor, q.limit)).await?;
+    Ok(versions_json(page))
 }
 
 #[utoipa::path(get, path = "/api/v1/datasets/{group}/{dataset}/versions/{version}", tag = "catalog",
@@ -494,18 +509,23 @@ async fn rejected_rows(
 pub struct SolutionsQuery {
     /// One solution's versions.
     solution: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/solutions", tag = "catalog", params(SolutionsQuery),
-    responses((status = 200, description = "Solution versions, newest first, with metrics and tuning trials", body = Object)))]
+    responses((status = 200, description = "Solution versions, newest first, with metrics and tuning trials (a page, by owner, and the next page's cursor)", body = Object)))]
 async fn list_solutions(
     State(s): Shared,
     Query(q): Query<SolutionsQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     authorize(&s, req, Need::Read).await?;
-    let versions = catalog::solution_versions(&s.env, q.solution.as_deref()).await?;
-    Ok(Json(serde_json::json!({ "versions": versions })).into_response())
+    let page =
+        catalog::solution_versions(&s.env, q.solution.as_deref(), &ask(q.cursor, q.limit)).await?;
+    Ok(versions_json(page))
 }
 
 #[utoipa::path(get, path = "/api/v1/solutions/{name}/versions/{version}", tag = "catalog",
@@ -586,18 +606,22 @@ async fn rollback_campaign(
 pub struct PredictorsQuery {
     /// One predictor's versions.
     predictor: Option<String>,
+    /// The `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Page size, 1 to 200 (default 50).
+    limit: Option<i64>,
 }
 
 #[utoipa::path(get, path = "/api/v1/predictors", tag = "forecasts", params(PredictorsQuery),
-    responses((status = 200, description = "Predictor versions, newest first, with backtest accuracy", body = Object)))]
+    responses((status = 200, description = "Predictor versions, newest first, with backtest accuracy (a page, by owner, and the next page's cursor)", body = Object)))]
 async fn list_predictors(
     State(s): Shared,
     Query(q): Query<PredictorsQuery>,
     req: Request,
 ) -> ApiResult<Response> {
     authorize(&s, req, Need::Read).await?;
-    let versions = forecasts::versions(&s.env, q.predictor.as_deref()).await?;
-    Ok(Json(serde_json::json!({ "versions": versions })).into_response())
+    let page = forecasts::versions(&s.env, q.predictor.as_deref(), &ask(q.cursor, q.limit)).await?;
+    Ok(versions_json(page))
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use super::{OpsError, OpsResult};
+use super::{OpsError, OpsResult, Page, PageAsk, versions_page};
 use crate::config::Env;
 use crate::dataset::{self, DatasetManifest};
 use crate::schema::DatasetType;
@@ -59,8 +59,13 @@ pub fn dataset_name(name: &str) -> OpsResult<(&str, DatasetType)> {
     Ok((group, ty))
 }
 
-/// Every dataset version (of one dataset, `GROUP/DATASET`, if given), newest first.
-pub async fn dataset_versions(env: &Env, dataset: Option<&str>) -> OpsResult<Vec<DatasetVersion>> {
+/// A page of dataset versions (of one dataset, `GROUP/DATASET`, if given),
+/// by dataset, each one's newest first.
+pub async fn dataset_versions(
+    env: &Env,
+    dataset: Option<&str>,
+    ask: &PageAsk,
+) -> OpsResult<Page<DatasetVersion>> {
     let owner = match dataset {
         Some(d) => {
             let (group, ty) = dataset_name(d)?;
@@ -68,11 +73,8 @@ pub async fn dataset_versions(env: &Env, dataset: Option<&str>) -> OpsResult<Vec
         }
         None => None,
     };
-    let records = env
-        .store
-        .list_versions(VersionKind::Dataset, owner.as_deref())
-        .await?;
-    Ok(records.into_iter().map(Version::of).collect())
+    let page = versions_page(env, VersionKind::Dataset, owner.as_deref(), ask).await?;
+    Ok(page.map(Version::of))
 }
 
 /// One dataset version (the latest active one when `version` is `None`).
@@ -102,16 +104,15 @@ pub async fn rejected_rows(env: &Env, dataset: &str, version: i64) -> OpsResult<
     Ok(loc.get().await?)
 }
 
-/// Every solution version (of one solution, if given), newest first.
+/// A page of solution versions (of one solution, if given), by solution,
+/// each one's newest first.
 pub async fn solution_versions(
     env: &Env,
     solution: Option<&str>,
-) -> OpsResult<Vec<SolutionVersion>> {
-    let records = env
-        .store
-        .list_versions(VersionKind::Solution, solution)
-        .await?;
-    Ok(records.into_iter().map(Version::of).collect())
+    ask: &PageAsk,
+) -> OpsResult<Page<SolutionVersion>> {
+    let page = versions_page(env, VersionKind::Solution, solution, ask).await?;
+    Ok(page.map(Version::of))
 }
 
 /// One active solution version (the latest when `version` is `None`) with

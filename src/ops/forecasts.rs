@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::{OpsError, OpsResult};
+use super::{OpsError, OpsResult, Page, PageAsk, versions_page};
 use crate::config::Env;
 pub use crate::forecast::job::PlotWindow;
 use crate::forecast::job::{self, PredictorManifest};
-use crate::store::{VersionKind, VersionStatus};
+use crate::store::{VersionKind, VersionQuery, VersionStatus};
 
 /// A predictor version as lists show it.
 #[derive(Debug, Clone, Serialize)]
@@ -22,21 +22,21 @@ pub struct PredictorVersion {
     pub manifest: Option<PredictorManifest>,
 }
 
-/// Every predictor version (of one predictor, if given), newest first.
-pub async fn versions(env: &Env, predictor: Option<&str>) -> OpsResult<Vec<PredictorVersion>> {
-    Ok(env
-        .store
-        .list_versions(VersionKind::Predictor, predictor)
-        .await?
-        .into_iter()
-        .map(|v| PredictorVersion {
-            predictor: v.owner,
-            version: v.version,
-            status: v.status,
-            created_at: v.created_at,
-            manifest: v.manifest.and_then(|m| serde_json::from_value(m).ok()),
-        })
-        .collect())
+/// A page of predictor versions (of one predictor, if given), by
+/// predictor, each one's newest first.
+pub async fn versions(
+    env: &Env,
+    predictor: Option<&str>,
+    ask: &PageAsk,
+) -> OpsResult<Page<PredictorVersion>> {
+    let page = versions_page(env, VersionKind::Predictor, predictor, ask).await?;
+    Ok(page.map(|v| PredictorVersion {
+        predictor: v.owner,
+        version: v.version,
+        status: v.status,
+        created_at: v.created_at,
+        manifest: v.manifest.and_then(|m| serde_json::from_value(m).ok()),
+    }))
 }
 
 /// The predictor a command means: the one named, or the only one there is.
@@ -44,20 +44,28 @@ pub async fn resolve(env: &Env, predictor: Option<&str>) -> OpsResult<String> {
     if let Some(p) = predictor {
         return Ok(p.to_string());
     }
-    let mut names: Vec<String> = versions(env, None)
-        .await?
-        .into_iter()
-        .map(|v| v.predictor)
-        .collect();
-    names.sort();
-    names.dedup();
+    // The first predictor by name, then whether any other follows it.
+    let first_of = async |after: Option<&str>| -> OpsResult<Option<String>> {
+        let query = VersionQuery {
+            after: after.map(|owner| (owner, i64::MIN)),
+            limit: 1,
+            ..VersionQuery::all(VersionKind::Predictor, None)
+        };
+        let found = env.store.list_versions(&query).await?;
+        Ok(found.into_iter().next().map(|v| v.owner))
+    };
+    let mut names = Vec::new();
+    if let Some(first) = first_of(None).await? {
+        names.extend(first_of(Some(&first)).await?);
+        names.insert(0, first);
+    }
     match names.as_slice() {
         [one] => Ok(one.clone()),
         [] => Err(OpsError::NotFound(
             "no predictor has been trained yet; run a forecast_train step first".into(),
         )),
         many => Err(OpsError::Invalid(format!(
-            "several predictors exist ({}); name one",
+            "several predictors exist ({}, ...); name one",
             many.join(", ")
         ))),
     }

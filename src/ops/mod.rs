@@ -150,6 +150,71 @@ pub struct Page<T> {
     pub next_cursor: Option<String>,
 }
 
+impl<T> Page<T> {
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            next_cursor: self.next_cursor,
+        }
+    }
+}
+
+/// Which page of a long list to read.
+#[derive(Debug, Clone, Default)]
+pub struct PageAsk {
+    /// The `next_cursor` of the previous page; `None` for the first.
+    pub cursor: Option<String>,
+    /// Page size (at most [`MAX_PAGE`]).
+    pub limit: Option<i64>,
+}
+
+impl PageAsk {
+    /// The first page, as large as pages get: what the console and the CLI
+    /// show of a list.
+    pub fn largest() -> PageAsk {
+        PageAsk {
+            cursor: None,
+            limit: Some(MAX_PAGE),
+        }
+    }
+}
+
+/// A page of versions of `kind` (of `owner`, if given): by owner, each
+/// owner's newest first. Cursors read `VERSION:OWNER`.
+pub(crate) async fn versions_page(
+    env: &crate::config::Env,
+    kind: crate::store::VersionKind,
+    owner: Option<&str>,
+    ask: &PageAsk,
+) -> OpsResult<Page<crate::store::VersionRecord>> {
+    let after = match &ask.cursor {
+        None => None,
+        Some(c) => {
+            let parsed = c
+                .split_once(':')
+                .and_then(|(v, owner)| Some((owner, v.parse::<i64>().ok()?)));
+            Some(parsed.ok_or_else(|| OpsError::Invalid(format!("invalid cursor {c:?}")))?)
+        }
+    };
+    let limit = page_size(ask.limit, 50);
+    let mut items = env
+        .store
+        .list_versions(&crate::store::VersionQuery {
+            kind,
+            owner,
+            after,
+            limit: limit + 1,
+        })
+        .await?;
+    let next_cursor = if items.len() as i64 > limit {
+        items.truncate(limit as usize);
+        items.last().map(|v| format!("{}:{}", v.version, v.owner))
+    } else {
+        None
+    };
+    Ok(Page { items, next_cursor })
+}
+
 /// A page size as asked, within 1..=[`MAX_PAGE`] (default `default`).
 pub fn page_size(asked: Option<i64>, default: i64) -> i64 {
     asked.unwrap_or(default).clamp(1, MAX_PAGE)

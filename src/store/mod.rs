@@ -220,6 +220,32 @@ pub struct FilterRecord {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Which versions to list: ordered by owner, then newest first.
+#[derive(Debug, Clone)]
+pub struct VersionQuery<'a> {
+    pub kind: VersionKind,
+    /// One owner's versions only; `None` lists every owner of `kind`.
+    pub owner: Option<&'a str>,
+    /// A page's cursor: versions after this `(owner, version)` (the last
+    /// one of the previous page) in the listing's order.
+    pub after: Option<(&'a str, i64)>,
+    /// At most this many versions.
+    pub limit: i64,
+}
+
+impl<'a> VersionQuery<'a> {
+    /// Every version of `kind` (of `owner`, if given), without a bound: for
+    /// the engine's own bookkeeping, never for a request.
+    pub fn all(kind: VersionKind, owner: Option<&'a str>) -> VersionQuery<'a> {
+        VersionQuery {
+            kind,
+            owner,
+            after: None,
+            limit: i64::MAX,
+        }
+    }
+}
+
 /// Which runs to list, newest (highest id) first.
 #[derive(Debug, Clone)]
 pub struct RunQuery {
@@ -555,12 +581,8 @@ pub trait VersionStore: Send + Sync {
         kind: VersionKind,
         owner: &str,
     ) -> StoreResult<Option<VersionRecord>>;
-    /// Versions, newest first; `owner` filters, `None` lists all of `kind`.
-    async fn list_versions(
-        &self,
-        kind: VersionKind,
-        owner: Option<&str>,
-    ) -> StoreResult<Vec<VersionRecord>>;
+    /// Versions by owner, each owner's newest first, a page at a time.
+    async fn list_versions(&self, query: &VersionQuery<'_>) -> StoreResult<Vec<VersionRecord>>;
 }
 
 /// Campaigns (which solution version serves) and their deployments.

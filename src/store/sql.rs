@@ -864,17 +864,18 @@ where
         row.as_ref().map(version_row).transpose()
     }
 
-    async fn list_versions(
-        &self,
-        kind: VersionKind,
-        owner: Option<&str>,
-    ) -> StoreResult<Vec<VersionRecord>> {
+    async fn list_versions(&self, q: &VersionQuery<'_>) -> StoreResult<Vec<VersionRecord>> {
+        let (after_owner, after_version) = q.after.unzip();
         let rows = sqlx::query(
             "SELECT * FROM versions WHERE kind = $1 AND ($2 IS NULL OR owner = $2)
-             ORDER BY owner, version DESC",
+               AND ($3 IS NULL OR owner > $3 OR (owner = $3 AND version < $4))
+             ORDER BY owner, version DESC LIMIT $5",
         )
-        .bind(kind.as_str())
-        .bind(owner)
+        .bind(q.kind.as_str())
+        .bind(q.owner)
+        .bind(after_owner)
+        .bind(after_version)
+        .bind(q.limit)
         .fetch_all(&self.pool)
         .await?;
         rows.iter().map(version_row).collect()

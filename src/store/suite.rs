@@ -911,7 +911,7 @@ async fn versions_are_numbered_per_owner_and_only_active_ones_are_latest(s: &dyn
             .collect::<Vec<_>>()
     };
     assert_eq!(
-        listed(s.list_versions(k, None).await.unwrap()),
+        listed(s.list_versions(&VersionQuery::all(k, None)).await.unwrap()),
         [
             ("g/interactions".to_string(), 2),
             ("g/interactions".to_string(), 1),
@@ -919,11 +919,47 @@ async fn versions_are_numbered_per_owner_and_only_active_ones_are_latest(s: &dyn
         ]
     );
     assert_eq!(
-        listed(s.list_versions(k, Some("g/items")).await.unwrap()),
+        listed(
+            s.list_versions(&VersionQuery::all(k, Some("g/items")))
+                .await
+                .unwrap()
+        ),
+        [("g/items".to_string(), 1)]
+    );
+    // Pages of two, each starting after the last of the one before.
+    let page = |after| VersionQuery {
+        after,
+        limit: 2,
+        ..VersionQuery::all(k, None)
+    };
+    assert_eq!(
+        listed(s.list_versions(&page(None)).await.unwrap()),
+        [
+            ("g/interactions".to_string(), 2),
+            ("g/interactions".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        listed(
+            s.list_versions(&page(Some(("g/interactions", 1))))
+                .await
+                .unwrap()
+        ),
         [("g/items".to_string(), 1)]
     );
     assert_eq!(
-        s.list_versions(VersionKind::Predictor, None)
+        listed(
+            s.list_versions(&page(Some(("g/interactions", 2))))
+                .await
+                .unwrap()
+        ),
+        [
+            ("g/interactions".to_string(), 1),
+            ("g/items".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        s.list_versions(&VersionQuery::all(VersionKind::Predictor, None))
             .await
             .unwrap()
             .len(),
@@ -946,7 +982,10 @@ async fn concurrent_publishing_numbers_versions_consecutively(s: &dyn StateStore
     let mut numbers = join_all((0..40).map(|_| publish("recs"))).await;
     numbers.sort();
     assert_eq!(numbers, (1..=40).collect::<Vec<i64>>());
-    let listed = s.list_versions(k, Some("recs")).await.unwrap();
+    let listed = s
+        .list_versions(&VersionQuery::all(k, Some("recs")))
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 40);
     assert!(
         listed

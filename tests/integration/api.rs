@@ -161,6 +161,43 @@ fn runs_page_by_cursor_trigger_runs_on_the_server_and_a_campaign_rolls_back() {
     );
     assert_eq!(filtered["items"], json!([]));
 
+    // Versions page too: movie-recs v2, then v1 and popular-movies' own.
+    let (_, page) = call(
+        "GET",
+        &format!("{api}/solutions?limit=1"),
+        Some(READER),
+        None,
+    );
+    let at = |p: &Value| {
+        p["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| format!("{}/v{}", v["owner"].as_str().unwrap(), v["version"]))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(at(&page), ["movie-recs/v2"], "{page}");
+    let cursor = page["next_cursor"].as_str().expect("more versions");
+    let (_, rest) = call(
+        "GET",
+        &format!("{api}/solutions?limit=200&cursor={cursor}"),
+        Some(READER),
+        None,
+    );
+    assert_eq!(
+        at(&rest),
+        ["movie-recs/v1", "popular-movies/v2", "popular-movies/v1"],
+        "{rest}"
+    );
+    assert!(rest["next_cursor"].is_null(), "{rest}");
+    let (status, bad) = call(
+        "GET",
+        &format!("{api}/solutions?cursor=nonsense"),
+        Some(READER),
+        None,
+    );
+    assert_eq!(status, 400, "{bad}");
+
     // A run triggered with a typed parameter is executed by the server.
     let (status, body) = call(
         "POST",

@@ -10,12 +10,13 @@ use serde::Deserialize;
 
 use super::charts::{self, LineChart, Series};
 use super::{Page, Shared, Viewer, badge, layout, percent_encode, svg, when};
-use crate::ops::catalog;
+use crate::ops::{PageAsk, catalog};
 
 pub async fn datasets(viewer: Viewer, State(s): Shared) -> Page {
-    let versions = catalog::dataset_versions(&s.env, None)
+    let versions = catalog::dataset_versions(&s.env, None, &PageAsk::largest())
         .await
-        .map_err(|e| viewer.fail(e))?;
+        .map_err(|e| viewer.fail(e))?
+        .items;
     Ok(layout(
         &viewer,
         "Datasets",
@@ -51,9 +52,10 @@ pub async fn datasets(viewer: Viewer, State(s): Shared) -> Page {
 }
 
 pub async fn solutions(viewer: Viewer, State(s): Shared) -> Page {
-    let mut versions = catalog::solution_versions(&s.env, None)
+    let mut versions = catalog::solution_versions(&s.env, None, &PageAsk::largest())
         .await
-        .map_err(|e| viewer.fail(e))?;
+        .map_err(|e| viewer.fail(e))?
+        .items;
     versions.reverse(); // oldest first, for the charts
     // One chart per metric; a line per solution, across its versions.
     let mut metrics: BTreeMap<&str, BTreeMap<&str, Vec<(f64, f64)>>> = BTreeMap::new();
@@ -116,9 +118,10 @@ pub async fn solution(
     Path(name): Path<String>,
     Query(q): Query<VersionQuery>,
 ) -> Page {
-    let mut versions = catalog::solution_versions(&s.env, Some(&name))
+    let mut versions = catalog::solution_versions(&s.env, Some(&name), &PageAsk::largest())
         .await
-        .map_err(|e| viewer.fail(e))?;
+        .map_err(|e| viewer.fail(e))?
+        .items;
     versions.reverse(); // oldest first, for the charts
     // One chart per metric, across the versions that have it.
     let mut metrics: BTreeMap<&str, Vec<(f64, f64)>> = BTreeMap::new();

@@ -8,16 +8,17 @@ use serde::Deserialize;
 
 use super::{Page, Shared, Viewer, badge, layout, percent_encode, svg, when};
 use crate::forecast::predictor::Metrics;
-use crate::ops::forecasts;
+use crate::ops::{PageAsk, forecasts};
 
 fn metric(v: Option<f64>) -> String {
     v.map_or("-".into(), |v| format!("{v:.4}"))
 }
 
 pub async fn forecasts(viewer: Viewer, State(s): Shared) -> Page {
-    let versions = forecasts::versions(&s.env, None)
+    let versions = forecasts::versions(&s.env, None, &PageAsk::largest())
         .await
-        .map_err(|e| viewer.fail(e))?;
+        .map_err(|e| viewer.fail(e))?
+        .items;
     Ok(layout(
         &viewer,
         "Forecasts",
