@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use recflow::store::{
-    AttemptRecord, RunQuery, RunStatus, StateStore, StepStatus, VersionKind, VersionStatus,
+    AttemptRecord, RunQuery, RunStatus, StateStore, StepStatus, VersionKind, VersionQuery,
+    VersionStatus,
 };
 use serde_json::{Value, json};
 
@@ -626,7 +627,9 @@ fn sigkill_during_import_training_and_export_then_a_restart_completes_the_run() 
         (VersionKind::Dataset, "retail/interactions"),
         (VersionKind::Solution, "recs"),
     ] {
-        let versions = rt.block_on(s.list_versions(kind, Some(owner))).unwrap();
+        let versions = rt
+            .block_on(s.list_versions(&VersionQuery::all(kind, Some(owner))))
+            .unwrap();
         let active: Vec<i64> = versions
             .iter()
             .filter(|v| v.status == VersionStatus::Active)
