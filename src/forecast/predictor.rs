@@ -185,10 +185,12 @@ impl PredictorSpec {
         if self.quantiles.is_empty() {
             problems.push((format!("{at}.quantiles"), "name at least one".into()));
         }
-        for (i, q) in self.quantiles.iter().enumerate() {
+        // Named by value: the list is sorted on reading, so an index would
+        // not be the file's.
+        for q in &self.quantiles {
             if !(*q > 0.0 && *q < 1.0) {
                 problems.push((
-                    format!("{at}.quantiles[{i}]"),
+                    format!("{at}.quantiles"),
                     format!("{q} is not strictly between 0 and 1"),
                 ));
             }
@@ -760,7 +762,7 @@ mod tests {
             "{text}"
         );
         assert!(
-            text.contains("predictors.p.quantiles[1]: 1.5 is not strictly between 0 and 1"),
+            text.contains("predictors.p.quantiles: 1.5 is not strictly between 0 and 1"),
             "{text}"
         );
         assert!(text.contains("a quantile is repeated"), "{text}");

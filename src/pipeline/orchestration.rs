@@ -5,98 +5,11 @@
 //! [`super::validate`].
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::time::Duration;
 
 use serde::{Deserialize, Deserializer, Serialize};
 
-/// A duration written as `30s`, `10m`, `2h`, `1h 30m` (humantime), or in
-/// ISO 8601 (`PT2H`, `P1DT12H`), or a plain number of seconds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct Dur(pub Duration);
-
-impl Dur {
-    pub fn parse(text: &str) -> Result<Dur, String> {
-        let t = text.trim();
-        if t.starts_with('P') {
-            return parse_iso8601(t).map(Dur);
-        }
-        humantime::parse_duration(t).map(Dur).map_err(|e| {
-            format!("invalid duration {text:?}: {e} (write e.g. `30s`, `10m`, `2h` or `PT2H`)")
-        })
-    }
-}
-
-impl fmt::Display for Dur {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", humantime::format_duration(self.0))
-    }
-}
-
-impl<'de> Deserialize<'de> for Dur {
-    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Dur, D::Error> {
-        #[derive(Deserialize)]
-        #[serde(untagged)]
-        enum Raw {
-            Seconds(u64),
-            Text(String),
-        }
-        match Raw::deserialize(d)? {
-            Raw::Seconds(s) => Ok(Dur(Duration::from_secs(s))),
-            Raw::Text(t) => Dur::parse(&t).map_err(serde::de::Error::custom),
-        }
-    }
-}
-
-/// ISO 8601 durations of days and times: `P1D`, `PT2H`, `PT1H30M`, `PT0.5S`.
-/// (Years and months have no fixed length and are rejected.)
-fn parse_iso8601(text: &str) -> Result<Duration, String> {
-    let bad = |why: &str| format!("invalid ISO 8601 duration {text:?}: {why}");
-    let body = text
-        .strip_prefix('P')
-        .ok_or_else(|| bad("must start with P"))?;
-    let (date, time) = match body.split_once('T') {
-        Some((d, t)) => (d, Some(t)),
-        None => (body, None),
-    };
-    let mut secs = 0f64;
-    let mut any = false;
-    let mut take = |part: &str, units: &[(char, f64)]| -> Result<(), String> {
-        let mut number = String::new();
-        let mut allowed = units.iter();
-        for c in part.chars() {
-            if c.is_ascii_digit() || c == '.' {
-                number.push(c);
-                continue;
-            }
-            let scale = allowed
-                .by_ref()
-                .find(|(u, _)| *u == c)
-                .map(|(_, s)| *s)
-                .ok_or_else(|| bad(&format!("unexpected `{c}`")))?;
-            let n: f64 = number.parse().map_err(|_| bad("missing number"))?;
-            secs += n * scale;
-            any = true;
-            number.clear();
-        }
-        if number.is_empty() {
-            Ok(())
-        } else {
-            Err(bad("number without a unit"))
-        }
-    };
-    if date.contains(['Y', 'M']) {
-        return Err(bad("years and months have no fixed length; use days"));
-    }
-    take(date, &[('W', 604_800.0), ('D', 86_400.0)])?;
-    if let Some(t) = time {
-        take(t, &[('H', 3600.0), ('M', 60.0), ('S', 1.0)])?;
-    }
-    if !any {
-        return Err(bad("no amount"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
+pub use crate::spec::Dur;
 
 /// What to do about schedule times missed while no daemon was running.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -435,25 +348,6 @@ fn default_parallel() -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations_in_both_notations() {
-        assert_eq!(Dur::parse("30s").unwrap().0, Duration::from_secs(30));
-        assert_eq!(Dur::parse("10m").unwrap().0, Duration::from_secs(600));
-        assert_eq!(Dur::parse("2h").unwrap().0, Duration::from_secs(7200));
-        assert_eq!(Dur::parse("PT2H").unwrap().0, Duration::from_secs(7200));
-        assert_eq!(Dur::parse("PT1H30M").unwrap().0, Duration::from_secs(5400));
-        assert_eq!(Dur::parse("P1DT1S").unwrap().0, Duration::from_secs(86_401));
-        assert_eq!(Dur::parse("PT0.5S").unwrap().0, Duration::from_millis(500));
-        assert!(Dur::parse("P1M").unwrap_err().contains("months"));
-        assert!(Dur::parse("PT").is_err());
-        assert!(Dur::parse("PT5").is_err());
-        assert!(
-            Dur::parse("ten minutes")
-                .unwrap_err()
-                .contains("invalid duration")
-        );
-    }
 
     #[test]
     fn retry_delays_grow_exponentially_up_to_the_cap_with_jitter_below() {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::group::Group;
-use crate::pipeline::orchestration::Dur;
+use crate::spec::Dur;
 use crate::spec::SpecProblem;
 use crate::storage::StorageUrl;
 

@@ -794,9 +794,11 @@ async fn heartbeats_report_cancelled_runs_and_stale_attempts_fail(s: &dyn StateS
     let b = s.claim_attempt("w2", Some(run)).await.unwrap().unwrap();
     assert!(s.heartbeat("w1", &[a.id]).await.unwrap().is_empty());
     // w2 stops heartbeating: after the cutoff its attempt fails as interrupted.
+    // The cutoff is taken before w1's last beat, so however slow the store
+    // is to answer, w1's beat is after it and w2's claim well before.
     tokio::time::sleep(Duration::from_millis(20)).await;
-    s.heartbeat("w1", &[a.id]).await.unwrap();
     let cutoff = Utc::now() - chrono::Duration::milliseconds(10);
+    s.heartbeat("w1", &[a.id]).await.unwrap();
     let stale = s.fail_stale_attempts(cutoff).await.unwrap();
     assert_eq!(stale.iter().map(|x| x.id).collect::<Vec<_>>(), [b.id]);
     let b2 = s.get_attempt(b.id).await.unwrap();
