@@ -21,7 +21,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload, RetryConfig};
 pub enum StorageError {
     #[error("{url}: {reason}")]
     BadUrl { url: String, reason: String },
-    #[error("{url}: no such object")]
+    /// A missing file (local) or object (S3), in its own store's words.
+    #[error("{url}: no such {}", if url.starts_with("s3://") { "object" } else { "file" })]
     NotFound { url: String },
     #[error("{url}: {action} failed: {reason}")]
     Io {
@@ -671,5 +672,10 @@ mod tests {
         assert_eq!(&root.child("a/x.txt").get().await.unwrap()[..], b"hello");
         let missing = root.child("nope").get().await.unwrap_err();
         assert!(matches!(missing, StorageError::NotFound { .. }));
+        let path = dir.path().join("nope");
+        assert_eq!(
+            missing.to_string(),
+            format!("{}: no such file", path.display())
+        );
     }
 }

@@ -26,7 +26,7 @@ const MAX_CONTEXT: usize = 150;
 const MAX_METADATA_COLUMNS: usize = 10;
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GetRecommendations {
     campaign_arn: Option<String>,
     recommender_arn: Option<String>,
@@ -41,7 +41,7 @@ struct GetRecommendations {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Promotion {
     name: Option<String>,
     percent_promoted_items: Option<i64>,
@@ -50,7 +50,7 @@ struct Promotion {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct GetPersonalizedRanking {
     campaign_arn: Option<String>,
     user_id: Option<String>,

@@ -29,7 +29,7 @@ const CHROMIUM_ARGS: &[&str] = &[
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",
-    "--window-size=1280,800",
+    "--window-size=1280,1000",
 ];
 
 /// One WebDriver session in a headless Chromium.

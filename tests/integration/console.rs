@@ -63,7 +63,6 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
         "#pipeline-quickstart a.sq[data-run=\"2\"][data-status=\"succeeded\"]",
         SLOW,
     );
-    b.screenshot(&dir.join("pipelines.png"));
 
     // A run's graph, timeline and a step's log.
     b.open(&format!("{base}/ui/runs/2"));
@@ -122,6 +121,10 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
         first,
         "the console shows the API's answer"
     );
+    b.screenshot(&dir.join("try-it.png"));
+    // The live charts count those answers.
+    b.open(&format!("{base}/ui/campaigns/movies"));
+    b.wait_for("#serves", SLOW);
     b.screenshot(&dir.join("campaign.png"));
 
     // Trigger the quickstart with a parameter from the form; the server's
@@ -149,6 +152,9 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
         &format!("#pipeline-quickstart a.sq[data-run=\"{run}\"][data-status=\"succeeded\"]"),
         SLOW,
     );
+    b.open(&format!("{base}/ui/pipelines/quickstart"));
+    b.wait_for(&format!("a.sq[data-run=\"{run}\"]"), SLOW);
+    b.screenshot(&dir.join("pipelines.png"));
 
     // Roll the campaign back with its button (behind a confirmation); the
     // API then answers from the previous version.

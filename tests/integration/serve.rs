@@ -575,4 +575,16 @@ fn a_filter_that_cannot_be_applied_fails_requests_naming_it_with_its_reason() {
     );
     let (status, body, _) = ask("genre");
     assert_eq!(status, 200, "the group's other filters still work: {body}");
+
+    // A member the API does not have is named, not ignored.
+    let wrong_case = serde_json::json!({"campaignArn": "movies", "userID": "196"});
+    let (status, body, _) = runtime().block_on(post(
+        &reqwest::Client::new(),
+        &format!("{}/recommendations", server.base),
+        &wrong_case,
+        None,
+    ));
+    assert_eq!(status, 400, "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("unknown field `userID`"), "{message}");
 }
