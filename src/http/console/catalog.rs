@@ -12,6 +12,9 @@ use super::charts::{self, LineChart, Series};
 use super::{Page, Shared, Viewer, badge, layout, percent_encode, svg, when};
 use crate::ops::{PageAsk, catalog};
 
+/// A line's points: (version, value).
+type Points = Vec<(f64, f64)>;
+
 pub async fn datasets(viewer: Viewer, State(s): Shared) -> Page {
     let versions = catalog::dataset_versions(&s.env, None, &PageAsk::largest())
         .await
@@ -58,7 +61,7 @@ pub async fn solutions(viewer: Viewer, State(s): Shared) -> Page {
         .items;
     versions.reverse(); // oldest first, for the charts
     // One chart per metric; a line per solution, across its versions.
-    let mut metrics: BTreeMap<&str, BTreeMap<&str, Vec<(f64, f64)>>> = BTreeMap::new();
+    let mut metrics: BTreeMap<&str, BTreeMap<&str, Points>> = BTreeMap::new();
     let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
     let mut newest = 0;
     for v in &versions {
