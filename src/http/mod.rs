@@ -304,18 +304,23 @@ fn announce(auth: &mut Auth, addr: SocketAddr) {
     } else {
         addr
     };
-    if auth.is_empty() {
+    // Written, not println!'d: a server whose stdout was closed keeps serving.
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    let _ = if auth.is_empty() {
         let token = uuid::Uuid::new_v4().simple().to_string();
         auth.tokens.push(token.clone());
-        println!("Console: http://{host}/ui/  (log in with the token {token})");
-        println!(
-            "  No RECFLOW_API_TOKENS, RECFLOW_READ_TOKENS or RECFLOW_ACCESS_KEYS are set: that admin token was made for this process only."
-        );
+        writeln!(
+            out,
+            "Console: http://{host}/ui/  (log in with the token {token})\n  No RECFLOW_API_TOKENS, RECFLOW_READ_TOKENS or RECFLOW_ACCESS_KEYS are set: that admin token was made for this process only."
+        )
     } else {
-        println!(
+        writeln!(
+            out,
             "Console: http://{host}/ui/  (log in with a token from RECFLOW_API_TOKENS or RECFLOW_READ_TOKENS)"
-        );
-    }
+        )
+    };
+    let _ = out.flush();
 }
 
 /// `recflow serve`: every campaign, the runtime, events and operations APIs

@@ -266,6 +266,32 @@ fn runs_page_by_cursor_trigger_runs_on_the_server_and_a_campaign_rolls_back() {
         campaign["deployments"][0]["solution_version"], 2,
         "{campaign}"
     );
+
+    // Live serving metrics count each answer and each error, per minute.
+    let ask = |user: &str| {
+        call(
+            "POST",
+            &format!("{}/recommendations", server.base),
+            Some(READER),
+            Some(json!({"campaignArn": "movies", "userId": user, "numResults": 5})),
+        )
+    };
+    assert_eq!(ask("196").0, 200);
+    assert_eq!(ask("186").0, 200);
+    let (status, live) = call("GET", &format!("{api}/metrics/live"), Some(READER), None);
+    assert_eq!(status, 200, "{live}");
+    let minutes = live["campaigns"]["movies"]
+        .as_array()
+        .expect("movies' minutes");
+    let requests: u64 = minutes
+        .iter()
+        .map(|m| m["requests"].as_u64().unwrap())
+        .sum();
+    assert_eq!(requests, 2, "{live}");
+    assert!(
+        minutes.iter().any(|m| m["p99_ms"].as_f64().is_some()),
+        "{live}"
+    );
 }
 
 /// A newcomer who starts `recflow serve` with no credential configured is
@@ -295,9 +321,8 @@ fn serve_without_tokens_prints_the_console_address_and_a_token_for_this_process(
         .spawn()
         .expect("recflow serve starts");
     let mut first = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    stdout.read_line(&mut first).unwrap();
     let _server = KillOnDrop(child);
     let prefix = format!("Console: http://127.0.0.1:{port}/ui/  (log in with the token ");
     assert!(first.starts_with(&prefix), "{first}");
@@ -309,6 +334,7 @@ fn serve_without_tokens_prints_the_console_address_and_a_token_for_this_process(
     assert_eq!(call("GET", &pipelines, Some(token), None).0, 200);
     assert_eq!(call("GET", &pipelines, None, None).0, 403);
     assert_eq!(call("GET", &pipelines, Some("guess"), None).0, 403);
+    drop(stdout);
 }
 
 struct KillOnDrop(std::process::Child);
@@ -318,4 +344,93 @@ impl Drop for KillOnDrop {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
+}
+
+/// Pause and unpause, backfill, and retrying a failed run, through the API
+/// on a server whose workers run what it queues.
+#[test]
+fn pipelines_pause_and_backfill_and_a_failed_run_is_retried_over_the_api() {
+    let home = Home::new();
+    let marker = home.home().join("ready");
+    // A daily pipeline whose step fails until the marker exists.
+    let file = home.write(
+        "flaky.yaml",
+        format!(
+            "name: flaky\ndataset_group: ops\nschedule: \"0 3 * * *\"\nsteps:\n  - {{id: check, type: shell, command: \"test -f {}\"}}\n",
+            marker.display()
+        ),
+    );
+    crate::common::fails(home.cmd().arg("run").arg(&file));
+    let server = Server::start(
+        &home,
+        &[
+            ("RECFLOW_API_TOKENS", ADMIN),
+            ("RECFLOW_READ_TOKENS", READER),
+        ],
+    );
+    let api = format!("{}/api/v1", server.base);
+    let get = |path: &str| call("GET", &format!("{api}{path}"), Some(READER), None);
+    let post =
+        |path: &str, body: Option<Value>| call("POST", &format!("{api}{path}"), Some(ADMIN), body);
+
+    // Paused: no next fire time; unpaused: the schedule's next one.
+    let (status, body) = post("/pipelines/flaky/pause", None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["pipeline"]["paused"], true, "{body}");
+    let (_, shown) = get("/pipelines/flaky");
+    assert_eq!(shown["paused"], true, "{shown}");
+    assert!(shown["next_run_at"].is_null(), "{shown}");
+    let (_, body) = post("/pipelines/flaky/unpause", None);
+    assert_eq!(body["pipeline"]["paused"], false, "{body}");
+    let (_, shown) = get("/pipelines/flaky");
+    assert!(shown["next_run_at"].as_str().is_some(), "{shown}");
+
+    // A run the server's workers ran fails; once the cause is fixed it is
+    // retried and succeeds.
+    let status_of = |id: i64| get(&format!("/runs/{id}")).1["run"]["status"].clone();
+    let reaches = |id: i64, want: &'static str| {
+        move || match status_of(id).as_str() {
+            Some(s) if s == want => Ok(()),
+            other => Err(format!("run {id} is {other:?}, not {want}")),
+        }
+    };
+    let (status, body) = post("/pipelines/flaky/runs", None);
+    assert_eq!(status, 201, "{body}");
+    let id = body["run"]["id"].as_i64().unwrap();
+    eventually(reaches(id, "failed"));
+    std::fs::write(&marker, "").unwrap();
+    let (status, body) = post(&format!("/runs/{id}/retry"), None);
+    assert_eq!(status, 200, "{body}");
+    eventually(reaches(id, "succeeded"));
+    let (status, body) = post(&format!("/runs/{id}/retry"), None);
+    assert_eq!(status, 409, "a succeeded run has nothing to retry: {body}");
+    // The terminal's own run is retried from the terminal.
+    let (status, body) = post("/runs/1/retry", None);
+    assert_eq!(status, 409, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("recflow runs retry 1"),
+        "{body}"
+    );
+
+    // A backfill queues one run per scheduled time in [from, to).
+    let (status, body) = post(
+        "/pipelines/flaky/backfill",
+        Some(json!({"from": "2026-01-01", "to": "2026-01-04"})),
+    );
+    assert_eq!(status, 201, "{body}");
+    let ids: Vec<i64> = body["runs"]
+        .as_array()
+        .expect("the queued runs")
+        .iter()
+        .map(|r| r["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 3, "{body}");
+    for id in ids {
+        eventually(reaches(id, "succeeded"));
+    }
+    let (_, page) = get("/runs?pipeline=flaky&status=succeeded&limit=200");
+    assert_eq!(page["items"].as_array().unwrap().len(), 4, "{page}");
 }
