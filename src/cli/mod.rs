@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::campaign::NumResults;
 use crate::config::{Env, Settings};
+use crate::store::RunStatus;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -168,6 +169,16 @@ pub enum RunsCommand {
     List {
         #[arg(long)]
         pipeline: Option<String>,
+        /// Only runs in these states (comma-separated): queued, running,
+        /// succeeded, failed, cancelled, skipped.
+        #[arg(long, value_delimiter = ',')]
+        status: Vec<RunStatus>,
+        /// Runs created since: an age (`2d`, `12h`), a date or RFC 3339.
+        #[arg(long)]
+        since: Option<String>,
+        /// Runs created before: an age, a date or RFC 3339.
+        #[arg(long)]
+        until: Option<String>,
         #[arg(long, default_value_t = 20)]
         limit: i64,
     },
@@ -185,6 +196,9 @@ pub enum RunsCommand {
         step: String,
         #[arg(long)]
         attempt: Option<i64>,
+        /// Keep printing the log as it grows until the attempt ends.
+        #[arg(long, short)]
+        follow: bool,
     },
     /// Stop a queued or running run: nothing new starts, running steps are stopped.
     Cancel { run_id: i64 },

@@ -115,11 +115,22 @@ pub async fn trigger(env: &Env, args: TriggerArgs) -> anyhow::Result<i32> {
 
 pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
     match c {
-        RunsCommand::List { pipeline, limit } => {
+        RunsCommand::List {
+            pipeline,
+            status,
+            since,
+            until,
+            limit,
+        } => {
+            let now = chrono::Utc::now();
+            let time = |t: Option<String>| t.map(|t| runs::parse_time(&t, now)).transpose();
             let page = runs::list(
                 env,
                 &RunFilter {
                     pipeline,
+                    statuses: status,
+                    since: time(since)?,
+                    until: time(until)?,
                     limit: Some(limit),
                     ..RunFilter::default()
                 },
@@ -208,7 +219,22 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
             run_id,
             step,
             attempt,
-        } => print!("{}", runs::attempt(env, run_id, &step, attempt).await?.log),
+            follow,
+        } => {
+            let a = runs::attempt(env, run_id, &step, attempt).await?;
+            print!("{}", a.log);
+            if follow {
+                use std::io::Write as _;
+                let mut sent = a.log.len();
+                while let runs::LogTail::Text(text, now) =
+                    runs::tail_log(env, run_id, &step, a.attempt, sent).await?
+                {
+                    print!("{text}");
+                    std::io::stdout().flush()?;
+                    sent = now;
+                }
+            }
+        }
         RunsCommand::Cancel { run_id } => {
             runs::cancel(env, run_id).await?;
             println!("Run {run_id}: cancel requested; running steps stop at their next heartbeat.");

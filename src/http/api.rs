@@ -251,9 +251,9 @@ pub struct RunsQuery {
     pipeline: Option<String>,
     /// Comma-separated statuses: queued, running, succeeded, failed, cancelled, skipped.
     status: Option<String>,
-    /// Runs created at or after (a date or RFC 3339).
+    /// Runs created at or after: an age (`2d`, `12h`), a date or RFC 3339.
     since: Option<String>,
-    /// Runs created before (a date or RFC 3339).
+    /// Runs created before: an age (`2d`, `12h`), a date or RFC 3339.
     until: Option<String>,
     /// The `next_cursor` of the previous page.
     cursor: Option<String>,
@@ -281,9 +281,10 @@ async fn list_runs(
                 .map_err(|_| ApiError::invalid(format!("status: unknown run status {s:?}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    let now = chrono::Utc::now();
     let time = |name: &str, v: &Option<String>| {
         v.as_deref()
-            .map(crate::scheduler::trigger::parse_logical_date)
+            .map(|t| runs::parse_time(t, now))
             .transpose()
             .map_err(|e| ApiError::invalid(format!("{name}: {e}")))
     };
@@ -389,9 +390,6 @@ async fn step_log_stream(
         .into_response())
 }
 
-/// How often a live tail looks for new log text.
-const TAIL_EVERY: Duration = Duration::from_millis(500);
-
 fn log_tail(
     state: Arc<AppState>,
     run: i64,
@@ -402,33 +400,14 @@ fn log_tail(
     futures::stream::unfold(Some(from), move |sent| {
         let (state, step) = (state.clone(), step.clone());
         async move {
-            let sent = sent?;
-            loop {
-                let a = match runs::attempt(&state.env, run, &step, Some(attempt)).await {
-                    Ok(a) => a,
-                    Err(e) => {
-                        let end = Event::default().event("end").data(e.to_string());
-                        return Some((Ok(end), None));
-                    }
-                };
-                if a.log.len() > sent {
-                    // A caller's offset may fall inside a character.
-                    let mut start = sent;
-                    while !a.log.is_char_boundary(start) {
-                        start -= 1;
-                    }
-                    let chunk = a.log[start..].to_string();
-                    return Some((
-                        Ok(Event::default().event("log").data(chunk)),
-                        Some(a.log.len()),
-                    ));
+            let event = match runs::tail_log(&state.env, run, &step, attempt, sent?).await {
+                Ok(runs::LogTail::Text(text, sent)) => {
+                    return Some((Ok(Event::default().event("log").data(text)), Some(sent)));
                 }
-                if a.status.is_finished() {
-                    let end = Event::default().event("end").data(a.status.to_string());
-                    return Some((Ok(end), None));
-                }
-                tokio::time::sleep(TAIL_EVERY).await;
-            }
+                Ok(runs::LogTail::End(status)) => status.to_string(),
+                Err(e) => e.to_string(),
+            };
+            Some((Ok(Event::default().event("end").data(event)), None))
         }
     })
 }

@@ -93,6 +93,62 @@ pub async fn attempt(
         })
 }
 
+/// What a live tail of an attempt's log gets next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LogTail {
+    /// New text, and the log's length after it (the next call's `sent`).
+    Text(String, usize),
+    /// The attempt ended with this status and its log has been sent.
+    End(StepStatus),
+}
+
+/// How often a live tail looks for new log text.
+pub const TAIL_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Waits until attempt `attempt` of `step` has log text beyond the first
+/// `sent` bytes (returns it) or has ended with nothing more to send. The
+/// log reaches the store every second while the attempt runs.
+pub async fn tail_log(
+    env: &Env,
+    run_id: i64,
+    step: &str,
+    attempt: i64,
+    sent: usize,
+) -> OpsResult<LogTail> {
+    loop {
+        let a = self::attempt(env, run_id, step, Some(attempt)).await?;
+        if a.log.len() > sent {
+            // A caller's offset may fall inside a character.
+            let mut start = sent;
+            while !a.log.is_char_boundary(start) {
+                start -= 1;
+            }
+            return Ok(LogTail::Text(a.log[start..].to_string(), a.log.len()));
+        }
+        if a.status.is_finished() {
+            return Ok(LogTail::End(a.status));
+        }
+        tokio::time::sleep(TAIL_EVERY).await;
+    }
+}
+
+/// A time for run filters: an age (`2d`, `12h`, `30m`) before `now`, a date
+/// (`2026-11-22`) or an RFC 3339 time.
+pub fn parse_time(text: &str, now: DateTime<Utc>) -> OpsResult<DateTime<Utc>> {
+    if let Ok(age) = humantime::parse_duration(text.trim()) {
+        let age = chrono::Duration::from_std(age)
+            .map_err(|_| OpsError::Invalid(format!("{text:?} is too long ago")))?;
+        return now
+            .checked_sub_signed(age)
+            .ok_or_else(|| OpsError::Invalid(format!("{text:?} is too long ago")));
+    }
+    trigger::parse_logical_date(text).map_err(|_| {
+        OpsError::Invalid(format!(
+            "invalid time {text:?}: write an age (2d, 12h, 30m), a date (2026-11-22) or 2026-11-22T02:30:00Z"
+        ))
+    })
+}
+
 /// Queues a run of a registered pipeline for the daemon (or a server's
 /// workers). `logical_date` is RFC 3339 or a date; default now.
 pub async fn trigger(
@@ -284,4 +340,21 @@ pub async fn grid(env: &Env, pipeline: &str, runs: i64) -> OpsResult<Grid> {
         })
         .collect();
     Ok(Grid { steps, runs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_ages_dates_or_instants() {
+        let now = "2026-12-07T12:00:00Z".parse::<DateTime<Utc>>().unwrap();
+        let at = |t: &str| parse_time(t, now).unwrap().to_rfc3339();
+        assert_eq!(at("2d"), "2026-12-05T12:00:00+00:00");
+        assert_eq!(at("90m"), "2026-12-07T10:30:00+00:00");
+        assert_eq!(at("2026-11-22"), "2026-11-22T00:00:00+00:00");
+        assert_eq!(at("2026-11-22T02:30:00Z"), "2026-11-22T02:30:00+00:00");
+        let bad = parse_time("yesterday", now).unwrap_err().to_string();
+        assert!(bad.contains("invalid time \"yesterday\""), "{bad}");
+    }
 }

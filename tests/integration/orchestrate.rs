@@ -176,6 +176,29 @@ fn a_run_retries_times_out_follows_trigger_rules_renders_templates_and_calls_the
         show.contains("upstream_failed") && show.contains("timed out after 1s"),
         "{show}"
     );
+    // The run history filters by state and age.
+    let listed = |args: &[&str]| {
+        let out = ok(home.cmd().args(["runs", "list"]).args(args)).stdout;
+        out.lines()
+            .skip(1)
+            .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        listed(&["--status", "failed,cancelled", "--since", "1d"]),
+        ["1"]
+    );
+    assert!(listed(&["--status", "succeeded"]).is_empty());
+    assert!(
+        listed(&["--until", "1d"]).is_empty(),
+        "nothing is a day old"
+    );
+    let bad = fails(home.cmd().args(["runs", "list", "--since", "yesterday"]));
+    assert!(
+        bad.all().contains("invalid time \"yesterday\""),
+        "{}",
+        bad.all()
+    );
 
     // The webhook got the run summary.
     let body = received
@@ -1041,11 +1064,35 @@ fn a_running_steps_log_can_be_read_before_it_ends() {
             Err(format!("log so far: {log:?}"))
         }
     });
+    // `runs logs --follow` prints what is there and then each new line
+    // until the attempt ends.
+    let follow = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"))
+        .arg("--home")
+        .arg(home.home())
+        .args(["runs", "logs", "1", "talk", "--follow"])
+        .env_remove("RECFLOW_STATE_URL")
+        .env_remove("RECFLOW_WAREHOUSE")
+        .env_remove("RECFLOW_HOME")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let running = attempt(&attempts(&home, 1), "talk", 1).clone();
     assert_eq!(running.status, StepStatus::Running);
     assert!(!running.log.contains("last line"), "{}", running.log);
     std::fs::write(&release, "").unwrap();
     assert!(fg.wait().unwrap().success());
+    let followed = follow.wait_with_output().unwrap();
+    assert!(followed.status.success());
+    let followed = String::from_utf8(followed.stdout).unwrap();
+    assert_eq!(
+        (
+            followed.matches("first line").count(),
+            followed.matches("last line").count()
+        ),
+        (1, 1),
+        "{followed}"
+    );
     let done = attempt(&attempts(&home, 1), "talk", 1).clone();
     assert_eq!(
         done.log.matches("first line").count(),
