@@ -860,13 +860,23 @@ fn two_daemons_share_postgres_and_survive_one_being_killed() {
                 .count();
             assert_eq!(ok, 1, "run {} step {step}: {all:#?}", run.id);
         }
-        // No duplicate outputs: each step's line is in the file exactly once.
+        // Every step's line is in the file. A step whose attempt died with
+        // the killed daemon may have written it twice: if the kill came after
+        // its command ended but before its success was recorded, the retry
+        // runs it again (a shell step is at least once, as in Airflow). Any
+        // other step wrote it exactly once.
         let lines = std::fs::read_to_string(outputs.join(format!("run-{}.txt", run.id))).unwrap();
-        let mut ids: Vec<&str> = lines.lines().collect();
-        ids.sort();
-        let mut expected: Vec<String> = (0..12).map(|i| format!("s{i}")).collect();
-        expected.sort();
-        assert_eq!(ids, expected, "run {}", run.id);
+        for i in 0..12 {
+            let step = format!("s{i}");
+            let written = lines.lines().filter(|l| *l == step).count();
+            let was_interrupted = all.iter().any(|x| x.step_id == step && x.interrupted);
+            let allowed = if was_interrupted { 1..=2 } else { 1..=1 };
+            assert!(
+                allowed.contains(&written),
+                "run {} step {step} wrote its line {written} times (interrupted: {was_interrupted}): {lines}",
+                run.id
+            );
+        }
     }
     assert!(
         interrupted >= 2,
