@@ -134,7 +134,7 @@ pub struct ScheduleArgs {
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub reload_interval: std::time::Duration,
     /// Serve the operations API and the web console here (e.g. 127.0.0.1:8081).
-    #[arg(long, env = "RECFLOW_API_BIND")]
+    #[arg(long, env = "RECFLOW_BIND")]
     pub bind: Option<std::net::SocketAddr>,
     /// Largest request body the API accepts, in bytes.
     #[arg(long, default_value_t = 1 << 20)]

@@ -299,6 +299,7 @@ impl Daemon {
             .env_remove("RECFLOW_STATE_URL")
             .env_remove("RECFLOW_WAREHOUSE")
             .env_remove("RECFLOW_API_TOKENS")
+            .env_remove("RECFLOW_BIND")
             .env_remove("RECFLOW_ACCESS_KEYS")
             .env("RECFLOW_NO_PROGRESS", "1")
             .env("RUST_LOG", "warn")
@@ -369,11 +370,13 @@ fn the_daemon_runs_triggers_and_api_calls_reloads_files_cancels_and_stops_on_sig
         .unwrap()
         .port();
     let api = format!("http://127.0.0.1:{port}/api/v1");
+    // The address comes from RECFLOW_BIND, the variable `serve` reads too.
+    let bind = format!("127.0.0.1:{port}");
     let daemon = Daemon::start(
         &home,
         &dir,
-        &["--bind", &format!("127.0.0.1:{port}")],
-        &[("RECFLOW_API_TOKENS", "secret")],
+        &[],
+        &[("RECFLOW_API_TOKENS", "secret"), ("RECFLOW_BIND", &bind)],
     );
     eventually(
         || match http("GET", &format!("{api}/pipelines"), Some("secret"), None) {
