@@ -59,6 +59,33 @@ pub fn from_value<T: DeserializeOwned>(value: Value, at: &str) -> Result<T, Spec
     })
 }
 
+/// For an unknown key (`unknown field `depend_on`, expected one of ...`),
+/// appends the nearest key it could have been, from the error's own list
+/// and from `also` (keys read elsewhere, like a step's common keys):
+/// "did you mean `depends_on`?". Other problems are returned as they are.
+pub fn suggest_key(mut problem: SpecProblem, also: &[&str]) -> SpecProblem {
+    let Some(rest) = problem.message.strip_prefix("unknown field `") else {
+        return problem;
+    };
+    let Some((typed, expected)) = rest.split_once('`') else {
+        return problem;
+    };
+    if problem.message.contains("did you mean") {
+        return problem;
+    }
+    let listed = expected.split('`').skip(1).step_by(2);
+    let nearest = listed
+        .chain(also.iter().copied())
+        .map(|key| (strsim::damerau_levenshtein(typed, key), key))
+        .min();
+    if let Some((distance, key)) = nearest
+        && distance <= (typed.len() / 3).max(2)
+    {
+        problem.message = format!("{}; did you mean `{key}`?", problem.message);
+    }
+    problem
+}
+
 pub fn yaml_problem(path: String, e: &serde_yaml::Error) -> SpecProblem {
     let mut message = e.to_string();
     let (mut line, mut column) = (None, None);
@@ -78,12 +105,15 @@ pub fn yaml_problem(path: String, e: &serde_yaml::Error) -> SpecProblem {
     {
         message = stripped.to_string();
     }
-    SpecProblem {
-        path,
-        message,
-        line,
-        column,
-    }
+    suggest_key(
+        SpecProblem {
+            path,
+            message,
+            line,
+            column,
+        },
+        &[],
+    )
 }
 
 pub fn kind_of(v: &Value) -> &'static str {
@@ -269,6 +299,35 @@ fn parse_iso8601(text: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_mistyped_key_gets_the_nearest_known_one() {
+        #[derive(Debug, serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        #[allow(dead_code)]
+        struct Export {
+            num_results: u32,
+            filter: Option<String>,
+        }
+        let value: Value = serde_yaml::from_str("{num_result: 3}").unwrap();
+        let p = from_value::<Export>(value, "steps[6]").unwrap_err();
+        assert_eq!(p.path, "steps[6].num_result");
+        assert!(
+            p.message.ends_with("; did you mean `num_results`?"),
+            "{}",
+            p.message
+        );
+        // Keys read elsewhere count too; nothing near gets no guess.
+        let value: Value = serde_yaml::from_str("{num_results: 3, depend_on: [a]}").unwrap();
+        let p = from_value::<Export>(value.clone(), "s").unwrap_err();
+        assert!(!p.message.contains("did you mean"), "{}", p.message);
+        let p = suggest_key(p, &["id", "depends_on", "retries"]);
+        assert!(
+            p.message.ends_with("did you mean `depends_on`?"),
+            "{}",
+            p.message
+        );
+    }
 
     #[test]
     fn durations_in_both_notations() {

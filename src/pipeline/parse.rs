@@ -160,7 +160,7 @@ pub fn parse_pipeline(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecP
                 kind: step_kind,
                 template: templated.then(|| (*kind, rest.clone())),
             }),
-            Err(p) => problems.push(p),
+            Err(p) => problems.push(crate::spec::suggest_key(p, StepCommon::KEYS)),
         }
     }
 

@@ -143,6 +143,26 @@ fn a_yaml_typo_names_the_file_and_the_yaml_path() {
         file.display()
     );
     assert!(r.stdout.contains(&expected), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("did you mean `num_results`?"),
+        "{}",
+        r.stdout
+    );
+    // A step's common key, mistyped, is suggested too.
+    let text = original.replacen("    depends_on: [train]", "    depend_on: [train]", 1);
+    assert_ne!(text, original);
+    let file = home.write("pipelines/typo2.yaml", text);
+    let r = fails(home.cmd().arg("validate").arg(&file));
+    assert!(
+        r.stdout.contains("unknown field `depend_on`"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("did you mean `depends_on`?"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
