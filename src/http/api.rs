@@ -24,9 +24,9 @@ use utoipa::{IntoParams, OpenApi, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::AppState;
 use super::access::{Need, authorize};
 use super::error::ApiError;
+use super::{AppState, parse_body};
 use crate::ops::{self, Page, PageAsk, catalog, forecasts, pipelines, runs};
 use crate::scheduler::trigger::GivenParams;
 use crate::store::RunStatus;
@@ -213,7 +213,7 @@ pub struct Backfill {
               (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 async fn backfill(State(s): Shared, Path(name): Path<String>, req: Request) -> ApiResult<Response> {
     let (_, body) = authorize(&s, req, Need::Admin).await?;
-    let b: Backfill = json_body(&body)?;
+    let b: Backfill = parse_body(&body)?;
     let queued = pipelines::backfill(&s.env, &name, &b.from, &b.to, b.params).await?;
     Ok((
         StatusCode::CREATED,
@@ -561,7 +561,7 @@ async fn update_campaign(
     req: Request,
 ) -> ApiResult<Response> {
     let (_, body) = authorize(&s, req, Need::Admin).await?;
-    let u: UpdateCampaign = json_body(&body)?;
+    let u: UpdateCampaign = parse_body(&body)?;
     Ok(Json(ops::campaigns::update(&s.env, &name, u.solution_version).await?).into_response())
 }
 
@@ -688,25 +688,11 @@ async fn live_metrics(State(s): Shared, req: Request) -> ApiResult<Response> {
 
 // ---- bodies ---------------------------------------------------------------
 
-/// Parses a JSON body; an error names the member (`params.top_n: ...`).
-fn json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> ApiResult<T> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        if path == "." {
-            ApiError::invalid(format!("the body is not a valid request: {inner}"))
-        } else {
-            ApiError::invalid(format!("{path}: {inner}"))
-        }
-    })
-}
-
-/// [`json_body`], with an empty body meaning the defaults.
+/// [`parse_body`], with an empty body meaning the defaults.
 fn json_or_default<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> ApiResult<T> {
     if body.iter().all(u8::is_ascii_whitespace) {
         Ok(T::default())
     } else {
-        json_body(body)
+        parse_body(body)
     }
 }

@@ -35,7 +35,12 @@ impl Home {
 
     /// `recflow --home <home>` with a clean environment for recflow's own settings.
     pub fn cmd(&self) -> Command {
-        let mut cmd = Command::cargo_bin("recflow").expect("binary built");
+        Command::from_std(self.process())
+    }
+
+    /// [`Home::cmd`] as a process to spawn and watch while it runs.
+    pub fn process(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"));
         cmd.arg("--home").arg(self.home());
         cmd.env_remove("RECFLOW_HOME")
             .env_remove("RECFLOW_STATE_URL")

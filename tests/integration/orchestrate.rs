@@ -1007,17 +1007,14 @@ fn a_foreground_run_whose_process_is_killed_is_ended_by_a_daemon_and_can_be_retr
             m = marker.display()
         ),
     );
-    let mut fg = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"));
-    fg.arg("--home")
-        .arg(home.home())
+    let mut fg = home
+        .process()
         .arg("run")
         .arg(&file)
-        .env_remove("RECFLOW_STATE_URL")
-        .env_remove("RECFLOW_WAREHOUSE")
-        .env_remove("RECFLOW_HOME")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut fg = fg.spawn().unwrap();
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     eventually(|| match std::fs::metadata(&marker) {
         Ok(_) => Ok(()),
         Err(e) => Err(e.to_string()),
@@ -1057,17 +1054,14 @@ fn a_running_steps_log_can_be_read_before_it_ends() {
             r = release.display()
         ),
     );
-    let mut fg = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"));
-    fg.arg("--home")
-        .arg(home.home())
+    let mut fg = home
+        .process()
         .arg("run")
         .arg(&file)
-        .env_remove("RECFLOW_STATE_URL")
-        .env_remove("RECFLOW_WAREHOUSE")
-        .env_remove("RECFLOW_HOME")
         .stdout(Stdio::null())
-        .stderr(Stdio::null());
-    let mut fg = fg.spawn().unwrap();
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     // While the step waits, its first line is already in the store.
     eventually(|| {
         let log = run(home.cmd().args(["runs", "logs", "1", "talk"])).stdout;
@@ -1079,13 +1073,9 @@ fn a_running_steps_log_can_be_read_before_it_ends() {
     });
     // `runs logs --follow` prints what is there and then each new line
     // until the attempt ends.
-    let follow = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"))
-        .arg("--home")
-        .arg(home.home())
+    let follow = home
+        .process()
         .args(["runs", "logs", "1", "talk", "--follow"])
-        .env_remove("RECFLOW_STATE_URL")
-        .env_remove("RECFLOW_WAREHOUSE")
-        .env_remove("RECFLOW_HOME")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
