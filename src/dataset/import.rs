@@ -6,7 +6,6 @@
 //! marked failed and has no manifest, so nothing reads it.
 
 use std::collections::BTreeMap;
-use std::io::Cursor;
 use std::path::Path;
 
 use chrono::Utc;
@@ -14,7 +13,8 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 use serde::{Deserialize, Serialize};
 
-use super::validate::{MissingColumn, ROW_COL, Rejected, SOURCE_COL, validate_frame};
+use super::source::{SourceError, Wanted, one_line, read_source};
+use super::validate::{ROW_COL, Rejected, SOURCE_COL, ValidateError, validate_frame};
 use super::{DataFile, DatasetError, DatasetManifest, MANIFEST_FORMAT, owner, versions_location};
 use crate::config::Env;
 use crate::progress::Progress;
@@ -83,9 +83,11 @@ pub enum SourceFormat {
 }
 
 impl SourceFormat {
-    fn from_name(name: &str) -> Option<SourceFormat> {
+    /// The format of an object by its name (`.gz` looked through).
+    pub(super) fn from_name(name: &str) -> Option<SourceFormat> {
         let lower = name.to_ascii_lowercase();
-        let ext = lower.rsplit('.').next().unwrap_or("");
+        let base = lower.strip_suffix(".gz").unwrap_or(&lower);
+        let ext = base.rsplit('.').next().unwrap_or("");
         match ext {
             "parquet" | "pq" => Some(Self::Parquet),
             "json" | "jsonl" | "ndjson" => Some(Self::Json),
@@ -179,27 +181,8 @@ pub enum ImportError {
     Publish(#[from] crate::publish::PublishError),
     #[error("{url}: no objects under this prefix")]
     NoObjects { url: String },
-    #[error("{source_url}: the file is empty")]
-    Empty { source_url: String },
-    #[error(
-        "{source_url}: not valid UTF-8 at line {line}, column {column} (byte offset {offset}: 0x{byte:02X}); \
-         if the file is Latin-1, set `encoding: latin-1` on the import step"
-    )]
-    Encoding {
-        source_url: String,
-        line: usize,
-        column: usize,
-        offset: usize,
-        byte: u8,
-    },
-    #[error("{source_url}: cannot read as {format}: {reason}")]
-    Read {
-        source_url: String,
-        format: &'static str,
-        reason: String,
-    },
-    #[error("{source_url}: {reason}")]
-    Layout { source_url: String, reason: String },
+    #[error(transparent)]
+    Source(#[from] SourceError),
     #[error("rename: the source has no column {column:?} (columns: {available})")]
     Rename { column: String, available: String },
     #[error("sql: {reason}")]
@@ -213,6 +196,16 @@ pub enum ImportError {
         dataset: DatasetType,
         field: String,
         available: String,
+    },
+    #[error(
+        "{source_url}: column {field} is of type {dtype}, which cannot hold the schema's {field_type} \
+         values; convert it with `sql:` or fix the file"
+    )]
+    ColumnType {
+        source_url: String,
+        field: String,
+        dtype: String,
+        field_type: &'static str,
     },
     #[error("{source_url}: no data rows")]
     NoRows { source_url: String },
@@ -243,6 +236,8 @@ pub struct ImportReport {
     pub manifest: DatasetManifest,
     pub location: String,
     pub ignored_columns: Vec<String>,
+    /// Conversions that changed values without refusing rows, counted.
+    pub notes: Vec<String>,
     pub rejected_preview: Vec<String>,
     pub bytes_read: u64,
 }
@@ -412,6 +407,7 @@ async fn import_into(
         version,
         location: folder.url().to_string(),
         ignored_columns: prepared.ignored_columns,
+        notes: prepared.notes,
         rejected_preview: preview(&prepared.rejected, &urls, 3),
         bytes_read,
         manifest: manifest.clone(),
@@ -429,6 +425,7 @@ struct Prepared {
     presented_rows: usize,
     filtered_rows: usize,
     ignored_columns: Vec<String>,
+    notes: Vec<String>,
 }
 
 fn prepare(
@@ -442,8 +439,9 @@ fn prepare(
         .first()
         .map(|(url, _)| url.clone())
         .unwrap_or_default();
+    let wanted = Wanted::new(schema, &spec.rename);
     for (index, (url, data)) in fetched.into_iter().enumerate() {
-        let read = read_source(spec, &url, data, index as u32)?;
+        let read = read_source(spec, &wanted, &url, data, index as u32)?;
         rejected.extend(read.rejected);
         frames.push(read.frame);
     }
@@ -487,19 +485,29 @@ fn prepare(
         DatasetType::RelatedTimeSeries => i64::MAX / 2,
         _ => Utc::now().timestamp(),
     };
-    let validated =
-        validate_frame(&frame, schema, latest).map_err(|MissingColumn { field, available }| {
-            ImportError::MissingColumn {
-                source_url: if spec.sql.is_some() {
-                    format!("{first_url} (after sql)")
-                } else {
-                    first_url.clone()
-                },
-                dataset: schema.dataset_type,
-                field,
-                available: visible(&available),
-            }
-        })?;
+    let place = if spec.sql.is_some() {
+        format!("{first_url} (after sql)")
+    } else {
+        first_url.clone()
+    };
+    let validated = validate_frame(&frame, schema, latest).map_err(|e| match e {
+        ValidateError::MissingColumn { field, available } => ImportError::MissingColumn {
+            source_url: place,
+            dataset: schema.dataset_type,
+            field,
+            available: visible(&available),
+        },
+        ValidateError::ColumnType {
+            field,
+            dtype,
+            field_type,
+        } => ImportError::ColumnType {
+            source_url: place,
+            field,
+            dtype,
+            field_type: field_type.as_str(),
+        },
+    })?;
     // Lines refused before parsing (bad JSON) count as rows too.
     let unparsed = rejected.len();
     let rejected_rows = unparsed + presented_rows - validated.frame.height();
@@ -511,6 +519,7 @@ fn prepare(
         presented_rows: presented_rows + unparsed,
         filtered_rows,
         ignored_columns: validated.ignored_columns,
+        notes: validated.notes,
     })
 }
 
@@ -569,211 +578,6 @@ fn visible(columns: &[String]) -> String {
         .cloned()
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn one_line(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-struct ReadSource {
-    frame: DataFrame,
-    /// Lines refused before parsing (JSON lines that are not JSON objects).
-    rejected: Vec<Rejected>,
-}
-
-/// Reads one object into a frame with `__source` and `__row` columns.
-fn read_source(
-    spec: &ImportSpec,
-    url: &str,
-    data: bytes::Bytes,
-    index: u32,
-) -> Result<ReadSource, ImportError> {
-    if data.is_empty() {
-        return Err(ImportError::Empty {
-            source_url: url.to_string(),
-        });
-    }
-    let format = spec
-        .format
-        .or_else(|| SourceFormat::from_name(url))
-        .unwrap_or(SourceFormat::Csv);
-    let read_err = |format: &'static str| {
-        move |e: PolarsError| ImportError::Read {
-            source_url: url.to_string(),
-            format,
-            reason: one_line(&e.to_string()),
-        }
-    };
-    let mut rejected = Vec::new();
-    let (mut frame, rows): (DataFrame, Option<Vec<u64>>) = match format {
-        SourceFormat::Parquet => (
-            ParquetReader::new(Cursor::new(data))
-                .finish()
-                .map_err(read_err("Parquet"))?,
-            None,
-        ),
-        SourceFormat::Csv => {
-            let text = decode(url, data, spec.encoding)?;
-            let frame = read_csv(&spec.csv, url, text)?;
-            (frame, None)
-        }
-        SourceFormat::Json => {
-            let text = decode(url, data, spec.encoding)?;
-            let (valid, lines) = json_lines(&text, index, &mut rejected);
-            if lines.is_empty() {
-                (DataFrame::default(), Some(lines))
-            } else {
-                let frame = JsonReader::new(Cursor::new(valid))
-                    .with_json_format(JsonFormat::JsonLines)
-                    .infer_schema_len(None)
-                    .finish()
-                    .map_err(read_err("JSON lines"))?;
-                (frame, Some(lines))
-            }
-        }
-    };
-    let height = frame.height();
-    let row_numbers: Vec<u64> = rows.unwrap_or_else(|| (1..=height as u64).collect());
-    frame
-        .with_column(Column::new(SOURCE_COL.into(), vec![index; height]))
-        .and_then(|f| f.with_column(Column::new(ROW_COL.into(), row_numbers)))
-        .map_err(|e| ImportError::Internal(e.to_string()))?;
-    Ok(ReadSource { frame, rejected })
-}
-
-/// Checks or converts text to UTF-8, naming the first bad byte's place.
-fn decode(url: &str, data: bytes::Bytes, encoding: Encoding) -> Result<bytes::Bytes, ImportError> {
-    match encoding {
-        Encoding::Latin1 => {
-            // Latin-1 maps each byte to the code point of the same value.
-            let text: String = data.iter().map(|&b| b as char).collect();
-            Ok(bytes::Bytes::from(text.into_bytes()))
-        }
-        Encoding::Utf8 => {
-            let body = data
-                .strip_prefix(b"\xEF\xBB\xBF")
-                .map(|_| data.slice(3..))
-                .unwrap_or(data);
-            match std::str::from_utf8(&body) {
-                Ok(_) => Ok(body),
-                Err(e) => {
-                    let offset = e.valid_up_to();
-                    let before = &body[..offset];
-                    let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
-                    let line_start = before
-                        .iter()
-                        .rposition(|&b| b == b'\n')
-                        .map_or(0, |p| p + 1);
-                    let column = String::from_utf8_lossy(&before[line_start..])
-                        .chars()
-                        .count()
-                        + 1;
-                    Err(ImportError::Encoding {
-                        source_url: url.to_string(),
-                        line,
-                        column,
-                        offset,
-                        byte: body[offset],
-                    })
-                }
-            }
-        }
-    }
-}
-
-fn read_csv(csv: &CsvSpec, url: &str, text: bytes::Bytes) -> Result<DataFrame, ImportError> {
-    let layout = |reason: String| ImportError::Layout {
-        source_url: url.to_string(),
-        reason,
-    };
-    let ascii = |c: char, what: &str| -> Result<u8, ImportError> {
-        u8::try_from(c)
-            .ok()
-            .filter(|b| b.is_ascii())
-            .ok_or_else(|| layout(format!("csv.{what} must be one ASCII character")))
-    };
-    let mut parse = CsvParseOptions::default()
-        .with_separator(ascii(csv.delimiter, "delimiter")?)
-        .with_quote_char(match csv.quote {
-            Some(q) => Some(ascii(q, "quote")?),
-            None => None,
-        });
-    if !csv.null_values.is_empty() {
-        parse = parse.with_null_values(Some(NullValues::AllColumns(
-            csv.null_values.iter().map(|s| s.as_str().into()).collect(),
-        )));
-    }
-    let frame = CsvReadOptions::default()
-        .with_has_header(csv.header)
-        // Every column is read as text; validation converts to the schema's
-        // types and reports each value that does not fit.
-        .with_infer_schema_length(Some(0))
-        .with_raise_if_empty(false)
-        .with_parse_options(parse)
-        .into_reader_with_file_handle(Cursor::new(text))
-        .finish()
-        .map_err(|e| ImportError::Read {
-            source_url: url.to_string(),
-            format: "CSV",
-            reason: one_line(&e.to_string()),
-        })?;
-    match &csv.columns {
-        None if !csv.header => Err(layout(
-            "the CSV has no header (`header: false`); name its columns with `csv.columns`"
-                .to_string(),
-        )),
-        None => Ok(frame),
-        Some(names) => {
-            if names.len() != frame.width() {
-                return Err(layout(format!(
-                    "csv.columns names {} columns, the file has {} per line",
-                    names.len(),
-                    frame.width()
-                )));
-            }
-            let mut frame = frame;
-            frame
-                .set_column_names(&names.iter().map(|s| s.as_str()).collect::<Vec<_>>())
-                .map_err(|e| layout(e.to_string()))?;
-            Ok(frame)
-        }
-    }
-}
-
-/// Splits JSON lines into the valid objects (returned as one buffer) and the
-/// line numbers they came from; other non-empty lines are rejected.
-fn json_lines(text: &[u8], index: u32, rejected: &mut Vec<Rejected>) -> (Vec<u8>, Vec<u64>) {
-    let mut valid = Vec::with_capacity(text.len());
-    let mut lines = Vec::new();
-    for (n, line) in text.split(|&b| b == b'\n').enumerate() {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
-        }
-        let lineno = n as u64 + 1;
-        match serde_json::from_slice::<serde_json::Value>(line) {
-            Ok(serde_json::Value::Object(_)) => {
-                valid.extend_from_slice(line);
-                valid.push(b'\n');
-                lines.push(lineno);
-            }
-            Ok(_) => rejected.push(Rejected {
-                source: Some(index),
-                row: lineno,
-                column: String::new(),
-                value: String::from_utf8_lossy(&line[..line.len().min(60)]).into_owned(),
-                reason: "not a JSON object".into(),
-            }),
-            Err(e) => rejected.push(Rejected {
-                source: Some(index),
-                row: lineno,
-                column: String::new(),
-                value: String::from_utf8_lossy(&line[..line.len().min(60)]).into_owned(),
-                reason: format!("invalid JSON: {e}"),
-            }),
-        }
-    }
-    (valid, lines)
 }
 
 /// The rejected-rows report: one CSV line per refused value.
@@ -865,68 +669,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn utf8_errors_name_line_column_and_offset() {
-        let data = bytes::Bytes::from_static(b"id|title\n1|Caf\xe9 Society\n");
-        let err = decode("u.item", data, Encoding::Utf8)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("u.item: not valid UTF-8 at line 2, column 6 (byte offset 14: 0xE9)"),
-            "{err}"
-        );
-        assert!(err.contains("encoding: latin-1"), "{err}");
-    }
-
-    #[test]
-    fn latin1_is_transcoded() {
-        let data = bytes::Bytes::from_static(b"Caf\xe9");
-        assert_eq!(
-            &decode("x", data, Encoding::Latin1).unwrap()[..],
-            "Café".as_bytes()
-        );
-    }
-
-    #[test]
-    fn json_lines_keep_line_numbers_and_reject_bad_lines() {
-        let mut rejected = Vec::new();
-        let (valid, lines) = json_lines(b"{\"a\": 1}\n\n[1]\n{bad\n{\"a\": 2}\n", 0, &mut rejected);
-        assert_eq!(lines, [1, 5]);
-        assert_eq!(valid, b"{\"a\": 1}\n{\"a\": 2}\n");
-        let reasons: Vec<(u64, &str)> = rejected.iter().map(|r| (r.row, &r.reason[..12])).collect();
-        assert_eq!(reasons, [(3, "not a JSON o"), (4, "invalid JSON")]);
-    }
-
-    #[test]
-    fn headerless_csv_needs_column_names() {
-        let csv = CsvSpec {
-            header: false,
-            ..CsvSpec::default()
-        };
-        let err = read_csv(&csv, "u.data", bytes::Bytes::from_static(b"1,2\n"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("name its columns with `csv.columns`"), "{err}");
-        let csv = CsvSpec {
-            header: false,
-            delimiter: '\t',
-            columns: Some(vec!["A".into(), "B".into()]),
-            ..CsvSpec::default()
-        };
-        let df = read_csv(&csv, "u.data", bytes::Bytes::from_static(b"1\t2\n3\t4\n")).unwrap();
-        assert_eq!(df.get_column_names(), ["A", "B"]);
-        assert_eq!(df.height(), 2);
-    }
-
-    #[test]
-    fn quoted_csv_fields_keep_delimiters_and_quotes() {
-        let text =
-            bytes::Bytes::from_static(b"ITEM_ID,TITLE\n1,\"Hello, \"\"world\"\"\"\n2,plain\n");
-        let df = read_csv(&CsvSpec::default(), "x.csv", text).unwrap();
-        let titles: Vec<Option<&str>> = df.column("TITLE").unwrap().str().unwrap().iter().collect();
-        assert_eq!(titles, [Some("Hello, \"world\""), Some("plain")]);
-    }
-
-    #[test]
     fn incremental_items_replace_by_id_and_interactions_drop_duplicates() {
         let parent = df!("ITEM_ID" => ["a", "b"], "GENRE" => ["x", "y"]).unwrap();
         let new = df!("ITEM_ID" => ["b", "c"], "GENRE" => ["z", "w"]).unwrap();
@@ -958,5 +700,212 @@ mod tests {
             .into_no_null_iter()
             .collect();
         assert_eq!(values, [5.0, 7.0, 1.0]);
+    }
+
+    fn interactions() -> Schema {
+        let avro: crate::schema::AvroSchema = serde_json::from_str(
+            r#"{"fields": [{"name": "USER_ID", "type": "string"}, {"name": "ITEM_ID", "type": "string"},
+                {"name": "EVENT_TYPE", "type": ["null", "string"]}, {"name": "TIMESTAMP", "type": "long"}]}"#,
+        )
+        .unwrap();
+        Schema::from_avro(DatasetType::Interactions, &avro).unwrap()
+    }
+
+    fn prepare_one(name: &str, data: Vec<u8>, extra: &str) -> Result<Prepared, ImportError> {
+        let spec: ImportSpec =
+            serde_yaml::from_str(&format!("dataset: interactions\nsource: {name}\n{extra}"))
+                .unwrap();
+        prepare(
+            &spec,
+            &interactions(),
+            vec![(name.to_string(), data.into())],
+        )
+    }
+
+    fn reasons(p: &Prepared) -> Vec<(u64, String, String)> {
+        p.rejected
+            .iter()
+            .map(|r| (r.row, r.column.clone(), r.reason.clone()))
+            .collect()
+    }
+
+    #[test]
+    fn a_parquet_list_column_is_refused_by_name_and_type() {
+        let items = Series::new(
+            "ITEM_ID".into(),
+            [
+                Series::new("".into(), ["a", "b"]),
+                Series::new("".into(), ["c"]),
+            ],
+        );
+        let mut df = DataFrame::new(
+            2,
+            vec![
+                Series::new("USER_ID".into(), ["u1", "u2"]).into(),
+                items.into(),
+                Series::new("TIMESTAMP".into(), [1i64, 2]).into(),
+            ],
+        )
+        .unwrap();
+        let mut buf = Vec::new();
+        ParquetWriter::new(&mut buf).finish(&mut df).unwrap();
+        let err = prepare_one("x.parquet", buf, "").err().unwrap().to_string();
+        assert_eq!(
+            err,
+            "x.parquet: column ITEM_ID is of type list[str], which cannot hold the schema's string \
+             values; convert it with `sql:` or fix the file"
+        );
+    }
+
+    #[test]
+    fn lossy_timestamps_are_refused_or_counted_never_silent() {
+        let text = "{\"USER_ID\": \"u\", \"ITEM_ID\": \"a\", \"TIMESTAMP\": 1700000060.5}\n\
+                    {\"USER_ID\": \"u\", \"ITEM_ID\": \"b\", \"TIMESTAMP\": 1700000060.0}\n\
+                    {\"USER_ID\": \"u\", \"ITEM_ID\": \"c\", \"TIMESTAMP\": \"2023-11-14T22:14:20.250Z\"}\n";
+        let p = prepare_one("x.jsonl", text.into(), "max_rejected_fraction: 1").unwrap();
+        assert_eq!(
+            reasons(&p),
+            [(
+                1,
+                "TIMESTAMP".into(),
+                "a fraction of a second in a number of seconds; timestamps are whole UNIX seconds (round it with `sql:`)"
+                    .into()
+            )]
+        );
+        let ts: Vec<i64> = p
+            .frame
+            .column("TIMESTAMP")
+            .unwrap()
+            .i64()
+            .unwrap()
+            .into_no_null_iter()
+            .collect();
+        assert_eq!(ts, [1700000060, 1700000060]);
+        assert_eq!(
+            p.notes,
+            [
+                "TIMESTAMP: 1 value had a fraction of a second, dropped (timestamps are whole UNIX seconds)"
+            ]
+        );
+        let p = prepare_one(
+            "x.csv",
+            b"USER_ID,ITEM_ID,TIMESTAMP\nu,a,1700000060.5\nu,b,1\n".to_vec(),
+            "max_rejected_fraction: 1",
+        )
+        .unwrap();
+        assert_eq!(p.rejected.len(), 1);
+        assert_eq!(p.frame.height(), 1);
+    }
+
+    #[test]
+    fn ids_with_control_characters_and_text_with_nul_are_rejected() {
+        let text = "USER_ID,ITEM_ID,EVENT_TYPE,TIMESTAMP\nu\u{0}1,a,click,1\nu2,b\u{7},click,2\nu3,c,cl\u{0}ick,3\nu4,d,\"two\twords\",4\n";
+        let p = prepare_one("x.csv", text.into(), "max_rejected_fraction: 1").unwrap();
+        assert_eq!(
+            reasons(&p),
+            [
+                (
+                    1,
+                    "USER_ID".into(),
+                    "id contains the control character U+0000".into()
+                ),
+                (
+                    2,
+                    "ITEM_ID".into(),
+                    "id contains the control character U+0007".into()
+                ),
+                (
+                    3,
+                    "EVENT_TYPE".into(),
+                    "text contains the control character U+0000".into()
+                ),
+            ]
+        );
+        assert_eq!(p.rejected[0].value, "u\\01");
+        assert_eq!(p.frame.height(), 1, "a tab in text is fine");
+    }
+
+    /// Pieces of CSV, JSON, encodings and magic bytes that hostile files are
+    /// made of.
+    fn hostile_piece() -> impl proptest::strategy::Strategy<Value = Vec<u8>> {
+        use proptest::prelude::*;
+        let pieces: Vec<&'static [u8]> = vec![
+            b"USER_ID",
+            b"ITEM_ID",
+            b"TIMESTAMP",
+            b"EVENT_TYPE",
+            b",",
+            b",",
+            b"\"",
+            b"\"\"",
+            b"\n",
+            b"\n",
+            b"\r\n",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b":",
+            b"\"USER_ID\": ",
+            b"\"ITEM_ID\": ",
+            b"\"TIMESTAMP\": ",
+            b"\xEF\xBB\xBF",
+            b"\xFF\xFE",
+            b"\x1F\x8B",
+            b"PAR1",
+            b"PK\x03\x04",
+            b"\0",
+            b"\x07",
+            b"1700000000",
+            b"1700000000.5",
+            b"1e400",
+            b"-1",
+            b"18446744073709551616",
+            b"2023-11-14T22:14:20.25Z",
+            b"null",
+            b"true",
+            b"u1",
+            b"\xE9",
+            b"\xC3\xA9",
+            b"\t",
+        ];
+        prop_oneof![
+            4 => proptest::sample::select(pieces).prop_map(<[u8]>::to_vec),
+            1 => proptest::collection::vec(any::<u8>(), 0..6),
+        ]
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config {
+            // The fuzz budget: PROPTEST_CASES overrides it for a longer run.
+            cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(2000),
+            failure_persistence: None,
+            ..Default::default()
+        })]
+        /// Whatever the bytes, reading and validating ends with rows or an
+        /// error, never a panic, and what it keeps is sound: every row is
+        /// either kept or rejected, and no kept id is empty or holds a
+        /// control character.
+        #[test]
+        fn fuzz_hostile_csv_and_json_lines(
+            header in proptest::bool::ANY,
+            pieces in proptest::collection::vec(hostile_piece(), 0..80),
+            json in proptest::bool::ANY,
+        ) {
+            let mut data = Vec::new();
+            if header && !json {
+                data.extend_from_slice(b"USER_ID,ITEM_ID,TIMESTAMP\n");
+            }
+            data.extend(pieces.concat());
+            let name = if json { "f.jsonl" } else { "f.csv" };
+            if let Ok(p) = prepare_one(name, data, "max_rejected_fraction: 1") {
+                proptest::prop_assert_eq!(p.frame.height() + p.rejected_rows, p.presented_rows);
+                for id in ["USER_ID", "ITEM_ID"] {
+                    for v in p.frame.column(id).unwrap().str().unwrap().iter().flatten() {
+                        proptest::prop_assert!(!v.is_empty() && !v.chars().any(char::is_control), "{v:?}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! read, because readers load only active versions and check their manifest.
 
 pub mod import;
+mod source;
 mod validate;
 
 use std::io::Cursor;

@@ -24,11 +24,21 @@ pub struct Rejected {
     pub reason: String,
 }
 
-/// A schema field missing from the source.
+/// Why a frame cannot be validated at all (as opposed to a row).
 #[derive(Debug, Clone)]
-pub struct MissingColumn {
-    pub field: String,
-    pub available: Vec<String>,
+pub enum ValidateError {
+    /// A required schema field is missing from the source.
+    MissingColumn {
+        field: String,
+        available: Vec<String>,
+    },
+    /// A column's type cannot hold the field's values (a Parquet list or
+    /// struct where the schema has a string): every row would be null.
+    ColumnType {
+        field: String,
+        dtype: String,
+        field_type: FieldType,
+    },
 }
 
 pub struct Validated {
@@ -36,6 +46,9 @@ pub struct Validated {
     pub rejected: Vec<Rejected>,
     /// Source columns not in the schema (dropped).
     pub ignored_columns: Vec<String>,
+    /// Conversions that changed values without refusing a row, counted
+    /// (sub-second parts of date-times dropped), for the step's summary.
+    pub notes: Vec<String>,
 }
 
 /// Earliest plausible timestamp: 1970-01-01T00:00:01Z.
@@ -47,7 +60,7 @@ pub fn validate_frame(
     df: &DataFrame,
     schema: &Schema,
     now: i64,
-) -> Result<Validated, MissingColumn> {
+) -> Result<Validated, ValidateError> {
     let height = df.height();
     let available: Vec<String> = df
         .get_column_names()
@@ -56,11 +69,21 @@ pub fn validate_frame(
         .filter(|s| s != SOURCE_COL && s != ROW_COL)
         .collect();
     for f in &schema.fields {
-        if !f.nullable && df.column(&f.name).is_err() {
-            return Err(MissingColumn {
-                field: f.name.clone(),
-                available,
-            });
+        match df.column(&f.name) {
+            Err(_) if !f.nullable => {
+                return Err(ValidateError::MissingColumn {
+                    field: f.name.clone(),
+                    available,
+                });
+            }
+            Ok(c) if c.dtype().is_nested() => {
+                return Err(ValidateError::ColumnType {
+                    field: f.name.clone(),
+                    dtype: c.dtype().to_string(),
+                    field_type: f.field_type,
+                });
+            }
+            _ => {}
         }
     }
     let ignored_columns = available
@@ -88,10 +111,22 @@ pub fn validate_frame(
 
     let mut bad = vec![false; height];
     let mut rejected = Vec::new();
+    let mut notes = Vec::new();
     let mut columns: Vec<Column> = Vec::with_capacity(schema.fields.len() + 2);
     for field in &schema.fields {
         let (converted, failures) = match df.column(&field.name) {
-            Ok(col) => convert(col.as_materialized_series(), field, now),
+            Ok(col) => {
+                let converted = convert(col.as_materialized_series(), field, now);
+                if converted.subsecond > 0 {
+                    notes.push(format!(
+                        "{}: {} value{} had a fraction of a second, dropped (timestamps are whole UNIX seconds)",
+                        field.name,
+                        converted.subsecond,
+                        if converted.subsecond == 1 { "" } else { "s" }
+                    ));
+                }
+                (converted.series, converted.failures)
+            }
             Err(_) => (
                 Series::full_null(
                     field.name.as_str().into(),
@@ -124,6 +159,7 @@ pub fn validate_frame(
         frame,
         rejected,
         ignored_columns,
+        notes,
     })
 }
 
@@ -140,23 +176,38 @@ pub fn dtype_of(t: FieldType) -> DataType {
 
 type Failures = Vec<(usize, String, String)>;
 
-/// Converts one column; returns the converted series (nulls where refused)
-/// and the refused rows as `(index, original value, reason)`.
-fn convert(s: &Series, field: &crate::schema::Field, now: i64) -> (Series, Failures) {
+/// One column, converted.
+struct Converted {
+    /// The schema's type, null where refused.
+    series: Series,
+    /// The refused rows as `(index, original value, reason)`.
+    failures: Failures,
+    /// Date-times whose fraction of a second was dropped.
+    subsecond: usize,
+}
+
+/// Converts one column to its field's type.
+fn convert(s: &Series, field: &crate::schema::Field, now: i64) -> Converted {
     let name = field.name.as_str();
     let mut failures: Failures = Vec::new();
+    let mut subsecond = 0;
     let shown = |i: usize| show(s, i);
 
     let converted: Series = if field.is_timestamp() {
-        let secs = to_unix_seconds(s);
+        let (secs, dropped) = to_unix_seconds(s);
+        subsecond = dropped;
         let ca = secs.i64().expect("i64").clone();
         for (i, v) in ca.iter().enumerate() {
             match v {
-                None if !is_null(s, i) => failures.push((
-                    i,
-                    shown(i),
-                    "not a UNIX timestamp in seconds or a date-time".into(),
-                )),
+                None if !is_null(s, i) => {
+                    let value = shown(i);
+                    let reason = if value.trim().parse::<f64>().is_ok_and(|x| x.fract() != 0.0) {
+                        "a fraction of a second in a number of seconds; timestamps are whole UNIX seconds (round it with `sql:`)"
+                    } else {
+                        "not a UNIX timestamp in seconds or a date-time"
+                    };
+                    failures.push((i, value, reason.into()))
+                }
                 // Interaction times before 1970 are a unit or parsing mistake;
                 // item creation dates (a film's release) can be that old.
                 Some(t) if t < MIN_TIMESTAMP && field.name == crate::schema::TIMESTAMP => {
@@ -176,7 +227,13 @@ fn convert(s: &Series, field: &crate::schema::Field, now: i64) -> (Series, Failu
         secs
     } else {
         match field.field_type {
-            FieldType::String => to_string_series(s),
+            FieldType::String => {
+                let out = to_string_series(s);
+                for i in newly_null(s, &out) {
+                    failures.push((i, shown(i), "cannot be read as text".into()));
+                }
+                out
+            }
             FieldType::Int | FieldType::Long => {
                 let target = dtype_of(field.field_type);
                 let out = to_integer(s, &target);
@@ -246,6 +303,23 @@ fn convert(s: &Series, field: &crate::schema::Field, now: i64) -> (Series, Failu
         for (i, v) in ca.iter().enumerate() {
             match v {
                 Some("") if field.is_id() => failures.push((i, String::new(), "empty id".into())),
+                // The managed service's ids have no control characters; no
+                // field may hold a NUL (C strings and many tools stop there).
+                Some(v)
+                    if v.chars()
+                        .any(|c| c == '\0' || field.is_id() && c.is_control()) =>
+                {
+                    let c = v
+                        .chars()
+                        .find(|&c| c == '\0' || c.is_control())
+                        .expect("found above");
+                    let what = if field.is_id() { "id" } else { "text" };
+                    failures.push((
+                        i,
+                        truncate(&v.escape_debug().to_string(), 60),
+                        format!("{what} contains the control character U+{:04X}", c as u32),
+                    ))
+                }
                 Some(v) if limit != usize::MAX && v.chars().count() > limit => {
                     let what = if field.textual { "text" } else { "id" };
                     failures.push((
@@ -260,7 +334,11 @@ fn convert(s: &Series, field: &crate::schema::Field, now: i64) -> (Series, Failu
     }
     failures.sort_by_key(|f| f.0);
     failures.dedup_by_key(|f| f.0);
-    (converted.with_name(name.into()), failures)
+    Converted {
+        series: converted.with_name(name.into()),
+        failures,
+        subsecond,
+    }
 }
 
 fn is_null(s: &Series, i: usize) -> bool {
@@ -286,7 +364,7 @@ fn show(s: &Series, i: usize) -> String {
     }
 }
 
-fn truncate(s: &str, n: usize) -> String {
+pub(super) fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -368,8 +446,10 @@ fn to_boolean(s: &Series) -> Series {
 }
 
 /// UNIX seconds from integers, whole-second floats, dates, date-times, or
-/// text holding any of them (ISO 8601 / RFC 3339 date-times).
-fn to_unix_seconds(s: &Series) -> Series {
+/// text holding any of them (ISO 8601 / RFC 3339 date-times), with the count
+/// of date-times whose fraction of a second was dropped. A number of seconds
+/// with a fraction is null (refused): it is a unit mistake as often as not.
+fn to_unix_seconds(s: &Series) -> (Series, usize) {
     let name = s.name().clone();
     let null = || Series::full_null(name.clone(), s.len(), &DataType::Int64);
     match s.dtype() {
@@ -381,31 +461,52 @@ fn to_unix_seconds(s: &Series) -> Series {
             };
             let raw = s.cast(&DataType::Int64).expect("datetime to int");
             let ca = raw.i64().expect("i64");
-            ca.apply_values(|v| v.div_euclid(per_second)).into_series()
+            let dropped = ca
+                .iter()
+                .flatten()
+                .filter(|v| v.rem_euclid(per_second) != 0)
+                .count();
+            (
+                ca.apply_values(|v| v.div_euclid(per_second)).into_series(),
+                dropped,
+            )
         }
         DataType::Date => {
             let raw = s
                 .cast(&DataType::Int32)
                 .and_then(|x| x.cast(&DataType::Int64))
                 .expect("date to int");
-            raw.i64()
+            let secs = raw
+                .i64()
                 .expect("i64")
                 .apply_values(|d| d * 86_400)
-                .into_series()
+                .into_series();
+            (secs, 0)
         }
         DataType::Float32 | DataType::Float64 => {
             let f = s.cast(&DataType::Float64).expect("float");
             let ca = f.f64().expect("f64");
             let out: Int64Chunked = ca
                 .iter()
-                .map(|v| v.filter(|x| x.is_finite()).map(|x| x.floor() as i64))
+                .map(|v| {
+                    v.filter(|x| x.is_finite() && x.fract() == 0.0)
+                        .map(|x| x as i64)
+                })
                 .collect();
-            out.with_name(name).into_series()
+            (out.with_name(name).into_series(), 0)
         }
         DataType::String => {
             let ca = s.str().expect("string");
-            let out: Int64Chunked = ca.iter().map(|v| v.and_then(parse_timestamp)).collect();
-            out.with_name(name).into_series()
+            let mut dropped = 0;
+            let out: Int64Chunked = ca
+                .iter()
+                .map(|v| {
+                    let (secs, fraction) = parse_seconds(v?)?;
+                    dropped += usize::from(fraction);
+                    Some(secs)
+                })
+                .collect();
+            (out.with_name(name).into_series(), dropped)
         }
         DataType::Int8
         | DataType::Int16
@@ -414,23 +515,26 @@ fn to_unix_seconds(s: &Series) -> Series {
         | DataType::UInt8
         | DataType::UInt16
         | DataType::UInt32
-        | DataType::UInt64 => s.cast(&DataType::Int64).unwrap_or_else(|_| null()),
-        _ => null(),
+        | DataType::UInt64 => (s.cast(&DataType::Int64).unwrap_or_else(|_| null()), 0),
+        _ => (null(), 0),
     }
 }
 
 /// Parses a timestamp written as text: integer seconds, then RFC 3339, then
-/// ISO dates and date-times without zone (read as UTC).
-pub fn parse_timestamp(v: &str) -> Option<i64> {
+/// ISO dates and date-times without zone (read as UTC); says whether a
+/// date-time's fraction of a second was dropped. A number of seconds with a
+/// fraction is refused (`None`).
+fn parse_seconds(v: &str) -> Option<(i64, bool)> {
     let v = v.trim();
     if let Ok(n) = v.parse::<i64>() {
-        return Some(n);
+        return Some((n, false));
     }
     if let Ok(f) = v.parse::<f64>() {
-        return f.is_finite().then(|| f.floor() as i64);
+        return (f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e15)
+            .then_some((f as i64, false));
     }
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(v) {
-        return Some(t.timestamp());
+        return Some((t.timestamp(), t.timestamp_subsec_nanos() != 0));
     }
     for fmt in [
         "%Y-%m-%d %H:%M:%S%.f",
@@ -439,16 +543,15 @@ pub fn parse_timestamp(v: &str) -> Option<i64> {
         "%Y-%m-%dT%H:%M",
     ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(v, fmt) {
-            return Some(t.and_utc().timestamp());
+            let t = t.and_utc();
+            return Some((t.timestamp(), t.timestamp_subsec_nanos() != 0));
         }
     }
     chrono::NaiveDate::parse_from_str(v, "%Y-%m-%d")
         .ok()
         .map(|d| {
-            d.and_hms_opt(0, 0, 0)
-                .expect("midnight")
-                .and_utc()
-                .timestamp()
+            let t = d.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+            (t.timestamp(), false)
         })
 }
 
@@ -521,9 +624,13 @@ mod tests {
     #[test]
     fn a_missing_required_column_is_reported_with_what_exists() {
         let df = df!("user" => ["1"], "ITEM_ID" => ["a"], "TIMESTAMP" => [1i64]).unwrap();
-        let err = validate_frame(&df, &schema(), NOW).err().unwrap();
-        assert_eq!(err.field, "USER_ID");
-        assert_eq!(err.available, ["user", "ITEM_ID", "TIMESTAMP"]);
+        let Err(ValidateError::MissingColumn { field, available }) =
+            validate_frame(&df, &schema(), NOW)
+        else {
+            panic!("USER_ID is missing");
+        };
+        assert_eq!(field, "USER_ID");
+        assert_eq!(available, ["user", "ITEM_ID", "TIMESTAMP"]);
     }
 
     #[test]
@@ -555,9 +662,21 @@ mod tests {
 
     #[test]
     fn parses_timestamp_texts() {
-        assert_eq!(parse_timestamp("2010-12-01T08:26:00Z"), Some(1291191960));
-        assert_eq!(parse_timestamp("2010-12-01"), Some(1291161600));
-        assert_eq!(parse_timestamp("881250949.7"), Some(881250949));
-        assert_eq!(parse_timestamp("yesterday"), None);
+        assert_eq!(
+            parse_seconds("2010-12-01T08:26:00Z"),
+            Some((1291191960, false))
+        );
+        assert_eq!(parse_seconds("2010-12-01"), Some((1291161600, false)));
+        assert_eq!(parse_seconds("881250949.0"), Some((881250949, false)));
+        assert_eq!(
+            parse_seconds("881250949.7"),
+            None,
+            "a fraction is refused, not truncated"
+        );
+        assert_eq!(
+            parse_seconds("2010-12-01T08:26:00.5Z"),
+            Some((1291191960, true))
+        );
+        assert_eq!(parse_seconds("yesterday"), None);
     }
 }

@@ -125,6 +125,9 @@ pub async fn run(spec: &ImportSpec, ctx: &StepContext<'_>) -> anyhow::Result<Ste
             report.ignored_columns.join(", ")
         ));
     }
+    for note in &report.notes {
+        ctx.log(format!("Converted: {note}."));
+    }
     for line in &report.rejected_preview {
         ctx.log(format!("Rejected: {}", line.trim()));
     }

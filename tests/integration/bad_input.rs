@@ -257,3 +257,52 @@ fn a_version_below_the_campaigns_metric_floor_is_not_deployed() {
     let campaign = ok(home.cmd().args(["campaigns", "show", "c"])).stdout;
     assert!(campaign.contains("serves s v1"), "{campaign}");
 }
+
+#[test]
+fn a_gzipped_csv_with_ragged_rows_imports_the_rest_and_names_each_bad_line() {
+    use std::io::Write;
+    let home = Home::new();
+    let mut text = String::from("USER_ID,ITEM_ID,TIMESTAMP\n");
+    for i in 0..300 {
+        text += &format!("u{},i{},{}\n", i % 7, i % 11, 1_000_000_000 + i);
+        if i == 100 {
+            text += "u1,i2\n";
+        }
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(text.as_bytes()).unwrap();
+    let path = home.write("day.csv.gz", gz.finish().unwrap());
+    let r = ok(home
+        .cmd()
+        .arg("run")
+        .arg(import_pipeline(&home, &path.display().to_string(), "")));
+    assert!(r.stdout.contains("300 rows, 1 rejected"), "{}", r.stdout);
+    let report = std::fs::read_to_string(
+        home.warehouse()
+            .join("datasets/g/interactions/v1/rejected.csv"),
+    )
+    .unwrap();
+    assert!(
+        report.contains("day.csv.gz,102,,\"u1,i2\",\"line 103 has 2 fields, the header has 3\""),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_csv_with_two_columns_of_one_name_is_refused() {
+    let home = Home::new();
+    let csv = home.write(
+        "dup.csv",
+        "USER_ID,ITEM_ID,TIMESTAMP,USER_ID\n1,2,1000000000,3\n",
+    );
+    let r = fails(home.cmd().arg("run").arg(import_pipeline(
+        &home,
+        &csv.display().to_string(),
+        "",
+    )));
+    let expected = format!(
+        "{}: columns 1 and 4 are both named \"USER_ID\" in the header (line 1)",
+        csv.display()
+    );
+    assert!(r.stdout.contains(&expected), "{}", r.stdout);
+}

@@ -160,7 +160,7 @@ fn a_prefix_reads_every_object_and_json_lines_keep_their_line_numbers() {
     );
     home.write(
         "parts/b.jsonl",
-        "{\"USER_ID\": \"u2\", \"ITEM_ID\": \"i1\", \"TIMESTAMP\": 1000000001.5, \"EVENT_VALUE\": 2}\n\n{oops\n",
+        "{\"USER_ID\": \"u2\", \"ITEM_ID\": \"i1\", \"TIMESTAMP\": 1000000001.0, \"EVENT_VALUE\": 2}\n\n{oops\n",
     );
     home.write("parts/_SUCCESS", "");
     let prefix = format!("{}/parts/", home.path().display());
