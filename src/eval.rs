@@ -63,6 +63,8 @@ pub fn split(data: &Interactions, seed: u64) -> Split {
     let mut eligible: Vec<u32> = (0..by_user.len() as u32)
         .filter(|&u| by_user[u as usize].len() >= MIN_TEST_USER_INTERACTIONS)
         .collect();
+    // The draw is over user ids, not indices, which follow the file's order.
+    eligible.sort_unstable_by(|&a, &b| data.users.id(a).cmp(data.users.id(b)));
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     eligible.shuffle(&mut rng);
     let n_test = ((eligible.len() as f64) * TEST_USER_FRACTION).ceil() as usize;
@@ -77,7 +79,7 @@ pub fn split(data: &Interactions, seed: u64) -> Split {
             train_rows.extend_from_slice(rows);
             continue;
         }
-        // rows_by_user is in time order (ties by row order).
+        // rows_by_user is in time order (ties by a seeded draw, not row order).
         let cut = (rows.len() as f64 * 0.9).floor() as usize;
         let (given_rows, held_rows) = rows.split_at(cut.clamp(1, rows.len() - 1));
         train_rows.extend_from_slice(given_rows);
@@ -161,7 +163,19 @@ pub fn evaluate(
     catalog_size: usize,
     recommend: impl Fn(&TestUser) -> Vec<u32>,
 ) -> Metrics {
+    evaluate_users(test_users, catalog_size, recommend).0
+}
+
+/// [`evaluate`], with each test user's value of every metric but coverage
+/// (in [`METRIC_KEYS`] order from the second key), for standard errors and
+/// paired comparisons.
+pub fn evaluate_users(
+    test_users: &[TestUser],
+    catalog_size: usize,
+    recommend: impl Fn(&TestUser) -> Vec<u32>,
+) -> (Metrics, Vec<[f64; 7]>) {
     let mut sums = [0.0f64; 7];
+    let mut per_user = Vec::with_capacity(test_users.len());
     let mut recommended: HashSet<u32> = HashSet::new();
     for tu in test_users {
         let ranked = recommend(tu);
@@ -178,6 +192,7 @@ pub fn evaluate(
         for (s, v) in sums.iter_mut().zip(values) {
             *s += v;
         }
+        per_user.push(values);
         recommended.extend(ranked.iter().take(25));
     }
     let n = test_users.len().max(1) as f64;
@@ -193,7 +208,27 @@ pub fn evaluate(
     for (key, sum) in METRIC_KEYS[1..].iter().zip(sums) {
         metrics.insert((*key).to_string(), round4(sum / n));
     }
-    metrics
+    (metrics, per_user)
+}
+
+/// Where a metric's per-user value sits in [`evaluate_users`]' arrays;
+/// `None` for coverage, which is not a per-user metric.
+pub fn per_user_index(key: &str) -> Option<usize> {
+    METRIC_KEYS[1..].iter().position(|k| *k == key)
+}
+
+/// Mean and standard error of the mean.
+pub fn mean_and_stderr(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    if values.is_empty() {
+        return (0.0, 0.0);
+    }
+    let mean = values.iter().sum::<f64>() / n;
+    if values.len() < 2 {
+        return (mean, 0.0);
+    }
+    let var = values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
+    (mean, (var / n).sqrt())
 }
 
 /// Segment metrics, the managed service's `hit` and `recall`: for each item a

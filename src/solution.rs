@@ -512,6 +512,8 @@ pub async fn load_model(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tuning::Candidate;
+    use rand::SeedableRng;
 
     #[test]
     fn minimum_says_exactly_what_is_missing() {
@@ -524,5 +526,103 @@ mod tests {
         );
         let err = check_minimum("s", &data).unwrap_err().to_string();
         assert!(err.contains("30 interactions (970 more needed) and 0 users with at least 2 interactions (25 more needed)"), "{err}");
+    }
+
+    /// Baskets (many rows of a user share a timestamp), written sorted by
+    /// user, time and item as exports often are.
+    fn basket_rows() -> Vec<(String, String, i64)> {
+        let mut rows = Vec::new();
+        for u in 0..200u32 {
+            for basket in 0..4 {
+                let t = 1_000_000 + i64::from(basket) * 86_400;
+                for k in 0..5u32 {
+                    let item = (u * 7 + basket as u32 * 3 + k * k) % 40;
+                    rows.push((format!("u{u:02}"), format!("i{item:02}"), t));
+                }
+            }
+        }
+        rows.sort();
+        rows
+    }
+
+    /// Through the loader every training reads datasets with.
+    fn interactions(rows: &[(String, String, i64)]) -> Interactions {
+        use polars::prelude::*;
+        let df = df!(
+            "USER_ID" => rows.iter().map(|r| r.0.as_str()).collect::<Vec<_>>(),
+            "ITEM_ID" => rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+            "TIMESTAMP" => rows.iter().map(|r| r.2).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        dataset::to_interactions(&df).unwrap()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::test_runner::Config { cases: 8, failure_persistence: None, ..Default::default() })]
+        /// Shuffled rows give the same interactions, the same metrics split,
+        /// the same metrics and the same automatic choice.
+        #[test]
+        fn shuffled_rows_give_the_same_choice_and_metrics(seed in proptest::num::u64::ANY) {
+            use rand::seq::SliceRandom;
+            let sorted = basket_rows();
+            let mut shuffled = sorted.clone();
+            shuffled.shuffle(&mut rand::rngs::StdRng::seed_from_u64(seed));
+            let (a, b) = (interactions(&sorted), interactions(&shuffled));
+            proptest::prop_assert_eq!((&a.user, &a.item, &a.timestamp), (&b.user, &b.item, &b.timestamp));
+            proptest::prop_assert_eq!(a.items.ids(), b.items.ids());
+
+            let events = EventSettings::default();
+            let ease = RecipeSpec::UserPersonalization(Default::default());
+            proptest::prop_assert_eq!(
+                evaluate_recipe(&ease, &events, &a).unwrap(),
+                evaluate_recipe(&ease, &events, &b).unwrap()
+            );
+            let auto = SolutionRecipe::Auto {
+                candidates: vec![
+                    Candidate { recipe: RecipeSpec::PopularityCount(Default::default()), hpo: None },
+                    Candidate { recipe: RecipeSpec::NextItem(Default::default()), hpo: None },
+                    Candidate { recipe: ease.clone(), hpo: None },
+                ],
+                objective: crate::tuning::default_objective(),
+            };
+            let (spec_a, report_a) = decide_recipe(&auto, &events, &a).unwrap();
+            let (spec_b, report_b) = decide_recipe(&auto, &events, &b).unwrap();
+            proptest::prop_assert_eq!(spec_a, spec_b);
+            let scores = |r: Option<crate::tuning::TuningReport>| {
+                r.unwrap().trials.into_iter().map(|t| t.metrics).collect::<Vec<_>>()
+            };
+            proptest::prop_assert_eq!(scores(report_a), scores(report_b));
+        }
+    }
+
+    #[test]
+    fn a_basket_at_the_cut_is_held_out_by_a_draw_not_by_item_order() {
+        // In a sorted file, row order holds out each basket's highest item
+        // ids; the draw holds out a spread of them.
+        let data = interactions(&basket_rows());
+        let split = eval::split(&data, eval::SPLIT_SEED);
+        let held: Vec<u32> = split
+            .test_users
+            .iter()
+            .flat_map(|u| u.relevant.iter().copied())
+            .collect();
+        let by_user = data.rows_by_user();
+        let mut lowest_held = 0;
+        for u in &split.test_users {
+            let rows = &by_user[u.user as usize];
+            let last_t = data.timestamp[*rows.last().unwrap()];
+            let mut basket: Vec<u32> = rows
+                .iter()
+                .filter(|&&r| data.timestamp[r] == last_t)
+                .map(|&r| data.item[r])
+                .collect();
+            basket.sort_unstable();
+            lowest_held += usize::from(u.relevant.contains(&basket[0]));
+        }
+        assert!(!held.is_empty());
+        assert!(
+            lowest_held > 0,
+            "only the highest item ids of baskets were held out"
+        );
     }
 }

@@ -4,7 +4,6 @@
 //! held-out interactions never influence a choice. Trials run in parallel.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 use rand::{Rng, SeedableRng};
 use rayon::prelude::*;
@@ -205,15 +204,44 @@ impl<'a> Validation<'a> {
         }
     }
 
-    /// Trains `recipe` on the validation training rows and scores it.
-    pub fn score(&self, recipe: &RecipeSpec, events: &EventSettings) -> anyhow::Result<Metrics> {
+    /// Trains `recipe` on the validation training rows and scores it: the
+    /// metrics, and each validation user's value of `objective` (none for
+    /// coverage).
+    pub fn score(
+        &self,
+        recipe: &RecipeSpec,
+        events: &EventSettings,
+        objective: &str,
+    ) -> anyhow::Result<Scored> {
         let part = self.data.subset(&self.train_rows);
         let td = TrainingData::new(&part, events)?;
         let model = SolutionModel::new(recipe.kind(), &td, recipe.recipe().train(&td)?);
-        Ok(eval::evaluate(&self.users, self.data.items.len(), |u| {
+        let (metrics, per_user) = eval::evaluate_users(&self.users, self.data.items.len(), |u| {
             model.recommend_indices(u.user, &u.given, 25)
-        }))
+        });
+        let per_user = eval::per_user_index(objective)
+            .map(|k| per_user.iter().map(|values| values[k]).collect());
+        Ok(Scored { metrics, per_user })
     }
+}
+
+/// A trained candidate's validation result.
+pub struct Scored {
+    pub metrics: Metrics,
+    /// The objective per validation user, in the split's user order.
+    pub per_user: Option<Vec<f64>>,
+}
+
+impl Scored {
+    fn stderr(&self) -> Option<f64> {
+        self.per_user
+            .as_deref()
+            .map(|v| round4(eval::mean_and_stderr(v).1))
+    }
+}
+
+fn round4(x: f64) -> f64 {
+    (x * 10_000.0).round() / 10_000.0
 }
 
 /// One trial of a search, or one candidate of `recipe: auto`.
@@ -223,6 +251,9 @@ pub struct Trial {
     pub params: BTreeMap<String, serde_json::Value>,
     /// Validation metrics; absent when the trial failed.
     pub metrics: Option<Metrics>,
+    /// Standard error of the objective over the validation users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stderr: Option<f64>,
     pub error: Option<String>,
 }
 
@@ -242,6 +273,10 @@ pub struct TuningReport {
     pub trials: Vec<Trial>,
     /// Index of the chosen trial.
     pub best: usize,
+    /// Why `recipe: auto` chose `best`: by how much it beat the reference
+    /// candidate, or why the reference was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decision: Option<String>,
 }
 
 /// Random search over `hpo.parameters` for `recipe`; returns the best
@@ -252,6 +287,16 @@ pub fn search(
     events: &EventSettings,
     val: &Validation,
 ) -> anyhow::Result<(RecipeSpec, TuningReport)> {
+    search_scored(recipe, hpo, events, val).map(|(spec, report, _)| (spec, report))
+}
+
+/// [`search`], with the best trial's per-user objective.
+fn search_scored(
+    recipe: &RecipeSpec,
+    hpo: &HpoSpec,
+    events: &EventSettings,
+    val: &Validation,
+) -> anyhow::Result<(RecipeSpec, TuningReport, Option<Vec<f64>>)> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(hpo.seed);
     let draws: Vec<BTreeMap<String, serde_json::Value>> = (0..hpo.trials)
         .map(|_| {
@@ -262,36 +307,55 @@ pub fn search(
         })
         .collect();
     let progress = Progress::count("hyperparameter search", "trials", draws.len() as u64);
-    let trials: Vec<Trial> = draws
+    let (trials, mut per_user): (Vec<Trial>, Vec<Option<Vec<f64>>>) = draws
         .into_par_iter()
         .map(|params| {
             let result = apply(recipe, &params)
                 .map_err(anyhow::Error::msg)
-                .and_then(|spec| val.score(&spec, events));
+                .and_then(|spec| val.score(&spec, events, &hpo.objective));
             progress.inc(1);
-            let (metrics, error) = match result {
-                Ok(m) => (Some(m), None),
-                Err(e) => (None, Some(format!("{e:#}"))),
-            };
-            Trial {
-                recipe: recipe.name().to_string(),
-                params,
-                metrics,
-                error,
-            }
+            trial(recipe, params, result)
         })
-        .collect();
+        .unzip();
     progress.finish();
     let best = best_of(&trials, &hpo.objective)?;
     let spec = apply(recipe, &trials[best].params).map_err(anyhow::Error::msg)?;
+    let best_per_user = per_user.swap_remove(best);
     Ok((
         spec,
         TuningReport {
             objective: hpo.objective.clone(),
             trials,
             best,
+            decision: None,
         },
+        best_per_user,
     ))
+}
+
+/// A trial's record, and its per-user objective to compare with.
+fn trial(
+    recipe: &RecipeSpec,
+    params: BTreeMap<String, serde_json::Value>,
+    result: anyhow::Result<Scored>,
+) -> (Trial, Option<Vec<f64>>) {
+    let (metrics, stderr, per_user, error) = match result {
+        Ok(scored) => (
+            Some(scored.metrics.clone()),
+            scored.stderr(),
+            scored.per_user,
+            None,
+        ),
+        Err(e) => (None, None, None, Some(format!("{e:#}"))),
+    };
+    let trial = Trial {
+        recipe: recipe.name().to_string(),
+        params,
+        metrics,
+        stderr,
+        error,
+    };
+    (trial, per_user)
 }
 
 fn best_of(trials: &[Trial], objective: &str) -> anyhow::Result<usize> {
@@ -319,58 +383,128 @@ pub struct Candidate {
     pub hpo: Option<HpoSpec>,
 }
 
+/// Standard errors by which a candidate must beat the reference to be chosen.
+pub const CHOICE_MARGIN_SE: f64 = 2.0;
+
+/// The candidate `recipe: auto` keeps unless another beats it beyond noise:
+/// user-personalization with its defaults when listed, else the first.
+fn reference(candidates: &[Candidate]) -> usize {
+    let default = RecipeSpec::UserPersonalization(Default::default());
+    candidates
+        .iter()
+        .position(|c| c.hpo.is_none() && c.recipe == default)
+        .unwrap_or(0)
+}
+
 /// Chooses among candidates by the objective on the validation split; each
-/// candidate with `hpo` is searched first. Returns the winner and a report
-/// with one trial per candidate (its best settings and validation metrics).
+/// candidate with `hpo` is searched first. All are scored on the same
+/// validation users. The best is chosen only when it beats the reference
+/// candidate ([`reference`]) by more than [`CHOICE_MARGIN_SE`] standard
+/// errors of the paired per-user difference; otherwise the reference is
+/// kept, since a near tie on one split is noise, not a better model.
+/// Returns the winner and a report with one trial per candidate (its best
+/// settings, validation metrics and standard error) and the decision.
 pub fn choose(
     candidates: &[Candidate],
     objective: &str,
     events: &EventSettings,
     val: &Validation,
 ) -> anyhow::Result<(RecipeSpec, TuningReport)> {
-    let searched: Mutex<Vec<Option<TuningReport>>> = Mutex::new(vec![None; candidates.len()]);
-    let trials: Vec<Trial> = candidates
-        .iter()
-        .enumerate()
-        .map(|(i, c)| {
-            let (spec, metrics, error) = match &c.hpo {
-                Some(hpo) => match search(&c.recipe, hpo, events, val) {
-                    Ok((spec, report)) => {
-                        let m = report.trials[report.best].metrics.clone();
-                        searched.lock().unwrap_or_else(|p| p.into_inner())[i] = Some(report);
-                        (spec, m, None)
-                    }
-                    Err(e) => (c.recipe.clone(), None, Some(format!("{e:#}"))),
-                },
-                None => match val.score(&c.recipe, events) {
-                    Ok(m) => (c.recipe.clone(), Some(m), None),
-                    Err(e) => (c.recipe.clone(), None, Some(format!("{e:#}"))),
-                },
-            };
-            let params = match spec.settings() {
-                serde_json::Value::Object(m) => m.into_iter().collect(),
-                _ => BTreeMap::new(),
-            };
-            Trial {
-                recipe: spec.name().to_string(),
-                params,
-                metrics,
-                error,
-            }
-        })
-        .collect();
-    let best = best_of(&trials, objective)?;
-    let chosen = &trials[best];
-    let base = candidates[best].recipe.clone();
-    let spec = apply(&base, &chosen.params).map_err(anyhow::Error::msg)?;
+    let mut specs = Vec::with_capacity(candidates.len());
+    let mut trials = Vec::with_capacity(candidates.len());
+    let mut per_user = Vec::with_capacity(candidates.len());
+    for c in candidates {
+        let (spec, result) = match &c.hpo {
+            Some(hpo) => match search_scored(&c.recipe, hpo, events, val) {
+                Ok((spec, report, users)) => {
+                    let best = &report.trials[report.best];
+                    let scored = Scored {
+                        metrics: best.metrics.clone().unwrap_or_default(),
+                        per_user: users,
+                    };
+                    (spec, Ok(scored))
+                }
+                Err(e) => (c.recipe.clone(), Err(e)),
+            },
+            None => (c.recipe.clone(), val.score(&c.recipe, events, objective)),
+        };
+        let params = match spec.settings() {
+            serde_json::Value::Object(m) => m.into_iter().collect(),
+            _ => BTreeMap::new(),
+        };
+        let (t, users) = trial(&spec, params, result);
+        specs.push(spec);
+        trials.push(t);
+        per_user.push(users);
+    }
+    let top = best_of(&trials, objective)?;
+    let reference = reference(candidates);
+    let (best, decision) = decide(&trials, &per_user, top, reference, objective);
+    let spec = specs.swap_remove(best);
     Ok((
         spec,
         TuningReport {
             objective: objective.to_string(),
             trials,
             best,
+            decision: Some(decision),
         },
     ))
+}
+
+/// The top candidate, or the reference when the top one's lead is noise.
+fn decide(
+    trials: &[Trial],
+    per_user: &[Option<Vec<f64>>],
+    top: usize,
+    reference: usize,
+    objective: &str,
+) -> (usize, String) {
+    let name = |i: usize| format!("#{} {}", i + 1, trials[i].recipe);
+    if top == reference {
+        return (top, format!("{} scored best on {objective}", name(top)));
+    }
+    if trials[reference].metrics.is_none() {
+        return (
+            top,
+            format!(
+                "{} scored best; the reference {} failed",
+                name(top),
+                name(reference)
+            ),
+        );
+    }
+    let (Some(a), Some(b)) = (&per_user[top], &per_user[reference]) else {
+        return (
+            top,
+            format!(
+                "{} scored best on {objective} (not a per-user metric, so no test of noise)",
+                name(top)
+            ),
+        );
+    };
+    let diffs: Vec<f64> = a.iter().zip(b).map(|(x, y)| x - y).collect();
+    let (lead, se) = eval::mean_and_stderr(&diffs);
+    let margin = format!("{lead:+.4} ± {se:.4} over {} validation users", diffs.len());
+    if lead > CHOICE_MARGIN_SE * se {
+        (
+            top,
+            format!(
+                "{} beat the reference {} by {margin}",
+                name(top),
+                name(reference)
+            ),
+        )
+    } else {
+        (
+            reference,
+            format!(
+                "kept the reference {}: the best, {}, led by {margin}, within {CHOICE_MARGIN_SE} standard errors",
+                name(reference),
+                name(top)
+            ),
+        )
+    }
 }
 
 #[cfg(test)]
@@ -452,5 +586,38 @@ mod tests {
             all.contains("solutions.s.hpo.parameters.l2: needs min ≤ max"),
             "{all}"
         );
+    }
+
+    #[test]
+    fn auto_keeps_the_reference_unless_another_leads_beyond_noise() {
+        let objective = "normalized_discounted_cumulative_gain_at_10";
+        let trial = |name: &str, score: f64| Trial {
+            recipe: name.into(),
+            params: BTreeMap::new(),
+            metrics: Some(Metrics::from([(objective.to_string(), score)])),
+            stderr: None,
+            error: None,
+        };
+        let trials = [
+            trial("next-item", 0.21),
+            trial("user-personalization", 0.20),
+        ];
+        // A lead of 0.01 with per-user differences of ±0.3: noise.
+        let noisy: Vec<f64> = (0..100)
+            .map(|i| if i % 2 == 0 { 0.5 } else { 0.2 })
+            .collect();
+        let base: Vec<f64> = (0..100)
+            .map(|i| if i % 2 == 0 { 0.2 } else { 0.48 })
+            .collect();
+        let per_user = [Some(noisy), Some(base.clone())];
+        let (chosen, why) = decide(&trials, &per_user, 0, 1, objective);
+        assert_eq!(chosen, 1, "{why}");
+        assert!(why.starts_with("kept the reference #2 user-personalization: the best, #1 next-item, led by +0.0100 ± 0.0"), "{why}");
+        // The same lead on every user: a real one.
+        let better: Vec<f64> = base.iter().map(|x| x + 0.01).collect();
+        let per_user = [Some(better), Some(base)];
+        let (chosen, why) = decide(&trials, &per_user, 0, 1, objective);
+        assert_eq!(chosen, 0, "{why}");
+        assert!(why.starts_with("#1 next-item beat the reference #2 user-personalization by +0.0100 ± 0.0000 over 100 validation users"), "{why}");
     }
 }

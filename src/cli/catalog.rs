@@ -134,6 +134,28 @@ pub async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
             for (k, v) in &m.metrics {
                 println!("  {k:<45} {v:.4}");
             }
+            if let Some(t) = &m.tuning {
+                println!("tuning (validation {}):", t.objective);
+                for (i, trial) in t.trials.iter().enumerate() {
+                    let score = match trial.metrics.as_ref().and_then(|x| x.get(&t.objective)) {
+                        Some(x) => match trial.stderr {
+                            Some(se) => format!("{x:.4} ± {se:.4}"),
+                            None => format!("{x:.4}"),
+                        },
+                        None => format!("failed: {}", trial.error.clone().unwrap_or_default()),
+                    };
+                    let chosen = if i == t.best { "  ← chosen" } else { "" };
+                    println!(
+                        "  #{:<3} {:<22} {score:<18} {}{chosen}",
+                        i + 1,
+                        trial.recipe,
+                        serde_json::to_string(&trial.params).unwrap_or_default()
+                    );
+                }
+                if let Some(d) = &t.decision {
+                    println!("  decision: {d}");
+                }
+            }
         }
     }
     Ok(0)

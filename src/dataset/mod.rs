@@ -330,7 +330,7 @@ pub fn to_interactions(df: &DataFrame) -> PolarsResult<Interactions> {
             let ev = ev_iter.as_mut().and_then(|it| it.next().flatten());
             (u.unwrap_or(""), i.unwrap_or(""), t.unwrap_or(0), et, ev)
         });
-    Ok(Interactions::from_rows(rows))
+    Ok(Interactions::from_rows(rows).into_canonical())
 }
 
 #[cfg(test)]

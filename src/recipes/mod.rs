@@ -363,6 +363,48 @@ impl IdMap {
     }
 }
 
+/// Ids in sorted order, and each old index's new index.
+fn sorted_ids(map: &IdMap) -> (IdMap, Vec<u32>) {
+    let mut ids: Vec<String> = map.ids().to_vec();
+    ids.sort_unstable();
+    let sorted = IdMap::from_ids(ids);
+    let new_of = map
+        .ids()
+        .iter()
+        .map(|id| sorted.get(id).expect("same ids"))
+        .collect();
+    (sorted, new_of)
+}
+
+/// The seeded order of a user's rows that share a timestamp: a draw per
+/// (user id, item id), so it follows neither the file nor the item ids.
+struct TieDraws {
+    user: Vec<u64>,
+    item: Vec<u64>,
+}
+
+impl TieDraws {
+    fn draw(&self, d: &Interactions, r: usize) -> u64 {
+        let (u, i) = (d.user[r] as usize, d.item[r] as usize);
+        splitmix64(self.user[u] ^ self.item[i].rotate_left(29))
+    }
+}
+
+/// A stable hash of an id (FNV-1a), the same on every machine and build.
+fn id_hash(id: &str) -> u64 {
+    id.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    })
+}
+
+/// The splitmix64 finaliser: a well-mixed draw from a seed.
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// Interactions as columns of dense indices, the input of every recipe.
 #[derive(Debug, Clone, Default)]
 pub struct Interactions {
@@ -408,16 +450,65 @@ impl Interactions {
         self.user.is_empty()
     }
 
-    /// Row indices per user, each list in time order (ties keep row order).
+    /// Row indices per user, each list in time order. Rows of one user with
+    /// one timestamp (a basket) are ordered by a seeded draw per (user,
+    /// item), never by row order: sorted files would otherwise hold out the
+    /// highest item ids of each basket, and next-item would learn the sort.
     pub fn rows_by_user(&self) -> Vec<Vec<usize>> {
         let mut by_user = vec![Vec::new(); self.users.len()];
         for (r, &u) in self.user.iter().enumerate() {
             by_user[u as usize].push(r);
         }
+        let ties = self.tie_draws();
         for rows in &mut by_user {
-            rows.sort_by_key(|&r| self.timestamp[r]);
+            rows.sort_by_cached_key(|&r| (self.timestamp[r], ties.draw(self, r), r));
         }
         by_user
+    }
+
+    fn tie_draws(&self) -> TieDraws {
+        TieDraws {
+            user: self.users.ids().iter().map(|id| id_hash(id)).collect(),
+            item: self.items.ids().iter().map(|id| id_hash(id)).collect(),
+        }
+    }
+
+    /// The same interactions in an order that does not depend on the input's:
+    /// users, items and event types indexed in id order, rows sorted by user,
+    /// time, the seeded tie draw, then every other column. Models trained on
+    /// shuffled copies of a file are then the same model.
+    pub fn into_canonical(self) -> Interactions {
+        let (users, user_of) = sorted_ids(&self.users);
+        let (items, item_of) = sorted_ids(&self.items);
+        let (event_types, type_of) = sorted_ids(&self.event_types);
+        let user: Vec<u32> = self.user.iter().map(|&u| user_of[u as usize]).collect();
+        let item: Vec<u32> = self.item.iter().map(|&i| item_of[i as usize]).collect();
+        let event_type: Option<Vec<u32>> = self
+            .event_type
+            .map(|t| t.iter().map(|&e| type_of[e as usize]).collect());
+        let d = Interactions {
+            users,
+            items,
+            event_types,
+            user,
+            item,
+            timestamp: self.timestamp,
+            event_type,
+            event_value: self.event_value,
+        };
+        let ties = d.tie_draws();
+        let mut order: Vec<usize> = (0..d.len()).collect();
+        order.sort_by_cached_key(|&r| {
+            (
+                d.user[r],
+                d.timestamp[r],
+                ties.draw(&d, r),
+                d.item[r],
+                d.event_type.as_ref().map_or(0, |t| t[r]),
+                d.event_value.as_ref().map_or(0, |v| v[r].to_bits()),
+            )
+        });
+        d.subset(&order)
     }
 
     /// The same id maps with only the given rows (used for the metrics split).

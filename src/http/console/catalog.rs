@@ -200,7 +200,10 @@ pub async fn solution(
                                     td { code { (serde_json::to_string(&trial.params).unwrap_or_default()) } }
                                     td.num {
                                         @match trial.metrics.as_ref().and_then(|x| x.get(&t.objective)) {
-                                            Some(x) => (format!("{x:.4}")),
+                                            Some(x) => (match trial.stderr {
+                                                Some(se) => format!("{x:.4} ± {se:.4}"),
+                                                None => format!("{x:.4}"),
+                                            }),
                                             None => span.error { (trial.error.clone().unwrap_or_default()) },
                                         }
                                     }
@@ -208,6 +211,7 @@ pub async fn solution(
                                 }
                             }
                         }
+                        @if let Some(d) = &t.decision { p.decision { (d) } }
                     }
                 }
             }
