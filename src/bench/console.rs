@@ -275,6 +275,7 @@ async fn start_server(env: Env) -> anyhow::Result<(SocketAddr, tokio::task::Join
             ..Auth::default()
         },
         open_recommendations: false,
+        open_metrics: false,
         max_body_bytes: ServeConfig::DEFAULT_MAX_BODY_BYTES,
         reload_interval: Duration::from_secs(3600),
     };

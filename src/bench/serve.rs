@@ -96,6 +96,7 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
                 bind: "127.0.0.1:0".parse()?,
                 auth: Auth::default(),
                 open_recommendations: true,
+                open_metrics: false,
                 max_body_bytes: ServeConfig::DEFAULT_MAX_BODY_BYTES,
                 reload_interval: Duration::from_secs(3600),
             },

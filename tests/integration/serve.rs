@@ -94,6 +94,9 @@ impl Server {
             .env_remove("RECFLOW_API_TOKENS")
             .env_remove("RECFLOW_READ_TOKENS")
             .env_remove("RECFLOW_OPEN_RECOMMENDATIONS")
+            // `wait_for` reads the versions served from /metrics; a test
+            // of its authentication sets this to 0.
+            .env("RECFLOW_OPEN_METRICS", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -118,11 +121,12 @@ impl Server {
         server
     }
 
-    /// Polls /healthz until `cond` holds (60 s at most).
+    /// Polls what the server serves, `{"campaigns": {NAME: {"solution_version": N}}}`
+    /// (from /metrics), until `cond` holds (60 s at most).
     pub fn wait_for(&self, cond: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(v) = get_json(&format!("{}/healthz", self.base))
+            if let Ok(v) = self.served()
                 && cond(&v)
             {
                 return v;
@@ -130,6 +134,32 @@ impl Server {
             assert!(Instant::now() < deadline, "the server did not get ready");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl Server {
+    /// The campaigns served and their versions, read from the
+    /// `recflow_campaign_solution_version{campaign="NAME"} N` lines of /metrics.
+    fn served(&self) -> Result<Value, String> {
+        let text = runtime().block_on(async {
+            let r = reqwest::get(format!("{}/metrics", self.base))
+                .await
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("/metrics answered {}", r.status()));
+            }
+            r.text().await.map_err(|e| e.to_string())
+        })?;
+        let mut campaigns = serde_json::Map::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("recflow_campaign_solution_version{campaign=\"")
+                && let Some((name, value)) = rest.split_once("\"} ")
+                && let Ok(v) = value.trim().parse::<i64>()
+            {
+                campaigns.insert(name.to_string(), serde_json::json!({"solution_version": v}));
+            }
+        }
+        Ok(serde_json::json!({"campaigns": campaigns}))
     }
 }
 
@@ -587,4 +617,49 @@ fn a_filter_that_cannot_be_applied_fails_requests_naming_it_with_its_reason() {
     assert_eq!(status, 400, "{body}");
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("unknown field `userID`"), "{message}");
+}
+
+#[test]
+fn metrics_need_a_credential_unless_opened_and_healthz_says_only_ok() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    let get = |url: String, token: Option<&str>| {
+        runtime().block_on(async {
+            let mut req = reqwest::Client::new().get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let server = Server::start(
+        &home,
+        &[
+            ("RECFLOW_READ_TOKENS", "r3ad"),
+            ("RECFLOW_OPEN_METRICS", "0"),
+        ],
+    );
+    let (status, body) = get(format!("{}/healthz", server.base), None);
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, body) = get(format!("{}/metrics", server.base), None);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("MissingAuthenticationTokenException"),
+        "{body}"
+    );
+    assert!(!body.contains("movies"), "{body}");
+    let (status, _) = get(format!("{}/metrics", server.base), Some("wrong"));
+    assert_eq!(status, 403);
+    let (status, body) = get(format!("{}/metrics", server.base), Some("r3ad"));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"recflow_campaign_solution_version{campaign="movies"} 1"#),
+        "{body}"
+    );
+    drop(server);
+    // `--open-metrics` / RECFLOW_OPEN_METRICS=1 opens it (the harness's default).
+    let server = Server::start(&home, &[("RECFLOW_READ_TOKENS", "r3ad")]);
+    let (status, body) = get(format!("{}/metrics", server.base), None);
+    assert_eq!(status, 200, "{body}");
 }
