@@ -663,3 +663,97 @@ fn metrics_need_a_credential_unless_opened_and_healthz_says_only_ok() {
     let (status, body) = get(format!("{}/metrics", server.base), None);
     assert_eq!(status, 200, "{body}");
 }
+
+/// A SigV4 `Authorization` for `body` (or for `UNSIGNED-PAYLOAD`), as the
+/// SDKs compute it, with the x-amz-content-sha256 header signed.
+fn sigv4_headers(host: &str, path: &str, body: &[u8], unsigned: bool) -> Vec<(String, String)> {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let hmac = |key: &[u8], data: &str| {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+        m.update(data.as_bytes());
+        m.finalize().into_bytes().to_vec()
+    };
+    let now = chrono::Utc::now();
+    let (date, stamp) = (
+        now.format("%Y%m%d").to_string(),
+        now.format("%Y%m%dT%H%M%SZ").to_string(),
+    );
+    let payload = if unsigned {
+        "UNSIGNED-PAYLOAD".to_string()
+    } else {
+        hex::encode(Sha256::digest(body))
+    };
+    let signed = "content-type;host;x-amz-content-sha256;x-amz-date";
+    let canonical = format!(
+        "POST\n{path}\n\ncontent-type:application/json\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{stamp}\n\n{signed}\n{payload}"
+    );
+    let scope = format!("{date}/us-east-1/personalize/aws4_request");
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    let mut key = hmac(b"AWS4s3cret", &date);
+    for part in ["us-east-1", "personalize", "aws4_request"] {
+        key = hmac(&key, part);
+    }
+    let signature = hex::encode(hmac(&key, &to_sign));
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-amz-date".into(), stamp),
+        ("x-amz-content-sha256".into(), payload),
+        (
+            "authorization".into(),
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKIDRECFLOWTEST/{scope}, SignedHeaders={signed}, Signature={signature}"
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn a_request_signed_with_unsigned_payload_is_refused_so_its_body_cannot_be_swapped() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    let server = Server::start(&home, &[("RECFLOW_ACCESS_KEYS", "AKIDRECFLOWTEST:s3cret")]);
+    let host = server.base.trim_start_matches("http://").to_string();
+    let send = |headers: Vec<(String, String)>, body: &str| {
+        runtime().block_on(async {
+            let mut req = reqwest::Client::new()
+                .post(format!("{}/recommendations", server.base))
+                .body(body.to_string());
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            (status, body)
+        })
+    };
+    let body = r#"{"campaignArn": "movies", "userId": "1"}"#;
+    // The signer is right: the body's hash signed is accepted.
+    let (status, answer) = send(
+        sigv4_headers(&host, "/recommendations", body.as_bytes(), false),
+        body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    // Signed with UNSIGNED-PAYLOAD: refused, with the body it was signed
+    // with and with another one.
+    let headers = sigv4_headers(&host, "/recommendations", body.as_bytes(), true);
+    for b in [
+        body,
+        r#"{"campaignArn": "movies", "userId": "2", "numResults": 500}"#,
+    ] {
+        let (status, answer) = send(headers.clone(), b);
+        assert_eq!(status, 403, "{answer}");
+        assert_eq!(answer["__type"], "IncompleteSignatureException", "{answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("UNSIGNED-PAYLOAD"),
+            "{answer}"
+        );
+    }
+}
