@@ -17,6 +17,7 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod runtime;
@@ -222,18 +223,32 @@ async fn read_body(
     }
 }
 
-/// Parses a JSON body; an error names the member (`eventList[0].sentAt: ...`).
+/// Parses a JSON body; an error names the member as the limits do
+/// (`eventList.1.sentAt: ...`, list entries counted from 1).
 fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
+    let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let mut path = limits::Path::root();
+        for segment in e.path().iter() {
+            use serde_path_to_error::Segment;
+            path = match segment {
+                Segment::Seq { index } => path.entry(*index),
+                Segment::Map { key } => path.member(key),
+                Segment::Enum { variant } => path.member(variant),
+                Segment::Unknown => path.member("?"),
+            };
+        }
         let inner = e.into_inner();
-        if path == "." {
+        if path.to_string().is_empty() {
             ApiError::invalid(format!("the body is not a valid request: {inner}"))
         } else {
             ApiError::invalid(format!("{path}: {inner}"))
         }
-    })
+    })?;
+    // One JSON value, nothing after it.
+    de.end()
+        .map_err(|e| ApiError::invalid(format!("the body is not a valid request: {e}")))?;
+    Ok(parsed)
 }
 
 /// Liveness for load balancers and orchestrators: the process answers.

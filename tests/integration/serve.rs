@@ -619,6 +619,295 @@ fn a_filter_that_cannot_be_applied_fails_requests_naming_it_with_its_reason() {
     assert!(message.contains("unknown field `userID`"), "{message}");
 }
 
+/// POSTs a body to the events or runtime API as the admin `t0ken`; returns
+/// the status, the error code and the message.
+fn refused(server: &Server, path: &str, body: &Value) -> (u16, String, String) {
+    let (status, body, _) = runtime().block_on(post(
+        &reqwest::Client::new(),
+        &format!("{}{path}", server.base),
+        body,
+        Some("t0ken"),
+    ));
+    (
+        status,
+        body["__type"].as_str().unwrap_or_default().to_string(),
+        body["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// What the store holds for a group: posted items and users, and events.
+fn stored(home: &Home, group: &str) -> (usize, usize) {
+    runtime().block_on(async {
+        let url = format!("sqlite://{}/state.db", home.home().display());
+        let store = recflow::store::open(&url).await.unwrap();
+        let mut records = 0;
+        for t in ["items", "users"] {
+            records += store.list_put_records(group, t).await.unwrap().len();
+        }
+        let events = recflow::store::all_events(store.as_ref(), group, 0)
+            .await
+            .unwrap()
+            .len();
+        (records, events)
+    })
+}
+
+#[test]
+fn put_items_and_users_refuse_unknown_datasets_bad_names_and_unknown_properties() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    let server = Server::start(&home, &[("RECFLOW_API_TOKENS", "t0ken")]);
+    let arn =
+        |resource: &str| format!("arn:aws:personalize:us-east-1:123456789012:dataset/{resource}");
+    let items = |arn: String, properties: &str| serde_json::json!({"datasetArn": arn, "items": [{"itemId": "i1", "properties": properties}]});
+    // A group that does not exist, and a group without a users dataset: 404.
+    for (path, body) in [
+        ("/items", items(arn("nope/ITEMS"), "{}")),
+        (
+            "/users",
+            serde_json::json!({"datasetArn": arn("ml/USERS"), "users": [{"userId": "u1"}]}),
+        ),
+        ("/items", items(arn("ml"), "{}")),
+    ] {
+        let (status, code, message) = refused(&server, path, &body);
+        assert_eq!(
+            (status, code.as_str()),
+            (404, "ResourceNotFoundException"),
+            "{body}: {message}"
+        );
+    }
+    // Names that could reach a path are invalid, before anything is looked up.
+    for group in ["..%2F..", "../..", "m\u{0}l", "ml\n"] {
+        let (status, code, message) = refused(
+            &server,
+            "/items",
+            &items(arn(&format!("{group}/ITEMS")), "{}"),
+        );
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "InvalidInputException"),
+            "{group:?}: {message}"
+        );
+        assert!(message.contains("datasetArn"), "{message}");
+    }
+    // A property that is not a field of the schema is named.
+    let (status, code, message) = refused(
+        &server,
+        "/items",
+        &items(
+            arn("ml/ITEMS"),
+            r#"{"genres": "Drama", "studio": "Lucasfilm"}"#,
+        ),
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "InvalidInputException"),
+        "{message}"
+    );
+    assert!(
+        message.starts_with("items.1.properties.studio: \"studio\" is not a field of the ITEMS dataset of dataset group ml (its fields: title, genres)"),
+        "{message}"
+    );
+    // So is a value the field cannot hold.
+    let (status, _, message) = refused(
+        &server,
+        "/items",
+        &items(arn("ml/ITEMS"), r#"{"genres": {"a": 1}}"#),
+    );
+    assert_eq!(status, 400, "{message}");
+    assert!(
+        message.contains("items.1.properties.genres: GENRES is string: expected a single value"),
+        "{message}"
+    );
+    // Nothing of the above was stored, for any group.
+    for group in ["ml", "nope", "..%2F..", "../.."] {
+        assert_eq!(stored(&home, group), (0, 0), "{group}");
+    }
+    // A good record still goes through.
+    let (status, _, message) = refused(
+        &server,
+        "/items",
+        &items(arn("ml/ITEMS"), r#"{"genres": "Drama"}"#),
+    );
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(stored(&home, "ml"), (1, 0));
+}
+
+#[test]
+fn the_managed_services_limits_are_enforced_with_the_member_and_the_limit_named() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    let tracking = tracking_id(&home);
+    let server = Server::start(&home, &[("RECFLOW_API_TOKENS", "t0ken")]);
+    let event = |extra: Value| {
+        let mut e =
+            serde_json::json!({"eventType": "watch", "sentAt": 1_700_000_000, "itemId": "50"});
+        e.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        e
+    };
+    let events = |top: Value, list: Vec<Value>| {
+        let mut b = serde_json::json!({"trackingId": tracking, "userId": "7", "sessionId": "s", "eventList": list});
+        b.as_object_mut()
+            .unwrap()
+            .extend(top.as_object().unwrap().clone());
+        b
+    };
+    let long = |n: usize| "x".repeat(n);
+    let ok_event = event(serde_json::json!({}));
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/events",
+            events(
+                serde_json::json!({}),
+                vec![
+                    ok_event.clone(),
+                    ok_event.clone(),
+                    event(serde_json::json!({"recommendationId": long(41)})),
+                ],
+            ),
+            "eventList.3.recommendationId: at most 40 characters, got 41",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({}),
+                vec![event(serde_json::json!({"eventId": long(257)}))],
+            ),
+            "eventList.1.eventId: at most 256 characters, got 257",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({"sessionId": long(257)}),
+                vec![ok_event.clone()],
+            ),
+            "sessionId: at most 256 characters, got 257",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({"userId": "a\u{1}b"}),
+                vec![ok_event.clone()],
+            ),
+            "userId: control characters are not allowed (U+0001 at character 2)",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({}),
+                vec![event(
+                    serde_json::json!({"properties": format!("{{\"a\": \"{}\"}}", long(1_020))}),
+                )],
+            ),
+            "eventList.1.properties: at most 1024 characters, got 1029",
+        ),
+        (
+            "/events",
+            events(serde_json::json!({}), vec![ok_event.clone(); 11]),
+            "eventList: must have 1 to 10 entries, got 11",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({}),
+                vec![event(serde_json::json!({"impression": vec!["1"; 26]}))],
+            ),
+            "eventList.1.impression: must have 1 to 25 entries, got 26",
+        ),
+        (
+            "/items",
+            serde_json::json!({"datasetArn": "ml/ITEMS", "items": (0..11).map(|i| serde_json::json!({"itemId": i.to_string()})).collect::<Vec<_>>()}),
+            "items: must have 1 to 10 entries, got 11",
+        ),
+        (
+            "/items",
+            serde_json::json!({"datasetArn": "ml/ITEMS", "items": [{"itemId": long(257)}]}),
+            "items.1.itemId: at most 256 characters, got 257",
+        ),
+        (
+            "/recommendations",
+            serde_json::json!({"campaignArn": "movies", "userId": "1", "numResults": 501}),
+            "numResults: must be between 1 and 500, got 501",
+        ),
+        (
+            "/personalize-ranking",
+            serde_json::json!({"campaignArn": "movies", "userId": "1", "inputList": vec!["1"; 501]}),
+            "inputList: must have 1 to 500 entries, got 501",
+        ),
+        (
+            "/recommendations",
+            serde_json::json!({"campaignArn": "movies", "userId": "1", "filterArn": "genre",
+                "filterValues": (0..26).map(|i| (format!("K{i}"), Value::from("\"x\""))).collect::<serde_json::Map<_, _>>()}),
+            "filterValues: at most 25 entries, got 26",
+        ),
+        (
+            "/recommendations",
+            serde_json::json!({"campaignArn": "movies", "userId": "1",
+                "context": (0..151).map(|i| (format!("K{i}"), Value::from("x"))).collect::<serde_json::Map<_, _>>()}),
+            "context: at most 150 entries, got 151",
+        ),
+        (
+            "/recommendations",
+            serde_json::json!({"campaignArn": "movies", "userId": "1", "promotions": [{"name": "p", "percentPromotedItems": 101, "filterArn": "genre"}]}),
+            "promotions.1.percentPromotedItems: must be between 1 and 100, got 101",
+        ),
+        (
+            "/events",
+            serde_json::json!({"trackingId": tracking, "sessionId": "s", "eventList": [{"eventType": "watch", "sentAt": "yesterday"}]}),
+            "eventList.1.sentAt: invalid type: string \"yesterday\"",
+        ),
+    ];
+    for (path, body, expected) in cases {
+        let (status, code, message) = refused(&server, path, &body);
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "InvalidInputException"),
+            "{path} {expected}: {message}"
+        );
+        assert!(
+            message.contains(expected),
+            "{path}: expected {expected:?} in {message:?}"
+        );
+    }
+    assert_eq!(stored(&home, "ml"), (0, 0), "nothing refused was stored");
+    // An unknown event property is refused like an item's.
+    let (status, _, message) = refused(
+        &server,
+        "/events",
+        &events(
+            serde_json::json!({}),
+            vec![event(
+                serde_json::json!({"properties": "{\"mood\": \"happy\"}"}),
+            )],
+        ),
+    );
+    assert_eq!(status, 400, "{message}");
+    assert!(
+        message.contains(
+            "eventList.1.properties.mood: \"mood\" is not a field of the INTERACTIONS dataset"
+        ),
+        "{message}"
+    );
+    // Within the limits, the same requests pass.
+    let (status, _, message) = refused(
+        &server,
+        "/events",
+        &events(
+            serde_json::json!({}),
+            vec![
+                ok_event.clone(),
+                event(
+                    serde_json::json!({"recommendationId": long(40), "impression": vec!["1"; 25]}),
+                ),
+            ],
+        ),
+    );
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(stored(&home, "ml"), (0, 2));
+}
+
 #[test]
 fn metrics_need_a_credential_unless_opened_and_healthz_says_only_ok() {
     let home = Home::new();
