@@ -20,6 +20,7 @@ pub mod group;
 pub mod http;
 pub mod memory;
 pub mod ops;
+pub mod out;
 pub mod pipeline;
 pub mod progress;
 pub mod publish;

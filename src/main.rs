@@ -3,6 +3,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use recflow::cli::{Cli, LogFormat};
+use recflow::errln;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -14,14 +15,23 @@ fn main() -> ExitCode {
     {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("Error: cannot start the async runtime: {e}");
+            errln!("Error: cannot start the async runtime: {e}");
             return ExitCode::from(2);
         }
     };
+    // A closed stdout (`recflow runs list | head`) is not a failure: the
+    // command ends with its own status, 0 for a listing (`recflow::out`).
+    // Any other write error on stdout fails the command.
     match runtime.block_on(recflow::cli::run(cli)) {
-        Ok(code) => ExitCode::from(code as u8),
+        Ok(code) => match recflow::out::failure() {
+            None => ExitCode::from(code as u8),
+            Some(e) => {
+                errln!("Error: {e}");
+                ExitCode::from(1)
+            }
+        },
         Err(e) => {
-            eprintln!("Error: {e:#}");
+            errln!("Error: {e:#}");
             ExitCode::from(1)
         }
     }

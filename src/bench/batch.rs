@@ -17,6 +17,7 @@ use rayon::prelude::*;
 use crate::batch::{BatchInput, BatchJob, BatchSettings, JobKind, OutputFormat, run_batch};
 use crate::campaign::Recommender;
 use crate::memory::peak_rss_bytes;
+use crate::outln;
 use crate::recipes::ials::IalsModel;
 use crate::recipes::{
     EventSettings, Exploration, Interactions, SolutionModel, TrainingData, UpModel,
@@ -45,7 +46,7 @@ pub async fn batch(args: BatchBenchArgs) -> anyhow::Result<()> {
     let built = Instant::now();
     let model = tokio::task::spawn_blocking(move || synthetic(n_users, n_items, k)).await??;
     let model = Arc::new(model);
-    println!(
+    outln!(
         "synthetic model: {n_users} users, {n_items} items, {k} factors, 3 seen items per user ({:.1}s)",
         built.elapsed().as_secs_f64()
     );
@@ -53,7 +54,7 @@ pub async fn batch(args: BatchBenchArgs) -> anyhow::Result<()> {
     // The bound: the same products, no selection, no output.
     let m = model.clone();
     let bound = tokio::task::spawn_blocking(move || gemm_bound(&m, n_users, n_items, k)).await?;
-    println!(
+    outln!(
         "bound (dense products of the same shapes, faer, blocks of 128 users): {bound:.1}s, {:.0} users/s",
         n_users as f64 / bound
     );
@@ -70,7 +71,7 @@ pub async fn batch(args: BatchBenchArgs) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     })
     .await?;
-    println!(
+    outln!(
         "scoring and top-{n} selection alone: {scoring:.1}s, {:.0} users/s",
         n_users as f64 / scoring
     );
@@ -93,7 +94,7 @@ pub async fn batch(args: BatchBenchArgs) -> anyhow::Result<()> {
             }
             w.write(buf.as_bytes()).await?;
             w.finish().await?;
-            println!("staged the input at {}", staged.url());
+            outln!("staged the input at {}", staged.url());
             (
                 BatchInput::Objects(vec![(staged, "users.jsonl".into())]),
                 format!("{prefix}/output/"),
@@ -132,14 +133,14 @@ pub async fn batch(args: BatchBenchArgs) -> anyhow::Result<()> {
     .await?;
     let secs = started.elapsed().as_secs_f64();
     let peak = peak_rss_bytes().unwrap_or(0);
-    println!(
+    outln!(
         "batch job: top-{} for {n_users} users in {secs:.1}s, {:.0} users/s, {:.0} MB of JSON lines to {output_url}",
         args.num_results,
         n_users as f64 / secs,
         manifest.output_bytes as f64 / 1e6
     );
-    println!("ratio to the bound: {:.2} (goal ≥ 0.50)", bound / secs);
-    println!(
+    outln!("ratio to the bound: {:.2} (goal ≥ 0.50)", bound / secs);
+    outln!(
         "peak RSS during the job: {:.0} MiB (the model alone: {:.0} MiB before the job)",
         peak as f64 / 1048576.0,
         rss_before as f64 / 1048576.0

@@ -22,6 +22,7 @@ use clap::Args;
 use crate::config::{Env, Settings};
 use crate::engine::{new_run, register, run_pipeline};
 use crate::http::{AppState, Auth, Faces, ServeConfig, router};
+use crate::outln;
 use crate::pipeline::Pipeline;
 use crate::store::{AttemptEnd, RunStatus, StepStatus, VersionKind};
 
@@ -94,7 +95,7 @@ pub async fn console(args: ConsoleBenchArgs) -> anyhow::Result<()> {
         .clone();
     let versions = copy_versions(&env, &solution, args.versions).await?;
     let (first_run, last_run) = write_history(&env, args.runs).await?;
-    println!(
+    outln!(
         "History: {} runs of a {}-step pipeline, {versions} versions of {solution}, written in {:.0} s.",
         args.runs,
         STEPS.len(),
@@ -142,13 +143,17 @@ pub async fn console(args: ConsoleBenchArgs) -> anyhow::Result<()> {
             format!("/api/v1/solutions?solution={solution}"),
         ),
     ];
-    println!(
+    outln!(
         "Median and slowest of {} sequential GETs per page; baseline: GET /healthz on the same server.",
         args.requests
     );
-    println!(
+    outln!(
         "{:<34} {:>9} {:>10} {:>10} {:>8}",
-        "page", "KiB", "median ms", "max ms", "ratio"
+        "page",
+        "KiB",
+        "median ms",
+        "max ms",
+        "ratio"
     );
     let mut baseline = None;
     for (label, path) in &pages {
@@ -156,7 +161,7 @@ pub async fn console(args: ConsoleBenchArgs) -> anyhow::Result<()> {
         let median = percentile(&times, 0.5);
         let max = times.iter().copied().fold(0.0, f64::max);
         let base = *baseline.get_or_insert(median);
-        println!(
+        outln!(
             "{label:<34} {:>9.1} {median:>10.2} {max:>10.2} {:>8.1}",
             bytes as f64 / 1024.0,
             median / base
@@ -270,6 +275,7 @@ async fn start_server(env: Env) -> anyhow::Result<(SocketAddr, tokio::task::Join
             ..Auth::default()
         },
         open_recommendations: false,
+        open_metrics: false,
         max_body_bytes: ServeConfig::DEFAULT_MAX_BODY_BYTES,
         reload_interval: Duration::from_secs(3600),
     };

@@ -10,6 +10,7 @@ use clap::Args;
 
 use crate::config::{Env, Settings};
 use crate::engine::{Engine, WorkerTiming, drive, new_run, register};
+use crate::outln;
 use crate::pipeline::Pipeline;
 
 #[derive(Debug, Args)]
@@ -52,12 +53,17 @@ pub async fn engine(args: EngineBenchArgs) -> anyhow::Result<()> {
     if let Some(url) = &args.postgres {
         stores.push(("PostgreSQL", url.clone()));
     }
-    println!(
+    outln!(
         "Engine overhead per no-op step (wall time of a run / steps); baseline: queue + finish one attempt row."
     );
-    println!(
+    outln!(
         "{:<11} {:<22} {:>7} {:>11} {:>12} {:>8}",
-        "store", "shape", "steps", "ms/step", "baseline ms", "ratio"
+        "store",
+        "shape",
+        "steps",
+        "ms/step",
+        "baseline ms",
+        "ratio"
     );
     for (label, url) in stores {
         let settings = Settings {
@@ -99,7 +105,7 @@ pub async fn engine(args: EngineBenchArgs) -> anyhow::Result<()> {
                 "bench run {id} {}",
                 report.status
             );
-            println!(
+            outln!(
                 "{label:<11} {shape:<22} {steps:>7} {ms:>11.2} {baseline:>12.2} {:>8.1}",
                 ms / baseline
             );

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 
 use crate::bench::statsforecast;
 use crate::forecast::{Algorithm, forecast, metrics};
+use crate::{out, outln};
 
 #[derive(Debug, Args)]
 pub struct ForecastBenchArgs {
@@ -121,7 +122,7 @@ pub fn forecast_bench(args: ForecastBenchArgs) -> anyhow::Result<()> {
         Some(None) => {
             let venv = statsforecast::default_python();
             if venv.is_none() {
-                println!("statsforecast skipped: no .bench-venv (run scripts/statsforecast-env).");
+                outln!("statsforecast skipped: no .bench-venv (run scripts/statsforecast-env).");
             }
             venv
         }
@@ -135,19 +136,19 @@ pub fn forecast_bench(args: ForecastBenchArgs) -> anyhow::Result<()> {
         groups.entry(s.period.as_str()).or_default().push(s);
     }
     groups.insert("ALL", all.iter().collect());
-    println!(
+    outln!(
         "M3: {} series; sMAPE (MASE) on the official horizons.",
         all.len()
     );
     let order = ["YEARLY", "QUARTERLY", "MONTHLY", "OTHER", "ALL"];
-    print!("{:<16}", "algorithm");
+    out!("{:<16}", "algorithm");
     for g in order {
-        print!(
+        out!(
             " {:>16}",
             format!("{g} ({})", groups.get(g).map_or(0, Vec::len))
         );
     }
-    println!(" {:>14}", "ms/1000 series");
+    outln!(" {:>14}", "ms/1000 series");
     for algorithm in Algorithm::ALL {
         let started = Instant::now();
         let cells: Vec<(f64, f64)> = order
@@ -156,20 +157,20 @@ pub fn forecast_bench(args: ForecastBenchArgs) -> anyhow::Result<()> {
             .collect();
         // Each series is scored twice (its group and ALL); halve the time.
         let ms = started.elapsed().as_secs_f64() * 1000.0 / 2.0 / all.len() as f64 * 1000.0;
-        print!("{:<16}", algorithm.name());
+        out!("{:<16}", algorithm.name());
         recflow_all.push(statsforecast::RecflowAll {
             name: algorithm.name(),
             smape: cells[order.len() - 1].0,
             ms_per_1000: ms,
         });
         for (s, m) in cells {
-            print!(" {:>16}", format!("{s:.2} ({m:.2})"));
+            out!(" {:>16}", format!("{s:.2} ({m:.2})"));
         }
-        println!(" {ms:>14.0}");
+        outln!(" {ms:>14.0}");
     }
     // auto: per frequency, the algorithm with the best backtest sMAPE on
     // the last horizon of the training data.
-    print!("{:<16}", "auto");
+    out!("{:<16}", "auto");
     let mut chosen = Vec::new();
     let mut weighted = 0.0;
     let mut weighted_mase = 0.0;
@@ -185,24 +186,24 @@ pub fn forecast_bench(args: ForecastBenchArgs) -> anyhow::Result<()> {
         weighted += s * groups[g].len() as f64;
         weighted_mase += m * groups[g].len() as f64;
         chosen.push(format!("{g}: {}", best.name()));
-        print!(" {:>16}", format!("{s:.2} ({m:.2})"));
+        out!(" {:>16}", format!("{s:.2} ({m:.2})"));
     }
     let n = all.len() as f64;
-    println!(
+    outln!(
         " {:>16}",
         format!("{:.2} ({:.2})", weighted / n, weighted_mase / n)
     );
-    println!("  auto chose {}", chosen.join(", "));
-    print!("{:<16}", "Theta, published");
+    outln!("  auto chose {}", chosen.join(", "));
+    out!("{:<16}", "Theta, published");
     for (_, v) in THETA_PUBLISHED {
-        print!(" {:>16}", format!("{v:.2}"));
+        out!(" {:>16}", format!("{v:.2}"));
     }
-    println!();
+    outln!();
     if let Some(python) = python {
         let scores = statsforecast::run(&args.m3, &python)?;
         statsforecast::print_rows(&scores, &order);
         statsforecast::print_comparison(&scores, &recflow_all);
-        println!("  (speeds are approximate: both ran on 2 cores shared with other work)");
+        outln!("  (speeds are approximate: both ran on 2 cores shared with other work)");
     }
     Ok(())
 }

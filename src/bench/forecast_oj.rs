@@ -20,6 +20,7 @@ use crate::forecast::attributes::ItemAttributes;
 use crate::forecast::frequency::Frequency;
 use crate::forecast::global::{GlobalConfig, GlobalSeries, QuantilePaths, train};
 use crate::forecast::{Algorithm, forecast, metrics};
+use crate::outln;
 use crate::schema::{DatasetType, Field, FieldType, ITEM_ID, Schema};
 
 #[derive(Debug, Args)]
@@ -198,7 +199,7 @@ impl Scores {
         let wql: Vec<f64> = (0..3)
             .map(|j| metrics::wql(&self.actual, &self.quantiles[j], QUANTILES[j]))
             .collect();
-        println!(
+        outln!(
             "{name:<28} {:>7.4} {:>8.4} {:>8.4} {:>8.4} {:>8.4} {:>8.1} {:>9.2}",
             metrics::wape(&self.actual, &self.p50),
             wql[0],
@@ -399,7 +400,7 @@ pub fn forecast_oj_bench(args: ForecastOjBenchArgs) -> anyhow::Result<()> {
         "{}: {weeks} weeks, too short for {WINDOWS} windows of {HORIZON}",
         args.path.display()
     );
-    println!(
+    outln!(
         "Orange juice: {} series × {weeks} weeks; {WINDOWS} rolling windows of {HORIZON} weeks at the end, pooled.",
         panel.len()
     );
@@ -409,7 +410,7 @@ pub fn forecast_oj_bench(args: ForecastOjBenchArgs) -> anyhow::Result<()> {
         .iter()
         .map(|a| a.name.as_str())
         .collect();
-    println!("Item metadata: {}.", names.join(", "));
+    outln!("Item metadata: {}.", names.join(", "));
     let full = |related, metadata| Variant {
         related,
         metadata,
@@ -437,9 +438,16 @@ pub fn forecast_oj_bench(args: ForecastOjBenchArgs) -> anyhow::Result<()> {
         global(&panel, cut, cold(Some(&metadata)), &mut new_with_metadata)?;
         global(&panel, cut, cold(None), &mut new_without)?;
     }
-    println!(
+    outln!(
         "{:<28} {:>7} {:>8} {:>8} {:>8} {:>8} {:>8} {:>9}",
-        "model", "WAPE", "wQL[0.1]", "wQL[0.5]", "wQL[0.9]", "avg wQL", "train s", "predict s"
+        "model",
+        "WAPE",
+        "wQL[0.1]",
+        "wQL[0.5]",
+        "wQL[0.9]",
+        "avg wQL",
+        "train s",
+        "predict s"
     );
     with.row("global + price, deal, feat");
     without.row("global, no related series");
@@ -453,21 +461,21 @@ pub fn forecast_oj_bench(args: ForecastOjBenchArgs) -> anyhow::Result<()> {
             metrics::wape(&a.actual, &a.p50) / metrics::wape(&b.actual, &b.p50)
         )
     };
-    println!(
+    outln!(
         "related series: {} (with / without)",
         ratio(&with, &without)
     );
-    println!(
+    outln!(
         "item metadata: {} (with / without, both with related series)",
         ratio(&with_metadata, &with)
     );
-    println!(
+    outln!(
         "Cold start: every third series keeps only its last {} weeks; those are scored.",
         args.new_history
     );
     new_with_metadata.row("new: global + rel. + metadata");
     new_without.row("new: global + related");
-    println!(
+    outln!(
         "item metadata for new items: {} (with / without)",
         ratio(&new_with_metadata, &new_without)
     );

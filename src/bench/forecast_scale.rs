@@ -19,6 +19,7 @@ use crate::forecast::frequency::Frequency;
 use crate::forecast::panel::{Aggregation, Fill, Panel, SeriesSettings};
 use crate::forecast::predictor::{self, ItemForecast, Method};
 use crate::memory::peak_rss_bytes;
+use crate::outln;
 use crate::progress::Progress;
 
 #[derive(Debug, Args)]
@@ -100,7 +101,7 @@ pub fn forecast_scale(args: ForecastScaleBenchArgs) -> anyhow::Result<()> {
         })
         .collect::<anyhow::Result<_>>()?;
     let cores = rayon::current_num_threads();
-    println!(
+    outln!(
         "{} weekly series × {} periods ({} rows), horizon {}, {cores} threads",
         args.series,
         args.periods,
@@ -110,7 +111,7 @@ pub fn forecast_scale(args: ForecastScaleBenchArgs) -> anyhow::Result<()> {
     let started = Instant::now();
     let df = frame(args.series, args.periods)?;
     let loaded_rss = rss_bytes();
-    println!(
+    outln!(
         "input frame: {:.1}s, {} resident (baseline)",
         started.elapsed().as_secs_f64(),
         mb(loaded_rss)
@@ -127,7 +128,7 @@ pub fn forecast_scale(args: ForecastScaleBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let panel = Panel::build(&df, None, &settings, args.horizon)?;
     drop(df);
-    println!(
+    outln!(
         "panel: {:.1}s, {} items × {} periods",
         t.elapsed().as_secs_f64(),
         panel.items.len(),
@@ -137,9 +138,13 @@ pub fn forecast_scale(args: ForecastScaleBenchArgs) -> anyhow::Result<()> {
     let quantiles = predictor::DEFAULT_QUANTILES;
     let no_global =
         |_: &Panel, _: usize| -> anyhow::Result<Vec<Option<ItemForecast>>> { Ok(Vec::new()) };
-    println!(
+    outln!(
         "{:<16} {:>10} {:>16} {:>10} {:>10}",
-        "backtest", "seconds", "ms/1000 series", "× naive", "avg wQL"
+        "backtest",
+        "seconds",
+        "ms/1000 series",
+        "× naive",
+        "avg wQL"
     );
     let mut naive_seconds = None;
     for method in &methods {
@@ -160,7 +165,7 @@ pub fn forecast_scale(args: ForecastScaleBenchArgs) -> anyhow::Result<()> {
             naive_seconds = Some(secs);
         }
         let wql = b.overall(0).metrics(&quantiles).average_wql;
-        println!(
+        outln!(
             "{:<16} {:>10.2} {:>16.1} {:>10} {:>10}",
             method.name(),
             secs,
@@ -187,13 +192,13 @@ pub fn forecast_scale(args: ForecastScaleBenchArgs) -> anyhow::Result<()> {
                 .len()
         })
         .sum();
-    println!(
+    outln!(
         "forecast ({}): {:.2}s for {rows} rows",
         method.name(),
         t.elapsed().as_secs_f64()
     );
     let peak = peak_rss_bytes();
-    println!(
+    outln!(
         "memory: peak {} vs {} with the input frame loaded ({}×)",
         mb(peak),
         mb(loaded_rss),

@@ -16,6 +16,7 @@ use polars::prelude::*;
 
 use crate::config::{Env, Settings};
 use crate::dataset::import::{ImportJob, ImportSpec, run_import};
+use crate::outln;
 use crate::schema::{AvroSchema, DatasetType, Schema};
 
 #[derive(Debug, Args)]
@@ -102,9 +103,17 @@ pub async fn import(args: ImportBenchArgs) -> anyhow::Result<()> {
     })
     .await?;
 
-    println!(
+    outln!(
         "{:<20} {:>9} {:>7} {:>10} {:>12} {:>8} {:>12} {:>8} {:>7}",
-        "source", "rows in", "MB", "recflow s", "rows/s", "MB/s", "baseline s", "MB/s", "ratio"
+        "source",
+        "rows in",
+        "MB",
+        "recflow s",
+        "rows/s",
+        "MB/s",
+        "baseline s",
+        "MB/s",
+        "ratio"
     );
     for case in &cases {
         let bytes = std::fs::read(&case.path).with_context(|| case.path.display().to_string())?;
@@ -137,7 +146,7 @@ pub async fn import(args: ImportBenchArgs) -> anyhow::Result<()> {
             rows_out = report.manifest.rows;
         }
         let (b, o) = (median(&mut baseline), median(&mut ours));
-        println!(
+        outln!(
             "{:<20} {:>9} {:>7.1} {:>10.3} {:>12.0} {:>8.1} {:>12.3} {:>8.1} {:>7.2}",
             case.name,
             rows_in,
@@ -149,9 +158,9 @@ pub async fn import(args: ImportBenchArgs) -> anyhow::Result<()> {
             mb / b.as_secs_f64(),
             b.as_secs_f64() / o.as_secs_f64(),
         );
-        println!("{:<20} ({} valid rows published)", "", rows_out);
+        outln!("{:<20} ({} valid rows published)", "", rows_out);
     }
-    println!(
+    outln!(
         "ratio = recflow throughput / baseline throughput (1.00 = as fast as a plain read and write)"
     );
     Ok(())

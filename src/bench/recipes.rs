@@ -23,6 +23,7 @@ use crate::recipes::{
     Algorithm, EventSettings, Interactions, NextItemSpec, RecipeSpec, SimsSpec, SolutionModel,
     TrainingData, TrendingNowSpec, UserPersonalizationSpec,
 };
+use crate::{out, outln};
 
 #[derive(Debug, Args)]
 pub struct RecipesBenchArgs {
@@ -187,7 +188,7 @@ fn bench_dataset(name: &str, data: &Interactions, args: &RecipesBenchArgs) -> an
         .collect();
     let validation = &inner.test_users;
     let test = &outer.test_users;
-    println!(
+    outln!(
         "\n{name}: {} interactions, {} users, {} items; {} test users, {} validation users",
         data.len(),
         data.users.len(),
@@ -342,12 +343,19 @@ fn bench_dataset(name: &str, data: &Interactions, args: &RecipesBenchArgs) -> an
             .and_then(|s| s["implicit_als_seconds"].as_f64());
     }
 
-    println!(
+    outln!(
         "{:<36} {:>16} {:>8} {:>9} {:>7} {:>8} {:>8} {:>8}  tuned on validation",
-        "recipe", "NDCG@10 ± se", "P@10", "recall@20", "MRR@25", "coverage", "train s", "peak MB"
+        "recipe",
+        "NDCG@10 ± se",
+        "P@10",
+        "recall@20",
+        "MRR@25",
+        "coverage",
+        "train s",
+        "peak MB"
     );
     for r in &rows {
-        println!(
+        outln!(
             "{:<36} {:>8.4} ± {:.4} {:>8.4} {:>9.4} {:>7.4} {:>8.4} {:>8.2} {:>8}  {}",
             r.name,
             r.ndcg10,
@@ -361,15 +369,15 @@ fn bench_dataset(name: &str, data: &Interactions, args: &RecipesBenchArgs) -> an
             r.tuned
         );
     }
-    print!(
+    out!(
         "iALS training time at {SPEED_FACTORS} factors, {SPEED_ITERATIONS} iterations (median of 7): recflow {ours:.3}s"
     );
     match implicit_seconds {
-        Some(theirs) => println!(
+        Some(theirs) => outln!(
             ", implicit {theirs:.3}s, recflow is {:.2}x faster",
             theirs / ours
         ),
-        None => println!(),
+        None => outln!(),
     }
     Ok(())
 }

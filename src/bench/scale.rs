@@ -11,6 +11,7 @@ use clap::Args;
 use rand::{Rng, SeedableRng};
 
 use crate::memory::peak_rss_bytes;
+use crate::outln;
 use crate::recipes::{EventSettings, Interactions, Recipe, TrainingData, UserPersonalizationSpec};
 
 #[derive(Debug, Args)]
@@ -70,7 +71,7 @@ pub fn scale(args: ScaleBenchArgs) -> anyhow::Result<()> {
         data.item.push(items.draw(&mut rng));
         data.timestamp.push(1_700_000_000 + n as i64 / 10);
     }
-    println!(
+    outln!(
         "synthetic data: {} interactions, {} users, {} items (Zipf 0.9 items, 0.5 users) in {:.1}s",
         args.interactions,
         args.users,
@@ -81,7 +82,7 @@ pub fn scale(args: ScaleBenchArgs) -> anyhow::Result<()> {
     let t = Instant::now();
     let td = TrainingData::new(&data, &EventSettings::default())?;
     let prepare = t.elapsed().as_secs_f64();
-    println!(
+    outln!(
         "baseline (user × item matrix, {} non-zeros): {prepare:.2}s",
         td.matrix.nnz()
     );
@@ -91,7 +92,7 @@ pub fn scale(args: ScaleBenchArgs) -> anyhow::Result<()> {
         iterations: args.iterations,
         ..Default::default()
     };
-    println!(
+    outln!(
         "user-personalization resolves to {:?} for {} items",
         spec.resolve(args.items),
         args.items
@@ -100,7 +101,7 @@ pub fn scale(args: ScaleBenchArgs) -> anyhow::Result<()> {
     let model = spec.train(&td)?;
     let train = t.elapsed().as_secs_f64();
     let peak = peak_rss_bytes().map(|b| b as f64 / (1u64 << 30) as f64);
-    println!(
+    outln!(
         "training: {train:.1}s ({:.2}s per iteration, {:.1}x the baseline); peak RSS {} (target < 4 GiB)",
         train / args.iterations as f64,
         train / prepare,

@@ -22,6 +22,7 @@ use crate::filter::Filter;
 use crate::filter::catalog::FilterData;
 use crate::http::live::LiveCampaign;
 use crate::http::{AppState, Auth, ServeConfig, router};
+use crate::outln;
 use crate::recipes::{Ask, Exploration, Query};
 use crate::schema::{AvroSchema, DatasetType, Schema};
 use crate::store::CampaignRecord;
@@ -51,16 +52,20 @@ const CATEGORIES: usize = 20;
 const FILTER: &str = "INCLUDE ItemID WHERE Items.CATEGORY IN ($CATEGORY) | EXCLUDE ItemID WHERE Items.PRICE > $MAX_PRICE";
 
 pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
-    println!(
+    outln!(
         "GetRecommendations over HTTP on 127.0.0.1: {} users, {} factors, numResults 25; \
          throughput with {} closed-loop clients, latency at {} requests/s open loop, {} s each",
-        args.users, args.factors, args.clients, args.rate, args.seconds
+        args.users,
+        args.factors,
+        args.clients,
+        args.rate,
+        args.seconds
     );
-    println!(
+    outln!(
         "filter: {FILTER}\n        with CATEGORY = 3 of {CATEGORIES} categories, MAX_PRICE = 50 (of 0..100)"
     );
-    println!();
-    println!(
+    outln!();
+    outln!(
         "{:>7} {:>7} {:>12} {:>10} {:>9} {:>9} {:>9} {:>7} {:>14} {:>8}",
         "items",
         "filter",
@@ -91,6 +96,7 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
                 bind: "127.0.0.1:0".parse()?,
                 auth: Auth::default(),
                 open_recommendations: true,
+                open_metrics: false,
                 max_body_bytes: ServeConfig::DEFAULT_MAX_BODY_BYTES,
                 reload_interval: Duration::from_secs(3600),
             },
@@ -104,7 +110,7 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
         for filtered in [false, true] {
             let max = closed_loop(&url, args.users, filtered, args.clients, args.seconds).await;
             let lat = open_loop(&url, args.users, filtered, args.rate, args.seconds).await;
-            println!(
+            outln!(
                 "{:>7} {:>7} {:>12.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>14.3} {:>8}",
                 n_items,
                 if filtered { "yes" } else { "no" },
@@ -124,11 +130,11 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
         }
         server.abort();
     }
-    println!(
+    outln!(
         "\n`mask µs`: getting the filter's mask for a request (item masks are cached by \
          parameter values) and applying it to the catalog's scores."
     );
-    println!(
+    outln!(
         "`in-process ms` is the same answer (scoring, filter, top-25) without HTTP or JSON, \
          one request at a time; the server runs on this process's runtime and the load \
          clients share the machine's 2 cores with it."

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use crate::{out, outln};
 use serde::{Deserialize, Deserializer};
 
 /// The two statsforecast models the script runs, in table order.
@@ -147,18 +148,20 @@ pub fn print_rows(scores: &ExternalScores, order: &[&str]) {
         let Some(model) = scores.models.get(name) else {
             continue;
         };
-        print!("{:<16}", format!("sf {name}"));
+        out!("{:<16}", format!("sf {name}"));
         for g in order {
             let cell = model.groups.get(*g).map_or("-".to_string(), |c| {
                 format!("{:.2} ({:.2})", c.smape, c.mase)
             });
-            print!(" {cell:>16}");
+            out!(" {cell:>16}");
         }
-        println!(" {:>14.0}", model.ms_per_1000);
+        outln!(" {:>14.0}", model.ms_per_1000);
     }
-    println!(
+    outln!(
         "  sf = statsforecast {}, n_jobs={}, warm-up {:.1} s (not counted)",
-        scores.statsforecast_version, scores.n_jobs, scores.warmup_s
+        scores.statsforecast_version,
+        scores.n_jobs,
+        scores.warmup_s
     );
 }
 
@@ -197,7 +200,7 @@ pub fn print_comparison(scores: &ExternalScores, recflow: &[RecflowAll]) {
         } else {
             format!("recflow {:.1}x slower", 1.0 / ratio)
         };
-        println!(
+        outln!(
             "recflow {label} vs statsforecast {theirs}: sMAPE {:.2} vs {:.2} ({:+.2}), {speed}",
             r.smape,
             all.smape,

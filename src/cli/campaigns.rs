@@ -5,6 +5,7 @@ use super::{CampaignsCommand, RecommendArgs, SegmentArgs};
 use crate::campaign::RecommendationsResponse;
 use crate::config::Env;
 use crate::ops::campaigns;
+use crate::outln;
 use crate::recipes::{Query, SegmentQuery};
 
 pub async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
@@ -39,22 +40,25 @@ pub async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
         CampaignsCommand::Show { campaign } => {
             let d = campaigns::show(env, &campaign).await?;
             let c = &d.campaign;
-            println!(
+            outln!(
                 "campaign {} (dataset group {}) serves {} v{}",
-                c.name, c.dataset_group, c.solution, c.solution_version
+                c.name,
+                c.dataset_group,
+                c.solution,
+                c.solution_version
             );
-            println!("config: {}", c.config);
-            println!(
+            outln!("config: {}", c.config);
+            outln!(
                 "event tracker (trackingId for PutEvents): {}",
                 d.tracking_id
             );
-            println!("deployments, newest first:");
+            outln!("deployments, newest first:");
             for dep in &d.deployments {
                 let run = dep
                     .run_id
                     .map(|r| format!(" by run {r}"))
                     .unwrap_or_default();
-                println!(
+                outln!(
                     "  {} {} v{}{run}",
                     when(dep.deployed_at),
                     dep.solution,
@@ -65,17 +69,23 @@ pub async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
         CampaignsCommand::Update { campaign, version } => {
             let m = campaigns::update(env, &campaign, version).await?;
             let c = &m.campaign;
-            println!(
+            outln!(
                 "campaign {} now serves {} v{} (was v{})",
-                c.name, c.solution, c.solution_version, m.from
+                c.name,
+                c.solution,
+                c.solution_version,
+                m.from
             );
         }
         CampaignsCommand::Rollback { campaign } => {
             let m = campaigns::rollback(env, &campaign).await?;
             let c = &m.campaign;
-            println!(
+            outln!(
                 "campaign {} rolled back to {} v{} (was v{})",
-                c.name, c.solution, c.solution_version, m.from
+                c.name,
+                c.solution,
+                c.solution_version,
+                m.from
             );
         }
     }
@@ -90,12 +100,12 @@ pub async fn recommend(env: &Env, args: RecommendArgs) -> anyhow::Result<i32> {
     };
     let answer = campaigns::recommend(env, &args.campaign, &query, args.num_results).await?;
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&RecommendationsResponse::new(answer.items))?
         );
     } else {
-        println!(
+        outln!(
             "{} v{} for {}:",
             answer.solution,
             answer.version,
@@ -130,14 +140,16 @@ pub async fn segment(env: &Env, args: SegmentArgs) -> anyhow::Result<i32> {
         campaigns::segment(env, &args.solution, args.version, &query, args.num_results).await?;
     if args.json {
         let ids: Vec<&str> = answer.items.iter().map(|(u, _)| u.as_str()).collect();
-        println!(
+        outln!(
             "{}",
             serde_json::json!({"input": input, "output": {"recommendedUsers": ids}})
         );
     } else {
-        println!(
+        outln!(
             "{} v{} ({}), users for {input}:",
-            answer.solution, answer.version, answer.recipe
+            answer.solution,
+            answer.version,
+            answer.recipe
         );
         table(
             &["RANK", "USER", "SCORE"],

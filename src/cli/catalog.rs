@@ -4,6 +4,7 @@ use super::print::{table, when};
 use super::{DatasetsCommand, SolutionsCommand};
 use crate::config::Env;
 use crate::ops::{PageAsk, catalog};
+use crate::outln;
 
 pub async fn datasets(env: &Env, c: DatasetsCommand) -> anyhow::Result<i32> {
     match c {
@@ -35,19 +36,19 @@ pub async fn datasets(env: &Env, c: DatasetsCommand) -> anyhow::Result<i32> {
         }
         DatasetsCommand::Show { dataset, version } => {
             let v = catalog::dataset_version(env, &dataset, version).await?;
-            println!(
+            outln!(
                 "{} v{}: {} (created {})",
                 v.owner,
                 v.version,
                 v.status,
                 when(v.created_at)
             );
-            println!("location: {}", v.location);
+            outln!("location: {}", v.location);
             if let Some(e) = &v.error {
-                println!("error: {e}");
+                outln!("error: {e}");
             }
             if let Some(m) = &v.manifest {
-                println!("{}", serde_json::to_string_pretty(m)?);
+                outln!("{}", serde_json::to_string_pretty(m)?);
             }
         }
     }
@@ -96,28 +97,28 @@ pub async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
         }
         SolutionsCommand::Show { solution, version } => {
             let (record, m) = catalog::solution_version(env, &solution, version).await?;
-            println!(
+            outln!(
                 "{} v{} ({}), created {}",
                 m.solution,
                 m.version,
                 m.recipe,
                 when(m.created_at)
             );
-            println!("location: {}", record.location);
-            println!("settings: {}", m.settings);
+            outln!("location: {}", record.location);
+            outln!("settings: {}", m.settings);
             let datasets: Vec<String> = m
                 .dataset_versions
                 .iter()
                 .map(|(d, v)| format!("{}/{d} v{v}", m.dataset_group))
                 .collect();
-            println!(
+            outln!(
                 "data: {} ({} interactions, {} users, {} items)",
                 datasets.join(", "),
                 m.counts.interactions,
                 m.counts.users,
                 m.counts.items
             );
-            println!(
+            outln!(
                 "training: {:.2}s, peak memory {}",
                 m.training_seconds,
                 m.peak_rss_bytes
@@ -126,13 +127,13 @@ pub async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
             );
             if let Some(from) = m.updated_from {
                 let of = m.metrics_from_version.unwrap_or(from);
-                println!(
+                outln!(
                     "training mode: update of v{from}; the metrics below are those of v{of}, its last full training"
                 );
             }
-            println!("metrics ({} test users):", m.test_users);
+            outln!("metrics ({} test users):", m.test_users);
             for (k, v) in &m.metrics {
-                println!("  {k:<45} {v:.4}");
+                outln!("  {k:<45} {v:.4}");
             }
             if let Some(t) = &m.tuning {
                 println!("tuning (validation {}):", t.objective);

@@ -8,6 +8,7 @@ use crate::config::Env;
 use crate::forecast::predictor::{AutoChoice, Metrics};
 use crate::ops::PageAsk;
 use crate::ops::forecasts::{self, PlotWindow};
+use crate::outln;
 
 pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
     match c {
@@ -55,7 +56,7 @@ pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
             worst,
         } => {
             let m = forecasts::metrics(env, &predictor, version).await?;
-            println!(
+            outln!(
                 "{} v{}: {} ({} choice), horizon {} {} periods, {} backtest window(s), created {}",
                 m.predictor,
                 m.version,
@@ -74,7 +75,7 @@ pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
                 .iter()
                 .map(|(d, v)| format!("{}/{d} v{v}", m.dataset_group))
                 .collect();
-            println!(
+            outln!(
                 "data: {} ({} items, {} periods from {} to {})",
                 data.join(", "),
                 m.items,
@@ -87,9 +88,9 @@ pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
                 .iter()
                 .map(|(k, v)| format!("{k}: {v}"))
                 .collect();
-            println!("items per algorithm: {}", served.join(", "));
+            outln!("items per algorithm: {}", served.join(", "));
             if m.candidates.iter().any(|c| c.algorithm == "global") {
-                println!(
+                outln!(
                     "global model inputs: related series {}; item metadata {}",
                     if m.use_related { "yes" } else { "no" },
                     if m.item_attributes.is_empty() {
@@ -125,7 +126,7 @@ pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
             table(&header, rows);
             if worst > 0 {
                 let items = forecasts::items(env, &m, "", worst).await?;
-                println!();
+                outln!();
                 table(
                     &["ITEM", "ALGORITHM", "AVG wQL", "WINDOWS"],
                     items
@@ -154,7 +155,7 @@ pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
                 PathBuf::from(format!("{}.svg", crate::forecast::job::file_safe(&item)))
             });
             crate::forecast::plot::write_text(&out, &svg)?;
-            println!("wrote {}", out.display());
+            outln!("wrote {}", out.display());
         }
     }
     Ok(0)

@@ -103,6 +103,11 @@ pub struct ServeArgs {
     /// authentication (events always need it).
     #[arg(long, env = "RECFLOW_OPEN_RECOMMENDATIONS", value_parser = clap::builder::BoolishValueParser::new())]
     pub open_recommendations: bool,
+    /// Answer /metrics without authentication (it names campaigns, solution
+    /// versions and dataset groups; by default it needs a token, a read-only
+    /// one is enough).
+    #[arg(long, env = "RECFLOW_OPEN_METRICS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub open_metrics: bool,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "RECFLOW_MAX_BODY_BYTES", default_value_t = crate::http::ServeConfig::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
@@ -139,6 +144,9 @@ pub struct ScheduleArgs {
     /// Largest request body the API accepts, in bytes.
     #[arg(long, default_value_t = 1 << 20)]
     pub max_body_bytes: usize,
+    /// Answer /metrics without authentication (see `serve --open-metrics`).
+    #[arg(long, env = "RECFLOW_OPEN_METRICS", value_parser = clap::builder::BoolishValueParser::new())]
+    pub open_metrics: bool,
 }
 
 #[derive(Debug, Args)]
@@ -365,6 +373,7 @@ async fn serve(env: Env, args: ServeArgs) -> anyhow::Result<i32> {
         bind: args.bind,
         auth: crate::http::Auth::from_env()?,
         open_recommendations: args.open_recommendations,
+        open_metrics: args.open_metrics,
         max_body_bytes: args.max_body_bytes,
         reload_interval: args.reload_interval,
     };
@@ -393,6 +402,7 @@ async fn schedule(env: Env, args: ScheduleArgs) -> anyhow::Result<i32> {
             bind,
             auth: crate::http::Auth::from_env()?,
             open_recommendations: false,
+            open_metrics: args.open_metrics,
             max_body_bytes: args.max_body_bytes,
             reload_interval: args.reload_interval,
         };

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::engine::StepReport;
+use crate::outln;
 use crate::store::StepStatus;
 
 /// Prints a table with left-aligned columns two spaces apart.
@@ -19,7 +20,7 @@ pub fn table(headers: &[&str], rows: Vec<Vec<String>>) {
             .zip(&widths)
             .map(|(c, w)| format!("{c:<w$}"))
             .collect();
-        println!("{}", parts.join("  ").trim_end());
+        outln!("{}", parts.join("  ").trim_end());
     };
     line(headers.iter().map(|h| h.to_string()).collect());
     for row in rows {
@@ -69,7 +70,7 @@ pub fn step_printer(width: usize) -> impl FnMut(&StepReport) + Send {
             Some(e) => format!("{} failed: {e}", r.step_type),
             None => r.summary.clone(),
         };
-        println!(
+        outln!(
             "  {} {:<width$}  {:>6.1}s  {text}{}",
             mark(r.status),
             r.id,

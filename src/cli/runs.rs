@@ -10,18 +10,19 @@ use crate::ops::runs::{self, RunFilter};
 use crate::pipeline::Pipeline;
 use crate::scheduler::trigger::GivenParams;
 use crate::store::RunStatus;
+use crate::{errln, out, outln};
 
 pub fn validate(files: &[PathBuf]) -> i32 {
     let mut failed = 0;
     for checked in pipelines::validate(files) {
         match checked.result {
-            Ok((name, steps)) => println!(
+            Ok((name, steps)) => outln!(
                 "ok: {} (pipeline {name}, {steps} steps)",
                 checked.file.display()
             ),
             Err(e) => {
                 failed += 1;
-                println!("{e}");
+                outln!("{e}");
             }
         }
     }
@@ -40,7 +41,7 @@ pub async fn run_file(
         .map(|s| s.id().len())
         .max()
         .unwrap_or(4);
-    println!(
+    outln!(
         "Running pipeline {} ({}; state {}, warehouse {})",
         pipeline.spec.name,
         pipeline.file.display(),
@@ -52,20 +53,20 @@ pub async fn run_file(
     let secs = report.duration.as_secs_f64();
     match report.status {
         RunStatus::Succeeded => {
-            println!("Run {} succeeded in {secs:.1}s.", report.run_id);
+            outln!("Run {} succeeded in {secs:.1}s.", report.run_id);
             for step in report
                 .steps
                 .iter()
                 .filter(|s| s.step_type == "batch_inference")
             {
                 if let Some(out) = step.summary.rsplit("→ ").next() {
-                    println!("Export ({}): {out}", step.id);
+                    outln!("Export ({}): {out}", step.id);
                 }
             }
             Ok(0)
         }
         status => {
-            println!(
+            outln!(
                 "Run {} {status} in {secs:.1}s{}; details: recflow runs show {} --logs",
                 report.run_id,
                 report.error.map(|e| format!(" ({e})")).unwrap_or_default(),
@@ -85,14 +86,14 @@ pub async fn trigger(env: &Env, args: TriggerArgs) -> anyhow::Result<i32> {
         "trigger",
     )
     .await?;
-    println!("{}", run.id);
+    outln!("{}", run.id);
     if !args.wait {
         return Ok(0);
     }
     // Follow the run: print attempts as they end, then the run's status.
     let run = runs::follow(env, run.id, &mut |a| {
         let text = a.error.clone().or(a.summary.clone()).unwrap_or_default();
-        eprintln!(
+        errln!(
             "  {} {}  {text}{}",
             mark(a.status),
             a.step_id,
@@ -100,7 +101,7 @@ pub async fn trigger(env: &Env, args: TriggerArgs) -> anyhow::Result<i32> {
         );
     })
     .await?;
-    eprintln!(
+    errln!(
         "Run {} {}{}",
         run.id,
         run.status,
@@ -155,7 +156,7 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
         }
         RunsCommand::Show { run_id, logs } => {
             let runs::RunDetail { run: r, attempts } = runs::show(env, run_id).await?;
-            println!(
+            outln!(
                 "Run {} of pipeline {}: {} (trigger {}, created {})",
                 r.id,
                 r.pipeline,
@@ -166,7 +167,7 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
             if let (Some(ld), Some(a), Some(b)) =
                 (r.logical_date, r.data_interval_start, r.data_interval_end)
             {
-                println!(
+                outln!(
                     "Logical date {}, data interval {} to {}",
                     when(ld),
                     when(a),
@@ -174,10 +175,10 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
                 );
             }
             if r.params.as_object().is_some_and(|m| !m.is_empty()) {
-                println!("Params {}", r.params);
+                outln!("Params {}", r.params);
             }
             if let Some(e) = &r.error {
-                println!("Error: {e}");
+                outln!("Error: {e}");
             }
             table(
                 &[
@@ -208,9 +209,9 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
             );
             if logs {
                 for a in attempts.iter().filter(|a| !a.log.is_empty()) {
-                    println!("\n{} attempt {}:", a.step_id, a.attempt);
+                    outln!("\n{} attempt {}:", a.step_id, a.attempt);
                     for line in a.log.lines() {
-                        println!("  {line}");
+                        outln!("  {line}");
                     }
                 }
             }
@@ -222,27 +223,28 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
             follow,
         } => {
             let a = runs::attempt(env, run_id, &step, attempt).await?;
-            print!("{}", a.log);
+            out!("{}", a.log);
             if follow {
-                use std::io::Write as _;
                 let mut sent = a.log.len();
-                while let runs::LogTail::Text(text, now) =
-                    runs::tail_log(env, run_id, &step, a.attempt, sent).await?
+                // Until the attempt ends, or the reader leaves.
+                while !crate::out::closed()
+                    && let runs::LogTail::Text(text, now) =
+                        runs::tail_log(env, run_id, &step, a.attempt, sent).await?
                 {
-                    print!("{text}");
-                    std::io::stdout().flush()?;
+                    out!("{text}");
+                    crate::out::flush();
                     sent = now;
                 }
             }
         }
         RunsCommand::Cancel { run_id } => {
             runs::cancel(env, run_id).await?;
-            println!("Run {run_id}: cancel requested; running steps stop at their next heartbeat.");
+            outln!("Run {run_id}: cancel requested; running steps stop at their next heartbeat.");
         }
         RunsCommand::Retry { run_id } => {
-            println!("Retrying run {run_id}:");
+            outln!("Retrying run {run_id}:");
             let report = runs::retry_here(env, run_id, &mut step_printer(20)).await?;
-            println!("Run {run_id} {}.", report.status);
+            outln!("Run {run_id} {}.", report.status);
             return Ok(if report.status == RunStatus::Succeeded {
                 0
             } else {

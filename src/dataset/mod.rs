@@ -223,7 +223,7 @@ pub async fn load_with_puts(
 }
 
 /// `numRatings`, `NUM_RATINGS` and `num_ratings` name the same field.
-fn field_key(name: &str) -> String {
+pub fn field_key(name: &str) -> String {
     name.chars()
         .filter(|c| *c != '_')
         .flat_map(char::to_lowercase)

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod events;
+pub mod limits;
 pub mod live;
 pub mod metrics;
 pub mod runtime;
@@ -50,6 +51,9 @@ pub struct ServeConfig {
     pub auth: Auth,
     /// Recommendation endpoints answer without authentication.
     pub open_recommendations: bool,
+    /// `/metrics` answers without authentication (for a Prometheus that
+    /// cannot send a token).
+    pub open_metrics: bool,
     /// Requests with larger bodies are refused.
     pub max_body_bytes: usize,
     /// How often the state store is checked for campaign changes.
@@ -219,35 +223,50 @@ async fn read_body(
     }
 }
 
-/// Parses a JSON body; an error names the member (`eventList[0].sentAt: ...`).
+/// Parses a JSON body; an error names the member as the limits do
+/// (`eventList.1.sentAt: ...`, list entries counted from 1).
 fn parse_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
+    let parsed = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let mut path = limits::Path::root();
+        for segment in e.path().iter() {
+            use serde_path_to_error::Segment;
+            path = match segment {
+                Segment::Seq { index } => path.entry(*index),
+                Segment::Map { key } => path.member(key),
+                Segment::Enum { variant } => path.member(variant),
+                Segment::Unknown => path.member("?"),
+            };
+        }
         let inner = e.into_inner();
-        if path == "." {
+        if path.to_string().is_empty() {
             ApiError::invalid(format!("the body is not a valid request: {inner}"))
         } else {
             ApiError::invalid(format!("{path}: {inner}"))
         }
-    })
+    })?;
+    // One JSON value, nothing after it.
+    de.end()
+        .map_err(|e| ApiError::invalid(format!("the body is not a valid request: {e}")))?;
+    Ok(parsed)
 }
 
-async fn healthz(State(state): State<Arc<AppState>>) -> Response {
-    let campaigns = state.campaigns.load();
-    let live: serde_json::Map<String, serde_json::Value> = campaigns
-        .iter()
-        .map(|(name, l)| {
-            (
-                name.clone(),
-                serde_json::json!({"solution": l.rec.solution, "solution_version": l.rec.version}),
-            )
-        })
-        .collect();
-    axum::Json(serde_json::json!({"status": "ok", "campaigns": live})).into_response()
+/// Liveness for load balancers and orchestrators: the process answers.
+/// Nothing else, so an unauthenticated caller learns nothing about what is
+/// served; the campaigns and their versions are in `/metrics`.
+async fn healthz() -> Response {
+    axum::Json(serde_json::json!({"status": "ok"})).into_response()
 }
 
-async fn metrics_text(State(state): State<Arc<AppState>>) -> Response {
+/// Prometheus text. It names campaigns, solution versions and dataset
+/// groups, so it needs a credential (a read-only token is enough) unless
+/// the server was started with `--open-metrics`.
+async fn metrics_text(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    if !state.config.open_metrics
+        && let Err(e) = access::authorize(&state, req, access::Need::Read).await
+    {
+        return e.into_response();
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,
@@ -266,9 +285,10 @@ pub enum Faces {
     Operations,
 }
 
-/// Every route a server answers: health and Prometheus metrics, the
-/// runtime and events APIs (with [`Faces::All`], at the managed service's
-/// paths), the operations API under `/api/v1/` and the console under `/ui/`.
+/// Every route a server answers: health, Prometheus metrics (with a
+/// credential unless opened), the runtime and events APIs (with
+/// [`Faces::All`], at the managed service's paths), the operations API
+/// under `/api/v1/` and the console under `/ui/`.
 pub fn router(state: Arc<AppState>, faces: Faces) -> Router {
     let mut routes = Router::new()
         .route("/healthz", get(healthz))

@@ -12,18 +12,13 @@ use fixedbitset::FixedBitSet;
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use super::limits::{self, Checker, Limited, Path, parse_request};
 use super::live::LiveCampaign;
-use super::{AppState, Timer, access, parse_body, read_body, resource_name};
-use crate::campaign::{MAX_NUM_RESULTS, NumResults, round_score};
+use super::{AppState, Timer, access, read_body, resource_name};
+use crate::campaign::{NumResults, round_score};
 use crate::filter::catalog::Subject;
 use crate::filter::{Filter, parse_filter_values};
 use crate::recipes::{Ask, Query, Scored};
-use crate::schema::MAX_ID_CHARS;
-
-/// The managed service's limit on `context` entries.
-const MAX_CONTEXT: usize = 150;
-/// Item metadata columns one request may ask for.
-const MAX_METADATA_COLUMNS: usize = 10;
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -73,25 +68,86 @@ struct PredictedItem {
     metadata: Option<BTreeMap<String, String>>,
 }
 
-fn check_id(member: &str, id: &str) -> Result<(), ApiError> {
-    if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
-        return Err(ApiError::invalid(format!(
-            "{member} must be 1 to {MAX_ID_CHARS} characters"
-        )));
+impl Limited for GetRecommendations {
+    fn check(&self, c: &mut Checker) {
+        let root = Path::root();
+        for (member, arn) in [
+            ("campaignArn", &self.campaign_arn),
+            ("recommenderArn", &self.recommender_arn),
+            ("filterArn", &self.filter_arn),
+        ] {
+            c.opt_id(&root.member(member), arn, limits::ARN_CHARS);
+        }
+        if self.campaign_arn.is_none() && self.recommender_arn.is_none() {
+            c.problem(&root.member("campaignArn"), "required");
+        }
+        if self.user_id.is_none() && self.item_id.is_none() {
+            c.problem(&root.member("userId"), "give userId or itemId");
+        }
+        c.opt_id(&root.member("userId"), &self.user_id, limits::ID_CHARS);
+        c.opt_id(&root.member("itemId"), &self.item_id, limits::ID_CHARS);
+        if let Some(n) = self.num_results
+            && let Err(e) = NumResults::new(n)
+        {
+            c.problem(&root.member("numResults"), e);
+        }
+        c.filter_values(&root.member("filterValues"), &self.filter_values);
+        c.context(&root.member("context"), &self.context);
+        c.metadata_columns(&root.member("metadataColumns"), &self.metadata_columns);
+        if let Some(promotions) = &self.promotions {
+            let at = root.member("promotions");
+            c.count(&at, promotions.len(), 0..=limits::PROMOTIONS);
+            for (i, p) in promotions.iter().enumerate().take(limits::PROMOTIONS) {
+                let at = at.entry(i);
+                match &p.name {
+                    Some(name) => {
+                        if let Err(e) = crate::spec::check_resource_name(name) {
+                            c.problem(&at.member("name"), e);
+                        }
+                    }
+                    None => c.problem(&at.member("name"), "required"),
+                }
+                let pct = at.member("percentPromotedItems");
+                match p.percent_promoted_items {
+                    Some(n) if limits::PERCENT_PROMOTED.contains(&n) => {}
+                    Some(n) => c.problem(&pct, format!("must be between 1 and 100, got {n}")),
+                    None => c.problem(&pct, "required"),
+                }
+                c.req_id(&at.member("filterArn"), &p.filter_arn, limits::ARN_CHARS);
+                c.filter_values(&at.member("filterValues"), &p.filter_values);
+            }
+        }
     }
-    Ok(())
 }
 
-fn check_context(context: &Option<BTreeMap<String, String>>) -> Result<(), ApiError> {
-    if let Some(c) = context
-        && c.len() > MAX_CONTEXT
-    {
-        return Err(ApiError::invalid(format!(
-            "context: at most {MAX_CONTEXT} entries, got {}",
-            c.len()
-        )));
+impl Limited for GetPersonalizedRanking {
+    fn check(&self, c: &mut Checker) {
+        let root = Path::root();
+        c.req_id(
+            &root.member("campaignArn"),
+            &self.campaign_arn,
+            limits::ARN_CHARS,
+        );
+        c.opt_id(
+            &root.member("filterArn"),
+            &self.filter_arn,
+            limits::ARN_CHARS,
+        );
+        c.req_id(&root.member("userId"), &self.user_id, limits::ID_CHARS);
+        let at = root.member("inputList");
+        match &self.input_list {
+            None => c.problem(&at, "required"),
+            Some(list) => {
+                c.count(&at, list.len(), limits::INPUT_LIST);
+                for (i, id) in list.iter().enumerate().take(*limits::INPUT_LIST.end()) {
+                    c.id(&at.entry(i), id, limits::ID_CHARS);
+                }
+            }
+        }
+        c.filter_values(&root.member("filterValues"), &self.filter_values);
+        c.context(&root.member("context"), &self.context);
+        c.metadata_columns(&root.member("metadataColumns"), &self.metadata_columns);
     }
-    Ok(())
 }
 
 /// A filter named by `filterArn` with its values, ready to apply.
@@ -152,11 +208,6 @@ fn metadata_columns(
         if dataset != "ITEMS" {
             return Err(ApiError::invalid(format!(
                 "metadataColumns: only ITEMS columns can be returned, not {dataset:?}"
-            )));
-        }
-        if columns.len() > MAX_METADATA_COLUMNS {
-            return Err(ApiError::invalid(format!(
-                "metadataColumns.ITEMS: at most {MAX_METADATA_COLUMNS} columns"
             )));
         }
         for c in columns {
@@ -241,14 +292,14 @@ fn recommendation_id() -> String {
 }
 
 /// Reads, authenticates and parses a runtime request, and finds its campaign.
-async fn campaign_request<T: serde::de::DeserializeOwned>(
+async fn campaign_request<T: serde::de::DeserializeOwned + Limited>(
     state: &AppState,
     req: Request,
     arn: fn(&T) -> Option<&String>,
 ) -> Result<(T, Arc<LiveCampaign>), ApiError> {
     let need = (!state.config.open_recommendations).then_some(access::Need::Read);
     let body = read_body(state, req, need).await?;
-    let r: T = parse_body(&body)?;
+    let r: T = parse_request(&body)?;
     let live = state.campaign(arn(&r))?;
     Ok((r, live))
 }
@@ -278,7 +329,7 @@ pub async fn recommendations(State(state): State<Arc<AppState>>, req: Request) -
 /// by this server; a server that does not keep campaigns loaded (the
 /// daemon's) loads them now.
 pub async fn try_recommendations(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
-    let r: GetRecommendations = parse_body(body)?;
+    let r: GetRecommendations = parse_request(body)?;
     let arn = recommendations_arn(&r);
     if state.campaign(arn).is_err() {
         state.reload().await.map_err(ApiError::internal)?;
@@ -295,46 +346,27 @@ async fn answer_recommendations(
     live: Arc<LiveCampaign>,
     r: GetRecommendations,
 ) -> Result<Response, ApiError> {
+    // The limits were checked when the request was parsed.
     let n = r
         .num_results
         .map_or(Ok(NumResults::DEFAULT), NumResults::new)
-        .map_err(|e| ApiError::invalid(format!("numResults {e}")))?
+        .map_err(|e| ApiError::invalid(format!("numResults: {e}")))?
         .get();
-    if r.user_id.is_none() && r.item_id.is_none() {
-        return Err(ApiError::invalid("give userId or itemId"));
-    }
-    if let Some(u) = &r.user_id {
-        check_id("userId", u)?;
-    }
-    if let Some(i) = &r.item_id {
-        check_id("itemId", i)?;
-    }
-    check_context(&r.context)?;
     let columns = metadata_columns(&live, &r.metadata_columns)?;
     let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
     let promotion = match r.promotions.as_deref() {
-        None | Some([]) => None,
         Some([p]) => {
-            let name = p
-                .name
-                .clone()
-                .ok_or_else(|| ApiError::invalid("promotions[0].name is required"))?;
-            let pct = p.percent_promoted_items.unwrap_or(0);
-            if !(1..=100).contains(&pct) {
-                return Err(ApiError::invalid(format!(
-                    "promotions[0].percentPromotedItems must be between 1 and 100, got {pct}"
-                )));
-            }
             let f = filter_request(
                 &live,
-                "promotions[0].",
+                "promotions.1.",
                 p.filter_arn.as_ref(),
                 p.filter_values.as_ref(),
             )?
-            .ok_or_else(|| ApiError::invalid("promotions[0].filterArn is required"))?;
-            Some((name, pct as usize, f))
+            .ok_or_else(|| ApiError::invalid("promotions.1.filterArn: required"))?;
+            let pct = p.percent_promoted_items.unwrap_or(1);
+            Some((p.name.clone().unwrap_or_default(), pct as usize, f))
         }
-        Some(_) => return Err(ApiError::invalid("promotions: at most 1 promotion")),
+        _ => None,
     };
     let recent = r
         .user_id
@@ -353,7 +385,7 @@ async fn answer_recommendations(
         let query = match (&r.item_id, &r.user_id) {
             (Some(i), _) => Query::Item(i),
             (None, Some(u)) => Query::User(u),
-            (None, None) => unreachable!("checked above"),
+            (None, None) => unreachable!("the limits require userId or itemId"),
         };
         let ask = Ask {
             exploration: live.rec.exploration,
@@ -445,25 +477,9 @@ async fn answer_ranking(
     live: Arc<LiveCampaign>,
     r: GetPersonalizedRanking,
 ) -> Result<Response, ApiError> {
-    let user = r
-        .user_id
-        .clone()
-        .ok_or_else(|| ApiError::invalid("userId is required"))?;
-    check_id("userId", &user)?;
-    let list = r
-        .input_list
-        .clone()
-        .ok_or_else(|| ApiError::invalid("inputList is required"))?;
-    if list.is_empty() || list.len() > MAX_NUM_RESULTS {
-        return Err(ApiError::invalid(format!(
-            "inputList must have 1 to {MAX_NUM_RESULTS} items, got {}",
-            list.len()
-        )));
-    }
-    for (i, id) in list.iter().enumerate() {
-        check_id(&format!("inputList[{i}]"), id)?;
-    }
-    check_context(&r.context)?;
+    // The limits (and required members) were checked when the request was parsed.
+    let user = r.user_id.clone().unwrap_or_default();
+    let list = r.input_list.clone().unwrap_or_default();
     let columns = metadata_columns(&live, &r.metadata_columns)?;
     let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
     let recent = state.realtime.recent(&live.record.dataset_group, &user);

@@ -25,7 +25,11 @@ const SCOPE_TERMINATOR: &str = "aws4_request";
 const MAX_CLOCK_SKEW: TimeDelta = TimeDelta::minutes(15);
 /// `X-Amz-Date` format, e.g. `20150830T123600Z`.
 const AMZ_DATE_FORMAT: &str = "%Y%m%dT%H%M%SZ";
-/// Payload-hash value SDKs send when they choose not to hash the body.
+/// Payload-hash value S3 clients send when they choose not to hash the
+/// body. It is refused: the signature would not cover the body, so anyone
+/// who saw a signed request could replay its headers with another body for
+/// 15 minutes. The `personalize` SDK clients never send it (botocore adds
+/// it only for S3), so no client of these APIs needs it.
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
 /// Prefix of the chunked/streaming payload modes (S3 uploads), which need a
 /// chunk-by-chunk verifier that this module does not implement.
@@ -158,9 +162,16 @@ pub enum SigV4Error {
 
     #[error(
         "unsupported x-amz-content-sha256 value `{value}`: only a hex SHA-256 of the body \
-         or UNSIGNED-PAYLOAD is accepted (streaming uploads are not)"
+         is accepted (streaming uploads are not)"
     )]
     UnsupportedPayloadHash { value: String },
+
+    #[error(
+        "x-amz-content-sha256 is UNSIGNED-PAYLOAD: this API needs the body signed \
+         (send the SHA-256 of the body, or no x-amz-content-sha256 header, as the \
+         personalize SDK clients do)"
+    )]
+    UnsignedPayload,
 
     #[error(
         "signature does not match: check that the client's secret access key matches the one \
@@ -437,8 +448,9 @@ fn parse_amz_date(value: &str) -> Result<DateTime<Utc>, SigV4Error> {
 /// The hashed-payload line of the canonical request.
 ///
 /// Clients that send `x-amz-content-sha256` sign its value as the payload
-/// hash, so it is used verbatim; unless it is `UNSIGNED-PAYLOAD` it must also
-/// match the body, otherwise a signed hash would vouch for a swapped body.
+/// hash, so it is used verbatim; it must also match the body, otherwise a
+/// signed hash would vouch for a swapped body. `UNSIGNED-PAYLOAD` is
+/// refused for the same reason (see [`UNSIGNED_PAYLOAD`]).
 fn payload_hash(headers: &http::HeaderMap, body: &[u8]) -> Result<String, SigV4Error> {
     let body_hash = hex::encode(Sha256::digest(body));
     let Some(claimed) = headers.get("x-amz-content-sha256") else {
@@ -450,7 +462,7 @@ fn payload_hash(headers: &http::HeaderMap, body: &[u8]) -> Result<String, SigV4E
             name: "x-amz-content-sha256",
         })?;
     if claimed == UNSIGNED_PAYLOAD {
-        Ok(claimed.to_owned())
+        Err(SigV4Error::UnsignedPayload)
     } else if claimed.starts_with(STREAMING_PAYLOAD_PREFIX) {
         Err(SigV4Error::UnsupportedPayloadHash {
             value: echo(claimed),
@@ -1048,11 +1060,11 @@ mod tests {
         );
     }
 
-    /// botocore over HTTPS with payload signing disabled sends and signs
-    /// `X-Amz-Content-SHA256: UNSIGNED-PAYLOAD` (region eu-west-1 here: any
-    /// region is accepted).
+    /// A request signed with `X-Amz-Content-SHA256: UNSIGNED-PAYLOAD` (as
+    /// botocore's S3 signer does over HTTPS) carries a valid signature that
+    /// does not cover its body; it is refused, whatever body it has.
     #[test]
-    fn botocore_unsigned_payload_is_accepted() {
+    fn unsigned_payload_is_refused_though_correctly_signed() {
         let request = Request::new(
             "POST",
             "/recommendations",
@@ -1073,7 +1085,13 @@ mod tests {
         );
         assert_eq!(
             request.verify(&boto_keys(), "personalize", at(BOTO_DATE)),
-            Ok(BOTO_KEY_ID.to_owned())
+            Err(SigV4Error::UnsignedPayload)
+        );
+        let mut swapped = request;
+        swapped.body = br#"{"campaignArn": "other", "userId": "2"}"#.to_vec();
+        assert_eq!(
+            swapped.verify(&boto_keys(), "personalize", at(BOTO_DATE)),
+            Err(SigV4Error::UnsignedPayload)
         );
     }
 

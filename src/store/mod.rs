@@ -11,6 +11,7 @@ mod rows;
 mod sql;
 mod sqlite;
 #[cfg(test)]
+#[allow(clippy::disallowed_macros)] // test diagnostics go to stderr
 mod suite;
 
 use std::fmt;

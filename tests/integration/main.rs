@@ -3,12 +3,16 @@
 //! in a real headless Chromium (through ChromeDriver, also started by it).
 //! One test binary, because each links polars (~1 GB).
 
+// Tests report on stderr as they like; clippy.toml's rule is for recflow's commands.
+#![allow(clippy::disallowed_macros)]
+
 mod common;
 
 mod api;
 mod bad_input;
 mod batch;
 mod browser;
+mod cli_output;
 mod console;
 mod examples;
 mod forecast;

@@ -94,6 +94,9 @@ impl Server {
             .env_remove("RECFLOW_API_TOKENS")
             .env_remove("RECFLOW_READ_TOKENS")
             .env_remove("RECFLOW_OPEN_RECOMMENDATIONS")
+            // `wait_for` reads the versions served from /metrics; a test
+            // of its authentication sets this to 0.
+            .env("RECFLOW_OPEN_METRICS", "1")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
@@ -118,11 +121,12 @@ impl Server {
         server
     }
 
-    /// Polls /healthz until `cond` holds (60 s at most).
+    /// Polls what the server serves, `{"campaigns": {NAME: {"solution_version": N}}}`
+    /// (from /metrics), until `cond` holds (60 s at most).
     pub fn wait_for(&self, cond: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
-            if let Ok(v) = get_json(&format!("{}/healthz", self.base))
+            if let Ok(v) = self.served()
                 && cond(&v)
             {
                 return v;
@@ -130,6 +134,32 @@ impl Server {
             assert!(Instant::now() < deadline, "the server did not get ready");
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+}
+
+impl Server {
+    /// The campaigns served and their versions, read from the
+    /// `recflow_campaign_solution_version{campaign="NAME"} N` lines of /metrics.
+    fn served(&self) -> Result<Value, String> {
+        let text = runtime().block_on(async {
+            let r = reqwest::get(format!("{}/metrics", self.base))
+                .await
+                .map_err(|e| e.to_string())?;
+            if !r.status().is_success() {
+                return Err(format!("/metrics answered {}", r.status()));
+            }
+            r.text().await.map_err(|e| e.to_string())
+        })?;
+        let mut campaigns = serde_json::Map::new();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("recflow_campaign_solution_version{campaign=\"")
+                && let Some((name, value)) = rest.split_once("\"} ")
+                && let Ok(v) = value.trim().parse::<i64>()
+            {
+                campaigns.insert(name.to_string(), serde_json::json!({"solution_version": v}));
+            }
+        }
+        Ok(serde_json::json!({"campaigns": campaigns}))
     }
 }
 
@@ -587,4 +617,432 @@ fn a_filter_that_cannot_be_applied_fails_requests_naming_it_with_its_reason() {
     assert_eq!(status, 400, "{body}");
     let message = body["message"].as_str().unwrap();
     assert!(message.contains("unknown field `userID`"), "{message}");
+}
+
+/// POSTs a body to the events or runtime API as the admin `t0ken`; returns
+/// the status, the error code and the message.
+fn refused(server: &Server, path: &str, body: &Value) -> (u16, String, String) {
+    let (status, body, _) = runtime().block_on(post(
+        &reqwest::Client::new(),
+        &format!("{}{path}", server.base),
+        body,
+        Some("t0ken"),
+    ));
+    (
+        status,
+        body["__type"].as_str().unwrap_or_default().to_string(),
+        body["message"].as_str().unwrap_or_default().to_string(),
+    )
+}
+
+/// What the store holds for a group: posted items and users, and events.
+fn stored(home: &Home, group: &str) -> (usize, usize) {
+    runtime().block_on(async {
+        let url = format!("sqlite://{}/state.db", home.home().display());
+        let store = recflow::store::open(&url).await.unwrap();
+        let mut records = 0;
+        for t in ["items", "users"] {
+            records += store.list_put_records(group, t).await.unwrap().len();
+        }
+        let events = recflow::store::all_events(store.as_ref(), group, 0)
+            .await
+            .unwrap()
+            .len();
+        (records, events)
+    })
+}
+
+#[test]
+fn put_items_and_users_refuse_unknown_datasets_bad_names_and_unknown_properties() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    let server = Server::start(&home, &[("RECFLOW_API_TOKENS", "t0ken")]);
+    let arn =
+        |resource: &str| format!("arn:aws:personalize:us-east-1:123456789012:dataset/{resource}");
+    let items = |arn: String, properties: &str| serde_json::json!({"datasetArn": arn, "items": [{"itemId": "i1", "properties": properties}]});
+    // A group that does not exist, and a group without a users dataset: 404.
+    for (path, body) in [
+        ("/items", items(arn("nope/ITEMS"), "{}")),
+        (
+            "/users",
+            serde_json::json!({"datasetArn": arn("ml/USERS"), "users": [{"userId": "u1"}]}),
+        ),
+        ("/items", items(arn("ml"), "{}")),
+    ] {
+        let (status, code, message) = refused(&server, path, &body);
+        assert_eq!(
+            (status, code.as_str()),
+            (404, "ResourceNotFoundException"),
+            "{body}: {message}"
+        );
+    }
+    // Names that could reach a path are invalid, before anything is looked up.
+    for group in ["..%2F..", "../..", "m\u{0}l", "ml\n"] {
+        let (status, code, message) = refused(
+            &server,
+            "/items",
+            &items(arn(&format!("{group}/ITEMS")), "{}"),
+        );
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "InvalidInputException"),
+            "{group:?}: {message}"
+        );
+        assert!(message.contains("datasetArn"), "{message}");
+    }
+    // A property that is not a field of the schema is named.
+    let (status, code, message) = refused(
+        &server,
+        "/items",
+        &items(
+            arn("ml/ITEMS"),
+            r#"{"genres": "Drama", "studio": "Lucasfilm"}"#,
+        ),
+    );
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "InvalidInputException"),
+        "{message}"
+    );
+    assert!(
+        message.starts_with("items.1.properties.studio: \"studio\" is not a field of the ITEMS dataset of dataset group ml (its fields: title, genres)"),
+        "{message}"
+    );
+    // So is a value the field cannot hold.
+    let (status, _, message) = refused(
+        &server,
+        "/items",
+        &items(arn("ml/ITEMS"), r#"{"genres": {"a": 1}}"#),
+    );
+    assert_eq!(status, 400, "{message}");
+    assert!(
+        message.contains("items.1.properties.genres: GENRES is string: expected a single value"),
+        "{message}"
+    );
+    // Nothing of the above was stored, for any group.
+    for group in ["ml", "nope", "..%2F..", "../.."] {
+        assert_eq!(stored(&home, group), (0, 0), "{group}");
+    }
+    // A good record still goes through.
+    let (status, _, message) = refused(
+        &server,
+        "/items",
+        &items(arn("ml/ITEMS"), r#"{"genres": "Drama"}"#),
+    );
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(stored(&home, "ml"), (1, 0));
+}
+
+#[test]
+fn the_managed_services_limits_are_enforced_with_the_member_and_the_limit_named() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    let tracking = tracking_id(&home);
+    let server = Server::start(&home, &[("RECFLOW_API_TOKENS", "t0ken")]);
+    let event = |extra: Value| {
+        let mut e =
+            serde_json::json!({"eventType": "watch", "sentAt": 1_700_000_000, "itemId": "50"});
+        e.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        e
+    };
+    let events = |top: Value, list: Vec<Value>| {
+        let mut b = serde_json::json!({"trackingId": tracking, "userId": "7", "sessionId": "s", "eventList": list});
+        b.as_object_mut()
+            .unwrap()
+            .extend(top.as_object().unwrap().clone());
+        b
+    };
+    let long = |n: usize| "x".repeat(n);
+    let ok_event = event(serde_json::json!({}));
+    let cases: Vec<(&str, Value, &str)> = vec![
+        (
+            "/events",
+            events(
+                serde_json::json!({}),
+                vec![
+                    ok_event.clone(),
+                    ok_event.clone(),
+                    event(serde_json::json!({"recommendationId": long(41)})),
+                ],
+            ),
+            "eventList.3.recommendationId: at most 40 characters, got 41",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({}),
+                vec![event(serde_json::json!({"eventId": long(257)}))],
+            ),
+            "eventList.1.eventId: at most 256 characters, got 257",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({"sessionId": long(257)}),
+                vec![ok_event.clone()],
+            ),
+            "sessionId: at most 256 characters, got 257",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({"userId": "a\u{1}b"}),
+                vec![ok_event.clone()],
+            ),
+            "userId: control characters are not allowed (U+0001 at character 2)",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({}),
+                vec![event(
+                    serde_json::json!({"properties": format!("{{\"a\": \"{}\"}}", long(1_020))}),
+                )],
+            ),
+            "eventList.1.properties: at most 1024 characters, got 1029",
+        ),
+        (
+            "/events",
+            events(serde_json::json!({}), vec![ok_event.clone(); 11]),
+            "eventList: must have 1 to 10 entries, got 11",
+        ),
+        (
+            "/events",
+            events(
+                serde_json::json!({}),
+                vec![event(serde_json::json!({"impression": vec!["1"; 26]}))],
+            ),
+            "eventList.1.impression: must have 1 to 25 entries, got 26",
+        ),
+        (
+            "/items",
+            serde_json::json!({"datasetArn": "ml/ITEMS", "items": (0..11).map(|i| serde_json::json!({"itemId": i.to_string()})).collect::<Vec<_>>()}),
+            "items: must have 1 to 10 entries, got 11",
+        ),
+        (
+            "/items",
+            serde_json::json!({"datasetArn": "ml/ITEMS", "items": [{"itemId": long(257)}]}),
+            "items.1.itemId: at most 256 characters, got 257",
+        ),
+        (
+            "/recommendations",
+            serde_json::json!({"campaignArn": "movies", "userId": "1", "numResults": 501}),
+            "numResults: must be between 1 and 500, got 501",
+        ),
+        (
+            "/personalize-ranking",
+            serde_json::json!({"campaignArn": "movies", "userId": "1", "inputList": vec!["1"; 501]}),
+            "inputList: must have 1 to 500 entries, got 501",
+        ),
+        (
+            "/recommendations",
+            serde_json::json!({"campaignArn": "movies", "userId": "1", "filterArn": "genre",
+                "filterValues": (0..26).map(|i| (format!("K{i}"), Value::from("\"x\""))).collect::<serde_json::Map<_, _>>()}),
+            "filterValues: at most 25 entries, got 26",
+        ),
+        (
+            "/recommendations",
+            serde_json::json!({"campaignArn": "movies", "userId": "1",
+                "context": (0..151).map(|i| (format!("K{i}"), Value::from("x"))).collect::<serde_json::Map<_, _>>()}),
+            "context: at most 150 entries, got 151",
+        ),
+        (
+            "/recommendations",
+            serde_json::json!({"campaignArn": "movies", "userId": "1", "promotions": [{"name": "p", "percentPromotedItems": 101, "filterArn": "genre"}]}),
+            "promotions.1.percentPromotedItems: must be between 1 and 100, got 101",
+        ),
+        (
+            "/events",
+            serde_json::json!({"trackingId": tracking, "sessionId": "s", "eventList": [{"eventType": "watch", "sentAt": "yesterday"}]}),
+            "eventList.1.sentAt: invalid type: string \"yesterday\"",
+        ),
+    ];
+    for (path, body, expected) in cases {
+        let (status, code, message) = refused(&server, path, &body);
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "InvalidInputException"),
+            "{path} {expected}: {message}"
+        );
+        assert!(
+            message.contains(expected),
+            "{path}: expected {expected:?} in {message:?}"
+        );
+    }
+    assert_eq!(stored(&home, "ml"), (0, 0), "nothing refused was stored");
+    // An unknown event property is refused like an item's.
+    let (status, _, message) = refused(
+        &server,
+        "/events",
+        &events(
+            serde_json::json!({}),
+            vec![event(
+                serde_json::json!({"properties": "{\"mood\": \"happy\"}"}),
+            )],
+        ),
+    );
+    assert_eq!(status, 400, "{message}");
+    assert!(
+        message.contains(
+            "eventList.1.properties.mood: \"mood\" is not a field of the INTERACTIONS dataset"
+        ),
+        "{message}"
+    );
+    // Within the limits, the same requests pass.
+    let (status, _, message) = refused(
+        &server,
+        "/events",
+        &events(
+            serde_json::json!({}),
+            vec![
+                ok_event.clone(),
+                event(
+                    serde_json::json!({"recommendationId": long(40), "impression": vec!["1"; 25]}),
+                ),
+            ],
+        ),
+    );
+    assert_eq!(status, 200, "{message}");
+    assert_eq!(stored(&home, "ml"), (0, 2));
+}
+
+#[test]
+fn metrics_need_a_credential_unless_opened_and_healthz_says_only_ok() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    let get = |url: String, token: Option<&str>| {
+        runtime().block_on(async {
+            let mut req = reqwest::Client::new().get(url);
+            if let Some(t) = token {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        })
+    };
+    let server = Server::start(
+        &home,
+        &[
+            ("RECFLOW_READ_TOKENS", "r3ad"),
+            ("RECFLOW_OPEN_METRICS", "0"),
+        ],
+    );
+    let (status, body) = get(format!("{}/healthz", server.base), None);
+    assert_eq!((status, body.as_str()), (200, r#"{"status":"ok"}"#));
+    let (status, body) = get(format!("{}/metrics", server.base), None);
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("MissingAuthenticationTokenException"),
+        "{body}"
+    );
+    assert!(!body.contains("movies"), "{body}");
+    let (status, _) = get(format!("{}/metrics", server.base), Some("wrong"));
+    assert_eq!(status, 403);
+    let (status, body) = get(format!("{}/metrics", server.base), Some("r3ad"));
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(r#"recflow_campaign_solution_version{campaign="movies"} 1"#),
+        "{body}"
+    );
+    drop(server);
+    // `--open-metrics` / RECFLOW_OPEN_METRICS=1 opens it (the harness's default).
+    let server = Server::start(&home, &[("RECFLOW_READ_TOKENS", "r3ad")]);
+    let (status, body) = get(format!("{}/metrics", server.base), None);
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A SigV4 `Authorization` for `body` (or for `UNSIGNED-PAYLOAD`), as the
+/// SDKs compute it, with the x-amz-content-sha256 header signed.
+fn sigv4_headers(host: &str, path: &str, body: &[u8], unsigned: bool) -> Vec<(String, String)> {
+    use hmac::{Hmac, Mac};
+    use sha2::{Digest, Sha256};
+    let hmac = |key: &[u8], data: &str| {
+        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).unwrap();
+        m.update(data.as_bytes());
+        m.finalize().into_bytes().to_vec()
+    };
+    let now = chrono::Utc::now();
+    let (date, stamp) = (
+        now.format("%Y%m%d").to_string(),
+        now.format("%Y%m%dT%H%M%SZ").to_string(),
+    );
+    let payload = if unsigned {
+        "UNSIGNED-PAYLOAD".to_string()
+    } else {
+        hex::encode(Sha256::digest(body))
+    };
+    let signed = "content-type;host;x-amz-content-sha256;x-amz-date";
+    let canonical = format!(
+        "POST\n{path}\n\ncontent-type:application/json\nhost:{host}\nx-amz-content-sha256:{payload}\nx-amz-date:{stamp}\n\n{signed}\n{payload}"
+    );
+    let scope = format!("{date}/us-east-1/personalize/aws4_request");
+    let to_sign = format!(
+        "AWS4-HMAC-SHA256\n{stamp}\n{scope}\n{}",
+        hex::encode(Sha256::digest(canonical.as_bytes()))
+    );
+    let mut key = hmac(b"AWS4s3cret", &date);
+    for part in ["us-east-1", "personalize", "aws4_request"] {
+        key = hmac(&key, part);
+    }
+    let signature = hex::encode(hmac(&key, &to_sign));
+    vec![
+        ("content-type".into(), "application/json".into()),
+        ("x-amz-date".into(), stamp),
+        ("x-amz-content-sha256".into(), payload),
+        (
+            "authorization".into(),
+            format!(
+                "AWS4-HMAC-SHA256 Credential=AKIDRECFLOWTEST/{scope}, SignedHeaders={signed}, Signature={signature}"
+            ),
+        ),
+    ]
+}
+
+#[test]
+fn a_request_signed_with_unsigned_payload_is_refused_so_its_body_cannot_be_swapped() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    let server = Server::start(&home, &[("RECFLOW_ACCESS_KEYS", "AKIDRECFLOWTEST:s3cret")]);
+    let host = server.base.trim_start_matches("http://").to_string();
+    let send = |headers: Vec<(String, String)>, body: &str| {
+        runtime().block_on(async {
+            let mut req = reqwest::Client::new()
+                .post(format!("{}/recommendations", server.base))
+                .body(body.to_string());
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+            (status, body)
+        })
+    };
+    let body = r#"{"campaignArn": "movies", "userId": "1"}"#;
+    // The signer is right: the body's hash signed is accepted.
+    let (status, answer) = send(
+        sigv4_headers(&host, "/recommendations", body.as_bytes(), false),
+        body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    // Signed with UNSIGNED-PAYLOAD: refused, with the body it was signed
+    // with and with another one.
+    let headers = sigv4_headers(&host, "/recommendations", body.as_bytes(), true);
+    for b in [
+        body,
+        r#"{"campaignArn": "movies", "userId": "2", "numResults": 500}"#,
+    ] {
+        let (status, answer) = send(headers.clone(), b);
+        assert_eq!(status, 403, "{answer}");
+        assert_eq!(answer["__type"], "IncompleteSignatureException", "{answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .unwrap()
+                .contains("UNSIGNED-PAYLOAD"),
+            "{answer}"
+        );
+    }
 }

@@ -83,15 +83,34 @@ events.put_events(
 after = runtime.get_recommendations(campaignArn=ARN, userId="1", numResults=5)
 check(top not in [i["itemId"] for i in after["itemList"]], f"{top} excluded after the event: {after}")
 
-# PutItems and PutUsers are accepted (empty 200).
+# PutItems is accepted (empty 200).
+DATASET = "arn:aws:personalize:us-east-1:123456789012:dataset/{}"
 events.put_items(
-    datasetArn="arn:aws:personalize:us-east-1:123456789012:dataset/ml/ITEMS",
+    datasetArn=DATASET.format("ml/ITEMS"),
     items=[{"itemId": "new-1", "properties": json.dumps({"genres": "Action"})}],
 )
-events.put_users(
-    datasetArn="arn:aws:personalize:us-east-1:123456789012:dataset/ml/USERS",
+# A dataset that does not exist (the group has no users dataset; another
+# group does not exist at all) is not found, and nothing is stored.
+code, _ = error_code(lambda: events.put_users(
+    datasetArn=DATASET.format("ml/USERS"),
     users=[{"userId": "new-user", "properties": json.dumps({"age": 30})}],
-)
+))
+check(code == "ResourceNotFoundException", f"PutUsers without a users dataset: {code}")
+code, _ = error_code(lambda: events.put_items(
+    datasetArn=DATASET.format("no-such-group/ITEMS"), items=[{"itemId": "x"}]))
+check(code == "ResourceNotFoundException", f"PutItems to an unknown group: {code}")
+# A property the schema does not have is named.
+code, msg = error_code(lambda: events.put_items(
+    datasetArn=DATASET.format("ml/ITEMS"),
+    items=[{"itemId": "new-2", "properties": json.dumps({"studio": "Lucasfilm"})}],
+))
+check(code == "InvalidInputException" and "items.1.properties.studio" in msg, f"unknown property: {code} {msg}")
+# The managed service's limits (botocore checks only minimums).
+code, msg = error_code(lambda: events.put_events(
+    trackingId=TRACKING_ID, sessionId="s",
+    eventList=[{"eventType": "watch", "sentAt": 1, "itemId": "1", "recommendationId": "r" * 41}]))
+check(code == "InvalidInputException" and "eventList.1.recommendationId: at most 40" in msg,
+      f"recommendationId limit: {code} {msg}")
 
 # Errors the SDK understands.
 code, _ = error_code(lambda: runtime.get_recommendations(campaignArn=ARN.replace("movies", "nope"), userId="1"))
