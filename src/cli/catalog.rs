@@ -136,7 +136,7 @@ pub async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
                 outln!("  {k:<45} {v:.4}");
             }
             if let Some(t) = &m.tuning {
-                println!("tuning (validation {}):", t.objective);
+                outln!("tuning (validation {}):", t.objective);
                 for (i, trial) in t.trials.iter().enumerate() {
                     let score = match trial.metrics.as_ref().and_then(|x| x.get(&t.objective)) {
                         Some(x) => match trial.stderr {
@@ -146,7 +146,7 @@ pub async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
                         None => format!("failed: {}", trial.error.clone().unwrap_or_default()),
                     };
                     let chosen = if i == t.best { "  ← chosen" } else { "" };
-                    println!(
+                    outln!(
                         "  #{:<3} {:<22} {score:<18} {}{chosen}",
                         i + 1,
                         trial.recipe,
@@ -154,7 +154,7 @@ pub async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
                     );
                 }
                 if let Some(d) = &t.decision {
-                    println!("  decision: {d}");
+                    outln!("  decision: {d}");
                 }
             }
         }
