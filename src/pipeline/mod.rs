@@ -9,6 +9,7 @@ mod graph;
 pub mod orchestration;
 pub(crate) mod parse;
 pub mod schedule;
+pub mod sources;
 pub mod template;
 pub(crate) mod validate;
 

@@ -291,6 +291,53 @@ fn a_strict_config_error_names_the_step_by_index_and_id_with_line_and_column() {
 }
 
 #[test]
+fn validate_names_a_missing_local_source_by_step_id_line_and_column() {
+    let home = Home::new();
+    // import_pipeline writes p.yaml; each case keeps its own file.
+    let pipeline = |name: &str, source: &str, extra: &str| {
+        let to = home.path().join(name);
+        std::fs::rename(import_pipeline(&home, source, extra), &to).unwrap();
+        to
+    };
+    let file = pipeline("missing.yaml", "data/events.csv", "");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (line, column) = place_of(&text, "data/events.csv");
+    let r = fails(home.cmd().arg("validate").arg(&file));
+    let expected = format!(
+        "{}: steps[0] (load).source: no such file: {} (a relative path resolves against the \
+         pipeline file's folder) (line {line}, column {column})",
+        file.display(),
+        home.path().join("data/events.csv").display()
+    );
+    assert!(r.stdout.contains(&expected), "{expected}\n{}", r.stdout);
+
+    // An empty folder given as a prefix is named too.
+    std::fs::create_dir_all(home.path().join("data/empty")).unwrap();
+    let folder = pipeline("folder.yaml", "data/empty/", "");
+    let r = fails(home.cmd().arg("validate").arg(&folder));
+    assert!(r.stdout.contains("no files in this folder"), "{}", r.stdout);
+
+    // Once the file is there, the pipeline is valid.
+    home.write(
+        "data/events.csv",
+        "USER_ID,ITEM_ID,TIMESTAMP\n1,2,1000000000\n",
+    );
+    let r = ok(home.cmd().arg("validate").arg(&file));
+    assert!(r.stdout.contains("ok: "), "{}", r.stdout);
+
+    // A source known only at run time, or one a shell step upstream may
+    // write, is not checked.
+    let templated = pipeline("templated.yaml", "'data/{{ ds }}.csv'", "");
+    ok(home.cmd().arg("validate").arg(&templated));
+    let made = pipeline(
+        "made.yaml",
+        "data/made.csv",
+        "    depends_on: [fetch]\n  - {id: fetch, type: shell, command: 'touch data/made.csv'}\n",
+    );
+    ok(home.cmd().arg("validate").arg(&made));
+}
+
+#[test]
 fn a_pipeline_without_steps_is_refused_naming_the_key_and_line() {
     let home = Home::new();
     let file = home.write("p.yaml", "name: p\ndataset_group: g\nsteps: []\n");
