@@ -16,6 +16,8 @@ pub mod engine;
 pub mod eval;
 pub mod filter;
 pub mod forecast;
+#[cfg(test)]
+mod fuzz;
 pub mod group;
 pub mod http;
 pub mod memory;

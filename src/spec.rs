@@ -3,7 +3,10 @@
 //! column), strict typed reading of a YAML value with the path of any error
 //! ([`from_value`]), and the naming rules of resources. At the bottom of
 //! the house: it imports nothing of recflow's. Also [`Dur`], the duration
-//! users write (`30s`, `2h`, `PT2H`).
+//! users write (`30s`, `2h`, `PT2H`); [`located`], where each value of a
+//! YAML text is, which also refuses too-deep nesting.
+
+pub mod located;
 
 use std::fmt;
 use std::time::Duration;
@@ -20,6 +23,9 @@ pub struct SpecProblem {
     pub message: String,
     pub line: Option<usize>,
     pub column: Option<usize>,
+    /// The id of the list item the path starts in (a step's), shown after
+    /// its index: `steps[6] (export).depend_on`.
+    pub id: Option<String>,
 }
 
 impl SpecProblem {
@@ -29,6 +35,7 @@ impl SpecProblem {
             message: message.into(),
             line: None,
             column: None,
+            id: None,
         }
     }
 }
@@ -37,6 +44,9 @@ impl fmt::Display for SpecProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.path.is_empty() {
             write!(f, "{}", self.message)?;
+        } else if let (Some(id), Some(end)) = (&self.id, self.path.find(']')) {
+            let (item, rest) = self.path.split_at(end + 1);
+            write!(f, "{item} ({id}){rest}: {}", self.message)?;
         } else {
             write!(f, "{}: {}", self.path, self.message)?;
         }
@@ -111,6 +121,7 @@ pub fn yaml_problem(path: String, e: &serde_yaml::Error) -> SpecProblem {
             message,
             line,
             column,
+            id: None,
         },
         &[],
     )
@@ -149,7 +160,11 @@ pub fn check_resource_name(name: &str) -> Result<(), String> {
     }
 }
 
-/// A reference to something that is not declared, with what is.
+/// Declared names a problem lists; the rest are counted.
+const LISTED_NAMES: usize = 20;
+
+/// A reference to something that is not declared, with what is (at most
+/// 20 names, the rest counted: a long pipeline's message stays short).
 pub fn unknown<'a>(
     path: &str,
     what: &str,
@@ -159,6 +174,12 @@ pub fn unknown<'a>(
     let known: Vec<&str> = known.map(String::as_str).collect();
     let hint = if known.is_empty() {
         format!("no {what} is declared in this file")
+    } else if known.len() > LISTED_NAMES {
+        format!(
+            "declared: {} and {} more",
+            known[..LISTED_NAMES].join(", "),
+            known.len() - LISTED_NAMES
+        )
     } else {
         format!("declared: {}", known.join(", "))
     };

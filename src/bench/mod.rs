@@ -13,6 +13,7 @@ pub mod recipes;
 pub mod scale;
 pub mod serve;
 pub mod statsforecast;
+pub mod validate;
 
 pub use batch::{BatchBenchArgs, batch};
 pub use console::{ConsoleBenchArgs, console};
@@ -24,6 +25,7 @@ pub use import::{ImportBenchArgs, import};
 pub use recipes::{RecipesBenchArgs, recipes};
 pub use scale::{ScaleBenchArgs, scale};
 pub use serve::{ServeBenchArgs, serve};
+pub use validate::{ValidateBenchArgs, validate_bench};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum BenchCommand {
@@ -58,6 +60,9 @@ pub enum BenchCommand {
     /// A predictor on 100,000 synthetic weekly series: panel build,
     /// backtests and forecasts on all cores, time and peak memory.
     ForecastScale(ForecastScaleBenchArgs),
+    /// `recflow validate` on chains of 500, 1,000 and 2,000 templated steps:
+    /// ms per step and the ratio 2,000 / 500 (linear: 4).
+    Validate(ValidateBenchArgs),
 }
 
 /// Runs one benchmark.
@@ -79,5 +84,8 @@ pub async fn run(command: BenchCommand) -> anyhow::Result<()> {
         }
         BenchCommand::Scale(args) => tokio::task::spawn_blocking(move || scale(args)).await?,
         BenchCommand::Recipes(args) => tokio::task::spawn_blocking(move || recipes(args)).await?,
+        BenchCommand::Validate(args) => {
+            tokio::task::spawn_blocking(move || validate_bench(args)).await?
+        }
     }
 }

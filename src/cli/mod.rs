@@ -54,10 +54,15 @@ pub enum Command {
     Schedule(ScheduleArgs),
     /// Queue a run of a pipeline for the daemon; prints the run id.
     Trigger(TriggerArgs),
-    /// Check pipeline files and report every problem.
+    /// Check pipeline files and report every problem, including local
+    /// source files that do not exist.
     Validate {
         #[arg(required = true)]
         files: Vec<PathBuf>,
+        /// Also check that S3 objects and prefixes the steps read exist and
+        /// answer with the configured credentials (the AWS environment).
+        #[arg(long)]
+        check_sources: bool,
     },
     /// Past runs and their steps.
     #[command(subcommand)]
@@ -342,7 +347,10 @@ pub struct SegmentArgs {
 pub async fn run(cli: Cli) -> anyhow::Result<i32> {
     let settings = Settings::resolve(cli.home.as_deref());
     match cli.command {
-        Command::Validate { files } => Ok(runs::validate(&files)),
+        Command::Validate {
+            files,
+            check_sources,
+        } => Ok(runs::validate(&files, check_sources).await),
         Command::Run { file, params } => {
             let pipeline = crate::ops::pipelines::load(&file)?;
             runs::run_file(&Env::open(settings).await?, &pipeline, params).await

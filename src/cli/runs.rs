@@ -8,13 +8,19 @@ use crate::config::Env;
 use crate::ops::pipelines;
 use crate::ops::runs::{self, RunFilter};
 use crate::pipeline::Pipeline;
+use crate::pipeline::sources::SourceCheck;
 use crate::scheduler::trigger::GivenParams;
 use crate::store::RunStatus;
 use crate::{errln, out, outln};
 
-pub fn validate(files: &[PathBuf]) -> i32 {
+pub async fn validate(files: &[PathBuf], check_sources: bool) -> i32 {
+    let check = if check_sources {
+        SourceCheck::AlsoRemote
+    } else {
+        SourceCheck::Local
+    };
     let mut failed = 0;
-    for checked in pipelines::validate(files) {
+    for checked in pipelines::validate(files, check).await {
         match checked.result {
             Ok((name, steps)) => outln!(
                 "ok: {} (pipeline {name}, {steps} steps)",

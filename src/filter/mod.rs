@@ -914,7 +914,7 @@ impl Parser {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::schema::{AvroSchema, Schema};
 

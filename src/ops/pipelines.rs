@@ -12,8 +12,10 @@ use super::{OpsError, OpsResult};
 use crate::config::Env;
 use crate::pipeline::orchestration::ParamSpec;
 use crate::pipeline::schedule::CronSchedule;
+use crate::pipeline::sources::{SourceCheck, check_sources};
 use crate::pipeline::{Pipeline, PipelineError, TriggerRule};
 use crate::scheduler::trigger::{self, GivenParams};
+use crate::storage::Storage;
 use crate::store::{PipelineRecord, RunRecord};
 
 /// The most runs one backfill queues.
@@ -171,16 +173,33 @@ pub struct Checked {
     pub result: Result<(String, usize), PipelineError>,
 }
 
-/// Parses and validates pipeline files, reporting every problem of each;
-/// `Ok` holds the pipeline's name and number of steps.
-pub fn validate(files: &[PathBuf]) -> Vec<Checked> {
-    files
-        .iter()
-        .map(|file| Checked {
+/// Parses and validates pipeline files, reporting every problem of each,
+/// then checks that the sources their steps read exist (see
+/// [`check_sources`]); `Ok` holds the pipeline's name and number of steps.
+pub async fn validate(files: &[PathBuf], check: SourceCheck) -> Vec<Checked> {
+    let storage = Storage::default();
+    let mut out = Vec::new();
+    for file in files {
+        let result = match Pipeline::load(file) {
+            Ok(pipeline) => {
+                let problems = check_sources(&pipeline, &storage, check).await;
+                if problems.is_empty() {
+                    Ok((pipeline.spec.name, pipeline.spec.steps.len()))
+                } else {
+                    Err(PipelineError {
+                        file: file.clone(),
+                        problems,
+                    })
+                }
+            }
+            Err(e) => Err(e),
+        };
+        out.push(Checked {
             file: file.clone(),
-            result: Pipeline::load(file).map(|p| (p.spec.name, p.spec.steps.len())),
-        })
-        .collect()
+            result,
+        });
+    }
+    out
 }
 
 /// Loads a pipeline file for `recflow run`.

@@ -5,9 +5,11 @@
 //! `Pipeline` is only ever built from a file that passed both, so the engine
 //! never meets an unchecked spec.
 
+mod graph;
 pub mod orchestration;
 pub(crate) mod parse;
 pub mod schedule;
+pub mod sources;
 pub mod template;
 pub(crate) mod validate;
 
@@ -20,7 +22,7 @@ use crate::group::Group;
 use crate::spec::SpecProblem;
 use crate::steps::{StepKind, StepType};
 pub use orchestration::{Orchestration, RetryPolicy, TriggerRule};
-pub use parse::parse_pipeline;
+pub use parse::{MAX_PIPELINE_BYTES, MAX_STEPS, parse_pipeline};
 pub use validate::validate;
 
 /// A pipeline file as written, before validation.
@@ -176,17 +178,23 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Reads, parses and validates a pipeline file, reporting every problem.
+    /// No more than [`MAX_PIPELINE_BYTES`] are read.
     pub fn load(file: &Path) -> Result<Pipeline, PipelineError> {
-        let fail = |problems| PipelineError {
+        use std::io::Read as _;
+        let fail = |problem| PipelineError {
             file: file.to_path_buf(),
-            problems,
+            problems: vec![problem],
         };
-        let text = std::fs::read_to_string(file).map_err(|e| {
-            fail(vec![SpecProblem::new(
-                "",
-                format!("cannot read the file: {e}"),
-            )])
-        })?;
+        let mut text = String::new();
+        std::fs::File::open(file)
+            .and_then(|f| {
+                f.take(MAX_PIPELINE_BYTES as u64 + 1)
+                    .read_to_string(&mut text)
+            })
+            .map_err(|e| fail(SpecProblem::new("", format!("cannot read the file: {e}"))))?;
+        if text.len() > MAX_PIPELINE_BYTES {
+            return Err(fail(parse::too_large()));
+        }
         Self::from_text(file, text)
     }
 
@@ -195,8 +203,11 @@ impl Pipeline {
             file: file.to_path_buf(),
             problems,
         };
-        let (spec, group) = parse_pipeline(&text).map_err(fail)?;
-        let group = validate(&spec, group, &base_dir(file)).map_err(fail)?;
+        let (spec, group, locations) = parse::parse_located(&text).map_err(fail)?;
+        let group = validate(&spec, group, &base_dir(file)).map_err(|mut problems| {
+            parse::place(&mut problems, &locations);
+            fail(problems)
+        })?;
         Ok(Pipeline {
             spec,
             file: file.to_path_buf(),

@@ -26,9 +26,14 @@ pub fn is_templated(v: &Value) -> bool {
     }
 }
 
+/// The most instructions one render may run: a setting's template runs a
+/// few dozen; nested loops (`range(1000)` in `range(1000)`) run out.
+const FUEL: u64 = 100_000;
+
 fn environment() -> minijinja::Environment<'static> {
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.set_fuel(Some(FUEL));
     // Rendered values are YAML settings, not HTML.
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
     env.set_keep_trailing_newline(true);
@@ -102,33 +107,43 @@ fn is_one_expression(s: &str) -> bool {
         && !t[2..t.len() - 2].contains("}}")
 }
 
+/// Every variable the templates in `v` use, dotted
+/// (`steps.train.outputs.solution_version`), with the YAML path of its
+/// string below `at`; a template that does not parse is a problem.
+pub fn variables(v: &Value, at: &str) -> (Vec<(String, String)>, Vec<SpecProblem>) {
+    let env = environment();
+    let mut used = Vec::new();
+    let mut problems = Vec::new();
+    walk_strings(v, at, &mut |s, path| match env.template_from_str(s) {
+        Ok(template) => {
+            let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+            names.sort();
+            used.extend(names.into_iter().map(|name| (path.to_string(), name)));
+        }
+        Err(e) => problems.push(SpecProblem::new(
+            path,
+            format!("template {s:?}: {}", describe(&e)),
+        )),
+    });
+    (used, problems)
+}
+
+/// A template variable that `ctx` does not have, as a problem naming it
+/// and what is available.
+pub fn unknown_variable(ctx: &Json, path: &str, name: &str) -> Option<SpecProblem> {
+    resolve(ctx, name)
+        .err()
+        .map(|why| SpecProblem::new(path, format!("unknown template variable `{name}`: {why}")))
+}
+
 /// Every variable the templates in `v` use that `ctx` does not have, as a
 /// problem naming it and what is available.
 pub fn check_variables(v: &Value, ctx: &Json, at: &str) -> Vec<SpecProblem> {
-    let mut problems = Vec::new();
-    walk_strings(v, at, &mut |s, path| {
-        let env = environment();
-        let template = match env.template_from_str(s) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(SpecProblem::new(
-                    path,
-                    format!("template {s:?}: {}", describe(&e)),
-                ));
-                return;
-            }
-        };
-        let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
-        names.sort();
-        for name in names {
-            if let Err(why) = resolve(ctx, &name) {
-                problems.push(SpecProblem::new(
-                    path,
-                    format!("unknown template variable `{name}`: {why}"),
-                ));
-            }
-        }
-    });
+    let (used, mut problems) = variables(v, at);
+    problems.extend(
+        used.iter()
+            .filter_map(|(path, name)| unknown_variable(ctx, path, name)),
+    );
     problems
 }
 

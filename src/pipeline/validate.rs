@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use super::PipelineSpec;
+use super::graph::StepGraph;
 use crate::group::{Group, GroupSpec};
 use crate::spec::{SpecProblem, check_resource_name, unknown};
 
@@ -146,6 +147,7 @@ fn check_step_graph(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
             ));
         }
     }
+    let ids: Vec<String> = spec.steps.iter().map(|s| s.id().to_string()).collect();
     for (i, step) in spec.steps.iter().enumerate() {
         let mut deps = HashSet::new();
         for (j, dep) in step.common.depends_on.iter().enumerate() {
@@ -153,81 +155,24 @@ fn check_step_graph(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
             if dep == step.id() {
                 problems.push(SpecProblem::new(at, "a step cannot depend on itself"));
             } else if !seen.contains_key(dep.as_str()) {
-                let ids: Vec<String> = spec.steps.iter().map(|s| s.id().to_string()).collect();
                 problems.push(unknown(&at, "step", dep, ids.iter()));
             } else if !deps.insert(dep) {
                 problems.push(SpecProblem::new(at, format!("{dep:?} is listed twice")));
             }
         }
     }
-    if let Some(cycle) = find_cycle(spec) {
+    let graph = StepGraph::new(
+        spec.steps
+            .iter()
+            .map(|s| (s.id(), s.common.depends_on.as_slice())),
+    );
+    if let Some(cycle) = graph.walk().cycle {
+        let ids: Vec<&str> = cycle.iter().map(|&i| graph.id(i)).collect();
         problems.push(SpecProblem::new(
             "steps",
-            format!("the steps form a cycle: {}", cycle.join(" → ")),
+            format!("the steps form a cycle: {}", ids.join(" → ")),
         ));
     }
-}
-
-/// Depth-first search for a dependency cycle; returns it as a closed path.
-fn find_cycle(spec: &PipelineSpec) -> Option<Vec<String>> {
-    let index: HashMap<&str, usize> = spec
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| (s.id(), i))
-        .collect();
-    #[derive(Clone, Copy, PartialEq)]
-    enum Mark {
-        New,
-        Open,
-        Done,
-    }
-    let mut marks = vec![Mark::New; spec.steps.len()];
-    let mut stack: Vec<usize> = Vec::new();
-
-    fn visit(
-        i: usize,
-        spec: &PipelineSpec,
-        index: &HashMap<&str, usize>,
-        marks: &mut [Mark],
-        stack: &mut Vec<usize>,
-    ) -> Option<Vec<String>> {
-        marks[i] = Mark::Open;
-        stack.push(i);
-        for dep in &spec.steps[i].common.depends_on {
-            let Some(&j) = index.get(dep.as_str()) else {
-                continue;
-            };
-            match marks[j] {
-                Mark::Open => {
-                    let start = stack.iter().position(|&k| k == j).unwrap_or(0);
-                    let mut cycle: Vec<String> = stack[start..]
-                        .iter()
-                        .map(|&k| spec.steps[k].id().to_string())
-                        .collect();
-                    cycle.push(spec.steps[j].id().to_string());
-                    return Some(cycle);
-                }
-                Mark::New => {
-                    if let Some(c) = visit(j, spec, index, marks, stack) {
-                        return Some(c);
-                    }
-                }
-                Mark::Done => {}
-            }
-        }
-        stack.pop();
-        marks[i] = Mark::Done;
-        None
-    }
-
-    (0..spec.steps.len()).find_map(|i| {
-        if marks[i] == Mark::New {
-            visit(i, spec, &index, &mut marks, &mut stack)
-        } else {
-            None
-        }
-    })
 }
 
 #[cfg(test)]

@@ -193,6 +193,24 @@ impl StepKind {
         }
     }
 
+    /// The locations the step reads, by setting (`source`, `input`): what
+    /// `recflow validate` checks exist. (A `wait_for` path need not exist
+    /// yet: waiting for it is the step's job.)
+    pub fn sources(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            Self::Import(s) => vec![("source", s.source.as_str())],
+            Self::BatchInference(s) => s.input.iter().map(|i| ("input", i.as_str())).collect(),
+            Self::BatchSegment(s) => vec![("input", s.input.as_str())],
+            Self::Train(_)
+            | Self::Deploy(_)
+            | Self::ForecastTrain(_)
+            | Self::Forecast(_)
+            | Self::Shell(_)
+            | Self::WaitFor(_)
+            | Self::Noop(_) => Vec::new(),
+        }
+    }
+
     pub fn validate(&self, at: &str, ctx: &Group) -> Vec<SpecProblem> {
         match self {
             Self::Import(s) => import::validate(s, at, ctx),

@@ -139,7 +139,7 @@ fn a_yaml_typo_names_the_file_and_the_yaml_path() {
     let file = home.write("pipelines/typo.yaml", text);
     let r = fails(home.cmd().arg("validate").arg(&file));
     let expected = format!(
-        "{}: steps[6].num_result: unknown field `num_result`",
+        "{}: steps[6] (export).num_result: unknown field `num_result`",
         file.display()
     );
     assert!(r.stdout.contains(&expected), "{}", r.stdout);
@@ -190,9 +190,9 @@ steps:
     let r = fails(home.cmd().arg("validate").arg(&file));
     for expected in [
         "steps: the steps form a cycle: train → deploy → train",
-        "steps[2].dataset: unknown dataset \"items\" (declared: interactions)",
-        "steps[3].campaign: unknown campaign \"nope\" (declared: c)",
-        "steps[3].num_results: must be between 1 and 500",
+        "steps[2] (load).dataset: unknown dataset \"items\" (declared: interactions)",
+        "steps[3] (export).campaign: unknown campaign \"nope\" (declared: c)",
+        "steps[3] (export).num_results: must be between 1 and 500",
     ] {
         assert!(
             r.stdout
@@ -305,4 +305,159 @@ fn a_csv_with_two_columns_of_one_name_is_refused() {
         csv.display()
     );
     assert!(r.stdout.contains(&expected), "{}", r.stdout);
+
+/// The 1-based line and column where `needle` first appears in `text`.
+fn place_of(text: &str, needle: &str) -> (usize, usize) {
+    text.lines()
+        .enumerate()
+        .find_map(|(i, l)| l.find(needle).map(|c| (i + 1, c + 1)))
+        .unwrap_or_else(|| panic!("{needle:?} not in {text}"))
+}
+
+#[test]
+fn a_strict_config_error_names_the_step_by_index_and_id_with_line_and_column() {
+    let home = Home::new();
+    let original =
+        std::fs::read_to_string(crate::common::repo().join("pipelines/quickstart.yaml")).unwrap();
+    let text = original.replacen("    depends_on: [deploy]", "    depend_on: [deploy]", 1);
+    assert_ne!(text, original);
+    let (line, column) = place_of(&text, "depend_on: [deploy]");
+    let file = home.write("pipelines/typo.yaml", &text);
+    let r = fails(home.cmd().arg("validate").arg(&file));
+    let expected = format!(
+        "{}: steps[6] (export).depend_on: unknown field `depend_on`",
+        file.display()
+    );
+    assert!(r.stdout.contains(&expected), "{}", r.stdout);
+    assert!(
+        r.stdout.contains(&format!(
+            "did you mean `depends_on`? (line {line}, column {column})"
+        )),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn validate_names_a_missing_local_source_by_step_id_line_and_column() {
+    let home = Home::new();
+    // import_pipeline writes p.yaml; each case keeps its own file.
+    let pipeline = |name: &str, source: &str, extra: &str| {
+        let to = home.path().join(name);
+        std::fs::rename(import_pipeline(&home, source, extra), &to).unwrap();
+        to
+    };
+    let file = pipeline("missing.yaml", "data/events.csv", "");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let (line, column) = place_of(&text, "data/events.csv");
+    let r = fails(home.cmd().arg("validate").arg(&file));
+    let expected = format!(
+        "{}: steps[0] (load).source: no such file: {} (a relative path resolves against the \
+         pipeline file's folder) (line {line}, column {column})",
+        file.display(),
+        home.path().join("data/events.csv").display()
+    );
+    assert!(r.stdout.contains(&expected), "{expected}\n{}", r.stdout);
+
+    // An empty folder given as a prefix is named too.
+    std::fs::create_dir_all(home.path().join("data/empty")).unwrap();
+    let folder = pipeline("folder.yaml", "data/empty/", "");
+    let r = fails(home.cmd().arg("validate").arg(&folder));
+    assert!(r.stdout.contains("no files in this folder"), "{}", r.stdout);
+
+    // Once the file is there, the pipeline is valid.
+    home.write(
+        "data/events.csv",
+        "USER_ID,ITEM_ID,TIMESTAMP\n1,2,1000000000\n",
+    );
+    let r = ok(home.cmd().arg("validate").arg(&file));
+    assert!(r.stdout.contains("ok: "), "{}", r.stdout);
+
+    // A source known only at run time, or one a shell step upstream may
+    // write, is not checked.
+    let templated = pipeline("templated.yaml", "'data/{{ ds }}.csv'", "");
+    ok(home.cmd().arg("validate").arg(&templated));
+    let made = pipeline(
+        "made.yaml",
+        "data/made.csv",
+        "    depends_on: [fetch]\n  - {id: fetch, type: shell, command: 'touch data/made.csv'}\n",
+    );
+    ok(home.cmd().arg("validate").arg(&made));
+}
+
+#[test]
+fn a_pipeline_without_steps_is_refused_naming_the_key_and_line() {
+    let home = Home::new();
+    let file = home.write("p.yaml", "name: p\ndataset_group: g\nsteps: []\n");
+    let r = fails(home.cmd().arg("validate").arg(&file));
+    assert!(
+        r.stdout.contains(&format!(
+            "{}: steps: the pipeline has no steps, so a run would do nothing; list at least one step (line 3, column 8)",
+            file.display()
+        )),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn deeply_nested_yaml_is_refused_at_its_place_not_after_a_minute() {
+    // 200 KB of nesting took serde_yaml 27 to 59 s to refuse; the depth is
+    // now checked as the file is read, so this test would time out before.
+    let home = Home::new();
+    let flow = home.write(
+        "flow.yaml",
+        format!(
+            "name: p\ndataset_group: g\nsteps: {}\n",
+            "[".repeat(200_000)
+        ),
+    );
+    let r = fails(home.cmd().arg("validate").arg(&flow));
+    assert!(
+        r.stdout.contains(
+            "the YAML nests mappings and lists more than 64 levels deep; a pipeline needs fewer than 10"
+        ) && r.stdout.contains("(line 3, column 71)"),
+        "{}",
+        r.stdout
+    );
+    let mut text = String::from("name: p\ndataset_group: g\nsteps:\n");
+    for depth in 0..400 {
+        text += &format!("{}- k{depth}:\n", " ".repeat(2 + 2 * depth));
+    }
+    let block = home.write("block.yaml", text);
+    let r = fails(home.cmd().arg("validate").arg(&block));
+    assert!(
+        r.stdout.contains("more than 64 levels deep") && r.stdout.contains("(line 35, column"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn a_pipeline_file_over_the_limits_is_refused_at_once() {
+    let home = Home::new();
+    let big = home.write(
+        "big.yaml",
+        format!("name: p\ndataset_group: g\n#{}\n", "x".repeat(1 << 20)),
+    );
+    let r = fails(home.cmd().arg("validate").arg(&big));
+    assert!(
+        r.stdout.contains(
+            "the file is larger than 1 MiB (1,048,576 bytes), the most a pipeline file may have"
+        ),
+        "{}",
+        r.stdout
+    );
+    let mut text = String::from("name: p\ndataset_group: g\nsteps:\n");
+    for i in 0..2_001 {
+        text += &format!("  - {{id: s{i}, type: noop}}\n");
+    }
+    let many = home.write("many.yaml", text);
+    let r = fails(home.cmd().arg("validate").arg(&many));
+    assert!(
+        r.stdout
+            .contains("steps: 2,001 steps; a pipeline has at most 2,000 (fan out inside a step, or split the pipeline) (line 4, column 3)"),
+        "{}",
+        r.stdout
+    );
 }

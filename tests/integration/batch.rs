@@ -238,9 +238,9 @@ fn batch_limits_are_checked_before_any_work() {
     let steps = "  - {id: big, type: batch_inference, campaign: movies, users: all, num_results: 501}\n  - {id: seg, type: batch_segment, solution: recs, input: x.jsonl}\n  - {id: both, type: batch_inference, campaign: movies, users: all, input: x.jsonl}\n";
     let r = fails(home.cmd().arg("validate").arg(pipeline(&home, steps)));
     for expected in [
-        "steps[5].num_results: must be between 1 and 500",
-        "steps[6].solution: recs uses user-personalization; segments need item-affinity or item-attribute-affinity",
-        "steps[7]: give `input` or `users: all`, not both",
+        "steps[5] (big).num_results: must be between 1 and 500",
+        "steps[6] (seg).solution: recs uses user-personalization; segments need item-affinity or item-attribute-affinity",
+        "steps[7] (both): give `input` or `users: all`, not both",
     ] {
         assert!(r.stdout.contains(expected), "{expected}\n{}", r.stdout);
     }
@@ -351,9 +351,9 @@ filters:
     );
     for expected in [
         "filters.typo.expression: at column 22: unknown field Items.GENRE (known: ITEM_ID, TITLE, GENRES)",
-        "steps[5].filter: users_only selects users (UserID); recommendations need an ItemID filter",
-        "steps[6].filter_values: filter by_genre needs $G",
-        "steps[7].filter: unknown filter \"nope\" (declared: by_genre, typo, users_only)",
+        "steps[5] (a).filter: users_only selects users (UserID); recommendations need an ItemID filter",
+        "steps[6] (b).filter_values: filter by_genre needs $G",
+        "steps[7] (c).filter: unknown filter \"nope\" (declared: by_genre, typo, users_only)",
     ] {
         assert!(r.stdout.contains(expected), "{expected}\n{}", r.stdout);
     }

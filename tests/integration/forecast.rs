@@ -488,7 +488,7 @@ fn bad_forecast_settings_are_reported_with_their_yaml_paths() {
         "predictors.p.algorithm: unknown algorithm \"prophet\"",
         "predictors.p.horizon: must be between 1 and 500",
         "predictors.p.quantiles: 1.5 is not strictly between 0 and 1",
-        "steps[1].predictor: unknown predictor \"q\" (declared: p)",
+        "steps[1] (out).predictor: unknown predictor \"q\" (declared: p)",
     ] {
         assert!(text.contains(needle), "{needle} missing:\n{text}");
     }

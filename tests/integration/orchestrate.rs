@@ -242,15 +242,15 @@ fn validate_names_orchestration_mistakes() {
     let out = fails(home.cmd().arg("validate").arg(&parse_time));
     assert!(
         out.all().contains(
-            "steps[0].command: unknown template variable `params.regoin`: keys of `params`: region"
+            "steps[0] (a).command: unknown template variable `params.regoin`: keys of `params`: region"
         ),
         "{}",
         out.all()
     );
-    assert!(out.all().contains("steps[1].command: unknown template variable `steps.a.outputs.exit_code`: `steps` has no upstream steps"), "{}", out.all());
+    assert!(out.all().contains("steps[1] (b).command: unknown template variable `steps.a.outputs.exit_code`: `steps` has no upstream steps"), "{}", out.all());
     assert!(
         out.all()
-            .contains("steps[2].timeout: invalid duration \"ten minutes\""),
+            .contains("steps[2] (c).timeout: invalid duration \"ten minutes\""),
         "{}",
         out.all()
     );
@@ -263,7 +263,7 @@ fn validate_names_orchestration_mistakes() {
     for expected in [
         "schedule: bad cron expression \"30 25 * * *\": hour 25 out of range 0-23",
         "params.region: a scheduled pipeline's parameters need defaults",
-        "steps[0].trigger_rule: a trigger rule applies to the steps in depends_on",
+        "steps[0] (a).trigger_rule: a trigger rule applies to the steps in depends_on",
     ] {
         assert!(
             out.all().contains(expected),

@@ -304,3 +304,71 @@ async fn wrong_s3_credentials_are_named() {
         r.stdout
     );
 }
+
+#[tokio::test]
+async fn validate_check_sources_names_s3_sources_that_are_not_there() {
+    let s3 = client().await;
+    let bucket = bucket(&s3, "check-sources").await;
+    put(
+        &s3,
+        &bucket,
+        "raw/ratings/part-0.tsv",
+        b"1\t2\t3\t1000000000\n".to_vec(),
+    )
+    .await;
+    put(
+        &s3,
+        &bucket,
+        "batch/users.jsonl",
+        b"{\"userId\": \"1\"}\n".to_vec(),
+    )
+    .await;
+    let home = Home::new();
+    let good = home.write(
+        "good.yaml",
+        ratings_pipeline(
+            &format!("s3://{bucket}/raw/ratings/"),
+            &format!("s3://{bucket}/batch/users.jsonl"),
+            &format!("s3://{bucket}/out/"),
+        ),
+    );
+    ok(home.cmd().args(["validate", "--check-sources"]).arg(&good));
+
+    let bad = home.write(
+        "bad.yaml",
+        ratings_pipeline(
+            &format!("s3://{bucket}/raw/nothing/"),
+            &format!("s3://{bucket}/batch/missing.jsonl"),
+            &format!("s3://{bucket}/out/"),
+        ),
+    );
+    // Without the flag, storage is not asked.
+    ok(home.cmd().arg("validate").arg(&bad));
+    let r = fails(home.cmd().args(["validate", "--check-sources"]).arg(&bad));
+    for expected in [
+        format!(
+            "steps[0] (load).source: s3://{bucket}/raw/nothing/: no objects under this prefix (line 15, column 13)"
+        ),
+        format!(
+            "steps[3] (export).input: s3://{bucket}/batch/missing.jsonl: no such object (line 24, column 12)"
+        ),
+    ] {
+        assert!(r.stdout.contains(&expected), "{expected}\n{}", r.stdout);
+    }
+
+    let gone = home.write(
+        "gone.yaml",
+        ratings_pipeline(
+            "s3://recflow-no-such-bucket/raw/",
+            &format!("s3://{bucket}/batch/users.jsonl"),
+            &format!("s3://{bucket}/out/"),
+        ),
+    );
+    let r = fails(home.cmd().args(["validate", "--check-sources"]).arg(&gone));
+    assert!(
+        r.stdout.contains("steps[0] (load).source: ")
+            && r.stdout.contains("the bucket does not exist"),
+        "{}",
+        r.stdout
+    );
+}

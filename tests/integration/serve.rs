@@ -514,7 +514,7 @@ fn a_guarded_deploy_keeps_the_live_version_when_the_new_one_is_worse() {
     let r = crate::common::fails(home.cmd().arg("validate").arg(&bad));
     assert!(
         r.stdout
-            .contains("steps[3].guard.min_ratio: must be a ratio above 0"),
+            .contains("steps[3] (deploy).guard.min_ratio: must be a ratio above 0"),
         "{}",
         r.stdout
     );
