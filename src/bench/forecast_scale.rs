@@ -135,8 +135,10 @@ pub fn forecast_scale(args: ForecastScaleBenchArgs) -> anyhow::Result<()> {
     );
 
     let quantiles = predictor::DEFAULT_QUANTILES;
-    let no_global =
-        |_: &Panel, _: usize| -> anyhow::Result<Vec<Option<ItemForecast>>> { Ok(Vec::new()) };
+    let no_global = |_: &Panel,
+                     _: usize,
+                     _: &(dyn Fn(f64) + Sync)|
+     -> anyhow::Result<Vec<Option<ItemForecast>>> { Ok(Vec::new()) };
     println!(
         "{:<16} {:>10} {:>16} {:>10} {:>10}",
         "backtest", "seconds", "ms/1000 series", "× naive", "avg wQL"
