@@ -256,9 +256,13 @@ pub enum ForecastCommand {
         item: String,
         #[arg(long)]
         version: Option<i64>,
-        /// Where to write (default `<item>.svg` here).
+        /// A file (`*.svg` or `*.png`) or a folder to write into (default
+        /// `<home>/plots/<predictor>/v<version>/<item>.svg`).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// svg or png (default: the `--out` file's extension, else svg).
+        #[arg(long, value_name = "svg|png")]
+        format: Option<crate::forecast::plot::PlotFormat>,
         /// Show only the last three horizons of history (default: all).
         #[arg(long, conflicts_with = "last")]
         zoom: bool,
