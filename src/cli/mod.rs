@@ -305,6 +305,17 @@ pub struct RecommendArgs {
     pub item: Option<String>,
     #[arg(long, default_value = "25")]
     pub num_results: NumResults,
+    /// A filter of the campaign's dataset group, by name (the API's filterArn).
+    #[arg(long, value_name = "NAME")]
+    pub filter: Option<String>,
+    /// A value of the filter's parameter, e.g. `GENRE=Comedy` or
+    /// `GENRE='"Comedy","Drama"'` (repeatable; the API's filterValues).
+    #[arg(long = "filter-values", value_name = "NAME=VALUE", value_parser = parse_param, requires = "filter")]
+    pub filter_values: Vec<(String, String)>,
+    /// Items dataset columns to print beside each item, e.g. `TITLE,GENRES`
+    /// (the API's metadataColumns).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',')]
+    pub metadata: Vec<String>,
     /// Print the API's JSON response instead of a table.
     #[arg(long)]
     pub json: bool,

@@ -8,22 +8,28 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use fixedbitset::FixedBitSet;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::ApiError;
 use super::live::LiveCampaign;
 use super::{AppState, Timer, access, parse_body, read_body, resource_name};
-use crate::campaign::{MAX_NUM_RESULTS, NumResults, round_score};
-use crate::filter::catalog::Subject;
-use crate::filter::{Filter, parse_filter_values};
-use crate::recipes::{Ask, Query, Scored};
+use crate::campaign::{MAX_NUM_RESULTS, NumResults};
+use crate::ops::serving::{self, FilterRequest, Question};
 use crate::schema::MAX_ID_CHARS;
 
 /// The managed service's limit on `context` entries.
 const MAX_CONTEXT: usize = 150;
-/// Item metadata columns one request may ask for.
-const MAX_METADATA_COLUMNS: usize = 10;
+
+/// The filter a request names by `filterArn`, with its `filterValues`.
+fn filter_request(
+    live: &LiveCampaign,
+    member: &str,
+    arn: Option<&String>,
+    values: Option<&BTreeMap<String, String>>,
+) -> Result<Option<FilterRequest>, ApiError> {
+    let name = arn.map(|arn| resource_name(arn, "filter"));
+    Ok(serving::filter_request(live, member, name, values)?)
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -61,18 +67,6 @@ struct GetPersonalizedRanking {
     metadata_columns: Option<BTreeMap<String, Vec<String>>>,
 }
 
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PredictedItem {
-    item_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    score: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    promotion_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<BTreeMap<String, String>>,
-}
-
 fn check_id(member: &str, id: &str) -> Result<(), ApiError> {
     if id.is_empty() || id.chars().count() > MAX_ID_CHARS {
         return Err(ApiError::invalid(format!(
@@ -94,121 +88,6 @@ fn check_context(context: &Option<BTreeMap<String, String>>) -> Result<(), ApiEr
     Ok(())
 }
 
-/// A filter named by `filterArn` with its values, ready to apply.
-struct FilterRequest {
-    filter: Arc<Filter>,
-    values: BTreeMap<String, Vec<String>>,
-}
-
-fn filter_request(
-    live: &LiveCampaign,
-    member: &str,
-    arn: Option<&String>,
-    values: Option<&BTreeMap<String, String>>,
-) -> Result<Option<FilterRequest>, ApiError> {
-    let Some(arn) = arn else {
-        if values.is_some_and(|v| !v.is_empty()) {
-            return Err(ApiError::invalid(format!(
-                "{member}filterValues given without a {member}filterArn"
-            )));
-        }
-        return Ok(None);
-    };
-    let name = resource_name(arn, "filter");
-    if let Some(reason) = live.broken_filters.get(name) {
-        return Err(ApiError::invalid(format!(
-            "{member}filterArn: filter {name:?} cannot be applied to the data now loaded: {reason}"
-        )));
-    }
-    let filter = live.filters.get(name).ok_or_else(|| {
-        let known: Vec<&str> = live.filters.keys().map(String::as_str).collect();
-        ApiError::not_found(format!(
-            "{member}filterArn: filter {name:?} does not exist in dataset group {} (filters: {})",
-            live.record.dataset_group,
-            if known.is_empty() {
-                "none declared".to_string()
-            } else {
-                known.join(", ")
-            }
-        ))
-    })?;
-    let values = parse_filter_values(values.unwrap_or(&BTreeMap::new()))
-        .map_err(|e| ApiError::invalid(format!("{member}{e}")))?;
-    Ok(Some(FilterRequest {
-        filter: Arc::clone(filter),
-        values,
-    }))
-}
-
-fn metadata_columns(
-    live: &LiveCampaign,
-    asked: &Option<BTreeMap<String, Vec<String>>>,
-) -> Result<Vec<String>, ApiError> {
-    let Some(asked) = asked else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for (dataset, columns) in asked {
-        if dataset != "ITEMS" {
-            return Err(ApiError::invalid(format!(
-                "metadataColumns: only ITEMS columns can be returned, not {dataset:?}"
-            )));
-        }
-        if columns.len() > MAX_METADATA_COLUMNS {
-            return Err(ApiError::invalid(format!(
-                "metadataColumns.ITEMS: at most {MAX_METADATA_COLUMNS} columns"
-            )));
-        }
-        for c in columns {
-            if !live.item_metadata.contains_key(c) {
-                let known: Vec<&str> = live.item_metadata.keys().map(String::as_str).collect();
-                return Err(ApiError::invalid(format!(
-                    "metadataColumns.ITEMS: {c:?} is not a column of the items dataset (columns: {})",
-                    known.join(", ")
-                )));
-            }
-            out.push(c.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn metadata_of(
-    live: &LiveCampaign,
-    columns: &[String],
-    item: &str,
-) -> Option<BTreeMap<String, String>> {
-    if columns.is_empty() {
-        return None;
-    }
-    let i = live.rec.model.items.get(item);
-    Some(
-        columns
-            .iter()
-            .map(|c| {
-                let v = i
-                    .and_then(|i| live.item_metadata[c][i as usize].clone())
-                    .unwrap_or_default();
-                (c.clone(), v)
-            })
-            .collect(),
-    )
-}
-
-/// The mask a filter allows for this request, or why it cannot be applied.
-fn mask(
-    live: &LiveCampaign,
-    f: Option<&FilterRequest>,
-    subject: &Subject,
-) -> Result<Option<FixedBitSet>, ApiError> {
-    f.map(|f| {
-        live.filter_data
-            .item_mask(&f.filter, &f.values, subject)
-            .map_err(ApiError::invalid)
-    })
-    .transpose()
-}
-
 /// A JSON answer, with the solution version that made it in `x-recflow-solution-version`.
 fn answered(version: i64, body: serde_json::Value) -> Response {
     let mut r = axum::Json(body).into_response();
@@ -217,23 +96,6 @@ fn answered(version: i64, body: serde_json::Value) -> Response {
         axum::http::HeaderValue::from(version),
     );
     r
-}
-
-/// The filter's mask for a request, and the items of the user's real-time
-/// events that its answers exclude (and that extend the history scored).
-fn filtered(
-    live: &LiveCampaign,
-    f: Option<&FilterRequest>,
-    subject: &Subject,
-) -> Result<(Option<FixedBitSet>, Vec<u32>), ApiError> {
-    let allowed = mask(live, f, subject)?;
-    let recent = subject
-        .recent_events
-        .iter()
-        .filter(|(t, _)| live.excludes(t))
-        .filter_map(|(_, i)| live.rec.model.items.get(i))
-        .collect();
-    Ok((allowed, recent))
 }
 
 fn recommendation_id() -> String {
@@ -310,7 +172,7 @@ async fn answer_recommendations(
         check_id("itemId", i)?;
     }
     check_context(&r.context)?;
-    let columns = metadata_columns(&live, &r.metadata_columns)?;
+    let columns = serving::metadata_columns(&live, r.metadata_columns.as_ref())?;
     let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
     let promotion = match r.promotions.as_deref() {
         None | Some([]) => None,
@@ -332,7 +194,11 @@ async fn answer_recommendations(
                 p.filter_values.as_ref(),
             )?
             .ok_or_else(|| ApiError::invalid("promotions[0].filterArn is required"))?;
-            Some((name, pct as usize, f))
+            Some(serving::Promotion {
+                name,
+                percent: pct as usize,
+                filter: f,
+            })
         }
         Some(_) => return Err(ApiError::invalid("promotions: at most 1 promotion")),
     };
@@ -342,52 +208,19 @@ async fn answer_recommendations(
         .map(|u| state.realtime.recent(&live.record.dataset_group, u))
         .unwrap_or_default();
     let version = live.rec.version;
-    let items = tokio::task::spawn_blocking(move || -> Result<Vec<PredictedItem>, ApiError> {
-        let subject = Subject {
-            user: r.user_id.as_deref(),
-            item: r.item_id.as_deref(),
-            recent_events: &recent,
-        };
-        let (allowed, recent_items) = filtered(&live, filter.as_ref(), &subject)?;
-        let model = &live.rec.model;
-        let query = match (&r.item_id, &r.user_id) {
-            (Some(i), _) => Query::Item(i),
-            (None, Some(u)) => Query::User(u),
-            (None, None) => unreachable!("checked above"),
-        };
-        let ask = Ask {
-            exploration: live.rec.exploration,
-            allowed: allowed.as_ref(),
-            recent: &recent_items,
-        };
-        let mut list: Vec<(Scored, Option<String>)> = model
-            .recommend_with(&query, n, &ask)
-            .into_iter()
-            .map(|s| (s, None))
-            .collect();
-        if let Some((name, pct, pf)) = &promotion {
-            let promo_mask = mask(&live, Some(pf), &subject)?;
-            let k = (n * pct).div_ceil(100).clamp(1, n);
-            let promoted = model.recommend_with(
-                &query,
-                k,
-                &Ask {
-                    allowed: promo_mask.as_ref(),
-                    exploration: Default::default(),
-                    ..ask
-                },
-            );
-            list = promote(list, promoted, name, n);
-        }
-        Ok(list
-            .into_iter()
-            .map(|(s, promotion_name)| PredictedItem {
-                metadata: metadata_of(&live, &columns, &s.item_id),
-                score: Some(round_score(s.score)),
-                item_id: s.item_id,
-                promotion_name,
-            })
-            .collect())
+    let items = tokio::task::spawn_blocking(move || {
+        serving::recommend(
+            &live,
+            &Question {
+                user: r.user_id.as_deref(),
+                item: r.item_id.as_deref(),
+                num_results: n,
+                filter: filter.as_ref(),
+                promotion: promotion.as_ref(),
+                columns: &columns,
+                recent: &recent,
+            },
+        )
     })
     .await
     .map_err(ApiError::internal)??;
@@ -398,34 +231,6 @@ async fn answer_recommendations(
             "recommendationId": recommendation_id(),
         }),
     ))
-}
-
-/// Places `promoted` items at evenly spread positions of an `n`-item answer.
-fn promote(
-    list: Vec<(Scored, Option<String>)>,
-    promoted: Vec<Scored>,
-    name: &str,
-    n: usize,
-) -> Vec<(Scored, Option<String>)> {
-    let ids: std::collections::HashSet<String> =
-        promoted.iter().map(|s| s.item_id.clone()).collect();
-    let mut rest = list.into_iter().filter(|(s, _)| !ids.contains(&s.item_id));
-    let k = promoted.len();
-    let positions: Vec<usize> = (0..k).map(|j| j * n / k.max(1)).collect();
-    let mut promos = promoted.into_iter().map(|s| (s, Some(name.to_string())));
-    let mut out = Vec::with_capacity(n);
-    for pos in 0..n {
-        let next = if positions.contains(&pos) {
-            promos.next().or_else(|| rest.next())
-        } else {
-            rest.next().or_else(|| promos.next())
-        };
-        match next {
-            Some(x) => out.push(x),
-            None => break,
-        }
-    }
-    out
 }
 
 pub async fn personalized_ranking(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -464,33 +269,12 @@ async fn answer_ranking(
         check_id(&format!("inputList[{i}]"), id)?;
     }
     check_context(&r.context)?;
-    let columns = metadata_columns(&live, &r.metadata_columns)?;
+    let columns = serving::metadata_columns(&live, r.metadata_columns.as_ref())?;
     let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
     let recent = state.realtime.recent(&live.record.dataset_group, &user);
     let version = live.rec.version;
-    let items = tokio::task::spawn_blocking(move || -> Result<Vec<PredictedItem>, ApiError> {
-        let subject = Subject {
-            user: Some(&user),
-            item: None,
-            recent_events: &recent,
-        };
-        let (allowed, recent_items) = filtered(&live, filter.as_ref(), &subject)?;
-        let model = &live.rec.model;
-        let ask = Ask {
-            exploration: Default::default(),
-            allowed: allowed.as_ref(),
-            recent: &recent_items,
-        };
-        Ok(model
-            .rank(&user, &list, &ask)
-            .into_iter()
-            .map(|(id, score)| PredictedItem {
-                metadata: metadata_of(&live, &columns, &id),
-                score: score.map(round_score),
-                item_id: id,
-                promotion_name: None,
-            })
-            .collect())
+    let items = tokio::task::spawn_blocking(move || {
+        serving::rank(&live, &user, &list, filter.as_ref(), &columns, &recent)
     })
     .await
     .map_err(ApiError::internal)??;

@@ -13,6 +13,7 @@ pub mod catalog;
 pub mod forecasts;
 pub mod pipelines;
 pub mod runs;
+pub mod serving;
 
 use serde::Serialize;
 
