@@ -74,6 +74,9 @@ pub enum Command {
     /// Predictor versions, their backtest accuracy, and forecast plots.
     #[command(subcommand)]
     Forecast(ForecastCommand),
+    /// Remove old dataset, solution and predictor versions and old exports
+    /// (never what a campaign serves or the latest active version).
+    Prune(PruneArgs),
     /// Ask a campaign for recommendations, as the API would answer.
     Recommend(RecommendArgs),
     /// The users most likely to interact with an item, or with the items an
@@ -322,6 +325,25 @@ pub struct RecommendArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Only what this registered pipeline owns (its dataset group's
+    /// datasets, its solutions, predictors and exports), by its
+    /// `retention:` unless --keep-last or --keep-days are given.
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    /// Keep the newest N versions of each dataset, solution and predictor
+    /// and the newest N exports of each step.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep everything younger than D days.
+    #[arg(long, value_name = "D")]
+    pub keep_days: Option<u32>,
+    /// List what would be removed and the bytes it would free; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct SegmentArgs {
     /// The solution (a segment recipe); its latest active version unless --version.
     #[arg(long)]
@@ -361,6 +383,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Solutions(c) => catalog::solutions(&Env::open(settings).await?, c).await,
         Command::Campaigns(c) => campaigns::campaigns(&Env::open(settings).await?, c).await,
         Command::Forecast(c) => forecasts::forecast(&Env::open(settings).await?, c).await,
+        Command::Prune(args) => catalog::prune(&Env::open(settings).await?, args).await,
         Command::Recommend(args) => campaigns::recommend(&Env::open(settings).await?, args).await,
         Command::Segment(args) => campaigns::segment(&Env::open(settings).await?, args).await,
         Command::Serve(args) => serve(Env::open(settings).await?, args).await,

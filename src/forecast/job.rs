@@ -654,11 +654,16 @@ pub async fn manifest(
                 predictor: predictor.to_string(),
             })?,
     };
-    let value = record.manifest.ok_or_else(|| PredictorError::NotActive {
-        predictor: predictor.to_string(),
-        version: record.version,
-        status: record.status.to_string(),
-    })?;
+    // A version being or having been pruned keeps its manifest in the
+    // store, but not its files.
+    let value = record
+        .manifest
+        .filter(|_| record.status == crate::store::VersionStatus::Active)
+        .ok_or_else(|| PredictorError::NotActive {
+            predictor: predictor.to_string(),
+            version: record.version,
+            status: record.status.to_string(),
+        })?;
     serde_json::from_value(value).map_err(|e| PredictorError::Corrupt {
         predictor: predictor.to_string(),
         version: record.version,

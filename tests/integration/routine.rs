@@ -2,9 +2,38 @@
 //! a campaign with a filter and item metadata from the CLI, and where a
 //! run's output goes when stdout is not a terminal.
 
+use recflow::store::{StateStore, VersionKind, VersionStatus};
 use serde_json::Value;
 
-use crate::common::{Home, ok, repo};
+use crate::common::{Home, ok, repo, runtime};
+
+fn store(home: &Home) -> Box<dyn StateStore> {
+    let url = format!("sqlite://{}", home.home().join("state.db").display());
+    runtime()
+        .block_on(recflow::store::open(&url))
+        .expect("state store")
+}
+
+fn status(home: &Home, kind: VersionKind, owner: &str, version: i64) -> VersionStatus {
+    runtime()
+        .block_on(store(home).get_version(kind, owner, version))
+        .unwrap()
+        .status
+}
+
+/// The bytes `recflow prune` reports: `... N version(s) and export(s), B bytes`.
+fn bytes_reported(stdout: &str) -> u64 {
+    let line = stdout
+        .lines()
+        .find(|l| l.contains(" bytes ("))
+        .unwrap_or_else(|| panic!("no summary in:\n{stdout}"));
+    let before = line.split(" bytes (").next().unwrap();
+    before.rsplit(' ').next().unwrap().parse().unwrap()
+}
+
+fn exists(home: &Home, rel: &str) -> bool {
+    home.warehouse().join(rel).exists()
+}
 
 #[test]
 fn step_lines_go_to_stdout_and_logs_to_stderr() {
@@ -28,6 +57,145 @@ fn step_lines_go_to_stdout_and_logs_to_stderr() {
         "step lines in stderr:\n{}",
         r.stderr
     );
+}
+
+#[test]
+fn prune_keeps_what_campaigns_serve_and_the_latest_and_frees_bytes() {
+    let home = Home::new();
+    let quickstart = repo().join("pipelines/quickstart.yaml");
+    for _ in 0..3 {
+        ok(home.cmd().arg("run").arg(&quickstart));
+    }
+    // The campaign goes back to v2: it serves v2, rolled back from v3.
+    ok(home.cmd().args(["campaigns", "rollback", "movies"]));
+
+    let all = [
+        "datasets/movielens/interactions/v1",
+        "datasets/movielens/interactions/v2",
+        "datasets/movielens/interactions/v3",
+        "models/popular-movies/v1",
+        "models/popular-movies/v2",
+        "models/popular-movies/v3",
+        "models/movie-recs/v1",
+        "models/movie-recs/v2",
+        "models/movie-recs/v3",
+        "exports/quickstart/export/run-1",
+        "exports/quickstart/export/run-2",
+        "exports/quickstart/export/run-3",
+    ];
+    // A dry run lists and counts, and removes nothing.
+    let dry = ok(home
+        .cmd()
+        .args(["prune", "--keep-last", "1", "--dry-run"]));
+    assert!(dry.stdout.contains("Dry run: would remove"), "{}", dry.stdout);
+    assert!(
+        dry.stdout.contains("models/popular-movies/v1"),
+        "{}",
+        dry.stdout
+    );
+    let would_free = bytes_reported(&dry.stdout);
+    assert!(would_free > 0, "{}", dry.stdout);
+    for rel in all {
+        assert!(exists(&home, rel), "{rel} removed by a dry run");
+    }
+
+    let pruned = ok(home.cmd().args(["prune", "--keep-last", "1"]));
+    let freed = bytes_reported(&pruned.stdout);
+    assert_eq!(freed, would_free, "{}", pruned.stdout);
+    // Gone: old datasets, the baseline's old versions, old exports.
+    for rel in [
+        "datasets/movielens/interactions/v1",
+        "datasets/movielens/interactions/v2",
+        "models/popular-movies/v1",
+        "models/popular-movies/v2",
+        "exports/quickstart/export/run-1",
+        "exports/quickstart/export/run-2",
+    ] {
+        assert!(!exists(&home, rel), "{rel} not pruned:\n{}", pruned.stdout);
+    }
+    // Kept: the latest of each, the version the campaign serves, the one it
+    // rolled back from, and v1, deployed to it within the last week.
+    for rel in [
+        "datasets/movielens/interactions/v3",
+        "models/popular-movies/v3",
+        "models/movie-recs/v1",
+        "models/movie-recs/v2",
+        "models/movie-recs/v3",
+        "exports/quickstart/export/run-3",
+    ] {
+        assert!(exists(&home, rel), "{rel} pruned:\n{}", pruned.stdout);
+    }
+    assert_eq!(
+        status(&home, VersionKind::Dataset, "movielens/interactions", 1),
+        VersionStatus::Deleted
+    );
+    // The campaign still answers, from v2.
+    let rec = ok(home
+        .cmd()
+        .args(["recommend", "--campaign", "movies", "--user", "1"]));
+    assert!(rec.stdout.starts_with("movie-recs v2 for user 1"), "{}", rec.stdout);
+    // Nothing left to remove.
+    let again = ok(home.cmd().args(["prune", "--keep-last", "1"]));
+    assert_eq!(bytes_reported(&again.stdout), 0, "{}", again.stdout);
+
+    // A prune that stopped after marking a version (before its files went)
+    // is finished by the next one; nothing reads a version being deleted.
+    runtime()
+        .block_on(store(&home).move_version(
+            VersionKind::Dataset,
+            "movielens/users",
+            1,
+            VersionStatus::Deleted,
+            VersionStatus::Deleting,
+        ))
+        .unwrap();
+    ok(home.cmd().arg("run").arg(&quickstart));
+    runtime()
+        .block_on(store(&home).move_version(
+            VersionKind::Dataset,
+            "movielens/users",
+            3,
+            VersionStatus::Active,
+            VersionStatus::Deleting,
+        ))
+        .unwrap();
+    assert!(exists(&home, "datasets/movielens/users/v3"));
+    let finish = ok(home.cmd().args(["prune", "--keep-last", "10"]));
+    assert!(
+        finish
+            .stdout
+            .contains("finished an interrupted prune: Dataset movielens/users v3"),
+        "{}",
+        finish.stdout
+    );
+    assert!(!exists(&home, "datasets/movielens/users/v3"));
+    assert!(exists(&home, "datasets/movielens/users/v4"));
+    assert_eq!(
+        status(&home, VersionKind::Dataset, "movielens/users", 3),
+        VersionStatus::Deleted
+    );
+}
+
+#[test]
+fn retention_in_the_pipeline_file_prunes_after_each_run() {
+    let home = Home::new();
+    let text = std::fs::read_to_string(repo().join("pipelines/quickstart.yaml"))
+        .unwrap()
+        .replace("../examples/", &format!("{}/", repo().join("examples").display()))
+        + "\nretention: {keep_last: 1, after_run: true}\n";
+    let file = home.write("pipelines/quickstart.yaml", text);
+    ok(home.cmd().arg("run").arg(&file));
+    ok(home.cmd().arg("run").arg(&file));
+    assert!(!exists(&home, "datasets/movielens/interactions/v1"));
+    assert!(exists(&home, "datasets/movielens/interactions/v2"));
+    assert!(!exists(&home, "exports/quickstart/export/run-1"));
+    // The campaign served v1 a moment ago: kept for a rollback.
+    assert!(exists(&home, "models/movie-recs/v1"));
+    // `prune --pipeline` reads the same setting.
+    let r = ok(home
+        .cmd()
+        .args(["prune", "--pipeline", "quickstart", "--dry-run"]));
+    assert_eq!(bytes_reported(&r.stdout), 0, "{}", r.stdout);
 }
 
 #[test]
