@@ -116,6 +116,15 @@ pub struct ServeArgs {
     /// API queue (0: leave them to `recflow schedule`).
     #[arg(long, env = "RECFLOW_SERVE_WORKERS", default_value_t = 1)]
     pub workers: usize,
+    /// Log each request on stderr (method, path, campaign, status,
+    /// latency_ms): every one up to --access-log-per-second, then one in
+    /// --access-log-one-in, with the count skipped.
+    #[arg(long, env = "RECFLOW_ACCESS_LOG", value_parser = clap::builder::BoolishValueParser::new())]
+    pub access_log: bool,
+    #[arg(long, env = "RECFLOW_ACCESS_LOG_PER_SECOND", default_value_t = 100, value_name = "N")]
+    pub access_log_per_second: u64,
+    #[arg(long, env = "RECFLOW_ACCESS_LOG_ONE_IN", default_value_t = 100, value_name = "K")]
+    pub access_log_one_in: u64,
 }
 
 #[derive(Debug, Args)]
@@ -405,6 +414,12 @@ async fn serve(env: Env, args: ServeArgs) -> anyhow::Result<i32> {
         open_recommendations: args.open_recommendations,
         max_body_bytes: args.max_body_bytes,
         reload_interval: args.reload_interval,
+        access_log: args
+            .access_log
+            .then_some(crate::http::access_log::AccessLogConfig {
+                per_second: args.access_log_per_second,
+                one_in: args.access_log_one_in,
+            }),
     };
     let workers = async {
         if args.workers == 0 {
@@ -433,6 +448,7 @@ async fn schedule(env: Env, args: ScheduleArgs) -> anyhow::Result<i32> {
             open_recommendations: false,
             max_body_bytes: args.max_body_bytes,
             reload_interval: args.reload_interval,
+            access_log: None,
         };
         let env = env.clone();
         tokio::spawn(async move {

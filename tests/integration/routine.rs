@@ -269,3 +269,88 @@ fn recommend_applies_a_filter_and_prints_item_metadata() {
     ]));
     assert!(e.stderr.contains("\"PRICE\" is not a column"), "{}", e.stderr);
 }
+
+/// `recflow serve` on a free port with `args`, its stderr into `log`; the
+/// base URL once /healthz answers.
+fn serve(home: &Home, args: &[&str], log: &std::path::Path) -> (std::process::Child, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = home
+        .process()
+        .args(["serve", "--bind", &format!("127.0.0.1:{port}"), "--open-recommendations"])
+        .args(args)
+        .env_remove("RUST_LOG")
+        .env_remove("RECFLOW_ACCESS_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    crate::common::eventually(|| {
+        runtime()
+            .block_on(reqwest::get(format!("{base}/healthz")))
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    });
+    (child, base)
+}
+
+#[test]
+fn serve_logs_requests_only_with_access_log() {
+    let home = Home::new();
+    ok(home
+        .cmd()
+        .arg("run")
+        .arg(repo().join("pipelines/quickstart.yaml")));
+    let ask = |base: &str| {
+        runtime().block_on(async {
+            let client = reqwest::Client::new();
+            for body in [
+                r#"{"campaignArn": "movies", "userId": "1"}"#,
+                r#"{"campaignArn": "nope", "userId": "1"}"#,
+            ] {
+                client
+                    .post(format!("{base}/recommendations"))
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    for (args, logged) in [(&["--access-log"][..], true), (&[][..], false)] {
+        let log = home.path().join(format!("serve-{logged}.log"));
+        let (mut child, base) = serve(&home, args, &log);
+        ask(&base);
+        std::thread::sleep(std::time::Duration::from_millis(200));
+        let _ = child.kill();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains("Request.")).collect();
+        if !logged {
+            assert!(lines.is_empty(), "{text}");
+            continue;
+        }
+        let served = lines
+            .iter()
+            .find(|l| l.contains("campaign=movies"))
+            .unwrap_or_else(|| panic!("no access log line for movies:\n{text}"));
+        for field in [
+            "method=POST",
+            "path=/recommendations",
+            "status=200",
+            "latency_ms=",
+            "skipped=0",
+        ] {
+            assert!(served.contains(field), "{field} in {served}");
+        }
+        assert!(
+            lines.iter().any(|l| l.contains("status=404")),
+            "the unknown campaign's 404:\n{text}"
+        );
+    }
+}
