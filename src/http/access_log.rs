@@ -56,7 +56,7 @@ impl Sampler {
         }
         let n = self.in_second.fetch_add(1, Ordering::Relaxed);
         let over = n.saturating_sub(config.per_second);
-        if n < config.per_second || over % config.one_in.max(1) == 0 {
+        if n < config.per_second || over.is_multiple_of(config.one_in.max(1)) {
             Some(self.skipped.swap(0, Ordering::Relaxed))
         } else {
             self.skipped.fetch_add(1, Ordering::Relaxed);
