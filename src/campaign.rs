@@ -341,36 +341,6 @@ pub fn exploration_for(spec: Option<&CampaignSpec>, model: &SolutionModel) -> Ex
     }
 }
 
-/// The managed service's GetRecommendations response.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RecommendationsResponse {
-    pub item_list: Vec<PredictedItem>,
-    pub recommendation_id: String,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PredictedItem {
-    pub item_id: String,
-    pub score: f64,
-}
-
-impl RecommendationsResponse {
-    pub fn new(items: Vec<Scored>) -> Self {
-        RecommendationsResponse {
-            item_list: items
-                .into_iter()
-                .map(|s| PredictedItem {
-                    item_id: s.item_id,
-                    score: round_score(s.score),
-                })
-                .collect(),
-            recommendation_id: format!("RID-{}", uuid::Uuid::new_v4()),
-        }
-    }
-}
-
 /// Scores are shown with 6 decimals, as f32 carries no more.
 pub fn round_score(s: f32) -> f64 {
     (s as f64 * 1e6).round() / 1e6

@@ -27,6 +27,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod publish;
 pub mod recipes;
+pub mod retention;
 pub mod scheduler;
 pub mod schema;
 pub mod solution;

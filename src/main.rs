@@ -37,9 +37,11 @@ fn main() -> ExitCode {
     }
 }
 
-/// Logs go to stderr. On a terminal only warnings show by default (the
-/// command's own output is the report); elsewhere info events are logged.
-/// `RUST_LOG` overrides either.
+/// Logs go to stderr, the command's own output (step lines, tables) to
+/// stdout. On a terminal only warnings show by default (the command's
+/// output is the report); elsewhere info events are logged. Access logs,
+/// which `recflow serve --access-log` turns on, show either way. `RUST_LOG`
+/// overrides all of it.
 fn init_logging(format: LogFormat) {
     let default = if std::io::stderr().is_terminal() {
         "warn"
@@ -47,7 +49,7 @@ fn init_logging(format: LogFormat) {
         "info"
     };
     let filter = EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| EnvFilter::new(format!("{default},sqlx=warn")));
+        .unwrap_or_else(|_| EnvFilter::new(format!("{default},sqlx=warn,recflow::access=info")));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

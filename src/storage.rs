@@ -150,6 +150,15 @@ fn normalize(path: &Path) -> PathBuf {
     out
 }
 
+/// An object found under a location, by [`Location::objects_under`].
+#[derive(Debug, Clone)]
+pub struct ObjectInfo {
+    /// The key below the location, `/`-separated.
+    pub rel: String,
+    pub size: u64,
+    pub modified: chrono::DateTime<chrono::Utc>,
+}
+
 /// A place in object storage: a store and a key (or key prefix) in it.
 #[derive(Clone)]
 pub struct Location {
@@ -314,6 +323,78 @@ impl Location {
             .collect();
         out.sort_by(|a, b| a.key.as_ref().cmp(b.key.as_ref()));
         Ok(out)
+    }
+
+    /// The bytes of every object under this location as a prefix, hidden
+    /// ones (markers, manifests) included.
+    pub async fn size(&self) -> Result<u64, StorageError> {
+        Ok(self.objects().await?.iter().map(|m| m.size).sum())
+    }
+
+    /// Deletes every object under this location as a prefix, hidden ones
+    /// included, and returns the bytes they held. Markers and manifests go
+    /// first (`_SUCCESS`, `_manifest.json`, `manifest.json`), so a reader
+    /// that trusts them stops trusting the rest before it goes. Objects
+    /// already gone are not an error, so a deletion that stopped halfway
+    /// can simply run again. On local disk the emptied folders go too.
+    pub async fn delete_all(&self) -> Result<u64, StorageError> {
+        let mut objects = self.objects().await?;
+        let is_marker = |m: &object_store::ObjectMeta| {
+            matches!(
+                m.location.filename(),
+                Some("_SUCCESS" | "_manifest.json" | "manifest.json")
+            )
+        };
+        objects.sort_by_key(|m| !is_marker(m));
+        let mut freed = 0;
+        for m in objects {
+            match self.store.delete(&m.location).await {
+                Ok(()) => freed += m.size,
+                Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(self.error("delete", e)),
+            }
+        }
+        if self.url.starts_with('/') {
+            remove_empty_dirs(Path::new(&self.url));
+        }
+        Ok(freed)
+    }
+
+    /// Every object under this location as a prefix, hidden ones included:
+    /// its key relative to this location, size and last modification.
+    pub async fn objects_under(&self) -> Result<Vec<ObjectInfo>, StorageError> {
+        Ok(self
+            .objects()
+            .await?
+            .into_iter()
+            .map(|m| ObjectInfo {
+                rel: m
+                    .location
+                    .as_ref()
+                    .strip_prefix(self.key.as_ref())
+                    .unwrap_or(m.location.as_ref())
+                    .trim_start_matches('/')
+                    .to_string(),
+                size: m.size,
+                modified: m.last_modified,
+            })
+            .collect())
+    }
+
+    async fn objects(&self) -> Result<Vec<object_store::ObjectMeta>, StorageError> {
+        if self.key.as_ref().is_empty() {
+            // Never the whole store: a location is always below a root.
+            return Err(StorageError::BadUrl {
+                url: self.url.clone(),
+                reason: "refusing to list or delete a whole store".into(),
+            });
+        }
+        let metas: Vec<_> = match self.store.list(Some(&self.key)).try_collect().await {
+            Ok(m) => m,
+            Err(object_store::Error::NotFound { .. }) => Vec::new(),
+            Err(e) => return Err(self.error("list", e)),
+        };
+        Ok(metas)
     }
 
     fn error(&self, action: &'static str, e: object_store::Error) -> StorageError {
@@ -555,6 +636,19 @@ pub fn join_under(root: &Path, rel: &str) -> Option<PathBuf> {
         }
     }
     Some(out)
+}
+
+/// Removes `dir` and the folders under it that hold no file, deepest
+/// first; a folder that still holds something stays.
+fn remove_empty_dirs(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_empty_dirs(&e.path());
+            }
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
 }
 
 #[cfg(test)]

@@ -136,8 +136,10 @@ pub fn forecast_scale(args: ForecastScaleBenchArgs) -> anyhow::Result<()> {
     );
 
     let quantiles = predictor::DEFAULT_QUANTILES;
-    let no_global =
-        |_: &Panel, _: usize| -> anyhow::Result<Vec<Option<ItemForecast>>> { Ok(Vec::new()) };
+    let no_global = |_: &Panel,
+                     _: usize,
+                     _: &(dyn Fn(f64) + Sync)|
+     -> anyhow::Result<Vec<Option<ItemForecast>>> { Ok(Vec::new()) };
     outln!(
         "{:<16} {:>10} {:>16} {:>10} {:>10}",
         "backtest",

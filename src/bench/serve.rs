@@ -20,6 +20,7 @@ use crate::campaign::Recommender;
 use crate::config::{Env, Settings};
 use crate::filter::Filter;
 use crate::filter::catalog::FilterData;
+use crate::http::access_log::AccessLogConfig;
 use crate::http::live::LiveCampaign;
 use crate::http::{AppState, Auth, ServeConfig, router};
 use crate::outln;
@@ -45,6 +46,12 @@ pub struct ServeBenchArgs {
     /// Closed-loop clients for the throughput measurement.
     #[arg(long, default_value_t = 8)]
     pub clients: usize,
+    /// Also measure throughput with the access log on (every request up to
+    /// 100/s, then 1 in 100, as `recflow serve --access-log`), and print
+    /// its ratio to the throughput with it off. Run with `2>access.log` so
+    /// the log lines are written to a file, as a service's would be.
+    #[arg(long)]
+    pub compare_access_log: bool,
 }
 
 /// Items fall into this many categories; the filter keeps a few of them.
@@ -78,6 +85,7 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
         "in-process ms",
         "mask µs"
     );
+    let mut access_log_rows = Vec::new();
     let home = tempfile::tempdir()?;
     let env = Env::open(Settings {
         home: home.path().to_path_buf(),
@@ -87,28 +95,31 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
     .await?;
     for &n_items in &args.items {
         let (users, factors) = (args.users, args.factors);
-        let live = tokio::task::spawn_blocking(move || campaign(users, n_items, factors)).await??;
+        let live = Arc::new(
+            tokio::task::spawn_blocking(move || campaign(users, n_items, factors)).await??,
+        );
         let baseline = in_process(&live, 2_000);
         let mask_us = mask_cost(&live, 20_000) * 1e6;
-        let state = Arc::new(AppState::new(
-            env.clone(),
-            ServeConfig {
-                bind: "127.0.0.1:0".parse()?,
-                auth: Auth::default(),
-                open_recommendations: true,
-                open_metrics: false,
-                max_body_bytes: ServeConfig::DEFAULT_MAX_BODY_BYTES,
-                reload_interval: Duration::from_secs(3600),
-            },
-        ));
-        state.insert_campaign(live);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-        let url = format!("http://{}/recommendations", listener.local_addr()?);
-        let server = tokio::spawn(async move {
-            axum::serve(listener, router(state, crate::http::Faces::All)).await
-        });
+        let (url, server) = start(&env, &live, None).await?;
+        let logging = if args.compare_access_log {
+            Some(start(&env, &live, Some(AccessLogConfig::default())).await?)
+        } else {
+            None
+        };
         for filtered in [false, true] {
             let max = closed_loop(&url, args.users, filtered, args.clients, args.seconds).await;
+            if let Some((logged_url, _)) = &logging {
+                let on =
+                    closed_loop(logged_url, args.users, filtered, args.clients, args.seconds).await;
+                access_log_rows.push(format!(
+                    "{:>7} {:>7} {:>12.0} {:>12.0} {:>8.3}",
+                    n_items,
+                    if filtered { "yes" } else { "no" },
+                    max,
+                    on,
+                    on / max.max(1e-9)
+                ));
+            }
             let lat = open_loop(&url, args.users, filtered, args.rate, args.seconds).await;
             outln!(
                 "{:>7} {:>7} {:>12.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>14.3} {:>8}",
@@ -129,6 +140,26 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
             );
         }
         server.abort();
+        if let Some((_, s)) = logging {
+            s.abort();
+        }
+    }
+    if !access_log_rows.is_empty() {
+        outln!(
+            "\nthroughput with the access log on (100/s, then 1 in 100), {} closed-loop clients:",
+            args.clients
+        );
+        outln!(
+            "{:>7} {:>7} {:>12} {:>12} {:>8}",
+            "items",
+            "filter",
+            "off req/s",
+            "on req/s",
+            "on/off"
+        );
+        for row in &access_log_rows {
+            outln!("{row}");
+        }
     }
     outln!(
         "\n`mask µs`: getting the filter's mask for a request (item masks are cached by \
@@ -140,6 +171,34 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
          clients share the machine's 2 cores with it."
     );
     Ok(())
+}
+
+/// A server for `live` on a free port: its /recommendations URL and task.
+async fn start(
+    env: &Env,
+    live: &Arc<LiveCampaign>,
+    access_log: Option<AccessLogConfig>,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<std::io::Result<()>>)> {
+    let state = Arc::new(AppState::new(
+        env.clone(),
+        ServeConfig {
+            bind: "127.0.0.1:0".parse()?,
+            auth: Auth::default(),
+            open_recommendations: true,
+            open_metrics: false,
+            max_body_bytes: ServeConfig::DEFAULT_MAX_BODY_BYTES,
+            reload_interval: Duration::from_secs(3600),
+            access_log,
+        },
+    ));
+    state.insert_campaign(live.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/recommendations", listener.local_addr()?);
+    let server =
+        tokio::spawn(
+            async move { axum::serve(listener, router(state, crate::http::Faces::All)).await },
+        );
+    Ok((url, server))
 }
 
 /// A synthetic campaign: the batch benchmark's iALS model, plus items with

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 
+use crate::outln;
 use crate::pipeline::{MAX_STEPS, Pipeline};
 
 #[derive(Debug, Args)]
@@ -70,13 +71,18 @@ fn fastest(text: &str, repeat: usize) -> anyhow::Result<(Duration, Duration)> {
 }
 
 pub fn validate_bench(args: ValidateBenchArgs) -> anyhow::Result<()> {
-    println!(
+    outln!(
         "Validating a chain of templated shell steps (fastest of {}); baseline: the same chain without templates.",
         args.repeat
     );
-    println!(
+    outln!(
         "{:>6} {:>8} {:>9} {:>8} {:>12} {:>14}",
-        "steps", "cpu ms", "ms/step", "wall ms", "baseline ms", "baseline/step"
+        "steps",
+        "cpu ms",
+        "ms/step",
+        "wall ms",
+        "baseline ms",
+        "baseline/step"
     );
     let mut times = Vec::new();
     for &n in &args.steps {
@@ -87,7 +93,7 @@ pub fn validate_bench(args: ValidateBenchArgs) -> anyhow::Result<()> {
         let (t, wall) = fastest(&chain(n, true), args.repeat)?;
         let (base, _) = fastest(&chain(n, false), args.repeat)?;
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        println!(
+        outln!(
             "{n:>6} {:>8.1} {:>9.4} {:>8.1} {:>12.1} {:>14.4}",
             ms(t),
             ms(t) / n as f64,
@@ -99,7 +105,7 @@ pub fn validate_bench(args: ValidateBenchArgs) -> anyhow::Result<()> {
     }
     let at = |n: usize| times.iter().find(|(m, _)| *m == n).map(|(_, t)| *t);
     if let (Some(small), Some(large)) = (at(500), at(2_000)) {
-        println!(
+        outln!(
             "cpu time at 2,000 steps / at 500: {:.2} (linear: 4; quadratic: 16)",
             large.as_secs_f64() / small.as_secs_f64()
         );

@@ -2,11 +2,10 @@
 
 use super::print::{table, when};
 use super::{CampaignsCommand, RecommendArgs, SegmentArgs};
-use crate::campaign::RecommendationsResponse;
 use crate::config::Env;
 use crate::ops::campaigns;
 use crate::outln;
-use crate::recipes::{Query, SegmentQuery};
+use crate::recipes::SegmentQuery;
 
 pub async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
     match c {
@@ -93,37 +92,62 @@ pub async fn campaigns(env: &Env, c: CampaignsCommand) -> anyhow::Result<i32> {
 }
 
 pub async fn recommend(env: &Env, args: RecommendArgs) -> anyhow::Result<i32> {
-    let query = match (&args.user, &args.item) {
-        (Some(u), _) => Query::User(u),
-        (None, Some(i)) => Query::Item(i),
-        (None, None) => unreachable!("clap requires --user or --item"),
+    let ask = campaigns::RecommendAsk {
+        user: args.user.clone(),
+        item: args.item.clone(),
+        num_results: args.num_results,
+        filter: args.filter.clone(),
+        filter_values: args.filter_values.iter().cloned().collect(),
+        metadata: args.metadata.clone(),
     };
-    let answer = campaigns::recommend(env, &args.campaign, &query, args.num_results).await?;
+    let answer = campaigns::recommend(env, &args.campaign, &ask).await?;
     if args.json {
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&RecommendationsResponse::new(answer.items))?
-        );
-    } else {
-        outln!(
-            "{} v{} for {}:",
-            answer.solution,
-            answer.version,
-            match query {
-                Query::User(u) => format!("user {u}"),
-                Query::Item(i) => format!("item {i}"),
-            }
-        );
-        table(
-            &["RANK", "ITEM", "SCORE"],
-            answer
-                .items
-                .into_iter()
-                .enumerate()
-                .map(|(i, s)| vec![(i + 1).to_string(), s.item_id, format!("{:.6}", s.score)])
-                .collect(),
-        );
+        let body = serde_json::json!({
+            "itemList": answer.items,
+            "recommendationId": format!("RID-{}", uuid::Uuid::new_v4()),
+        });
+        outln!("{}", serde_json::to_string_pretty(&body)?);
+        return Ok(0);
     }
+    outln!(
+        "{} v{} for {}{}:",
+        answer.solution,
+        answer.version,
+        match (&args.user, &args.item) {
+            (Some(u), _) => format!("user {u}"),
+            (None, Some(i)) => format!("item {i}"),
+            (None, None) => unreachable!("clap requires --user or --item"),
+        },
+        args.filter
+            .as_ref()
+            .map(|f| format!(" (filter {f})"))
+            .unwrap_or_default()
+    );
+    let mut header = vec!["RANK".to_string(), "ITEM".to_string(), "SCORE".to_string()];
+    header.extend(args.metadata.iter().cloned());
+    let header: Vec<&str> = header.iter().map(String::as_str).collect();
+    table(
+        &header,
+        answer
+            .items
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                let mut row = vec![
+                    (i + 1).to_string(),
+                    r.item_id,
+                    r.score.map(|s| format!("{s:.6}")).unwrap_or_default(),
+                ];
+                let meta = r.metadata.unwrap_or_default();
+                row.extend(
+                    args.metadata
+                        .iter()
+                        .map(|c| meta.get(c).cloned().unwrap_or_default()),
+                );
+                row
+            })
+            .collect(),
+    );
     Ok(0)
 }
 

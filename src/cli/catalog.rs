@@ -1,8 +1,11 @@
-//! `datasets ...` and `solutions ...`.
+//! `datasets ...`, `solutions ...` and `prune`.
+
+use indicatif::HumanBytes;
 
 use super::print::{table, when};
-use super::{DatasetsCommand, SolutionsCommand};
+use super::{DatasetsCommand, PruneArgs, SolutionsCommand};
 use crate::config::Env;
+use crate::ops::retention::{self, PruneAsk};
 use crate::ops::{PageAsk, catalog};
 use crate::outln;
 
@@ -159,5 +162,59 @@ pub async fn solutions(env: &Env, c: SolutionsCommand) -> anyhow::Result<i32> {
             }
         }
     }
+    Ok(0)
+}
+
+pub async fn prune(env: &Env, args: PruneArgs) -> anyhow::Result<i32> {
+    let report = retention::prune(
+        env,
+        &PruneAsk {
+            pipeline: args.pipeline,
+            keep_last: args.keep_last,
+            keep_days: args.keep_days,
+            dry_run: args.dry_run,
+        },
+    )
+    .await?;
+    for p in &report.finished {
+        outln!(
+            "finished an interrupted prune: {:?} {} v{} ({})",
+            p.kind,
+            p.owner,
+            p.version,
+            HumanBytes(p.bytes)
+        );
+    }
+    if !report.removed.is_empty() {
+        table(
+            &["KIND", "OWNER", "VERSION", "CREATED", "SIZE", "LOCATION"],
+            report
+                .removed
+                .iter()
+                .map(|p| {
+                    vec![
+                        format!("{:?}", p.kind).to_lowercase(),
+                        p.owner.clone(),
+                        p.version.to_string(),
+                        when(p.created_at),
+                        HumanBytes(p.bytes).to_string(),
+                        p.location.clone(),
+                    ]
+                })
+                .collect(),
+        );
+    }
+    outln!(
+        "{} {} version(s) and export(s), {} bytes ({}); kept {}.",
+        if report.dry_run {
+            "Dry run: would remove"
+        } else {
+            "Removed"
+        },
+        report.removed.len(),
+        report.bytes_freed,
+        HumanBytes(report.bytes_freed),
+        report.kept
+    );
     Ok(0)
 }

@@ -1,7 +1,5 @@
 //! `forecast list | metrics | plot`.
 
-use std::path::PathBuf;
-
 use super::ForecastCommand;
 use super::print::{metric, table, when};
 use crate::config::Env;
@@ -141,6 +139,7 @@ pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
             item,
             version,
             out,
+            format,
             zoom,
             last,
         } => {
@@ -150,11 +149,8 @@ pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
                 (None, false) => PlotWindow::Full,
             };
             let predictor = forecasts::resolve(env, predictor.as_deref()).await?;
-            let svg = forecasts::plot(env, &predictor, version, &item, window).await?;
-            let out = out.unwrap_or_else(|| {
-                PathBuf::from(format!("{}.svg", crate::forecast::job::file_safe(&item)))
-            });
-            crate::forecast::plot::write_text(&out, &svg)?;
+            let file = forecasts::PlotFile { out, format };
+            let out = forecasts::write_plot(env, &predictor, version, &item, window, &file).await?;
             outln!("wrote {}", out.display());
         }
     }

@@ -79,6 +79,9 @@ pub enum Command {
     /// Predictor versions, their backtest accuracy, and forecast plots.
     #[command(subcommand)]
     Forecast(ForecastCommand),
+    /// Remove old dataset, solution and predictor versions and old exports
+    /// (never what a campaign serves or the latest active version).
+    Prune(PruneArgs),
     /// Ask a campaign for recommendations, as the API would answer.
     Recommend(RecommendArgs),
     /// The users most likely to interact with an item, or with the items an
@@ -123,6 +126,25 @@ pub struct ServeArgs {
     /// API queue (0: leave them to `recflow schedule`).
     #[arg(long, env = "RECFLOW_SERVE_WORKERS", default_value_t = 1)]
     pub workers: usize,
+    /// Log each request on stderr (method, path, campaign, status,
+    /// latency_ms): every one up to --access-log-per-second, then one in
+    /// --access-log-one-in, with the count skipped.
+    #[arg(long, env = "RECFLOW_ACCESS_LOG", value_parser = clap::builder::BoolishValueParser::new())]
+    pub access_log: bool,
+    #[arg(
+        long,
+        env = "RECFLOW_ACCESS_LOG_PER_SECOND",
+        default_value_t = 100,
+        value_name = "N"
+    )]
+    pub access_log_per_second: u64,
+    #[arg(
+        long,
+        env = "RECFLOW_ACCESS_LOG_ONE_IN",
+        default_value_t = 100,
+        value_name = "K"
+    )]
+    pub access_log_one_in: u64,
 }
 
 #[derive(Debug, Args)]
@@ -269,9 +291,13 @@ pub enum ForecastCommand {
         item: String,
         #[arg(long)]
         version: Option<i64>,
-        /// Where to write (default `<item>.svg` here).
+        /// A file (`*.svg` or `*.png`) or a folder to write into (default
+        /// `<home>/plots/<predictor>/v<version>/<item>.svg`).
         #[arg(long, short)]
         out: Option<PathBuf>,
+        /// svg or png (default: the `--out` file's extension, else svg).
+        #[arg(long, value_name = "svg|png")]
+        format: Option<crate::forecast::plot::PlotFormat>,
         /// Show only the last three horizons of history (default: all).
         #[arg(long, conflicts_with = "last")]
         zoom: bool,
@@ -314,9 +340,39 @@ pub struct RecommendArgs {
     pub item: Option<String>,
     #[arg(long, default_value = "25")]
     pub num_results: NumResults,
+    /// A filter of the campaign's dataset group, by name (the API's filterArn).
+    #[arg(long, value_name = "NAME")]
+    pub filter: Option<String>,
+    /// A value of the filter's parameter, e.g. `GENRE=Comedy` or
+    /// `GENRE='"Comedy","Drama"'` (repeatable; the API's filterValues).
+    #[arg(long = "filter-values", value_name = "NAME=VALUE", value_parser = parse_param, requires = "filter")]
+    pub filter_values: Vec<(String, String)>,
+    /// Items dataset columns to print beside each item, e.g. `TITLE,GENRES`
+    /// (the API's metadataColumns).
+    #[arg(long, value_name = "COLUMNS", value_delimiter = ',')]
+    pub metadata: Vec<String>,
     /// Print the API's JSON response instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PruneArgs {
+    /// Only what this registered pipeline owns (its dataset group's
+    /// datasets, its solutions, predictors and exports), by its
+    /// `retention:` unless --keep-last or --keep-days are given.
+    #[arg(long)]
+    pub pipeline: Option<String>,
+    /// Keep the newest N versions of each dataset, solution and predictor
+    /// and the newest N exports of each step.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep everything younger than D days.
+    #[arg(long, value_name = "D")]
+    pub keep_days: Option<u32>,
+    /// List what would be removed and the bytes it would free; remove nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -362,6 +418,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Solutions(c) => catalog::solutions(&Env::open(settings).await?, c).await,
         Command::Campaigns(c) => campaigns::campaigns(&Env::open(settings).await?, c).await,
         Command::Forecast(c) => forecasts::forecast(&Env::open(settings).await?, c).await,
+        Command::Prune(args) => catalog::prune(&Env::open(settings).await?, args).await,
         Command::Recommend(args) => campaigns::recommend(&Env::open(settings).await?, args).await,
         Command::Segment(args) => campaigns::segment(&Env::open(settings).await?, args).await,
         Command::Serve(args) => serve(Env::open(settings).await?, args).await,
@@ -384,6 +441,12 @@ async fn serve(env: Env, args: ServeArgs) -> anyhow::Result<i32> {
         open_metrics: args.open_metrics,
         max_body_bytes: args.max_body_bytes,
         reload_interval: args.reload_interval,
+        access_log: args
+            .access_log
+            .then_some(crate::http::access_log::AccessLogConfig {
+                per_second: args.access_log_per_second,
+                one_in: args.access_log_one_in,
+            }),
     };
     let workers = async {
         if args.workers == 0 {
@@ -413,6 +476,7 @@ async fn schedule(env: Env, args: ScheduleArgs) -> anyhow::Result<i32> {
             open_metrics: args.open_metrics,
             max_body_bytes: args.max_body_bytes,
             reload_interval: args.reload_interval,
+            access_log: None,
         };
         let env = env.clone();
         tokio::spawn(async move {

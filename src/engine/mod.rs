@@ -229,6 +229,9 @@ impl Engine {
             .await?
         {
             tracing::info!(run_id = run.id, pipeline = %run.pipeline, status = %status, "Run finished.");
+            if status == RunStatus::Succeeded {
+                self.apply_retention(run.id, &pipeline).await;
+            }
             if status != RunStatus::Succeeded
                 && let Some(hook) = &pipeline.spec.orchestration.on_failure
             {
@@ -238,6 +241,36 @@ impl Engine {
         }
         self.forget(run.id);
         Ok(Some(status))
+    }
+
+    /// After a successful run of a pipeline with `retention: {after_run:
+    /// true}`, prunes what the pipeline owns. A prune that fails is logged;
+    /// the run stays successful and the next prune finishes the work.
+    async fn apply_retention(&self, run_id: i64, pipeline: &Pipeline) {
+        let Some(policy) = pipeline
+            .spec
+            .orchestration
+            .retention
+            .as_ref()
+            .filter(|r| r.after_run)
+        else {
+            return;
+        };
+        let group = &pipeline.group.spec;
+        let scope = crate::retention::Scope {
+            dataset_group: Some(group.dataset_group.clone()),
+            solutions: Some(group.solutions.keys().cloned().collect()),
+            predictors: Some(group.predictors.keys().cloned().collect()),
+            pipeline: Some(pipeline.spec.name.clone()),
+        };
+        match crate::retention::prune(&self.env, &scope, policy, false).await {
+            Ok(r) => {
+                tracing::info!(run_id, pipeline = %pipeline.spec.name, removed = r.removed.len(), bytes_freed = r.bytes_freed, "Retention applied.")
+            }
+            Err(e) => {
+                tracing::warn!(run_id, pipeline = %pipeline.spec.name, error = %e, "Retention failed; the next prune retries.")
+            }
+        }
     }
 
     /// Runs one claimed attempt to its end and records it. CPU-heavy steps

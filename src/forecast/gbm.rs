@@ -502,6 +502,19 @@ impl Booster {
         quantiles: &[f64],
         params: &BoosterParams,
     ) -> Booster {
+        Self::fit_reporting(rows, n_features, labels, quantiles, params, &|_| {})
+    }
+
+    /// [`Booster::fit`], calling `trees_done` with the number of trees
+    /// grown after each one (the trees are most of a fit's time).
+    pub fn fit_reporting(
+        rows: &[f32],
+        n_features: usize,
+        labels: &[f32],
+        quantiles: &[f64],
+        params: &BoosterParams,
+        trees_done: &dyn Fn(usize),
+    ) -> Booster {
         let n = labels.len();
         let k = quantiles.len();
         assert_eq!(rows.len(), n * n_features, "rows and labels disagree");
@@ -608,6 +621,7 @@ impl Booster {
             }
             let tree = Tree { nodes };
             trees.push(tree);
+            trees_done(t + 1);
         }
         Booster {
             quantiles: quantiles.to_vec(),

@@ -446,6 +446,16 @@ fn check_series(s: &GlobalSeries, config: &GlobalConfig, extra: usize) -> Result
 /// label is observed is a candidate row; candidates are sampled down to
 /// `config.max_rows` with the booster's seed.
 pub fn train(series: &[GlobalSeries], config: &GlobalConfig) -> Result<GlobalModel, GlobalError> {
+    train_reporting(series, config, &|_| {})
+}
+
+/// [`train`], calling `done` with the fraction of the training finished
+/// (0 to 1) as it goes: after each tree, the bulk of the time.
+pub fn train_reporting(
+    series: &[GlobalSeries],
+    config: &GlobalConfig,
+    done: &dyn Fn(f64),
+) -> Result<GlobalModel, GlobalError> {
     validate(config)?;
     for s in series {
         check_series(s, config, 0)?;
@@ -505,7 +515,10 @@ pub fn train(series: &[GlobalSeries], config: &GlobalConfig) -> Result<GlobalMod
     trained.push(0.5);
     trained.sort_by(f64::total_cmp);
     trained.dedup_by(|a, b| (*a - *b).abs() < 1e-9);
-    let booster = Booster::fit(&rows, width, &labels, &trained, &config.booster);
+    let trees = config.booster.trees.max(1) as f64;
+    let booster = Booster::fit_reporting(&rows, width, &labels, &trained, &config.booster, &|t| {
+        done(t as f64 / trees)
+    });
     Ok(GlobalModel {
         config: config.clone(),
         trained,

@@ -26,7 +26,7 @@ use super::predictor::{
 use crate::config::Env;
 use crate::dataset::{self, DataFile, DatasetError};
 use crate::memory::peak_rss_bytes;
-use crate::progress::Progress;
+use crate::progress::{self, Progress};
 use crate::publish::{Export, ExportManifest, publish_version};
 use crate::schema::DatasetType;
 use crate::storage::Location;
@@ -254,20 +254,20 @@ fn global_config(panel: &Panel, horizon: usize, quantiles: &[f64]) -> GlobalConf
 }
 
 /// Trains the global model on every item's history before `end`.
+/// `done` hears the fraction of the training finished as it goes.
 fn train_global(
     panel: &Panel,
     end: usize,
     horizon: usize,
     quantiles: &[f64],
+    done: &dyn Fn(f64),
 ) -> anyhow::Result<GlobalModel> {
     let series: Vec<GlobalSeries> = global_series(panel, end, horizon)
         .into_iter()
         .map(|(_, s)| s)
         .collect();
-    // One training is parallel inside; it reports when it ends (a progress
-    // bar of its own would fight the backtest's bar for the terminal).
     let started = Instant::now();
-    let model = global::train(&series, &global_config(panel, horizon, quantiles))?;
+    let model = global::train_reporting(&series, &global_config(panel, horizon, quantiles), done)?;
     tracing::info!(
         series = series.len(),
         forecast_from = %panel.date(end).format("%Y-%m-%d"),
@@ -321,8 +321,9 @@ fn global_at(
     end: usize,
     horizon: usize,
     quantiles: &[f64],
+    done: &dyn Fn(f64),
 ) -> anyhow::Result<Vec<Option<ItemForecast>>> {
-    let model = train_global(panel, end, horizon, quantiles)?;
+    let model = train_global(panel, end, horizon, quantiles, done)?;
     let cut = global_series(panel, end, horizon);
     let series: Vec<GlobalSeries> = cut.iter().map(|(_, s)| s.clone()).collect();
     let paths = model.predict_all(&series)?;
@@ -359,11 +360,8 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorMani
         .collect();
     let started = Instant::now();
     let trained = tokio::task::spawn_blocking(move || -> anyhow::Result<_> {
-        let locals = methods
-            .iter()
-            .filter(|m| matches!(m, Method::Local(_)))
-            .count() as u64;
-        let item_windows = panel.items.len() as u64 * spec.backtest_windows as u64 * locals;
+        let item_windows =
+            predictor::backtest_work(panel.items.len(), methods.len(), spec.backtest_windows);
         let progress = Progress::count("backtest", "series", item_windows);
         let q = spec.quantiles.clone();
         // The global model's backtest medians, kept for plots: a refit per
@@ -375,8 +373,8 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorMani
             spec.horizon,
             spec.backtest_windows,
             &spec.quantiles,
-            &|p: &Panel, end: usize| {
-                let f = global_at(p, end, spec.horizon, &q)?;
+            &|p: &Panel, end: usize, done: &(dyn Fn(f64) + Sync)| {
+                let f = global_at(p, end, spec.horizon, &q, done)?;
                 let median: Vec<Option<Vec<f64>>> = f
                     .iter()
                     .map(|x| x.as_ref().map(|x| median_of(x, &q)))
@@ -392,7 +390,15 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorMani
         progress.finish();
         let choice = predictor::choose(&backtest, &spec.quantiles, spec.auto_choice);
         let global_model = if choice.per_item.contains(&Method::Global) {
-            let model = train_global(&panel, panel.periods, spec.horizon, &spec.quantiles)?;
+            let trees = global_config(&panel, spec.horizon, &spec.quantiles)
+                .booster
+                .trees as u64;
+            let progress = Progress::count("global model", "trees", trees);
+            let share = progress::Share::new(trees);
+            let model = train_global(&panel, panel.periods, spec.horizon, &spec.quantiles, &|f| {
+                progress.inc(share.advance_to(f))
+            })?;
+            progress.finish();
             Some(serde_json::to_vec(&model)?)
         } else {
             None
@@ -648,11 +654,16 @@ pub async fn manifest(
                 predictor: predictor.to_string(),
             })?,
     };
-    let value = record.manifest.ok_or_else(|| PredictorError::NotActive {
-        predictor: predictor.to_string(),
-        version: record.version,
-        status: record.status.to_string(),
-    })?;
+    // A version being or having been pruned keeps its manifest in the
+    // store, but not its files.
+    let value = record
+        .manifest
+        .filter(|_| record.status == crate::store::VersionStatus::Active)
+        .ok_or_else(|| PredictorError::NotActive {
+            predictor: predictor.to_string(),
+            version: record.version,
+            status: record.status.to_string(),
+        })?;
     serde_json::from_value(value).map_err(|e| PredictorError::Corrupt {
         predictor: predictor.to_string(),
         version: record.version,

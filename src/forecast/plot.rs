@@ -90,18 +90,110 @@ pub fn write(path: &Path, data: &PlotData) -> anyhow::Result<()> {
 
 /// Writes an SVG document made by [`svg`] to `path` as [`write`] does.
 pub fn write_text(path: &Path, document: &str) -> anyhow::Result<()> {
-    let is_svg = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .is_some_and(|e| e.eq_ignore_ascii_case("svg"));
-    if !is_svg {
+    if PlotFormat::of_path(path) != Some(PlotFormat::Svg) {
         bail!(
-            "cannot write the plot to {}: only SVG is supported; name the file *.svg \
-             (a PNG can be made from it with `rsvg-convert -o plot.png plot.svg` or by \
-             opening it in a browser)",
+            "cannot write the plot to {}: name the file *.svg (or render a PNG with \
+             `recflow forecast plot --format png`)",
             path.display()
         );
     }
+    write_file(path, document.as_bytes())
+}
+
+/// The file formats a plot is written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PlotFormat {
+    /// The chart as drawn: scalable, opens in any browser.
+    #[default]
+    Svg,
+    /// Rendered at twice the chart's size, for tools and chats that do not
+    /// show SVG.
+    Png,
+}
+
+impl PlotFormat {
+    pub fn extension(self) -> &'static str {
+        match self {
+            PlotFormat::Svg => "svg",
+            PlotFormat::Png => "png",
+        }
+    }
+
+    /// The format a file name's extension names, if any.
+    pub fn of_path(path: &Path) -> Option<PlotFormat> {
+        let ext = path.extension()?.to_str()?;
+        [PlotFormat::Svg, PlotFormat::Png]
+            .into_iter()
+            .find(|f| ext.eq_ignore_ascii_case(f.extension()))
+    }
+
+    /// The file's bytes for an SVG document made by [`svg`].
+    pub fn encode(self, document: &str) -> anyhow::Result<Vec<u8>> {
+        match self {
+            PlotFormat::Svg => Ok(document.as_bytes().to_vec()),
+            PlotFormat::Png => png(document),
+        }
+    }
+}
+
+impl std::str::FromStr for PlotFormat {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "svg" => Ok(PlotFormat::Svg),
+            "png" => Ok(PlotFormat::Png),
+            _ => Err(format!("unknown plot format {s:?}; known: svg, png")),
+        }
+    }
+}
+
+/// Sans-serif families tried, in order, for the chart's generic
+/// `sans-serif` when the system's font configuration names none usvg finds.
+const SANS_SERIF: [&str; 6] = [
+    "Helvetica",
+    "Arial",
+    "DejaVu Sans",
+    "Liberation Sans",
+    "Noto Sans",
+    "Roboto",
+];
+
+/// Renders an SVG document made by [`svg`] as a PNG at twice its size, with
+/// the system's fonts (text is left out when the system has none).
+pub fn png(document: &str) -> anyhow::Result<Vec<u8>> {
+    use resvg::{tiny_skia, usvg};
+    const SCALE: f32 = 2.0;
+    let mut options = usvg::Options::default();
+    let fonts = options.fontdb_mut();
+    fonts.load_system_fonts();
+    let installed: std::collections::HashSet<String> = fonts
+        .faces()
+        .flat_map(|f| f.families.iter().map(|(name, _)| name.clone()))
+        .collect();
+    if let Some(family) = SANS_SERIF.iter().find(|f| installed.contains(**f)) {
+        fonts.set_sans_serif_family(*family);
+    }
+    let tree = usvg::Tree::from_str(document, &options).context("reading the plot's SVG")?;
+    let size = tree
+        .size()
+        .to_int_size()
+        .scale_by(SCALE)
+        .context("plot size")?;
+    let mut pixmap =
+        tiny_skia::Pixmap::new(size.width(), size.height()).context("allocating the image")?;
+    pixmap.fill(tiny_skia::Color::WHITE);
+    resvg::render(
+        &tree,
+        tiny_skia::Transform::from_scale(SCALE, SCALE),
+        &mut pixmap.as_mut(),
+    );
+    pixmap.encode_png().context("encoding the PNG")
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same
+/// directory, then a rename.
+pub fn write_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let name = path
         .file_name()
         .with_context(|| format!("{} has no file name", path.display()))?;
@@ -114,7 +206,7 @@ pub fn write_text(path: &Path, document: &str) -> anyhow::Result<()> {
     ));
     let written = (|| -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(document.as_bytes())?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&tmp, path)
     })();

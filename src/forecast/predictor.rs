@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use super::panel::Panel;
 use super::{Algorithm, forecast as local_fit};
+use crate::progress::Share;
 
 /// The managed service's default forecast types.
 pub const DEFAULT_QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
@@ -469,12 +470,23 @@ impl Backtest {
 
 /// Produces every item's forecast for one cut of the panel: items forecast
 /// from `history(item, end)` over `horizon` periods. The global model is
-/// passed in as a closure so the caller decides how it is trained.
-pub type GlobalForecaster<'a> =
-    dyn Fn(&Panel, usize) -> anyhow::Result<Vec<Option<ItemForecast>>> + Sync + 'a;
+/// passed in as a closure so the caller decides how it is trained; it
+/// reports the fraction of its work done (0 to 1) to its third argument, so
+/// that a backtest's progress moves while the model trains.
+pub type GlobalForecaster<'a> = dyn Fn(&Panel, usize, &(dyn Fn(f64) + Sync)) -> anyhow::Result<Vec<Option<ItemForecast>>>
+    + Sync
+    + 'a;
+
+/// The units of work [`backtest`] reports to its `progress`: one per item,
+/// window and method (a skipped window counts as done).
+pub fn backtest_work(items: usize, methods: usize, windows: usize) -> u64 {
+    (items * methods * windows) as u64
+}
 
 /// Backtests `methods` on `windows` rolling windows. `progress` is called
-/// with the number of item windows finished.
+/// with the number of item windows finished, [`backtest_work`] in all: a
+/// local method's as each item's forecast ends, the global model's as it
+/// reports its training.
 pub fn backtest(
     panel: &Panel,
     methods: &[Method],
@@ -493,10 +505,21 @@ pub fn backtest(
         let mut acc = vec![Accuracy::default(); panel.items.len()];
         for w in 0..windows {
             let Some(end) = window_start(panel.periods, horizon, w) else {
+                progress(panel.items.len() as u64);
                 continue;
             };
             let forecasts: Vec<Option<ItemForecast>> = match method {
-                Method::Global => global(panel, end)?,
+                Method::Global => {
+                    let share = Share::new(panel.items.len() as u64);
+                    let f = global(panel, end, &|done| {
+                        let n = share.advance_to(done);
+                        if n > 0 {
+                            progress(n);
+                        }
+                    })?;
+                    progress(share.rest());
+                    f
+                }
                 Method::Local(a) => (0..panel.items.len())
                     .into_par_iter()
                     .map(|i| {
@@ -623,8 +646,49 @@ mod tests {
         }
     }
 
-    fn no_global(_: &Panel, _: usize) -> anyhow::Result<Vec<Option<ItemForecast>>> {
+    fn no_global(
+        _: &Panel,
+        _: usize,
+        _: &(dyn Fn(f64) + Sync),
+    ) -> anyhow::Result<Vec<Option<ItemForecast>>> {
         anyhow::bail!("no global model here")
+    }
+
+    #[test]
+    fn backtest_progress_moves_while_the_global_model_trains() {
+        // The bar once counted only the local methods' series, all done in
+        // the first quarter second, and then sat still while the global
+        // model trained for ten seconds.
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let series: Vec<Vec<f64>> = (0..4)
+            .map(|i| (0..40).map(|t| (i + t % 7) as f64).collect())
+            .collect();
+        let p = panel(series);
+        let methods = [Method::Local(Algorithm::SeasonalNaive), Method::Global];
+        let done = AtomicU64::new(0);
+        let seen_during_training = std::sync::Mutex::new(Vec::new());
+        let global = |p: &Panel, _end: usize, report: &(dyn Fn(f64) + Sync)| {
+            for t in 1..=4 {
+                report(t as f64 / 4.0);
+                seen_during_training
+                    .lock()
+                    .unwrap()
+                    .push(done.load(Ordering::SeqCst));
+            }
+            Ok(vec![None; p.items.len()])
+        };
+        let q = [0.5];
+        backtest(&p, &methods, 7, 2, &q, &global, &|n| {
+            done.fetch_add(n, Ordering::SeqCst);
+        })
+        .unwrap();
+        assert_eq!(done.into_inner(), backtest_work(4, 2, 2));
+        // Locals: 4 items × 2 windows = 8; then each quarter of a global
+        // training moves one of its 4 items.
+        assert_eq!(
+            seen_during_training.into_inner().unwrap(),
+            [9, 10, 11, 12, 13, 14, 15, 16]
+        );
     }
 
     #[test]

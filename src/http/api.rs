@@ -73,6 +73,7 @@ fn routes() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(show_campaign))
         .routes(routes!(update_campaign))
         .routes(routes!(rollback_campaign))
+        .routes(routes!(prune))
         .routes(routes!(list_predictors))
         .routes(routes!(predictor_metrics))
         .routes(routes!(predictor_items))
@@ -576,6 +577,41 @@ async fn rollback_campaign(
 ) -> ApiResult<Response> {
     authorize(&s, req, Need::Admin).await?;
     Ok(Json(ops::campaigns::rollback(&s.env, &name).await?).into_response())
+}
+
+// ---- retention ------------------------------------------------------------
+
+/// What to prune (`recflow prune`'s flags).
+#[derive(Deserialize, Default, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PruneRequest {
+    /// A registered pipeline: only what it owns, by its `retention:` unless
+    /// `keep_last` or `keep_days` are given. Absent: the whole warehouse.
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    #[serde(default)]
+    pub keep_last: Option<u32>,
+    #[serde(default)]
+    pub keep_days: Option<u32>,
+    /// List what would go and the bytes it would free; remove nothing.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[utoipa::path(post, path = "/api/v1/prune", tag = "retention",
+    request_body = PruneRequest,
+    responses((status = 200, description = "What was removed (or would be, in a dry run) and the bytes freed", body = crate::retention::PruneReport),
+              (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+async fn prune(State(s): Shared, req: Request) -> ApiResult<Response> {
+    let (_, body) = authorize(&s, req, Need::Admin).await?;
+    let r: PruneRequest = parse_body(&body)?;
+    let ask = ops::retention::PruneAsk {
+        pipeline: r.pipeline,
+        keep_last: r.keep_last,
+        keep_days: r.keep_days,
+        dry_run: r.dry_run,
+    };
+    Ok(Json(ops::retention::prune(&s.env, &ask).await?).into_response())
 }
 
 // ---- forecasts ------------------------------------------------------------

@@ -12,6 +12,7 @@
 //! on the snapshot it started with, so a swap never fails a request.
 
 pub mod access;
+pub mod access_log;
 pub mod api;
 pub mod auth;
 pub mod console;
@@ -58,6 +59,8 @@ pub struct ServeConfig {
     pub max_body_bytes: usize,
     /// How often the state store is checked for campaign changes.
     pub reload_interval: Duration,
+    /// Log requests (sampled above a rate); `None`: no access log.
+    pub access_log: Option<access_log::AccessLogConfig>,
 }
 
 impl ServeConfig {
@@ -74,6 +77,9 @@ pub struct AppState {
     pub live: LiveStats,
     /// The console's logged-in browsers.
     pub sessions: Sessions,
+    /// When the server started: the access log's seconds count from it.
+    started: Instant,
+    access_sampler: access_log::Sampler,
 }
 
 impl AppState {
@@ -86,14 +92,16 @@ impl AppState {
             metrics: Metrics::default(),
             live: LiveStats::default(),
             sessions: Sessions::default(),
+            started: Instant::now(),
+            access_sampler: access_log::Sampler::default(),
         }
     }
 
     /// Serves a campaign loaded elsewhere (benchmarks, tests).
-    pub fn insert_campaign(&self, live: LiveCampaign) {
+    pub fn insert_campaign(&self, live: impl Into<Arc<LiveCampaign>>) {
+        let live: Arc<LiveCampaign> = live.into();
         let name = live.record.name.clone();
         self.metrics.swapped(&name, live.rec.version);
-        let live = Arc::new(live);
         self.campaigns.rcu(|m| {
             let mut m = HashMap::clone(m);
             m.insert(name.clone(), live.clone());
@@ -120,7 +128,12 @@ impl AppState {
         timer: Timer,
         result: Result<Response, ApiError>,
     ) -> Response {
-        let response = result.unwrap_or_else(IntoResponse::into_response);
+        let mut response = result.unwrap_or_else(IntoResponse::into_response);
+        if self.config.access_log.is_some() {
+            response
+                .extensions_mut()
+                .insert(access_log::CampaignTag(campaign.to_string()));
+        }
         let (status, seconds) = (response.status().as_u16(), timer.0.elapsed().as_secs_f64());
         self.metrics.request(operation, campaign, status, seconds);
         self.live
@@ -304,7 +317,8 @@ pub fn router(state: Arc<AppState>, faces: Faces) -> Router {
     routes
         .with_state(state.clone())
         .merge(api::router(state.clone()))
-        .merge(console::router(state))
+        .merge(console::router(state.clone()))
+        .layer(axum::middleware::from_fn_with_state(state, access_log::log))
 }
 
 /// Binds the address; the error names it.

@@ -8,17 +8,25 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
-use fixedbitset::FixedBitSet;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::error::ApiError;
 use super::limits::{self, Checker, Limited, Path, parse_request};
 use super::live::LiveCampaign;
 use super::{AppState, Timer, access, read_body, resource_name};
-use crate::campaign::{NumResults, round_score};
-use crate::filter::catalog::Subject;
-use crate::filter::{Filter, parse_filter_values};
-use crate::recipes::{Ask, Query, Scored};
+use crate::campaign::NumResults;
+use crate::ops::serving::{self, FilterRequest, Question};
+
+/// The filter a request names by `filterArn`, with its `filterValues`.
+fn filter_request(
+    live: &LiveCampaign,
+    member: &str,
+    arn: Option<&String>,
+    values: Option<&BTreeMap<String, String>>,
+) -> Result<Option<FilterRequest>, ApiError> {
+    let name = arn.map(|arn| resource_name(arn, "filter"));
+    Ok(serving::filter_request(live, member, name, values)?)
+}
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -54,18 +62,6 @@ struct GetPersonalizedRanking {
     filter_values: Option<BTreeMap<String, String>>,
     context: Option<BTreeMap<String, String>>,
     metadata_columns: Option<BTreeMap<String, Vec<String>>>,
-}
-
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-struct PredictedItem {
-    item_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    score: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    promotion_name: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    metadata: Option<BTreeMap<String, String>>,
 }
 
 impl Limited for GetRecommendations {
@@ -150,116 +146,6 @@ impl Limited for GetPersonalizedRanking {
     }
 }
 
-/// A filter named by `filterArn` with its values, ready to apply.
-struct FilterRequest {
-    filter: Arc<Filter>,
-    values: BTreeMap<String, Vec<String>>,
-}
-
-fn filter_request(
-    live: &LiveCampaign,
-    member: &str,
-    arn: Option<&String>,
-    values: Option<&BTreeMap<String, String>>,
-) -> Result<Option<FilterRequest>, ApiError> {
-    let Some(arn) = arn else {
-        if values.is_some_and(|v| !v.is_empty()) {
-            return Err(ApiError::invalid(format!(
-                "{member}filterValues given without a {member}filterArn"
-            )));
-        }
-        return Ok(None);
-    };
-    let name = resource_name(arn, "filter");
-    if let Some(reason) = live.broken_filters.get(name) {
-        return Err(ApiError::invalid(format!(
-            "{member}filterArn: filter {name:?} cannot be applied to the data now loaded: {reason}"
-        )));
-    }
-    let filter = live.filters.get(name).ok_or_else(|| {
-        let known: Vec<&str> = live.filters.keys().map(String::as_str).collect();
-        ApiError::not_found(format!(
-            "{member}filterArn: filter {name:?} does not exist in dataset group {} (filters: {})",
-            live.record.dataset_group,
-            if known.is_empty() {
-                "none declared".to_string()
-            } else {
-                known.join(", ")
-            }
-        ))
-    })?;
-    let values = parse_filter_values(values.unwrap_or(&BTreeMap::new()))
-        .map_err(|e| ApiError::invalid(format!("{member}{e}")))?;
-    Ok(Some(FilterRequest {
-        filter: Arc::clone(filter),
-        values,
-    }))
-}
-
-fn metadata_columns(
-    live: &LiveCampaign,
-    asked: &Option<BTreeMap<String, Vec<String>>>,
-) -> Result<Vec<String>, ApiError> {
-    let Some(asked) = asked else {
-        return Ok(Vec::new());
-    };
-    let mut out = Vec::new();
-    for (dataset, columns) in asked {
-        if dataset != "ITEMS" {
-            return Err(ApiError::invalid(format!(
-                "metadataColumns: only ITEMS columns can be returned, not {dataset:?}"
-            )));
-        }
-        for c in columns {
-            if !live.item_metadata.contains_key(c) {
-                let known: Vec<&str> = live.item_metadata.keys().map(String::as_str).collect();
-                return Err(ApiError::invalid(format!(
-                    "metadataColumns.ITEMS: {c:?} is not a column of the items dataset (columns: {})",
-                    known.join(", ")
-                )));
-            }
-            out.push(c.clone());
-        }
-    }
-    Ok(out)
-}
-
-fn metadata_of(
-    live: &LiveCampaign,
-    columns: &[String],
-    item: &str,
-) -> Option<BTreeMap<String, String>> {
-    if columns.is_empty() {
-        return None;
-    }
-    let i = live.rec.model.items.get(item);
-    Some(
-        columns
-            .iter()
-            .map(|c| {
-                let v = i
-                    .and_then(|i| live.item_metadata[c][i as usize].clone())
-                    .unwrap_or_default();
-                (c.clone(), v)
-            })
-            .collect(),
-    )
-}
-
-/// The mask a filter allows for this request, or why it cannot be applied.
-fn mask(
-    live: &LiveCampaign,
-    f: Option<&FilterRequest>,
-    subject: &Subject,
-) -> Result<Option<FixedBitSet>, ApiError> {
-    f.map(|f| {
-        live.filter_data
-            .item_mask(&f.filter, &f.values, subject)
-            .map_err(ApiError::invalid)
-    })
-    .transpose()
-}
-
 /// A JSON answer, with the solution version that made it in `x-recflow-solution-version`.
 fn answered(version: i64, body: serde_json::Value) -> Response {
     let mut r = axum::Json(body).into_response();
@@ -268,23 +154,6 @@ fn answered(version: i64, body: serde_json::Value) -> Response {
         axum::http::HeaderValue::from(version),
     );
     r
-}
-
-/// The filter's mask for a request, and the items of the user's real-time
-/// events that its answers exclude (and that extend the history scored).
-fn filtered(
-    live: &LiveCampaign,
-    f: Option<&FilterRequest>,
-    subject: &Subject,
-) -> Result<(Option<FixedBitSet>, Vec<u32>), ApiError> {
-    let allowed = mask(live, f, subject)?;
-    let recent = subject
-        .recent_events
-        .iter()
-        .filter(|(t, _)| live.excludes(t))
-        .filter_map(|(_, i)| live.rec.model.items.get(i))
-        .collect();
-    Ok((allowed, recent))
 }
 
 fn recommendation_id() -> String {
@@ -346,15 +215,16 @@ async fn answer_recommendations(
     live: Arc<LiveCampaign>,
     r: GetRecommendations,
 ) -> Result<Response, ApiError> {
-    // The limits were checked when the request was parsed.
     let n = r
         .num_results
         .map_or(Ok(NumResults::DEFAULT), NumResults::new)
         .map_err(|e| ApiError::invalid(format!("numResults: {e}")))?
         .get();
-    let columns = metadata_columns(&live, &r.metadata_columns)?;
+    // The limits were checked when the request was parsed.
+    let columns = serving::metadata_columns(&live, r.metadata_columns.as_ref())?;
     let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
     let promotion = match r.promotions.as_deref() {
+        None | Some([]) => None,
         Some([p]) => {
             let f = filter_request(
                 &live,
@@ -363,8 +233,11 @@ async fn answer_recommendations(
                 p.filter_values.as_ref(),
             )?
             .ok_or_else(|| ApiError::invalid("promotions.1.filterArn: required"))?;
-            let pct = p.percent_promoted_items.unwrap_or(1);
-            Some((p.name.clone().unwrap_or_default(), pct as usize, f))
+            Some(serving::Promotion {
+                name: p.name.clone().unwrap_or_default(),
+                percent: p.percent_promoted_items.unwrap_or(1) as usize,
+                filter: f,
+            })
         }
         _ => None,
     };
@@ -374,52 +247,19 @@ async fn answer_recommendations(
         .map(|u| state.realtime.recent(&live.record.dataset_group, u))
         .unwrap_or_default();
     let version = live.rec.version;
-    let items = tokio::task::spawn_blocking(move || -> Result<Vec<PredictedItem>, ApiError> {
-        let subject = Subject {
-            user: r.user_id.as_deref(),
-            item: r.item_id.as_deref(),
-            recent_events: &recent,
-        };
-        let (allowed, recent_items) = filtered(&live, filter.as_ref(), &subject)?;
-        let model = &live.rec.model;
-        let query = match (&r.item_id, &r.user_id) {
-            (Some(i), _) => Query::Item(i),
-            (None, Some(u)) => Query::User(u),
-            (None, None) => unreachable!("the limits require userId or itemId"),
-        };
-        let ask = Ask {
-            exploration: live.rec.exploration,
-            allowed: allowed.as_ref(),
-            recent: &recent_items,
-        };
-        let mut list: Vec<(Scored, Option<String>)> = model
-            .recommend_with(&query, n, &ask)
-            .into_iter()
-            .map(|s| (s, None))
-            .collect();
-        if let Some((name, pct, pf)) = &promotion {
-            let promo_mask = mask(&live, Some(pf), &subject)?;
-            let k = (n * pct).div_ceil(100).clamp(1, n);
-            let promoted = model.recommend_with(
-                &query,
-                k,
-                &Ask {
-                    allowed: promo_mask.as_ref(),
-                    exploration: Default::default(),
-                    ..ask
-                },
-            );
-            list = promote(list, promoted, name, n);
-        }
-        Ok(list
-            .into_iter()
-            .map(|(s, promotion_name)| PredictedItem {
-                metadata: metadata_of(&live, &columns, &s.item_id),
-                score: Some(round_score(s.score)),
-                item_id: s.item_id,
-                promotion_name,
-            })
-            .collect())
+    let items = tokio::task::spawn_blocking(move || {
+        serving::recommend(
+            &live,
+            &Question {
+                user: r.user_id.as_deref(),
+                item: r.item_id.as_deref(),
+                num_results: n,
+                filter: filter.as_ref(),
+                promotion: promotion.as_ref(),
+                columns: &columns,
+                recent: &recent,
+            },
+        )
     })
     .await
     .map_err(ApiError::internal)??;
@@ -430,34 +270,6 @@ async fn answer_recommendations(
             "recommendationId": recommendation_id(),
         }),
     ))
-}
-
-/// Places `promoted` items at evenly spread positions of an `n`-item answer.
-fn promote(
-    list: Vec<(Scored, Option<String>)>,
-    promoted: Vec<Scored>,
-    name: &str,
-    n: usize,
-) -> Vec<(Scored, Option<String>)> {
-    let ids: std::collections::HashSet<String> =
-        promoted.iter().map(|s| s.item_id.clone()).collect();
-    let mut rest = list.into_iter().filter(|(s, _)| !ids.contains(&s.item_id));
-    let k = promoted.len();
-    let positions: Vec<usize> = (0..k).map(|j| j * n / k.max(1)).collect();
-    let mut promos = promoted.into_iter().map(|s| (s, Some(name.to_string())));
-    let mut out = Vec::with_capacity(n);
-    for pos in 0..n {
-        let next = if positions.contains(&pos) {
-            promos.next().or_else(|| rest.next())
-        } else {
-            rest.next().or_else(|| promos.next())
-        };
-        match next {
-            Some(x) => out.push(x),
-            None => break,
-        }
-    }
-    out
 }
 
 pub async fn personalized_ranking(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -477,36 +289,16 @@ async fn answer_ranking(
     live: Arc<LiveCampaign>,
     r: GetPersonalizedRanking,
 ) -> Result<Response, ApiError> {
-    // The limits (and required members) were checked when the request was parsed.
+    // The limits (userId, inputList of 1 to 500 ids) were checked when the
+    // request was parsed.
     let user = r.user_id.clone().unwrap_or_default();
     let list = r.input_list.clone().unwrap_or_default();
-    let columns = metadata_columns(&live, &r.metadata_columns)?;
+    let columns = serving::metadata_columns(&live, r.metadata_columns.as_ref())?;
     let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
     let recent = state.realtime.recent(&live.record.dataset_group, &user);
     let version = live.rec.version;
-    let items = tokio::task::spawn_blocking(move || -> Result<Vec<PredictedItem>, ApiError> {
-        let subject = Subject {
-            user: Some(&user),
-            item: None,
-            recent_events: &recent,
-        };
-        let (allowed, recent_items) = filtered(&live, filter.as_ref(), &subject)?;
-        let model = &live.rec.model;
-        let ask = Ask {
-            exploration: Default::default(),
-            allowed: allowed.as_ref(),
-            recent: &recent_items,
-        };
-        Ok(model
-            .rank(&user, &list, &ask)
-            .into_iter()
-            .map(|(id, score)| PredictedItem {
-                metadata: metadata_of(&live, &columns, &id),
-                score: score.map(round_score),
-                item_id: id,
-                promotion_name: None,
-            })
-            .collect())
+    let items = tokio::task::spawn_blocking(move || {
+        serving::rank(&live, &user, &list, filter.as_ref(), &columns, &recent)
     })
     .await
     .map_err(ApiError::internal)??;

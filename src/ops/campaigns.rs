@@ -2,12 +2,14 @@
 //! update, rollback; and asking a campaign (or a segment solution) for an
 //! answer as the API would give it.
 
+use std::collections::BTreeMap;
+
 use serde::Serialize;
 
-use super::OpsResult;
+use super::{OpsError, OpsResult, serving};
 use crate::campaign::{self, Moved, NumResults, Recommender};
 use crate::config::Env;
-use crate::recipes::{Query, RecipeKind, Scored, SegmentQuery};
+use crate::recipes::{RecipeKind, SegmentQuery};
 use crate::store::{CampaignRecord, DeploymentRecord};
 
 /// The most deployments a campaign's history shows.
@@ -58,20 +60,70 @@ pub struct Answer<T> {
     pub items: Vec<T>,
 }
 
-/// Recommendations for a user, or items related to an item, as the
-/// runtime API answers them (without a filter).
+/// What [`recommend`] asks of a campaign, as GetRecommendations' members.
+#[derive(Debug, Clone)]
+pub struct RecommendAsk {
+    pub user: Option<String>,
+    pub item: Option<String>,
+    pub num_results: NumResults,
+    /// A filter of the campaign's dataset group, by name.
+    pub filter: Option<String>,
+    /// The filter's parameters, as `filterValues` (`"\"comedy\",\"drama\""`).
+    pub filter_values: BTreeMap<String, String>,
+    /// Items dataset columns to return beside each item (`metadataColumns`).
+    pub metadata: Vec<String>,
+}
+
+/// Recommendations for a user, or items related to an item, answered by
+/// the same code as the runtime API's (filters, item metadata, the user's
+/// stored real-time events), from the campaign loaded as the server loads it.
 pub async fn recommend(
     env: &Env,
     name: &str,
-    query: &Query<'_>,
-    num_results: NumResults,
-) -> OpsResult<Answer<Scored>> {
-    let (_, rec) = Recommender::for_campaign(env, name).await?;
-    let items = rec.recommend(query, num_results);
+    ask: &RecommendAsk,
+) -> OpsResult<Answer<serving::Recommended>> {
+    if ask.user.is_none() && ask.item.is_none() {
+        return Err(OpsError::Invalid("give a user or an item".into()));
+    }
+    let live = serving::load(env, name).await?;
+    let filter =
+        serving::filter_request(&live, "", ask.filter.as_deref(), Some(&ask.filter_values))?;
+    let columns = if ask.metadata.is_empty() {
+        Vec::new()
+    } else {
+        let asked = BTreeMap::from([("ITEMS".to_string(), ask.metadata.clone())]);
+        serving::metadata_columns(&live, Some(&asked))?
+    };
+    let recent = match &ask.user {
+        Some(u) => serving::recent_events(env, &live.record.dataset_group, u).await?,
+        None => Vec::new(),
+    };
+    let ask = ask.clone();
+    let (solution, version, recipe) = (
+        live.rec.solution.clone(),
+        live.rec.version,
+        live.rec.model.recipe,
+    );
+    let items = tokio::task::spawn_blocking(move || {
+        serving::recommend(
+            &live,
+            &serving::Question {
+                user: ask.user.as_deref(),
+                item: ask.item.as_deref(),
+                num_results: ask.num_results.get(),
+                filter: filter.as_ref(),
+                promotion: None,
+                columns: &columns,
+                recent: &recent,
+            },
+        )
+    })
+    .await
+    .map_err(|e| OpsError::Internal(e.to_string()))??;
     Ok(Answer {
-        solution: rec.solution,
-        version: rec.version,
-        recipe: rec.model.recipe,
+        solution,
+        version,
+        recipe,
         items,
     })
 }

@@ -2,14 +2,18 @@
 //! accuracy per algorithm, the items with the worst accuracy, an item
 //! search, and one item's plot.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{OpsError, OpsResult, Page, PageAsk, versions_page};
 use crate::config::Env;
 pub use crate::forecast::job::PlotWindow;
 use crate::forecast::job::{self, PredictorManifest};
+use crate::forecast::plot;
+pub use crate::forecast::plot::PlotFormat;
 use crate::store::{VersionKind, VersionQuery, VersionStatus};
 
 /// A predictor version as lists show it.
@@ -133,6 +137,19 @@ pub async fn plot(
     item: &str,
     window: PlotWindow,
 ) -> OpsResult<String> {
+    Ok(plot_of_version(env, predictor, version, item, window)
+        .await?
+        .0)
+}
+
+/// The plot's SVG and the predictor version it shows.
+async fn plot_of_version(
+    env: &Env,
+    predictor: &str,
+    version: Option<i64>,
+    item: &str,
+    window: PlotWindow,
+) -> OpsResult<(String, i64)> {
     // The manifest first: an unknown predictor is a 404, not a failed load.
     job::manifest(env, predictor, version).await?;
     let loaded = job::load(env, predictor, version)
@@ -153,7 +170,73 @@ pub async fn plot(
             some.join(", ")
         ))
     })?;
-    job::plot(env, Arc::new(loaded), index, window)
+    let version = loaded.manifest.version;
+    let svg = job::plot(env, Arc::new(loaded), index, window)
         .await
-        .map_err(super::internal)
+        .map_err(super::internal)?;
+    Ok((svg, version))
+}
+
+/// Where [`write_plot`] writes, and in which format.
+#[derive(Debug, Clone, Default)]
+pub struct PlotFile {
+    /// A file (`*.svg`, `*.png`: its extension gives the format) or a
+    /// folder; by default `<home>/plots/<predictor>/v<version>/`.
+    pub out: Option<PathBuf>,
+    /// The format when `out` is not a file name with one (default SVG).
+    pub format: Option<PlotFormat>,
+}
+
+/// Writes one item's plot to a file and returns its path: by default
+/// `<home>/plots/<predictor>/v<version>/<item>.<svg|png>`, never the
+/// current folder.
+pub async fn write_plot(
+    env: &Env,
+    predictor: &str,
+    version: Option<i64>,
+    item: &str,
+    window: PlotWindow,
+    file: &PlotFile,
+) -> OpsResult<PathBuf> {
+    let named = file.out.as_deref().and_then(PlotFormat::of_path);
+    let format = match (named, file.format) {
+        (Some(n), Some(f)) if n != f => {
+            return Err(OpsError::Invalid(format!(
+                "--out {} names a {} file but --format is {}",
+                file.out
+                    .as_ref()
+                    .map(|o| o.display().to_string())
+                    .unwrap_or_default(),
+                n.extension(),
+                f.extension()
+            )));
+        }
+        (Some(n), _) => n,
+        (None, f) => f.unwrap_or_default(),
+    };
+    let (svg, version) = plot_of_version(env, predictor, version, item, window).await?;
+    let name = format!("{}.{}", job::file_safe(item), format.extension());
+    let path = match (&file.out, named) {
+        (Some(out), Some(_)) => out.clone(),
+        (Some(dir), None) => dir.join(name),
+        (None, _) => env
+            .settings
+            .home
+            .join("plots")
+            .join(job::file_safe(predictor))
+            .join(format!("v{version}"))
+            .join(name),
+    };
+    let target = path.clone();
+    tokio::task::spawn_blocking(move || -> anyhow::Result<()> {
+        if let Some(dir) = target.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create {}", dir.display()))?;
+        }
+        plot::write_file(&target, &format.encode(&svg)?)
+    })
+    .await
+    .map_err(|e| OpsError::Internal(e.to_string()))?
+    .map_err(super::internal)?;
+    Ok(path)
 }

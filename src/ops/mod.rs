@@ -12,7 +12,9 @@ pub mod campaigns;
 pub mod catalog;
 pub mod forecasts;
 pub mod pipelines;
+pub mod retention;
 pub mod runs;
+pub mod serving;
 
 use serde::Serialize;
 

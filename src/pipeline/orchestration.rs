@@ -270,6 +270,10 @@ pub struct Orchestration {
     pub defaults: StepDefaults,
     #[serde(default)]
     pub on_failure: Option<OnFailureSpec>,
+    /// Which old versions and exports `recflow prune` (and, with
+    /// `after_run: true`, each successful run) removes.
+    #[serde(default)]
+    pub retention: Option<crate::retention::RetentionSpec>,
 }
 
 impl Default for Orchestration {
@@ -286,6 +290,7 @@ impl Default for Orchestration {
             params: BTreeMap::new(),
             defaults: StepDefaults::default(),
             on_failure: None,
+            retention: None,
         }
     }
 }

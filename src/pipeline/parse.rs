@@ -73,6 +73,8 @@ struct RawPipeline {
     defaults: StepDefaults,
     #[serde(default)]
     on_failure: Option<OnFailureSpec>,
+    #[serde(default)]
+    retention: Option<crate::retention::RetentionSpec>,
 }
 
 impl RawPipeline {
@@ -90,6 +92,7 @@ impl RawPipeline {
             params: std::mem::take(&mut self.params),
             defaults: std::mem::take(&mut self.defaults),
             on_failure: self.on_failure.take(),
+            retention: self.retention.take(),
         }
     }
 }

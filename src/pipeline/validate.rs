@@ -108,6 +108,13 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
             "must be an http:// or https:// URL",
         ));
     }
+    if let Some(Err(e)) = o.retention.as_ref().map(|r| r.check()) {
+        let message = e.to_string();
+        problems.push(SpecProblem::new(
+            "retention",
+            message.trim_start_matches("retention: "),
+        ));
+    }
     let zero = |d: Option<super::orchestration::Dur>| d.is_some_and(|d| d.0.is_zero());
     if zero(o.run_timeout) {
         problems.push(SpecProblem::new("run_timeout", "must be more than 0"));

@@ -172,6 +172,17 @@ pub async fn run(env: Env, config: DaemonConfig) -> anyhow::Result<()> {
         state = %crate::store::redact(&env.settings.state_url),
         "Daemon started."
     );
+    // A prune a stopped daemon left half done: its versions are marked
+    // `deleting` (nothing reads them); their files go now.
+    match crate::retention::finish_pending(&env).await {
+        Ok(done) if !done.is_empty() => {
+            tracing::info!(versions = done.len(), "Finished an interrupted prune.")
+        }
+        Ok(_) => {}
+        Err(e) => {
+            tracing::warn!(error = %e, "Finishing an interrupted prune failed; the next prune retries.")
+        }
+    }
 
     let mut tasks = tokio::task::JoinSet::new();
     let mut heartbeat = tokio::time::interval(config.timing.heartbeat);

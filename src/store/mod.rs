@@ -181,8 +181,17 @@ string_enum!(
 
 string_enum!(
     /// `creating` until the manifest is written, then `active`; `failed` if the
-    /// step failed. Readers use only `active` versions.
-    VersionStatus { Creating = "creating", Active = "active", Failed = "failed" }
+    /// step failed. Readers use only `active` versions. Retention marks a
+    /// version `deleting` before it removes its files (from then on nothing
+    /// reads it) and `deleted` once they are gone; a prune that stopped in
+    /// between is finished by the next.
+    VersionStatus {
+        Creating = "creating",
+        Active = "active",
+        Failed = "failed",
+        Deleting = "deleting",
+        Deleted = "deleted",
+    }
 );
 
 #[derive(Debug, Clone, Serialize)]
@@ -584,6 +593,17 @@ pub trait VersionStore: Send + Sync {
     ) -> StoreResult<Option<VersionRecord>>;
     /// Versions by owner, each owner's newest first, a page at a time.
     async fn list_versions(&self, query: &VersionQuery<'_>) -> StoreResult<Vec<VersionRecord>>;
+    /// Moves a version from status `from` to `to` if it is in `from` now;
+    /// returns whether it moved (a compare-and-set: of two processes moving
+    /// the same version, one wins).
+    async fn move_version(
+        &self,
+        kind: VersionKind,
+        owner: &str,
+        version: i64,
+        from: VersionStatus,
+        to: VersionStatus,
+    ) -> StoreResult<bool>;
 }
 
 /// Campaigns (which solution version serves) and their deployments.

@@ -880,6 +880,28 @@ where
         .await?;
         rows.iter().map(version_row).collect()
     }
+
+    async fn move_version(
+        &self,
+        kind: VersionKind,
+        owner: &str,
+        version: i64,
+        from: VersionStatus,
+        to: VersionStatus,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "UPDATE versions SET status = $1
+             WHERE kind = $2 AND owner = $3 AND version = $4 AND status = $5",
+        )
+        .bind(to.as_str())
+        .bind(kind.as_str())
+        .bind(owner)
+        .bind(version)
+        .bind(from.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
 }
 
 #[async_trait]

@@ -52,6 +52,7 @@ conformance_suite!(
     schedule_cursors_round_trip,
     versions_are_numbered_per_owner_and_only_active_ones_are_latest,
     concurrent_publishing_numbers_versions_consecutively,
+    versions_move_between_statuses_once,
     campaigns_remember_the_version_they_replaced,
     concurrent_campaign_moves_each_record_the_version_they_replaced,
     event_trackers_are_generated_once_or_declared,
@@ -976,6 +977,45 @@ async fn versions_are_numbered_per_owner_and_only_active_ones_are_latest(s: &dyn
         s.get_version(k, "g/users", 1).await,
         Err(StoreError::NotFound { .. })
     ));
+}
+
+async fn versions_move_between_statuses_once(s: &dyn StateStore) {
+    let k = VersionKind::Solution;
+    for _ in 0..2 {
+        s.create_version(k, "sims", None, None, "w/m")
+            .await
+            .unwrap();
+    }
+    s.activate_version(k, "sims", 1, &serde_json::json!({}))
+        .await
+        .unwrap();
+    s.activate_version(k, "sims", 2, &serde_json::json!({}))
+        .await
+        .unwrap();
+    let (from, to) = (VersionStatus::Active, VersionStatus::Deleting);
+    assert!(s.move_version(k, "sims", 2, from, to).await.unwrap());
+    // The second of two prunes finds it moved already.
+    assert!(!s.move_version(k, "sims", 2, from, to).await.unwrap());
+    assert!(!s.move_version(k, "sims", 9, from, to).await.unwrap());
+    assert_eq!(
+        s.get_version(k, "sims", 2).await.unwrap().status,
+        VersionStatus::Deleting
+    );
+    // A version being deleted is never the latest active one.
+    let latest = s.latest_active_version(k, "sims").await.unwrap().unwrap();
+    assert_eq!(latest.version, 1);
+    assert!(
+        s.move_version(k, "sims", 2, to, VersionStatus::Deleted)
+            .await
+            .unwrap()
+    );
+    // Numbers are never reused after a deletion.
+    assert_eq!(
+        s.create_version(k, "sims", None, None, "w/m")
+            .await
+            .unwrap(),
+        3
+    );
 }
 
 async fn concurrent_publishing_numbers_versions_consecutively(s: &dyn StateStore) {

@@ -305,6 +305,7 @@ fn a_csv_with_two_columns_of_one_name_is_refused() {
         csv.display()
     );
     assert!(r.stdout.contains(&expected), "{}", r.stdout);
+}
 
 /// The 1-based line and column where `needle` first appears in `text`.
 fn place_of(text: &str, needle: &str) -> (usize, usize) {

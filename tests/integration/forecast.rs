@@ -240,10 +240,49 @@ fn a_pipeline_backtests_chooses_per_item_and_exports_quantile_forecasts() {
         "{}",
         e.stderr
     );
+    // A PNG, by the file's extension or --format; by default under the
+    // home's plots/ folder, never the current folder.
+    let png_path = home.path().join("2_1.png");
+    ok(home
+        .cmd()
+        .args(["forecast", "plot", "demand", "--item", "2_1", "--out"])
+        .arg(&png_path));
+    let png = std::fs::read(&png_path).unwrap();
+    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "a PNG");
+    // 960×420 drawn at twice the size.
+    assert_eq!(&png[16..24], &[0, 0, 7, 128, 0, 0, 3, 72]);
+    let here = home.path().join("cwd");
+    std::fs::create_dir_all(&here).unwrap();
+    let r = ok(home
+        .cmd()
+        .current_dir(&here)
+        .args(["forecast", "plot", "--item", "2_1", "--format", "png"]));
+    let written = home.home().join("plots/demand/v1/2_1.png");
+    assert!(
+        r.stdout.contains(&written.display().to_string()),
+        "{}",
+        r.stdout
+    );
+    assert!(std::fs::read(&written).unwrap().starts_with(b"\x89PNG"));
+    assert_eq!(
+        std::fs::read_dir(&here).unwrap().count(),
+        0,
+        "wrote into the current folder"
+    );
+    let dir = home.path().join("plots-here");
+    ok(home
+        .cmd()
+        .args(["forecast", "plot", "--item", "2_1", "--out"])
+        .arg(&dir));
+    assert!(dir.join("2_1.svg").exists());
     let e = fails(home.cmd().args([
-        "forecast", "plot", "demand", "--item", "2_1", "--out", "x.png",
+        "forecast", "plot", "demand", "--item", "2_1", "--out", "x.svg", "--format", "png",
     ]));
-    assert!(e.stderr.contains("only SVG is supported"), "{}", e.stderr);
+    assert!(
+        e.stderr.contains("names a svg file but --format is png"),
+        "{}",
+        e.stderr
+    );
 
     // Re-running replaces the export whole: the same files, a new manifest.
     ok(home.cmd().arg("run").arg(&file));

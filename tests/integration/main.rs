@@ -20,5 +20,6 @@ mod import;
 mod orchestrate;
 mod quickstart;
 mod recipes;
+mod routine;
 mod s3;
 mod serve;
