@@ -1822,9 +1822,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("only SVG is supported")
-                && err.contains("rsvg-convert")
-                && err.contains("browser"),
+            err.contains("name the file *.svg") && err.contains("--format png"),
             "{err}"
         );
         assert!(write(&dir.path().join("chart"), &data).is_err());
