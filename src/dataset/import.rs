@@ -13,7 +13,8 @@ use polars::prelude::*;
 use polars::sql::SQLContext;
 use serde::{Deserialize, Serialize};
 
-use super::source::{SourceError, Wanted, one_line, read_source};
+pub use super::source::{CsvSpec, Encoding, SourceFormat};
+use super::source::{Reading, SourceError, Wanted, one_line, read_source};
 use super::validate::{ROW_COL, Rejected, SOURCE_COL, ValidateError, validate_frame};
 use super::{DataFile, DatasetError, DatasetManifest, MANIFEST_FORMAT, owner, versions_location};
 use crate::config::Env;
@@ -70,84 +71,6 @@ pub struct ImportSpec {
 
 fn default_max_rejected() -> f64 {
     DEFAULT_MAX_REJECTED_FRACTION
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum SourceFormat {
-    Csv,
-    Parquet,
-    /// JSON lines: one JSON object per line.
-    #[serde(alias = "jsonl", alias = "ndjson")]
-    Json,
-}
-
-impl SourceFormat {
-    /// The format of an object by its name (`.gz` looked through).
-    pub(super) fn from_name(name: &str) -> Option<SourceFormat> {
-        let lower = name.to_ascii_lowercase();
-        let base = lower.strip_suffix(".gz").unwrap_or(&lower);
-        let ext = base.rsplit('.').next().unwrap_or("");
-        match ext {
-            "parquet" | "pq" => Some(Self::Parquet),
-            "json" | "jsonl" | "ndjson" => Some(Self::Json),
-            "csv" | "tsv" | "txt" | "data" => Some(Self::Csv),
-            _ => None,
-        }
-    }
-}
-
-/// How CSV sources are laid out.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CsvSpec {
-    /// Field separator, one character (default `,`; `"\t"` for tab).
-    #[serde(default = "default_delimiter")]
-    pub delimiter: char,
-    /// Whether the first line names the columns (default true).
-    #[serde(default = "default_true")]
-    pub header: bool,
-    /// Names of the columns, in order: required when `header: false`, and
-    /// replaces the header's names otherwise.
-    #[serde(default)]
-    pub columns: Option<Vec<String>>,
-    /// Quote character (default `"`); `null` for none.
-    #[serde(default = "default_quote")]
-    pub quote: Option<char>,
-    /// Values read as missing, e.g. `["", "NA"]`.
-    #[serde(default)]
-    pub null_values: Vec<String>,
-}
-
-impl Default for CsvSpec {
-    fn default() -> Self {
-        Self {
-            delimiter: ',',
-            header: true,
-            columns: None,
-            quote: Some('"'),
-            null_values: Vec::new(),
-        }
-    }
-}
-
-fn default_delimiter() -> char {
-    ','
-}
-fn default_true() -> bool {
-    true
-}
-fn default_quote() -> Option<char> {
-    Some('"')
-}
-
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Encoding {
-    #[default]
-    #[serde(rename = "utf-8", alias = "utf8")]
-    Utf8,
-    #[serde(rename = "latin-1", alias = "latin1", alias = "iso-8859-1")]
-    Latin1,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -440,8 +363,14 @@ fn prepare(
         .map(|(url, _)| url.clone())
         .unwrap_or_default();
     let wanted = Wanted::new(schema, &spec.rename);
+    let reading = Reading {
+        format: spec.format,
+        csv: &spec.csv,
+        encoding: spec.encoding,
+        wanted: &wanted,
+    };
     for (index, (url, data)) in fetched.into_iter().enumerate() {
-        let read = read_source(spec, &wanted, &url, data, index as u32)?;
+        let read = read_source(&reading, &url, data, index as u32)?;
         rejected.extend(read.rejected);
         frames.push(read.frame);
     }

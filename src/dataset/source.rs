@@ -22,12 +22,97 @@ use std::fmt;
 use std::io::{Cursor, Read};
 
 use polars::prelude::*;
-use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 
-use super::import::{CsvSpec, Encoding, ImportSpec, SourceFormat};
 use super::validate::{ROW_COL, Rejected, SOURCE_COL, truncate};
 use crate::schema::{FieldType, Schema};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    Csv,
+    Parquet,
+    /// JSON lines: one JSON object per line.
+    #[serde(alias = "jsonl", alias = "ndjson")]
+    Json,
+}
+
+impl SourceFormat {
+    /// The format of an object by its name (`.gz` looked through).
+    pub fn from_name(name: &str) -> Option<SourceFormat> {
+        let lower = name.to_ascii_lowercase();
+        let base = lower.strip_suffix(".gz").unwrap_or(&lower);
+        let ext = base.rsplit('.').next().unwrap_or("");
+        match ext {
+            "parquet" | "pq" => Some(Self::Parquet),
+            "json" | "jsonl" | "ndjson" => Some(Self::Json),
+            "csv" | "tsv" | "txt" | "data" => Some(Self::Csv),
+            _ => None,
+        }
+    }
+}
+
+/// How CSV sources are laid out.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CsvSpec {
+    /// Field separator, one character (default `,`; `"\t"` for tab).
+    #[serde(default = "default_delimiter")]
+    pub delimiter: char,
+    /// Whether the first line names the columns (default true).
+    #[serde(default = "default_true")]
+    pub header: bool,
+    /// Names of the columns, in order: required when `header: false`, and
+    /// replaces the header's names otherwise.
+    #[serde(default)]
+    pub columns: Option<Vec<String>>,
+    /// Quote character (default `"`); `null` for none.
+    #[serde(default = "default_quote")]
+    pub quote: Option<char>,
+    /// Values read as missing, e.g. `["", "NA"]`.
+    #[serde(default)]
+    pub null_values: Vec<String>,
+}
+
+impl Default for CsvSpec {
+    fn default() -> Self {
+        Self {
+            delimiter: ',',
+            header: true,
+            columns: None,
+            quote: Some('"'),
+            null_values: Vec::new(),
+        }
+    }
+}
+
+fn default_delimiter() -> char {
+    ','
+}
+fn default_true() -> bool {
+    true
+}
+fn default_quote() -> Option<char> {
+    Some('"')
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Encoding {
+    #[default]
+    #[serde(rename = "utf-8", alias = "utf8")]
+    Utf8,
+    #[serde(rename = "latin-1", alias = "latin1", alias = "iso-8859-1")]
+    Latin1,
+}
+
+/// How to read the objects of one import.
+pub struct Reading<'a> {
+    pub format: Option<SourceFormat>,
+    pub csv: &'a CsvSpec,
+    pub encoding: Encoding,
+    pub wanted: &'a Wanted,
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
@@ -106,8 +191,7 @@ impl Wanted {
 
 /// Reads one object into a frame with `__source` and `__row` columns.
 pub fn read_source(
-    spec: &ImportSpec,
-    wanted: &Wanted,
+    spec: &Reading,
     url: &str,
     data: bytes::Bytes,
     index: u32,
@@ -144,8 +228,8 @@ pub fn read_source(
         ),
         SourceFormat::Csv => {
             let text = decode(url, data, spec.encoding, "CSV")?;
-            let checked = check_csv(&spec.csv, url, text, index, &mut rejected)?;
-            let frame = read_csv(&spec.csv, url, checked.text)?;
+            let checked = check_csv(spec.csv, url, text, index, &mut rejected)?;
+            let frame = read_csv(spec.csv, url, checked.text)?;
             if let Some(rows) = &checked.rows
                 && rows.len() != frame.height()
             {
@@ -163,7 +247,7 @@ pub fn read_source(
         }
         SourceFormat::Json => {
             let text = decode(url, data, spec.encoding, "JSON lines")?;
-            let (valid, lines) = json_lines(&text, wanted, index, &mut rejected);
+            let (valid, lines) = json_lines(&text, spec.wanted, index, &mut rejected);
             if lines.is_empty() {
                 (DataFrame::default(), Some(lines))
             } else {
@@ -718,18 +802,15 @@ mod tests {
         )
     }
 
-    fn spec(extra: &str) -> ImportSpec {
-        serde_yaml::from_str(&format!("dataset: interactions\nsource: x\n{extra}")).unwrap()
-    }
-
     fn read(name: &str, data: &[u8]) -> Result<ReadSource, SourceError> {
-        read_source(
-            &spec(""),
-            &wanted(),
-            name,
-            bytes::Bytes::copy_from_slice(data),
-            0,
-        )
+        let (csv, wanted) = (CsvSpec::default(), wanted());
+        let reading = Reading {
+            format: None,
+            csv: &csv,
+            encoding: Encoding::Utf8,
+            wanted: &wanted,
+        };
+        read_source(&reading, name, bytes::Bytes::copy_from_slice(data), 0)
     }
 
     fn reasons(rejected: &[Rejected]) -> Vec<(u64, String, String)> {
