@@ -82,8 +82,7 @@ fn score(
         .zip(recs)
         .map(|(t, r)| eval::ndcg_at_k(r, &t.relevant, 10))
         .collect();
-    let mean = ndcg.iter().sum::<f64>() / n;
-    let var = ndcg.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0).max(1.0);
+    let (mean, se) = eval::mean_and_stderr(&ndcg);
     let avg = |f: &dyn Fn(&TestUser, &Vec<u32>) -> f64| {
         test.iter().zip(recs).map(|(t, r)| f(t, r)).sum::<f64>() / n
     };
@@ -94,7 +93,7 @@ fn score(
     Row {
         name: name.to_string(),
         ndcg10: mean,
-        ndcg10_se: (var / n).sqrt(),
+        ndcg10_se: se,
         precision10: avg(&|t, r| eval::precision_at_k(r, &t.relevant, 10)),
         recall20: avg(&|t, r| eval::recall_at_k(r, &t.relevant, 20)),
         mrr25: avg(&|t, r| eval::reciprocal_rank_at_k(r, &t.relevant, 25)),

@@ -214,7 +214,8 @@ fn recommend_applies_a_filter_and_prints_item_metadata() {
         .cmd()
         .arg("run")
         .arg(repo().join("pipelines/quickstart.yaml")));
-    let table = ok(home.cmd().args([
+    // Five comedies for user 1, with their titles and genres.
+    let ask = [
         "recommend",
         "--campaign",
         "movies",
@@ -228,8 +229,8 @@ fn recommend_applies_a_filter_and_prints_item_metadata() {
         "GENRE=Comedy",
         "--metadata",
         "TITLE,GENRES",
-    ]))
-    .stdout;
+    ];
+    let table = ok(home.cmd().args(ask)).stdout;
     assert!(table.contains("(filter genre)"), "{table}");
     let header = table.lines().nth(1).unwrap();
     assert!(
@@ -243,23 +244,7 @@ fn recommend_applies_a_filter_and_prints_item_metadata() {
     assert!(rows.iter().all(|r| r.contains("(19")), "{table}");
 
     // The JSON is the runtime API's answer: metadata per item.
-    let json = ok(home.cmd().args([
-        "recommend",
-        "--campaign",
-        "movies",
-        "--user",
-        "1",
-        "--num-results",
-        "5",
-        "--filter",
-        "genre",
-        "--filter-values",
-        "GENRE=Comedy",
-        "--metadata",
-        "TITLE,GENRES",
-        "--json",
-    ]))
-    .stdout;
+    let json = ok(home.cmd().args(ask).arg("--json")).stdout;
     let answer: Value = serde_json::from_str(&json).unwrap();
     let list = answer["itemList"].as_array().unwrap();
     assert_eq!(list.len(), 5);
