@@ -389,7 +389,10 @@ impl Schema {
         problems.extend(typed(IMPRESSION, &[FieldType::String]));
         problems.extend(typed(RECOMMENDATION_ID, &[FieldType::String]));
         problems.extend(typed(CREATION_TIMESTAMP, &[FieldType::Long]));
-        if self.dataset_type != DatasetType::Interactions {
+        // An items dataset with only ITEM_ID still defines the catalog (cold
+        // items included), so it is accepted; a users dataset without a
+        // metadata field would say nothing.
+        if self.dataset_type == DatasetType::Users {
             let key = self.dataset_type.key_field().unwrap_or_default();
             if !self.fields.iter().any(|f| f.name != key) {
                 problems.push(format!(
@@ -555,12 +558,15 @@ mod tests {
     }
 
     #[test]
-    fn items_need_a_metadata_field() {
+    fn items_with_only_item_id_define_a_catalog_but_users_need_metadata() {
         let s = avro(r#"{"fields": [{"name": "ITEM_ID", "type": "string"}]}"#);
-        let problems = Schema::from_avro(DatasetType::Items, &s).unwrap_err();
+        let schema = Schema::from_avro(DatasetType::Items, &s).unwrap();
+        assert_eq!(schema.fields.len(), 1);
+        let s = avro(r#"{"fields": [{"name": "USER_ID", "type": "string"}]}"#);
+        let problems = Schema::from_avro(DatasetType::Users, &s).unwrap_err();
         assert_eq!(
             problems,
-            ["items schema needs at least one metadata field besides ITEM_ID"]
+            ["users schema needs at least one metadata field besides USER_ID"]
         );
     }
 

@@ -58,18 +58,43 @@ pub fn parse_solution(value: Value, at: &str) -> Result<SolutionSpec, Vec<SpecPr
     }
 }
 
-/// `recipe: auto` takes `candidates:` (recipe names, or mappings with
+/// What `recipe: auto` chooses among when no `candidates:` are given, as the
+/// managed service's AutoML does: the default user-personalization first (the
+/// reference, kept unless another candidate beats it beyond noise), both
+/// of its algorithms with a short search of the settings that matter most
+/// (Rendle et al. 2022 for iALS: regularisation and confidence), and the
+/// simpler recipes that win on some catalogs. Trials are cheap next to the
+/// default's training: 13 fits on the validation split in all, measured
+/// by `recflow bench recipes` (BENCHMARKS.md).
+pub const DEFAULT_CANDIDATES: &str = r#"
+- user-personalization
+- recipe: user-personalization
+  hpo:
+    trials: 4
+    parameters:
+      l2: {type: float, min: 20, max: 3000, log: true}
+- recipe: user-personalization
+  algorithm: ials
+  hpo:
+    trials: 6
+    parameters:
+      regularization: {type: float, min: 0.1, max: 100, log: true}
+      alpha: {type: float, min: 0.5, max: 30, log: true}
+- sims
+- next-item
+- popularity-count
+"#;
+
+/// `recipe: auto` takes `candidates:` (default [`DEFAULT_CANDIDATES`]) (recipe names, or mappings with
 /// `recipe:`, settings and an optional `hpo:`) and an optional `objective:`.
 fn parse_auto(mut rest: Mapping, at: &str) -> Result<SolutionRecipe, Vec<SpecProblem>> {
     let objective = match rest.remove("objective") {
         None => crate::tuning::default_objective(),
         Some(v) => from_value::<String>(v, &format!("{at}.objective")).map_err(|p| vec![p])?,
     };
-    let Some(list) = rest.remove("candidates") else {
-        return Err(vec![SpecProblem::new(
-            at,
-            "`recipe: auto` needs `candidates:`, a list of recipes",
-        )]);
+    let list = match rest.remove("candidates") {
+        Some(list) => list,
+        None => serde_yaml::from_str(DEFAULT_CANDIDATES).expect("the default candidates parse"),
     };
     if let Some((k, _)) = rest.iter().next() {
         let key = k.as_str().unwrap_or("?");
@@ -123,5 +148,38 @@ fn parse_auto(mut rest: Mapping, at: &str) -> Result<SolutionRecipe, Vec<SpecPro
         })
     } else {
         Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_without_candidates_takes_the_default_list_with_the_default_first() {
+        let value: Value = serde_yaml::from_str("recipe: auto").unwrap();
+        let spec = parse_solution(value, "solutions.best").unwrap();
+        let SolutionRecipe::Auto { candidates, .. } = spec.recipe else {
+            panic!("not auto: {spec:?}");
+        };
+        let names: Vec<_> = candidates.iter().map(|c| c.recipe.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "user-personalization",
+                "user-personalization",
+                "user-personalization",
+                "sims",
+                "next-item",
+                "popularity-count"
+            ]
+        );
+        assert_eq!(
+            candidates[0].recipe,
+            RecipeSpec::UserPersonalization(Default::default())
+        );
+        assert!(candidates[0].hpo.is_none());
+        let trials: usize = candidates.iter().filter_map(|c| c.hpo.as_ref()).map(|h| h.trials).sum();
+        assert_eq!(trials, 10);
     }
 }

@@ -451,3 +451,68 @@ steps:
     assert_eq!(out[2]["error"], serde_json::Value::Null);
     assert_ne!(items(2), items(1), "{out:?}");
 }
+
+/// `recipe: auto` with no `candidates:` chooses among the default list, and
+/// an items dataset with only ITEM_ID is accepted and defines the catalog
+/// (its two items that no one touched join it).
+#[test]
+fn auto_without_candidates_and_items_with_only_ids() {
+    let home = Home::new();
+    let mut items = String::from("ITEM_ID\n");
+    for id in 1..=1682 {
+        items.push_str(&format!("{id}\n"));
+    }
+    items.push_str("cold-1\ncold-2\n");
+    let items = home.write("items.csv", items);
+    let schema = home.write(
+        "items.json",
+        r#"{"type": "record", "name": "Items", "fields": [{"name": "ITEM_ID", "type": "string"}], "version": "1.0"}"#,
+    );
+    let p = home.write(
+        "auto.yaml",
+        format!(
+            r#"
+name: auto
+dataset_group: ml
+datasets:
+  interactions:
+    schema_file: {interactions}
+  items:
+    schema_file: {schema}
+solutions:
+  best: {{recipe: auto}}
+steps:
+  - id: load
+    type: import
+    dataset: interactions
+    source: {data}
+    csv: {{delimiter: "\t", header: false, columns: [USER_ID, ITEM_ID, EVENT_VALUE, TIMESTAMP]}}
+  - {{id: items, type: import, dataset: items, source: {items}}}
+  - {{id: train, type: train, solution: best, depends_on: [load, items]}}
+"#,
+            interactions = example("schemas/movielens-interactions.json"),
+            data = example("data/ml-100k/u.data"),
+            schema = schema.display(),
+            items = items.display(),
+        ),
+    );
+    ok(home.cmd().arg("run").arg(p));
+    let show = ok(home.cmd().args(["solutions", "show", "best"])).stdout;
+    assert!(show.contains("1684 items"), "cold items join the catalog:\n{show}");
+    for (i, name) in [
+        "user-personalization",
+        "user-personalization",
+        "user-personalization",
+        "sims",
+        "next-item",
+        "popularity-count",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let row = format!("#{}   {name}", i + 1);
+        assert!(show.contains(&row), "default candidate {row}:\n{show}");
+    }
+    assert!(show.contains("  decision: "), "{show}");
+    assert!(show.contains("\"algorithm\":\"ials\""), "iALS is searched:\n{show}");
+}
