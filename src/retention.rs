@@ -324,6 +324,9 @@ async fn remove_version(
         return Ok(None);
     }
     // A campaign moved to it between the listing and the mark: give it back.
+    // A move after the mark fails, since a campaign moves only to an active
+    // version, checked in the move's own transaction (see the store's
+    // `served_version_is_active`), so this re-read closes the race.
     if v.kind == VersionKind::Solution && protected(env, Utc::now()).await?.contains(v) {
         env.store
             .move_version(

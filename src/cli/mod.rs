@@ -250,6 +250,7 @@ pub enum DatasetsCommand {
     Show {
         /// GROUP/DATASET, e.g. movielens/interactions.
         dataset: String,
+        /// The version number (default: the latest active one).
         #[arg(long)]
         version: Option<i64>,
     },
@@ -262,6 +263,7 @@ pub enum SolutionsCommand {
     /// One solution version (the latest active one by default).
     Show {
         solution: String,
+        /// The version number (default: the latest active one).
         #[arg(long)]
         version: Option<i64>,
     },
@@ -276,6 +278,7 @@ pub enum ForecastCommand {
     /// candidate (the latest active version by default).
     Metrics {
         predictor: String,
+        /// The version number (default: the latest active one).
         #[arg(long)]
         version: Option<i64>,
         /// Also list this many items with the worst average wQL.
@@ -289,6 +292,7 @@ pub enum ForecastCommand {
         predictor: Option<String>,
         #[arg(long)]
         item: String,
+        /// The version number (default: the latest active one).
         #[arg(long)]
         version: Option<i64>,
         /// A file (`*.svg` or `*.png`) or a folder to write into (default
@@ -380,6 +384,7 @@ pub struct SegmentArgs {
     /// The solution (a segment recipe); its latest active version unless --version.
     #[arg(long)]
     pub solution: String,
+    /// The version number (default: the latest active one).
     #[arg(long)]
     pub version: Option<i64>,
     /// Users for this item.

@@ -53,7 +53,9 @@ impl From<StoreError> for OpsError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::NotFound { .. } => OpsError::NotFound(e.to_string()),
-            StoreError::FilterConflict { .. } => OpsError::Conflict(e.to_string()),
+            StoreError::FilterConflict { .. } | StoreError::NotActive { .. } => {
+                OpsError::Conflict(e.to_string())
+            }
             StoreError::Open { .. }
             | StoreError::Database(_)
             | StoreError::Migrate(_)

@@ -34,6 +34,10 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{what} not found")]
     NotFound { what: String },
+    /// A campaign may only point at an active version: one a prune has
+    /// marked `deleting` is about to lose its files.
+    #[error("{what} is {status}, not active")]
+    NotActive { what: String, status: String },
     /// A filter name is the filter's identity in its dataset group (campaigns
     /// and batch jobs name it), so two pipelines of a group cannot both
     /// declare it: which expression would apply depends on which pipeline

@@ -51,6 +51,7 @@ impl Dialect for Postgres {
     /// SKIP LOCKED passes over an attempt that another transaction is ending
     /// (`fail_queued_attempts`) instead of waiting for it.
     const SKIP_LOCKED: &'static str = "FOR UPDATE OF a SKIP LOCKED";
+    const LOCK_SHARE: &'static str = "FOR SHARE";
 
     fn in_list(column: &str, n: usize) -> String {
         format!("{column} = ANY(${n})")

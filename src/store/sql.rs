@@ -34,6 +34,11 @@ pub(super) trait Dialect: Database {
     /// claim runs alone).
     const SKIP_LOCKED: &'static str;
 
+    /// Ends a read of rows that must not change until the transaction ends
+    /// (PostgreSQL's `FOR SHARE`; nothing on SQLite, whose write transaction
+    /// holds the whole database).
+    const LOCK_SHARE: &'static str;
+
     /// A condition: `column` is one of the values of the list bound at `$n`
     /// by [`Dialect::bind_ids`] or [`Dialect::bind_texts`].
     fn in_list(column: &str, n: usize) -> String;
@@ -176,6 +181,37 @@ where
 {
     async fn write_tx(&self) -> StoreResult<sqlx::Transaction<'static, DB>> {
         Ok(self.pool.begin_with(DB::BEGIN_WRITE).await?)
+    }
+
+    /// Checks, inside a transaction that moves a campaign, that the solution
+    /// version it moves to is active, and keeps it so until the move commits.
+    /// A prune marks a version `deleting` before it re-reads what campaigns
+    /// serve: on SQLite the two transactions run one after the other; on
+    /// PostgreSQL the prune's mark waits for this share lock. Either the move
+    /// sees the mark and fails, or the prune sees the move and gives the
+    /// version back, so a campaign never points at files being deleted.
+    async fn served_version_is_active(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        solution: &str,
+        version: i64,
+    ) -> StoreResult<()> {
+        let row = sqlx::query(&format!(
+            "SELECT status FROM versions WHERE kind = 'solution' AND owner = $1 AND version = $2 {}",
+            DB::LOCK_SHARE
+        ))
+        .bind(solution)
+        .bind(version)
+        .fetch_optional(&mut **tx)
+        .await?;
+        let what = || format!("solution version {solution} v{version}");
+        match row.as_ref().map(|r| r.text("status")).transpose()? {
+            Some(status) if status == "active" => Ok(()),
+            Some(status) => Err(StoreError::NotActive {
+                what: what(),
+                status,
+            }),
+            None => Err(StoreError::NotFound { what: what() }),
+        }
     }
 
     /// Claims for `worker` the oldest attempt ready at `now`: of run
@@ -905,6 +941,7 @@ where
 }
 
 #[async_trait]
+
 impl<DB: Dialect> CampaignStore for SqlStore<DB>
 where
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
@@ -931,6 +968,7 @@ where
     ) -> StoreResult<Option<i64>> {
         let now = ts(Utc::now());
         let mut tx = self.write_tx().await?;
+        Self::served_version_is_active(&mut tx, solution, version).await?;
         // The upsert reads the version it replaces as it writes the row
         // (`SET` sees the row as it was; PostgreSQL locks it first), so
         // concurrent deploys each get the one they replaced: NULL for a new
@@ -981,6 +1019,13 @@ where
     async fn set_campaign_version(&self, name: &str, version: i64) -> StoreResult<CampaignRecord> {
         let now = ts(Utc::now());
         let mut tx = self.write_tx().await?;
+        let solution = sqlx::query("SELECT solution FROM campaigns WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| not_found_campaign(name))?
+            .text("solution")?;
+        Self::served_version_is_active(&mut tx, &solution, version).await?;
         // The version replaced is read by the UPDATE that replaces it, inside
         // the write transaction: `SET` sees the row as it was, SQLite's write
         // lock is held from the transaction's start, and PostgreSQL makes a

@@ -72,6 +72,7 @@ impl SqliteStore {
 impl Dialect for Sqlite {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     const SKIP_LOCKED: &'static str = "";
+    const LOCK_SHARE: &'static str = "";
 
     /// A list is bound as one JSON array and read back with `json_each`, so
     /// that a statement's text does not depend on the list's length: sqlx

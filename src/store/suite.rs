@@ -55,6 +55,7 @@ conformance_suite!(
     versions_move_between_statuses_once,
     campaigns_remember_the_version_they_replaced,
     concurrent_campaign_moves_each_record_the_version_they_replaced,
+    campaigns_never_move_to_a_version_being_deleted,
     event_trackers_are_generated_once_or_declared,
     events_and_put_records_round_trip,
 );
@@ -1036,8 +1037,22 @@ async fn concurrent_publishing_numbers_versions_consecutively(s: &dyn StateStore
     );
 }
 
+/// Publishes active versions 1..=n of solution `owner` (campaigns point
+/// only at active versions).
+async fn active_solution_versions(s: &dyn StateStore, owner: &str, n: i64) {
+    let k = VersionKind::Solution;
+    for v in 1..=n {
+        assert_eq!(s.create_version(k, owner, None, None, "w/s").await.unwrap(), v);
+        s.activate_version(k, owner, v, &serde_json::json!({}))
+            .await
+            .unwrap();
+    }
+}
+
 async fn campaigns_remember_the_version_they_replaced(s: &dyn StateStore) {
     let cfg = serde_json::json!({"minProvisionedTPS": 1});
+    active_solution_versions(s, "sol", 2).await;
+    active_solution_versions(s, "other", 5).await;
     assert_eq!(
         s.deploy_campaign("c", "g", "sol", 1, &cfg, Some(1))
             .await
@@ -1094,6 +1109,7 @@ async fn campaigns_remember_the_version_they_replaced(s: &dyn StateStore) {
 
 async fn concurrent_campaign_moves_each_record_the_version_they_replaced(s: &dyn StateStore) {
     let cfg = serde_json::json!({});
+    active_solution_versions(s, "sol", 100).await;
     s.deploy_campaign("c", "g", "sol", 100, &cfg, None)
         .await
         .unwrap();
@@ -1133,6 +1149,58 @@ async fn concurrent_campaign_moves_each_record_the_version_they_replaced(s: &dyn
         (c.solution_version, c.previous_version),
         (order[16], Some(order[15]))
     );
+}
+
+/// A prune marks a version `deleting`, then re-reads what campaigns serve.
+/// A campaign move to that version either fails (it came after the mark)
+/// or is seen by the re-read (it came before), never neither.
+async fn campaigns_never_move_to_a_version_being_deleted(s: &dyn StateStore) {
+    let k = VersionKind::Solution;
+    let cfg = serde_json::json!({});
+    active_solution_versions(s, "sol", 2).await;
+    s.deploy_campaign("c", "g", "sol", 2, &cfg, None)
+        .await
+        .unwrap();
+    let (active, deleting) = (VersionStatus::Active, VersionStatus::Deleting);
+    assert!(s.move_version(k, "sol", 1, active, deleting).await.unwrap());
+    let err = s.set_campaign_version("c", 1).await.unwrap_err();
+    assert!(
+        matches!(&err, StoreError::NotActive { status, .. } if status == "deleting"),
+        "{err}"
+    );
+    assert_eq!(err.to_string(), "solution version sol v1 is deleting, not active");
+    assert!(matches!(
+        s.deploy_campaign("c", "g", "sol", 1, &cfg, None).await,
+        Err(StoreError::NotActive { .. })
+    ));
+    assert!(matches!(
+        s.set_campaign_version("c", 7).await,
+        Err(StoreError::NotFound { .. })
+    ));
+    assert_eq!(s.get_campaign("c").await.unwrap().solution_version, 2);
+    assert_eq!(s.list_deployments("c").await.unwrap().len(), 1);
+
+    // The race itself, many times: a move to v1 against a prune's mark of
+    // v1 followed by its re-read of the campaign.
+    assert!(s.move_version(k, "sol", 1, deleting, active).await.unwrap());
+    for _ in 0..30 {
+        let moved = async { s.set_campaign_version("c", 1).await.is_ok() };
+        let prune = async {
+            let marked = s.move_version(k, "sol", 1, active, deleting).await.unwrap();
+            let seen = s.get_campaign("c").await.unwrap().solution_version == 1;
+            (marked, seen)
+        };
+        let (moved, (marked, seen)) = tokio::join!(moved, prune);
+        assert!(
+            !(moved && marked && !seen),
+            "the campaign moved to v1 after the prune marked it and re-read the campaign"
+        );
+        // Back to the start.
+        if marked {
+            s.move_version(k, "sol", 1, deleting, active).await.unwrap();
+        }
+        s.set_campaign_version("c", 2).await.unwrap();
+    }
 }
 
 async fn event_trackers_are_generated_once_or_declared(s: &dyn StateStore) {
