@@ -279,6 +279,7 @@ async fn start_server(env: Env) -> anyhow::Result<(SocketAddr, tokio::task::Join
         max_body_bytes: ServeConfig::DEFAULT_MAX_BODY_BYTES,
         reload_interval: Duration::from_secs(3600),
         access_log: None,
+        gate: Default::default(),
     };
     let state = Arc::new(AppState::new(env, config));
     state.reload().await?;

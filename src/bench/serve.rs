@@ -8,6 +8,11 @@
 //! counts from then, so a stalled server cannot hide its queue (no
 //! coordinated omission). The baseline, measured in the same run, is the
 //! same answer computed in-process without HTTP.
+//!
+//! A third measurement offers three times the measured maximum, open loop:
+//! the server must shed the excess with `ThrottlingException` (counted
+//! apart from errors) and keep the wait of the requests it serves within
+//! its queue deadline.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -21,6 +26,7 @@ use crate::config::{Env, Settings};
 use crate::filter::Filter;
 use crate::filter::catalog::FilterData;
 use crate::http::access_log::AccessLogConfig;
+use crate::http::gate::GateConfig;
 use crate::http::live::LiveCampaign;
 use crate::http::{AppState, Auth, ServeConfig, router};
 use crate::outln;
@@ -52,6 +58,9 @@ pub struct ServeBenchArgs {
     /// the log lines are written to a file, as a service's would be.
     #[arg(long)]
     pub compare_access_log: bool,
+    /// The server's queue deadline (`serve --max-queue-ms`).
+    #[arg(long, default_value_t = 50)]
+    pub max_queue_ms: u64,
 }
 
 /// Items fall into this many categories; the filter keeps a few of them.
@@ -73,7 +82,7 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
     );
     outln!();
     outln!(
-        "{:>7} {:>7} {:>12} {:>10} {:>9} {:>9} {:>9} {:>7} {:>14} {:>8}",
+        "{:>7} {:>7} {:>12} {:>10} {:>9} {:>9} {:>9} {:>7} {:>7} {:>14} {:>8}",
         "items",
         "filter",
         "max req/s",
@@ -81,11 +90,13 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
         "p50 ms",
         "p99 ms",
         "max ms",
+        "shed",
         "errors",
         "in-process ms",
         "mask µs"
     );
     let mut access_log_rows = Vec::new();
+    let mut overload_rows = Vec::new();
     let home = tempfile::tempdir()?;
     let env = Env::open(Settings {
         home: home.path().to_path_buf(),
@@ -100,9 +111,17 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
         );
         let baseline = in_process(&live, 2_000);
         let mask_us = mask_cost(&live, 20_000) * 1e6;
-        let (url, server) = start(&env, &live, None).await?;
+        let (url, server) = start(&env, &live, None, args.max_queue_ms).await?;
         let logging = if args.compare_access_log {
-            Some(start(&env, &live, Some(AccessLogConfig::default())).await?)
+            Some(
+                start(
+                    &env,
+                    &live,
+                    Some(AccessLogConfig::default()),
+                    args.max_queue_ms,
+                )
+                .await?,
+            )
         } else {
             None
         };
@@ -121,8 +140,21 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
                 ));
             }
             let lat = open_loop(&url, args.users, filtered, args.rate, args.seconds).await;
+            let over_rate = (3.0 * max).round().max(1.0) as u64;
+            let over = open_loop(&url, args.users, filtered, over_rate, args.seconds).await;
+            overload_rows.push(format!(
+                "{:>7} {:>7} {:>10} {:>10.0} {:>9.2} {:>9.2} {:>9} {:>7}",
+                n_items,
+                if filtered { "yes" } else { "no" },
+                over_rate,
+                over.achieved,
+                over.p99 * 1e3,
+                over.max * 1e3,
+                over.shed,
+                over.errors,
+            ));
             outln!(
-                "{:>7} {:>7} {:>12.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>14.3} {:>8}",
+                "{:>7} {:>7} {:>12.0} {:>10.0} {:>9.2} {:>9.2} {:>9.2} {:>7} {:>7} {:>14.3} {:>8}",
                 n_items,
                 if filtered { "yes" } else { "no" },
                 max,
@@ -130,6 +162,7 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
                 lat.p50 * 1e3,
                 lat.p99 * 1e3,
                 lat.max * 1e3,
+                lat.shed,
                 lat.errors,
                 baseline[usize::from(filtered)] * 1e3,
                 if filtered {
@@ -143,6 +176,25 @@ pub async fn serve(args: ServeBenchArgs) -> anyhow::Result<()> {
         if let Some((_, s)) = logging {
             s.abort();
         }
+    }
+    outln!(
+        "\nunder 3× the measured max req/s, open loop (queue deadline {} ms): the excess is shed \
+         with ThrottlingException; p99 and max are of the requests served",
+        args.max_queue_ms
+    );
+    outln!(
+        "{:>7} {:>7} {:>10} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "items",
+        "filter",
+        "offered/s",
+        "served/s",
+        "p99 ms",
+        "max ms",
+        "shed",
+        "errors"
+    );
+    for row in &overload_rows {
+        outln!("{row}");
     }
     if !access_log_rows.is_empty() {
         outln!(
@@ -178,6 +230,7 @@ async fn start(
     env: &Env,
     live: &Arc<LiveCampaign>,
     access_log: Option<AccessLogConfig>,
+    max_queue_ms: u64,
 ) -> anyhow::Result<(String, tokio::task::JoinHandle<std::io::Result<()>>)> {
     let state = Arc::new(AppState::new(
         env.clone(),
@@ -189,6 +242,10 @@ async fn start(
             max_body_bytes: ServeConfig::DEFAULT_MAX_BODY_BYTES,
             reload_interval: Duration::from_secs(3600),
             access_log,
+            gate: GateConfig {
+                deadline: Duration::from_millis(max_queue_ms),
+                ..GateConfig::default()
+            },
         },
     ));
     state.insert_campaign(live.clone());
@@ -362,7 +419,15 @@ struct Latency {
     p50: f64,
     p99: f64,
     max: f64,
+    /// Refused with ThrottlingException (load shed), not counted as errors.
+    shed: u64,
     errors: u64,
+}
+
+enum Outcome {
+    Served,
+    Shed,
+    Failed,
 }
 
 /// Latency at a fixed rate, each request timed from when it was due.
@@ -376,23 +441,35 @@ async fn open_loop(url: &str, users: usize, filtered: bool, rate: u64, seconds: 
         tokio::time::sleep_until(due).await;
         let (client, url) = (client.clone(), url.to_string());
         tasks.push(tokio::spawn(async move {
-            let ok = match client
+            let outcome = match client
                 .post(&url)
                 .body(body(users, r, filtered))
                 .send()
                 .await
             {
-                Ok(resp) => resp.status().is_success() && resp.bytes().await.is_ok(),
-                Err(_) => false,
+                Ok(resp) if resp.status().is_success() => match resp.bytes().await {
+                    Ok(_) => Outcome::Served,
+                    Err(_) => Outcome::Failed,
+                },
+                Ok(resp)
+                    if resp
+                        .headers()
+                        .get("x-amzn-ErrorType")
+                        .is_some_and(|v| v == "ThrottlingException") =>
+                {
+                    Outcome::Shed
+                }
+                _ => Outcome::Failed,
             };
-            (due.elapsed().as_secs_f64(), ok)
+            (due.elapsed().as_secs_f64(), outcome)
         }));
     }
     let mut lat = Vec::with_capacity(tasks.len());
-    let mut errors = 0;
+    let (mut shed, mut errors) = (0, 0);
     for t in tasks {
         match t.await {
-            Ok((l, true)) => lat.push(l),
+            Ok((l, Outcome::Served)) => lat.push(l),
+            Ok((_, Outcome::Shed)) => shed += 1,
             _ => errors += 1,
         }
     }
@@ -408,6 +485,7 @@ async fn open_loop(url: &str, users: usize, filtered: bool, rate: u64, seconds: 
         p50: q(0.5),
         p99: q(0.99),
         max: lat.last().copied().unwrap_or(f64::NAN),
+        shed,
         errors,
     }
 }

@@ -145,6 +145,24 @@ pub struct ServeArgs {
         value_name = "K"
     )]
     pub access_log_one_in: u64,
+    /// Recommendations and rankings computed at once (default: the
+    /// machine's cores). Requests beyond them wait, up to --max-queue-ms.
+    #[arg(long, env = "RECFLOW_SCORING_THREADS", value_name = "N")]
+    pub scoring_threads: Option<usize>,
+    /// Longest a recommendation request waits for a scoring thread before
+    /// it is refused with ThrottlingException (HTTP 400), which the SDKs
+    /// retry with backoff.
+    #[arg(
+        long,
+        env = "RECFLOW_MAX_QUEUE_MS",
+        default_value_t = 50,
+        value_name = "MS"
+    )]
+    pub max_queue_ms: u64,
+    /// Requests that may wait for a scoring thread at once; more are
+    /// refused at once with ThrottlingException.
+    #[arg(long, env = "RECFLOW_MAX_QUEUED", default_value_t = crate::http::gate::GateConfig::DEFAULT_MAX_QUEUED, value_name = "N")]
+    pub max_queued: usize,
 }
 
 #[derive(Debug, Args)]
@@ -452,6 +470,13 @@ async fn serve(env: Env, args: ServeArgs) -> anyhow::Result<i32> {
                 per_second: args.access_log_per_second,
                 one_in: args.access_log_one_in,
             }),
+        gate: crate::http::gate::GateConfig {
+            threads: args
+                .scoring_threads
+                .unwrap_or_else(crate::http::gate::GateConfig::default_threads),
+            deadline: std::time::Duration::from_millis(args.max_queue_ms),
+            max_queued: args.max_queued,
+        },
     };
     let workers = async {
         if args.workers == 0 {
@@ -482,6 +507,7 @@ async fn schedule(env: Env, args: ScheduleArgs) -> anyhow::Result<i32> {
             max_body_bytes: args.max_body_bytes,
             reload_interval: args.reload_interval,
             access_log: None,
+            gate: Default::default(),
         };
         let env = env.clone();
         tokio::spawn(async move {

@@ -25,6 +25,10 @@ pub enum ApiError {
     Unauthenticated { code: &'static str, message: String },
     /// 403 `AccessDeniedException`: a read-only token asked to act.
     Forbidden(String),
+    /// 400 `ThrottlingException`, as the managed service answers a request
+    /// over its rate (and what its SDKs retry with backoff): no scoring
+    /// thread was free within the queue deadline.
+    Throttled(String),
     /// 413: the body is over the configured limit.
     TooLarge { limit: usize },
     /// 500: logged in full, answered briefly.
@@ -53,7 +57,7 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         match self {
-            ApiError::Invalid(_) => StatusCode::BAD_REQUEST,
+            ApiError::Invalid(_) | ApiError::Throttled(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::Unauthenticated { .. } | ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
@@ -67,6 +71,7 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) | ApiError::TooLarge { .. } => "InvalidInputException",
             ApiError::NotFound(_) => "ResourceNotFoundException",
+            ApiError::Throttled(_) => "ThrottlingException",
             ApiError::Conflict(_) => "ResourceInUseException",
             ApiError::Unauthenticated { code, .. } => code,
             ApiError::Forbidden(_) => "AccessDeniedException",
@@ -81,6 +86,7 @@ impl ApiError {
             | ApiError::NotFound(m)
             | ApiError::Conflict(m)
             | ApiError::Forbidden(m)
+            | ApiError::Throttled(m)
             | ApiError::Unauthenticated { message: m, .. } => m.clone(),
             ApiError::TooLarge { limit } => {
                 format!("the request body is larger than {limit} bytes")

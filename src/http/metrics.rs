@@ -18,6 +18,7 @@ pub struct Metrics {
     live_version: Family<Labels, Gauge>,
     swaps: Family<Labels, Counter>,
     events: Family<Labels, Counter>,
+    shed: Family<Labels, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -37,6 +38,7 @@ impl Default for Metrics {
         let live_version = Family::<Labels, Gauge>::default();
         let swaps = Family::<Labels, Counter>::default();
         let events = Family::<Labels, Counter>::default();
+        let shed = Family::<Labels, Counter>::default();
         registry.register(
             "requests",
             "API requests by operation, campaign and HTTP status",
@@ -62,8 +64,14 @@ impl Default for Metrics {
             "Events accepted by PutEvents, by dataset group",
             events.clone(),
         );
+        registry.register(
+            "requests_shed",
+            "Requests refused with ThrottlingException: no scoring thread was free within the queue deadline",
+            shed.clone(),
+        );
         Metrics {
             registry,
+            shed,
             requests,
             latency,
             live_version,
@@ -90,6 +98,15 @@ impl Metrics {
                 ])
                 .observe(seconds);
         }
+    }
+
+    pub fn shed(&self, operation: &'static str, campaign: &str) {
+        self.shed
+            .get_or_create(&vec![
+                ("operation", operation.to_string()),
+                ("campaign", campaign.to_string()),
+            ])
+            .inc();
     }
 
     pub fn swapped(&self, campaign: &str, version: i64) {

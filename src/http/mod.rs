@@ -18,6 +18,7 @@ pub mod auth;
 pub mod console;
 pub mod error;
 pub mod events;
+pub mod gate;
 pub mod limits;
 pub mod live;
 pub mod metrics;
@@ -61,6 +62,8 @@ pub struct ServeConfig {
     pub reload_interval: Duration,
     /// Log requests (sampled above a rate); `None`: no access log.
     pub access_log: Option<access_log::AccessLogConfig>,
+    /// How the scoring endpoints shed load.
+    pub gate: gate::GateConfig,
 }
 
 impl ServeConfig {
@@ -80,10 +83,13 @@ pub struct AppState {
     /// When the server started: the access log's seconds count from it.
     started: Instant,
     access_sampler: access_log::Sampler,
+    /// Admission to the scoring threads (GetRecommendations, GetPersonalizedRanking).
+    pub gate: gate::ScoringGate,
 }
 
 impl AppState {
     pub fn new(env: Env, config: ServeConfig) -> AppState {
+        let gate = config.gate;
         AppState {
             env,
             config,
@@ -94,6 +100,7 @@ impl AppState {
             sessions: Sessions::default(),
             started: Instant::now(),
             access_sampler: access_log::Sampler::default(),
+            gate: gate::ScoringGate::new(gate),
         }
     }
 
@@ -128,6 +135,9 @@ impl AppState {
         timer: Timer,
         result: Result<Response, ApiError>,
     ) -> Response {
+        if let Err(ApiError::Throttled(_)) = &result {
+            self.metrics.shed(operation, campaign);
+        }
         let mut response = result.unwrap_or_else(IntoResponse::into_response);
         if self.config.access_log.is_some() {
             response

@@ -247,22 +247,23 @@ async fn answer_recommendations(
         .map(|u| state.realtime.recent(&live.record.dataset_group, u))
         .unwrap_or_default();
     let version = live.rec.version;
-    let items = tokio::task::spawn_blocking(move || {
-        serving::recommend(
-            &live,
-            &Question {
-                user: r.user_id.as_deref(),
-                item: r.item_id.as_deref(),
-                num_results: n,
-                filter: filter.as_ref(),
-                promotion: promotion.as_ref(),
-                columns: &columns,
-                recent: &recent,
-            },
-        )
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let items = state
+        .gate
+        .run(move || {
+            serving::recommend(
+                &live,
+                &Question {
+                    user: r.user_id.as_deref(),
+                    item: r.item_id.as_deref(),
+                    num_results: n,
+                    filter: filter.as_ref(),
+                    promotion: promotion.as_ref(),
+                    columns: &columns,
+                    recent: &recent,
+                },
+            )
+        })
+        .await??;
     Ok(answered(
         version,
         serde_json::json!({
@@ -297,11 +298,10 @@ async fn answer_ranking(
     let filter = filter_request(&live, "", r.filter_arn.as_ref(), r.filter_values.as_ref())?;
     let recent = state.realtime.recent(&live.record.dataset_group, &user);
     let version = live.rec.version;
-    let items = tokio::task::spawn_blocking(move || {
-        serving::rank(&live, &user, &list, filter.as_ref(), &columns, &recent)
-    })
-    .await
-    .map_err(ApiError::internal)??;
+    let items = state
+        .gate
+        .run(move || serving::rank(&live, &user, &list, filter.as_ref(), &columns, &recent))
+        .await??;
     Ok(answered(
         version,
         serde_json::json!({

@@ -286,7 +286,15 @@ fn models_swap_under_load_with_no_failed_request() {
     let home = Home::new();
     let file = pipeline(&home);
     ok(home.cmd().arg("run").arg(&file));
-    let server = Server::start(&home, &[("RECFLOW_OPEN_RECOMMENDATIONS", "true")]);
+    // Training runs beside the server on the same cores: a generous queue
+    // deadline keeps load shedding out of what this test measures.
+    let server = Server::start(
+        &home,
+        &[
+            ("RECFLOW_OPEN_RECOMMENDATIONS", "true"),
+            ("RECFLOW_MAX_QUEUE_MS", "30000"),
+        ],
+    );
     let rt = runtime();
     let url = format!("{}/recommendations", server.base);
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -1045,4 +1053,69 @@ fn a_request_signed_with_unsigned_payload_is_refused_so_its_body_cannot_be_swapp
             "{answer}"
         );
     }
+}
+
+/// Overload is refused at once with the managed service's
+/// ThrottlingException (HTTP 400, its code in `__type` and
+/// `x-amzn-ErrorType`, which the SDKs retry with backoff), counted in
+/// /metrics; the requests admitted are answered.
+#[test]
+fn overload_is_shed_with_throttling_exception() {
+    let home = Home::new();
+    ok(home.cmd().arg("run").arg(pipeline(&home)));
+    // One scoring thread, at most one request waiting, for 1 ms.
+    let server = Server::start(
+        &home,
+        &[
+            ("RECFLOW_OPEN_RECOMMENDATIONS", "true"),
+            ("RECFLOW_SCORING_THREADS", "1"),
+            ("RECFLOW_MAX_QUEUE_MS", "1"),
+            ("RECFLOW_MAX_QUEUED", "1"),
+        ],
+    );
+    let url = format!("{}/recommendations", server.base);
+    let answers = runtime().block_on(async {
+        let client = reqwest::Client::new();
+        let all = (0..200).map(|i| {
+            let (client, url) = (client.clone(), url.clone());
+            async move {
+                let body = serde_json::json!({"campaignArn": "movies", "userId": (i % 943 + 1).to_string(), "numResults": 500});
+                let r = client.post(&url).body(body.to_string()).send().await.unwrap();
+                let status = r.status().as_u16();
+                let code = r
+                    .headers()
+                    .get("x-amzn-ErrorType")
+                    .map(|v| v.to_str().unwrap().to_string());
+                (status, code, r.text().await.unwrap())
+            }
+        });
+        futures::future::join_all(all).await
+    });
+    let served = answers.iter().filter(|a| a.0 == 200).count();
+    let shed: Vec<_> = answers.iter().filter(|a| a.0 != 200).collect();
+    assert!(served >= 1, "some requests are answered");
+    assert!(
+        !shed.is_empty(),
+        "200 requests at once on one thread: some are shed"
+    );
+    for (status, code, body) in &shed {
+        assert_eq!(*status, 400, "{body}");
+        assert_eq!(code.as_deref(), Some("ThrottlingException"), "{body}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert_eq!(v["__type"], "ThrottlingException", "{body}");
+        assert!(
+            v["message"].as_str().unwrap().contains("within 1 ms"),
+            "{body}"
+        );
+    }
+    let metrics = get_json_text(&format!("{}/metrics", server.base));
+    let line = format!(
+        "recflow_requests_shed_total{{operation=\"GetRecommendations\",campaign=\"movies\"}} {}",
+        shed.len()
+    );
+    assert!(metrics.contains(&line), "{line} in:\n{metrics}");
+}
+
+fn get_json_text(url: &str) -> String {
+    runtime().block_on(async { reqwest::get(url).await.unwrap().text().await.unwrap() })
 }
