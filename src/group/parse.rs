@@ -179,7 +179,11 @@ mod tests {
             RecipeSpec::UserPersonalization(Default::default())
         );
         assert!(candidates[0].hpo.is_none());
-        let trials: usize = candidates.iter().filter_map(|c| c.hpo.as_ref()).map(|h| h.trials).sum();
+        let trials: usize = candidates
+            .iter()
+            .filter_map(|c| c.hpo.as_ref())
+            .map(|h| h.trials)
+            .sum();
         assert_eq!(trials, 10);
     }
 }

@@ -12,10 +12,35 @@ use super::Model;
 use super::matrix::Csr;
 use crate::artifact::{ArtifactError, ArtifactReader, ArtifactWriter};
 
+/// Bytes EASE holds at its peak for `items` items: the f64 Gram matrix, its
+/// f64 inverse and the f32 weights, each items × items.
+pub fn peak_bytes(items: usize) -> u64 {
+    let cells = (items as u64).saturating_mul(items as u64);
+    cells.saturating_mul(8 + 8 + 4)
+}
+
+/// Refuses a catalog whose items × items matrices would not fit in the
+/// memory available (`None`: unknown, then nothing is refused), with a
+/// message that says what to use instead, rather than failing to allocate.
+pub fn check_fits(items: usize, available: Option<u64>) -> anyhow::Result<()> {
+    let need = peak_bytes(items);
+    match available {
+        Some(have) if need > have => anyhow::bail!(
+            "EASE cannot train on {items} items: its items × items matrices take {} and {} \
+             of memory is available; use `algorithm: ials` (or `auto`, which uses iALS for \
+             catalogs EASE cannot hold)",
+            crate::memory::human_bytes(need),
+            crate::memory::human_bytes(have),
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Trains B from a users × items matrix (values are the interaction weights).
 pub fn train(x: &Csr, l2: f64) -> anyhow::Result<EaseModel> {
     let n = x.cols;
     anyhow::ensure!(n > 0, "no items to train on");
+    check_fits(n, crate::memory::available_bytes())?;
     // G = XᵀX + λI, from each user's outer product; sequential, since it is
     // cheap next to the inverse and one n × n buffer is all the memory it takes.
     let mut g = Mat::<f64>::zeros(n, n);
@@ -166,5 +191,21 @@ mod tests {
             out[1] > 0.5 && out[2].abs() < 1e-6 && out[3].abs() < 1e-6,
             "{out:?}"
         );
+    }
+
+    #[test]
+    fn a_catalog_too_big_for_memory_is_refused_before_allocating() {
+        // The managed service's largest catalog: 750,000 items.
+        let x = Csr::from_triplets(1, 750_000, &[(0, 3, 1.0)]);
+        let err = train(&x, 250.0).err().expect("refused");
+        let msg = err.to_string();
+        assert!(
+            msg.starts_with("EASE cannot train on 750000 items: its items × items matrices take 10.2 TiB"),
+            "{msg}"
+        );
+        assert!(msg.contains("use `algorithm: ials`"), "{msg}");
+        assert!(check_fits(2_000, Some(100 << 20)).is_ok());
+        assert!(check_fits(3_000, Some(100 << 20)).is_err());
+        assert!(check_fits(3_000, None).is_ok());
     }
 }

@@ -113,7 +113,12 @@ impl UserPersonalizationSpec {
     /// The algorithm `auto` resolves to for a catalog of `items` items.
     pub fn resolve(&self, items: usize) -> Algorithm {
         match self.algorithm {
-            Algorithm::Auto if items <= self.ease_max_items => Algorithm::Ease,
+            Algorithm::Auto
+                if items <= self.ease_max_items
+                    && ease::check_fits(items, crate::memory::available_bytes()).is_ok() =>
+            {
+                Algorithm::Ease
+            }
             Algorithm::Auto => Algorithm::Ials,
             other => other,
         }

@@ -1042,7 +1042,10 @@ async fn concurrent_publishing_numbers_versions_consecutively(s: &dyn StateStore
 async fn active_solution_versions(s: &dyn StateStore, owner: &str, n: i64) {
     let k = VersionKind::Solution;
     for v in 1..=n {
-        assert_eq!(s.create_version(k, owner, None, None, "w/s").await.unwrap(), v);
+        assert_eq!(
+            s.create_version(k, owner, None, None, "w/s").await.unwrap(),
+            v
+        );
         s.activate_version(k, owner, v, &serde_json::json!({}))
             .await
             .unwrap();
@@ -1168,7 +1171,10 @@ async fn campaigns_never_move_to_a_version_being_deleted(s: &dyn StateStore) {
         matches!(&err, StoreError::NotActive { status, .. } if status == "deleting"),
         "{err}"
     );
-    assert_eq!(err.to_string(), "solution version sol v1 is deleting, not active");
+    assert_eq!(
+        err.to_string(),
+        "solution version sol v1 is deleting, not active"
+    );
     assert!(matches!(
         s.deploy_campaign("c", "g", "sol", 1, &cfg, None).await,
         Err(StoreError::NotActive { .. })

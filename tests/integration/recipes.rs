@@ -498,7 +498,10 @@ steps:
     );
     ok(home.cmd().arg("run").arg(p));
     let show = ok(home.cmd().args(["solutions", "show", "best"])).stdout;
-    assert!(show.contains("1684 items"), "cold items join the catalog:\n{show}");
+    assert!(
+        show.contains("1684 items"),
+        "cold items join the catalog:\n{show}"
+    );
     for (i, name) in [
         "user-personalization",
         "user-personalization",
@@ -514,5 +517,8 @@ steps:
         assert!(show.contains(&row), "default candidate {row}:\n{show}");
     }
     assert!(show.contains("  decision: "), "{show}");
-    assert!(show.contains("\"algorithm\":\"ials\""), "iALS is searched:\n{show}");
+    assert!(
+        show.contains("\"algorithm\":\"ials\""),
+        "iALS is searched:\n{show}"
+    );
 }
