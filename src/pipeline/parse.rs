@@ -35,7 +35,9 @@ struct RawPipeline {
     name: String,
     #[serde(default)]
     description: Option<String>,
-    dataset_group: String,
+    /// Needed only by steps and resources of a dataset group.
+    #[serde(default)]
+    dataset_group: Option<String>,
     #[serde(default)]
     datasets: BTreeMap<DatasetType, DatasetSpec>,
     #[serde(default)]
@@ -200,7 +202,8 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
         ));
     }
     let mut solutions = BTreeMap::new();
-    for (name, value) in raw.solutions {
+    let declared_solutions = !raw.solutions.is_empty();
+    for (name, value) in std::mem::take(&mut raw.solutions) {
         let at = format!("solutions.{name}");
         match parse_solution(value, &at) {
             Ok(solution) => {
@@ -278,6 +281,9 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
         }
     }
 
+    if raw.dataset_group.is_none() {
+        problems.extend(needs_group(&raw, declared_solutions, &parts));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -288,7 +294,7 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
         orchestration,
     };
     let group = GroupSpec {
-        dataset_group: raw.dataset_group,
+        dataset_group: raw.dataset_group.unwrap_or_default(),
         datasets: raw.datasets,
         solutions,
         campaigns: raw.campaigns,
@@ -297,6 +303,40 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
         event_tracker: raw.event_tracker,
     };
     Ok((pipeline, group))
+}
+
+/// Without `dataset_group:`, each step and declared resource that needs one.
+fn needs_group(raw: &RawPipeline, solutions: bool, parts: &[Part]) -> Vec<SpecProblem> {
+    const FIX: &str = "add `dataset_group: NAME` at the top of the file";
+    let mut problems = Vec::new();
+    for (key, declared) in [
+        ("datasets", !raw.datasets.is_empty()),
+        ("solutions", solutions),
+        ("campaigns", !raw.campaigns.is_empty()),
+        ("predictors", !raw.predictors.is_empty()),
+        ("filters", !raw.filters.is_empty()),
+        ("event_tracker", raw.event_tracker.is_some()),
+    ] {
+        if declared {
+            problems.push(SpecProblem::new(
+                key,
+                format!("`{key}` belong to a dataset group, and the file names none; {FIX}"),
+            ));
+        }
+    }
+    for (at, kind, common, _) in parts {
+        if kind.uses_dataset_group() {
+            problems.push(SpecProblem::new(
+                format!("{at}.type"),
+                format!(
+                    "step {:?} is a `{}` step, which works on a dataset group, and the file names none; {FIX}",
+                    common.id,
+                    kind.name()
+                ),
+            ));
+        }
+    }
+    problems
 }
 
 /// A step split into its YAML path, type, common keys and settings.
@@ -624,6 +664,35 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].starts_with("steps[2] (c).command: unknown template variable `steps.b.outputs.x`: keys of `steps` (the upstream steps): a"), "{p:?}");
         assert!(p[1].starts_with("steps[2] (c).command: unknown template variable `steps.a.outputs.nope`: `steps.a.outputs` has no entries"), "{p:?}");
+    }
+
+    #[test]
+    fn a_pipeline_of_shell_steps_needs_no_dataset_group() {
+        let yaml = "name: etl\nsteps:\n  - {id: a, type: shell, command: 'echo hi'}\n  - {id: b, type: noop, depends_on: [a]}\n";
+        let (spec, group) = parse_pipeline(yaml).expect("parses");
+        assert_eq!(spec.steps.len(), 2);
+        assert_eq!(group.dataset_group, "");
+        crate::pipeline::validate(&spec, group, std::path::Path::new(".")).expect("valid");
+    }
+
+    #[test]
+    fn without_a_dataset_group_the_steps_and_resources_needing_one_are_named() {
+        let yaml = "name: etl\nsolutions:\n  s: {recipe: popularity-count}\nsteps:\n  - {id: a, type: shell, command: 'echo hi'}\n  - id: fit\n    type: train\n    solution: s\n";
+        let p: Vec<String> = parse_located(yaml)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            p,
+            [
+                "solutions: `solutions` belong to a dataset group, and the file names none; \
+                 add `dataset_group: NAME` at the top of the file (line 3, column 3)",
+                "steps[1] (fit).type: step \"fit\" is a `train` step, which works on a dataset \
+                 group, and the file names none; add `dataset_group: NAME` at the top of the \
+                 file (line 7, column 11)",
+            ]
+        );
     }
 
     #[test]

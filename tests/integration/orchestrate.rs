@@ -1105,3 +1105,35 @@ fn a_running_steps_log_can_be_read_before_it_ends() {
     );
     assert!(done.log.contains("stdout: last line"), "{}", done.log);
 }
+
+#[test]
+fn a_pipeline_of_shell_steps_runs_without_a_dataset_group() {
+    let home = Home::new();
+    let out_file = home.path().join("etl.txt");
+    let file = home.write(
+        "etl.yaml",
+        format!(
+            "name: etl\nsteps:\n  - {{id: extract, type: shell, command: 'echo rows > {}'}}\n  - {{id: load, type: shell, depends_on: [extract], command: 'cat {}'}}\n",
+            out_file.display(),
+            out_file.display()
+        ),
+    );
+    let out = ok(home.cmd().arg("run").arg(&file));
+    assert!(out.stdout.contains("Run 1 succeeded"), "{}", out.all());
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "rows\n");
+    let all = attempts(&home, 1);
+    assert_eq!(status_of(&all, "load"), (1, StepStatus::Succeeded));
+
+    // A step that needs a dataset group names itself.
+    let bad = home.write(
+        "bad.yaml",
+        "name: etl\nsteps:\n  - {id: a, type: shell, command: 'true'}\n  - {id: ship, type: deploy, campaign: c}\n",
+    );
+    let out = fails(home.cmd().arg("validate").arg(&bad));
+    assert!(
+        out.all().contains("steps[1] (ship).type: step \"ship\" is a `deploy` step, which works on a dataset group"),
+        "{}",
+        out.all()
+    );
+    assert!(out.all().contains("(line 4, column 22)"), "{}", out.all());
+}

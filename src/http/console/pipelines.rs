@@ -69,8 +69,10 @@ fn summary_line(viewer: &Viewer, p: &PipelineSummary) -> Markup {
     html! {
         p {
             @if let Some(d) = &p.description { span { (d) } br; }
-            span.muted { "dataset group " (p.dataset_group) }
-            " · "
+            @if !p.dataset_group.is_empty() {
+                span.muted { "dataset group " (p.dataset_group) }
+                " · "
+            }
             @match &p.schedule {
                 Some(s) => span { "schedule " code { (s) } " " (p.timezone) }
                 None => span.muted { "no schedule" }
