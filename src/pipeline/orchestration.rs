@@ -270,6 +270,14 @@ pub struct Orchestration {
     pub defaults: StepDefaults,
     #[serde(default)]
     pub on_failure: Option<OnFailureSpec>,
+    /// How long a run may go on before it is late: past it, the run is
+    /// marked as having missed its SLA and `on_sla_miss` hears of it, once.
+    /// The run itself goes on.
+    #[serde(default)]
+    pub sla: Option<Dur>,
+    /// Who hears about a run or step past its SLA (same shape as `on_failure`).
+    #[serde(default)]
+    pub on_sla_miss: Option<OnFailureSpec>,
     /// Which old versions and exports `recflow prune` (and, with
     /// `after_run: true`, each successful run) removes.
     #[serde(default)]
@@ -290,6 +298,8 @@ impl Default for Orchestration {
             params: BTreeMap::new(),
             defaults: StepDefaults::default(),
             on_failure: None,
+            sla: None,
+            on_sla_miss: None,
             retention: None,
         }
     }

@@ -76,6 +76,10 @@ struct RawPipeline {
     #[serde(default)]
     on_failure: Option<OnFailureSpec>,
     #[serde(default)]
+    sla: Option<Dur>,
+    #[serde(default)]
+    on_sla_miss: Option<OnFailureSpec>,
+    #[serde(default)]
     retention: Option<crate::retention::RetentionSpec>,
 }
 
@@ -94,6 +98,8 @@ impl RawPipeline {
             params: std::mem::take(&mut self.params),
             defaults: std::mem::take(&mut self.defaults),
             on_failure: self.on_failure.take(),
+            sla: self.sla,
+            on_sla_miss: self.on_sla_miss.take(),
             retention: self.retention.take(),
         }
     }

@@ -100,13 +100,15 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
             ));
         }
     }
-    if let Some(hook) = &o.on_failure
-        && !(hook.webhook.starts_with("http://") || hook.webhook.starts_with("https://"))
-    {
-        problems.push(SpecProblem::new(
-            "on_failure.webhook",
-            "must be an http:// or https:// URL",
-        ));
+    for (key, hook) in [("on_failure", &o.on_failure), ("on_sla_miss", &o.on_sla_miss)] {
+        if let Some(hook) = hook
+            && !(hook.webhook.starts_with("http://") || hook.webhook.starts_with("https://"))
+        {
+            problems.push(SpecProblem::new(
+                format!("{key}.webhook"),
+                "must be an http:// or https:// URL",
+            ));
+        }
     }
     if let Some(Err(e)) = o.retention.as_ref().map(|r| r.check()) {
         let message = e.to_string();
@@ -119,6 +121,9 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
     if zero(o.run_timeout) {
         problems.push(SpecProblem::new("run_timeout", "must be more than 0"));
     }
+    if zero(o.sla) {
+        problems.push(SpecProblem::new("sla", "must be more than 0"));
+    }
     if zero(o.defaults.timeout) {
         problems.push(SpecProblem::new("defaults.timeout", "must be more than 0"));
     }
@@ -126,6 +131,12 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
         if zero(step.common.timeout) {
             problems.push(SpecProblem::new(
                 format!("steps[{i}].timeout"),
+                "must be more than 0",
+            ));
+        }
+        if zero(step.common.sla) {
+            problems.push(SpecProblem::new(
+                format!("steps[{i}].sla"),
                 "must be more than 0",
             ));
         }

@@ -533,6 +533,17 @@ pub trait RunStore: Send + Sync {
     /// The attempts of several runs in one query, by run and then in order.
     async fn list_attempts_of_runs(&self, run_ids: &[i64]) -> StoreResult<Vec<AttemptRecord>>;
     async fn get_attempt(&self, attempt_id: i64) -> StoreResult<AttemptRecord>;
+    /// Records that a run (`step_id` `None`) or one of its steps went past
+    /// its SLA; true only for the one call that recorded it, so the
+    /// webhook that follows is sent once across processes.
+    async fn record_sla_miss(
+        &self,
+        run_id: i64,
+        step_id: Option<&str>,
+        sla: &str,
+    ) -> StoreResult<bool>;
+    /// The SLA misses of a run: the run's own first, then its steps by id.
+    async fn list_sla_misses(&self, run_id: i64) -> StoreResult<Vec<SlaMiss>>;
 
     /// Takes or renews the lease `name` for `ttl`; true while `holder` has it.
     async fn try_lease(

@@ -671,6 +671,45 @@ where
         attempt_row(&row)
     }
 
+    async fn record_sla_miss(
+        &self,
+        run_id: i64,
+        step_id: Option<&str>,
+        sla: &str,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "INSERT INTO sla_misses (run_id, step_id, sla, missed_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (run_id, step_id) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(step_id.unwrap_or(""))
+        .bind(sla)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn list_sla_misses(&self, run_id: i64) -> StoreResult<Vec<SlaMiss>> {
+        let rows = sqlx::query(
+            "SELECT run_id, step_id, sla, missed_at FROM sla_misses WHERE run_id = $1 ORDER BY step_id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let step = r.text("step_id")?;
+                Ok(SlaMiss {
+                    run_id: r.int("run_id")?,
+                    step_id: (!step.is_empty()).then_some(step),
+                    sla: r.text("sla")?,
+                    missed_at: r.time("missed_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn try_lease(
         &self,
         name: &str,

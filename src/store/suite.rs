@@ -50,6 +50,7 @@ conformance_suite!(
     heartbeats_report_cancelled_runs_and_stale_attempts_fail,
     leases_pass_on_only_when_expired,
     schedule_cursors_round_trip,
+    sla_misses_are_recorded_once,
     versions_are_numbered_per_owner_and_only_active_ones_are_latest,
     concurrent_publishing_numbers_versions_consecutively,
     versions_move_between_statuses_once,

@@ -1137,3 +1137,117 @@ fn a_pipeline_of_shell_steps_runs_without_a_dataset_group() {
     );
     assert!(out.all().contains("(line 4, column 22)"), "{}", out.all());
 }
+
+/// An HTTP server on 127.0.0.1 that answers 200 to every request and hands
+/// over each JSON body, as long as the test runs.
+fn webhooks_receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            loop {
+                let Ok(n) = conn.read(&mut buf) else { break };
+                data.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        let _ = conn.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        );
+                        if tx.send(serde_json::from_str(&body[..len]).unwrap()).is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// Every body the receiver got until it stayed quiet for `quiet`.
+fn received_until_quiet(rx: &std::sync::mpsc::Receiver<Value>, quiet: Duration) -> Vec<Value> {
+    let mut all = Vec::new();
+    while let Ok(v) = rx.recv_timeout(quiet) {
+        all.push(v);
+    }
+    all
+}
+
+#[test]
+fn a_run_and_a_step_past_their_sla_call_the_webhook_once_and_are_marked() {
+    let home = Home::new();
+    let (hook, received) = webhooks_receiver();
+    let file = home.write(
+        "late.yaml",
+        format!(
+            "name: late\nsla: 2s\non_sla_miss: {{webhook: {hook}}}\nsteps:\n  - {{id: quick, type: shell, command: 'true', sla: 1h}}\n  - {{id: slow, type: shell, command: 'sleep 4', sla: 1s, depends_on: [quick]}}\n  - {{id: last, type: noop, depends_on: [slow]}}\n"
+        ),
+    );
+    let out = ok(home.cmd().arg("run").arg(&file));
+    assert!(out.stdout.contains("Run 1 succeeded"), "{}", out.all());
+    let mut hooks = received_until_quiet(&received, Duration::from_secs(2));
+    hooks.sort_by_key(|h| h["step"].as_str().map(str::to_string));
+    assert_eq!(hooks.len(), 2, "{hooks:#?}");
+    assert_eq!(
+        (
+            &hooks[0]["event"],
+            &hooks[0]["run_id"],
+            &hooks[0]["step"],
+            &hooks[0]["sla"]
+        ),
+        (&json!("sla_miss"), &json!(1), &Value::Null, &json!("2s"))
+    );
+    assert_eq!(
+        (&hooks[1]["step"], &hooks[1]["sla"], &hooks[1]["pipeline"]),
+        (&json!("slow"), &json!("1s"), &json!("late"))
+    );
+    // The run went on: every step ran.
+    let all = attempts(&home, 1);
+    assert_eq!(status_of(&all, "last"), (1, StepStatus::Succeeded));
+
+    let shown = ok(home.cmd().args(["runs", "show", "1"]));
+    assert!(
+        shown
+            .stdout
+            .contains("SLA missed: the run went on past its SLA of 2s"),
+        "{}",
+        shown.all()
+    );
+    assert!(
+        shown
+            .stdout
+            .contains("SLA missed: step slow went on past its SLA of 1s"),
+        "{}",
+        shown.all()
+    );
+    assert!(!shown.stdout.contains("step quick went on"), "{}", shown.all());
+
+    // A second run that ends in time misses nothing.
+    let fast = home.write(
+        "fast.yaml",
+        format!(
+            "name: fast\nsla: 1h\non_sla_miss: {{webhook: {hook}}}\nsteps:\n  - {{id: a, type: shell, command: 'true', sla: 30m}}\n"
+        ),
+    );
+    ok(home.cmd().arg("run").arg(&fast));
+    assert!(received.recv_timeout(Duration::from_secs(1)).is_err());
+    let shown = ok(home.cmd().args(["runs", "show", "2"]));
+    assert!(!shown.stdout.contains("SLA missed"), "{}", shown.all());
+}
