@@ -187,6 +187,9 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
             if r.params.as_object().is_some_and(|m| !m.is_empty()) {
                 outln!("Params {}", r.params);
             }
+            if let Some(t) = &r.trigger_info {
+                outln!("Triggered by {t}");
+            }
             if let Some(e) = &r.error {
                 outln!("Error: {e}");
             }

@@ -655,6 +655,10 @@ pub fn run_variables(pipeline: &Pipeline, run: &RunRecord) -> RunVariables {
         data_interval_start: local(run.data_interval_start),
         data_interval_end: local(run.data_interval_end),
         params: run.params.as_object().cloned().unwrap_or_default(),
+        trigger: run
+            .trigger_info
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({})),
     }
 }
 
@@ -688,6 +692,8 @@ pub fn new_run(
         max_parallel_steps: o.max_parallel_steps.max(1) as i64,
         status: RunStatus::Queued,
         error: None,
+        trigger_info: None,
+        trigger_key: None,
     })
 }
 

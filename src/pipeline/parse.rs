@@ -17,7 +17,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::graph::StepGraph;
 use super::orchestration::{
-    Catchup, Dur, OnFailureSpec, Orchestration, Overlap, ParamSpec, ParamType, StepDefaults,
+    Catchup, Dur, OnFailureSpec, OnSpec, Orchestration, Overlap, ParamSpec, ParamType, StepDefaults,
 };
 use super::template;
 use super::{PipelineSpec, StepCommon, StepSpec};
@@ -80,6 +80,8 @@ struct RawPipeline {
     #[serde(default)]
     on_sla_miss: Option<OnFailureSpec>,
     #[serde(default)]
+    on: Option<OnSpec>,
+    #[serde(default)]
     retention: Option<crate::retention::RetentionSpec>,
 }
 
@@ -100,6 +102,7 @@ impl RawPipeline {
             on_failure: self.on_failure.take(),
             sla: self.sla,
             on_sla_miss: self.on_sla_miss.take(),
+            on: self.on.take(),
             retention: self.retention.take(),
         }
     }
@@ -251,7 +254,13 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
             (name.clone(), sample)
         })
         .collect();
-    let params = serde_json::json!({ "params": params });
+    // `{{ trigger.* }}`: what the `on:` trigger gives a run, if it is one.
+    let trigger = orchestration
+        .on
+        .as_ref()
+        .and_then(|o| o.check().ok())
+        .map_or_else(|| serde_json::json!({}), |t| t.sample_variables());
+    let params = serde_json::json!({ "params": params, "trigger": trigger });
     // Only templated steps need the upstream sets.
     let mut upstream = None;
     let mut steps = Vec::new();
@@ -382,7 +391,8 @@ fn not_upstream(
 
 /// The template context validation renders step `i` with: sample run
 /// variables, and of the parameters (`params`: `{"params": {NAME: sample}}`,
-/// each a default or a value of its type) and the upstream steps, those its
+/// each a default or a value of its type; `trigger`: sample trigger
+/// variables) and the upstream steps, those its
 /// templates read (all of them only if a template reads `steps` or `params`
 /// whole), so the context stays as small as the templates however long the
 /// pipeline; with every problem of its variables.
@@ -433,6 +443,10 @@ fn sample_context(
         data_interval_start: t,
         data_interval_end: t,
         params: used_params,
+        trigger: match &params["trigger"] {
+            serde_json::Value::Null => serde_json::json!({}),
+            t => t.clone(),
+        },
     }
     .context(&outputs);
     // The upstream steps read are in the context now: the rest of their

@@ -515,6 +515,7 @@ pub async fn run(
                 "trigger " (run.trigger) " · created " (when(run.created_at))
                 @if let Some(ld) = run.logical_date { " · logical date " (when(ld)) }
                 @if run.params.as_object().is_some_and(|m| !m.is_empty()) { " · params " code { (run.params.to_string()) } }
+                @if let Some(t) = &run.trigger_info { " · triggered by " code.trigger-info { (t.to_string()) } }
             }
             @if let Some(e) = &run.error { p.error { (e) } }
             @for m in &sla_misses {
