@@ -1149,8 +1149,7 @@ fn webhooks_receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
             let Ok(mut conn) = conn else { return };
             let mut data = Vec::new();
             let mut buf = [0u8; 4096];
-            loop {
-                let Ok(n) = conn.read(&mut buf) else { break };
+            while let Ok(n) = conn.read(&mut buf) {
                 data.extend_from_slice(&buf[..n]);
                 let text = String::from_utf8_lossy(&data).to_string();
                 if let Some((head, body)) = text.split_once("\r\n\r\n") {
