@@ -1523,3 +1523,44 @@ fn an_object_trigger_on_s3_fires_once_per_new_object_under_the_prefix() {
         ["a.csv", "b.csv", "sub/d.csv"].map(|k| format!("s3://{bucket}/landing/{k}"))
     );
 }
+
+#[test]
+fn two_daemons_on_postgres_record_and_send_each_sla_miss_once() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let home = Home::new();
+    let (hook, received) = webhooks_receiver();
+    home.write(
+        "pipelines/late.yaml",
+        format!(
+            "name: late\nsla: 1s\non_sla_miss: {{webhook: {hook}}}\nsteps:\n  - {{id: slow, type: shell, command: 'sleep 3', sla: 1s}}\n"
+        ),
+    );
+    let dir = home.path().join("pipelines");
+    let env = [("RECFLOW_STATE_URL", url.as_str())];
+    let _a = Daemon::start(&home, &dir, &[], &env);
+    let _b = Daemon::start(&home, &dir, &[], &env);
+    let store = runtime().block_on(recflow::store::open(&url)).unwrap();
+    eventually(|| match runtime().block_on(store.get_pipeline("late")).unwrap() {
+        Some(_) => Ok(()),
+        None => Err("not registered yet".into()),
+    });
+    ok(home
+        .cmd()
+        .env("RECFLOW_STATE_URL", &url)
+        .args(["trigger", "late"]));
+    wait_for_runs(store.as_ref(), "late", 1);
+    // Both daemons move the run on and see it late; one records each miss.
+    let mut hooks = received_until_quiet(&received, Duration::from_secs(2));
+    hooks.sort_by_key(|h| h["step"].as_str().map(str::to_string));
+    let got: Vec<(&Value, &Value)> = hooks.iter().map(|h| (&h["step"], &h["sla"])).collect();
+    assert_eq!(
+        got,
+        [(&Value::Null, &json!("1s")), (&json!("slow"), &json!("1s"))],
+        "{hooks:#?}"
+    );
+    let run = runs_of(store.as_ref(), "late")[0].id;
+    let misses = runtime().block_on(store.list_sla_misses(run)).unwrap();
+    assert_eq!(misses.len(), 2, "{misses:#?}");
+}
