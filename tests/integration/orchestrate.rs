@@ -1456,7 +1456,7 @@ fn an_object_trigger_fires_once_per_object_when_daemons_are_killed_while_they_po
 }
 
 #[test]
-fn two_daemons_on_postgres_fire_each_object_and_chained_run_once() {
+fn two_daemons_on_postgres_fire_each_object_version_and_chained_run_once() {
     let Some(url) = fresh_postgres_database() else {
         return;
     };
@@ -1464,10 +1464,45 @@ fn two_daemons_on_postgres_fire_each_object_and_chained_run_once() {
     let landing = home.path().join("landing");
     std::fs::create_dir_all(&landing).unwrap();
     let dir = data_pipelines(&home, &format!("{}/", landing.display()), "100ms");
+    let csv = crate::common::movielens_csv(&home, "ratings.csv", 500);
+    home.write(
+        "pipelines/importer.yaml",
+        format!(
+            "name: importer\ndataset_group: g\ndatasets:{}steps:\n  - {{id: load, type: import, dataset: interactions, source: {}}}\n",
+            crate::common::INTERACTIONS_SCHEMA,
+            csv.display()
+        ),
+    );
+    home.write(
+        "pipelines/on_version.yaml",
+        "name: on_version\non: {dataset_version: g/interactions}\nsteps:\n  - {id: use, type: shell, command: 'echo v{{ trigger.version }}'}\n",
+    );
     let store = runtime().block_on(recflow::store::open(&url)).unwrap();
     let env = [("RECFLOW_STATE_URL", url.as_str())];
     let a = Daemon::start(&home, &dir, &[], &env);
     let _b = Daemon::start(&home, &dir, &[], &env);
+    // Armed (its first poll) before the import publishes version 1.
+    eventually(|| {
+        match runtime()
+            .block_on(store.trigger_cursor("on_version on dataset_version g/interactions"))
+            .unwrap()
+        {
+            Some(_) => Ok(()),
+            None => Err("not polled yet".into()),
+        }
+    });
+    ok(home
+        .cmd()
+        .env("RECFLOW_STATE_URL", &url)
+        .args(["trigger", "importer"]));
+    wait_for_runs(store.as_ref(), "importer", 1);
+    wait_for_runs(store.as_ref(), "on_version", 1);
+    let started = &runs_of(store.as_ref(), "on_version")[0];
+    assert_eq!(
+        started.trigger_info.as_ref().unwrap()["version"],
+        json!(1),
+        "{started:#?}"
+    );
     for i in 0..10 {
         land(&landing, &format!("{i}.csv"), "x\n");
     }
@@ -1493,6 +1528,7 @@ fn two_daemons_on_postgres_fire_each_object_and_chained_run_once() {
     upstream.sort();
     let landing_ids: Vec<i64> = runs_of(store.as_ref(), "landing").iter().map(|r| r.id).collect();
     assert_eq!(upstream, landing_ids, "one chained run per upstream run");
+    assert_eq!(runs_of(store.as_ref(), "on_version").len(), 1);
 }
 
 #[test]
