@@ -161,7 +161,11 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
             );
         }
         RunsCommand::Show { run_id, logs } => {
-            let runs::RunDetail { run: r, attempts } = runs::show(env, run_id).await?;
+            let runs::RunDetail {
+                run: r,
+                attempts,
+                sla_misses,
+            } = runs::show(env, run_id).await?;
             outln!(
                 "Run {} of pipeline {}: {} (trigger {}, created {})",
                 r.id,
@@ -183,8 +187,21 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
             if r.params.as_object().is_some_and(|m| !m.is_empty()) {
                 outln!("Params {}", r.params);
             }
+            if let Some(t) = &r.trigger_info {
+                outln!("Triggered by {t}");
+            }
             if let Some(e) = &r.error {
                 outln!("Error: {e}");
+            }
+            for m in &sla_misses {
+                outln!(
+                    "SLA missed: {} went on past its SLA of {} (at {})",
+                    m.step_id
+                        .as_deref()
+                        .map_or("the run".to_string(), |s| format!("step {s}")),
+                    m.sla,
+                    when(m.missed_at)
+                );
             }
             table(
                 &[

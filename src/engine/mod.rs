@@ -100,6 +100,8 @@ pub struct Engine {
     pub timing: WorkerTiming,
     pipelines: Mutex<HashMap<i64, Arc<Pipeline>>>,
     running: Mutex<HashMap<i64, watch::Sender<Option<StopReason>>>>,
+    /// SLA misses (run, step or "") this process has seen recorded.
+    sla_seen: Mutex<std::collections::HashSet<(i64, String)>>,
 }
 
 impl Engine {
@@ -118,6 +120,7 @@ impl Engine {
             timing,
             pipelines: Mutex::new(HashMap::new()),
             running: Mutex::new(HashMap::new()),
+            sla_seen: Mutex::new(std::collections::HashSet::new()),
         })
     }
 
@@ -191,6 +194,7 @@ impl Engine {
             self.env.store.fail_queued_attempts(run.id, &reason).await?;
         }
         let attempts = self.env.store.list_attempts(run.id).await?;
+        self.check_slas(&pipeline, run, &attempts, now).await?;
         // Jitter only spreads retries apart; a time-seeded generator will do.
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(
             now.timestamp_nanos_opt().unwrap_or_default() as u64 ^ run.id as u64,
@@ -241,6 +245,86 @@ impl Engine {
         }
         self.forget(run.id);
         Ok(Some(status))
+    }
+
+    /// Records the run and each of its steps that went on past its SLA, and
+    /// tells the pipeline's `on_sla_miss` webhook, once each: the store
+    /// records a miss for one caller only, however many daemons look. The
+    /// run goes on.
+    async fn check_slas(
+        &self,
+        pipeline: &Pipeline,
+        run: &RunRecord,
+        attempts: &[AttemptRecord],
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        let past = |since: DateTime<Utc>, until: DateTime<Utc>, sla: crate::spec::Dur| {
+            chrono::Duration::from_std(sla.0).is_ok_and(|d| since + d <= until)
+        };
+        let mut late: Vec<(Option<&str>, crate::spec::Dur, DateTime<Utc>)> = Vec::new();
+        if let (Some(sla), Some(started)) = (pipeline.spec.orchestration.sla, run.started_at)
+            && past(started, now, sla)
+        {
+            late.push((None, sla, started));
+        }
+        for step in &pipeline.spec.steps {
+            let Some(sla) = step.common.sla else { continue };
+            // Attempts that ran or wait to (not a record of a step not run).
+            let mine = || {
+                attempts
+                    .iter()
+                    .filter(|a| a.step_id == step.id() && a.attempt > 0)
+            };
+            // From when the step was first queued until now, or until it
+            // ended if it ended between two checks.
+            let first = mine().map(|a| a.queued_at).min();
+            let until = if mine().any(|a| !a.status.is_finished()) {
+                Some(now)
+            } else {
+                mine().filter_map(|a| a.finished_at).max()
+            };
+            if let (Some(first), Some(until)) = (first, until)
+                && past(first, until, sla)
+            {
+                late.push((Some(step.id()), sla, first));
+            }
+        }
+        for (step, sla, since) in late {
+            let key = (run.id, step.unwrap_or("").to_string());
+            if self.sla_seen().contains(&key) {
+                continue;
+            }
+            let recorded = self
+                .env
+                .store
+                .record_sla_miss(run.id, step, &sla.to_string())
+                .await?;
+            self.sla_seen().insert(key);
+            if !recorded {
+                continue;
+            }
+            tracing::warn!(run_id = run.id, pipeline = %run.pipeline, step = step.unwrap_or(""), sla = %sla, "SLA missed; the run goes on.");
+            if let Some(hook) = &pipeline.spec.orchestration.on_sla_miss {
+                let body = serde_json::json!({
+                    "event": "sla_miss",
+                    "pipeline": run.pipeline,
+                    "run_id": run.id,
+                    "step": step,
+                    "sla": sla.to_string(),
+                    "since": since,
+                    "missed_at": now,
+                    "status": run.status,
+                    "trigger": run.trigger,
+                    "logical_date": run.logical_date,
+                });
+                post_webhook(hook, run.id, &body, "SLA miss").await;
+            }
+        }
+        Ok(())
+    }
+
+    fn sla_seen(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<(i64, String)>> {
+        self.sla_seen.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// After a successful run of a pipeline with `retention: {after_run:
@@ -533,6 +617,10 @@ impl Engine {
     }
 }
 
+/// How often a foreground run looks at its plan, and so at its SLAs,
+/// while its attempts run.
+const SLA_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// How often a running attempt's new log lines are written to the store.
 const LOG_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
@@ -567,6 +655,10 @@ pub fn run_variables(pipeline: &Pipeline, run: &RunRecord) -> RunVariables {
         data_interval_start: local(run.data_interval_start),
         data_interval_end: local(run.data_interval_end),
         params: run.params.as_object().cloned().unwrap_or_default(),
+        trigger: run
+            .trigger_info
+            .clone()
+            .unwrap_or_else(|| serde_json::json!({})),
     }
 }
 
@@ -600,6 +692,8 @@ pub fn new_run(
         max_parallel_steps: o.max_parallel_steps.max(1) as i64,
         status: RunStatus::Queued,
         error: None,
+        trigger_info: None,
+        trigger_key: None,
     })
 }
 
@@ -670,6 +764,9 @@ pub async fn drive(
     let mut reports = Vec::new();
     let mut heartbeat = tokio::time::interval(engine.timing.heartbeat);
     heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Plans (and SLA checks) while attempts run, between heartbeats.
+    let mut check = tokio::time::interval(SLA_CHECK_EVERY);
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let run = loop {
         let run = engine.env.store.get_run(run_id).await?;
         if run.status.is_finished() && tasks.is_empty() {
@@ -710,6 +807,10 @@ pub async fn drive(
                     engine.advance(&run).await?;
                 }
             }
+            _ = check.tick(), if !tasks.is_empty() => {
+                let run = engine.env.store.get_run(run_id).await?;
+                engine.advance(&run).await?;
+            }
             _ = tokio::time::sleep(Duration::from_millis(200)), if tasks.is_empty() => {}
         }
     };
@@ -749,6 +850,18 @@ async fn notify_failure(
         "finished_at": run.finished_at,
         "steps": steps,
     });
+    post_webhook(hook, run.id, &body, "Failure").await;
+}
+
+/// POSTs `body` as JSON to a pipeline's webhook (`what`: `Failure`, `SLA
+/// miss`), with headers from the environment. A webhook that fails is
+/// logged; it never changes the run.
+async fn post_webhook(
+    hook: &crate::pipeline::orchestration::OnFailureSpec,
+    run_id: i64,
+    body: &serde_json::Value,
+    what: &str,
+) {
     let client = reqwest::Client::new();
     let mut request = client
         .post(&hook.webhook)
@@ -759,19 +872,19 @@ async fn notify_failure(
         match std::env::var(var) {
             Ok(v) => request = request.header(name.as_str(), v),
             Err(_) => {
-                tracing::warn!(header = %name, variable = %var, "on_failure header variable is not set; sending without it.")
+                tracing::warn!(header = %name, variable = %var, "Webhook header variable is not set; sending without it.")
             }
         }
     }
     match request.send().await {
         Ok(r) if r.status().is_success() => {
-            tracing::info!(run_id = run.id, url = %hook.webhook, "Failure webhook delivered.");
+            tracing::info!(run_id, url = %hook.webhook, "{what} webhook delivered.");
         }
         Ok(r) => {
-            tracing::error!(run_id = run.id, url = %hook.webhook, status = %r.status(), "Failure webhook answered with an error.")
+            tracing::error!(run_id, url = %hook.webhook, status = %r.status(), "{what} webhook answered with an error.")
         }
         Err(e) => {
-            tracing::error!(run_id = run.id, url = %hook.webhook, error = %e, "Failure webhook could not be delivered.")
+            tracing::error!(run_id, url = %hook.webhook, error = %e, "{what} webhook could not be delivered.")
         }
     }
 }

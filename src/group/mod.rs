@@ -29,7 +29,9 @@ pub use parse::parse_solution;
 /// A dataset group's resources as a pipeline file declares them.
 #[derive(Debug, Clone, Default)]
 pub struct GroupSpec {
-    /// The dataset group every dataset, solution and campaign of this file belongs to.
+    /// The dataset group every dataset, solution and campaign of this file
+    /// belongs to; empty for a pipeline of shell, sensor and noop steps
+    /// only, which names none.
     pub dataset_group: String,
     /// Datasets of the group by type (`interactions`, `items`, `users`) with their schemas.
     pub datasets: BTreeMap<DatasetType, DatasetSpec>,

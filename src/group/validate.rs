@@ -25,7 +25,10 @@ pub(super) fn check(spec: &GroupSpec, base_dir: &Path) -> Checked {
             problems.push(SpecProblem::new(path, e));
         }
     };
-    name("dataset_group", &spec.dataset_group);
+    // Empty when the file names no group (then it declares no resources).
+    if !spec.dataset_group.is_empty() {
+        name("dataset_group", &spec.dataset_group);
+    }
     for s in spec.solutions.keys() {
         name(&format!("solutions.{s}"), s);
     }

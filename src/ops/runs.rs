@@ -11,7 +11,7 @@ use crate::config::Env;
 use crate::engine::{self, RunReport, StepReport};
 use crate::pipeline::Pipeline;
 use crate::scheduler::trigger::{self, GivenParams};
-use crate::store::{AttemptRecord, RunQuery, RunRecord, RunStatus, StepStatus};
+use crate::store::{AttemptRecord, RunQuery, RunRecord, RunStatus, SlaMiss, StepStatus};
 
 /// Which runs to list, newest first.
 #[derive(Debug, Clone, Default)]
@@ -63,12 +63,15 @@ pub async fn list(env: &Env, filter: &RunFilter) -> OpsResult<Page<RunRecord>> {
 pub struct RunDetail {
     pub run: RunRecord,
     pub attempts: Vec<AttemptRecord>,
+    /// The run and the steps of it that went on past their SLA.
+    pub sla_misses: Vec<SlaMiss>,
 }
 
 pub async fn show(env: &Env, run_id: i64) -> OpsResult<RunDetail> {
     Ok(RunDetail {
         run: env.store.get_run(run_id).await?,
         attempts: env.store.list_attempts(run_id).await?,
+        sla_misses: env.store.list_sla_misses(run_id).await?,
     })
 }
 

@@ -116,6 +116,10 @@ pub struct StepCommon {
     /// Time limit of one attempt.
     #[serde(default)]
     pub timeout: Option<orchestration::Dur>,
+    /// How long the step may go on, from when it was first queued, before
+    /// it is late (marked, and the pipeline's `on_sla_miss` told, once).
+    #[serde(default)]
+    pub sla: Option<orchestration::Dur>,
 }
 
 impl StepCommon {
@@ -129,6 +133,7 @@ impl StepCommon {
         "retry_delay",
         "max_retry_delay",
         "timeout",
+        "sla",
     ];
 
     fn policy(&self) -> orchestration::StepDefaults {

@@ -235,6 +235,195 @@ pub struct OnFailureSpec {
     pub headers_from_env: BTreeMap<String, String>,
 }
 
+/// Which ends of the upstream pipeline's runs start a chained run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChainStatus {
+    #[default]
+    Succeeded,
+    Failed,
+    /// Succeeded, failed or cancelled.
+    Finished,
+}
+
+impl ChainStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChainStatus::Succeeded => "succeeded",
+            ChainStatus::Failed => "failed",
+            ChainStatus::Finished => "finished",
+        }
+    }
+}
+
+/// `on:` — what data starts a run of the pipeline (besides its schedule):
+/// exactly one of `dataset_version`, `pipeline` or `object`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OnSpec {
+    /// `GROUP/DATASET` (e.g. `movies/interactions`): a run per new active
+    /// version of the dataset, as imports publish them.
+    #[serde(default)]
+    pub dataset_version: Option<String>,
+    /// A pipeline whose runs, once they end with `status`, start a run of
+    /// this one.
+    #[serde(default)]
+    pub pipeline: Option<String>,
+    /// With `pipeline`: `succeeded` (the default), `failed` or `finished`.
+    #[serde(default)]
+    pub status: Option<ChainStatus>,
+    /// A prefix ending in `/` (`s3://bucket/landing/`, `file:///data/in/`,
+    /// or a local folder): a run per new object under it.
+    #[serde(default)]
+    pub object: Option<String>,
+    /// With `object`: the objects' names (after the last `/`) to watch,
+    /// with `*` and `?` wildcards (default: every object).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// With `object`: how often the prefix is listed (default 30s).
+    #[serde(default)]
+    pub poll_interval: Option<Dur>,
+}
+
+/// An `on:` trigger, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DataTrigger {
+    DatasetVersion { owner: String },
+    Pipeline { name: String, status: ChainStatus },
+    Object {
+        prefix: String,
+        pattern: Option<String>,
+        poll_interval: Duration,
+    },
+}
+
+impl DataTrigger {
+    /// The values `{{ trigger.* }}` has in a run this trigger starts, with
+    /// sample values of their types.
+    pub fn sample_variables(&self) -> serde_json::Value {
+        match self {
+            DataTrigger::DatasetVersion { owner } => serde_json::json!({
+                "type": "dataset_version", "dataset": owner, "version": 1, "run_id": 1,
+            }),
+            DataTrigger::Pipeline { name, status } => serde_json::json!({
+                "type": "pipeline", "pipeline": name, "run_id": 1, "status": status.as_str(),
+            }),
+            DataTrigger::Object { prefix, .. } => serde_json::json!({
+                "type": "object", "object": format!("{prefix}sample.csv"), "name": "sample.csv",
+                "size": 1, "modified": "2026-01-01T00:00:00Z",
+            }),
+        }
+    }
+}
+
+impl OnSpec {
+    /// The trigger, or every problem with the settings as (key, message).
+    pub fn check(&self) -> Result<DataTrigger, Vec<(&'static str, String)>> {
+        let mut problems = Vec::new();
+        let given: Vec<&str> = [
+            ("dataset_version", self.dataset_version.is_some()),
+            ("pipeline", self.pipeline.is_some()),
+            ("object", self.object.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(k, set)| set.then_some(k))
+        .collect();
+        if given.len() != 1 {
+            return Err(vec![(
+                "",
+                format!(
+                    "give exactly one of `dataset_version`, `pipeline` or `object` (found {})",
+                    if given.is_empty() {
+                        "none".to_string()
+                    } else {
+                        given.join(", ")
+                    }
+                ),
+            )]);
+        }
+        if self.status.is_some() && self.pipeline.is_none() {
+            problems.push(("status", "applies to a `pipeline` trigger only".into()));
+        }
+        for (key, set) in [
+            ("pattern", self.pattern.is_some()),
+            ("poll_interval", self.poll_interval.is_some()),
+        ] {
+            if set && self.object.is_none() {
+                problems.push((key, "applies to an `object` trigger only".into()));
+            }
+        }
+        if self.poll_interval.is_some_and(|d| d.0.is_zero()) {
+            problems.push(("poll_interval", "must be more than 0".into()));
+        }
+        let trigger = if let Some(owner) = &self.dataset_version {
+            match owner.split_once('/') {
+                Some((g, d)) if !g.is_empty() && !d.is_empty() && !d.contains('/') => {
+                    if let Err(e) = crate::schema::DatasetType::try_from(d.to_string()) {
+                        problems.push(("dataset_version", e));
+                    }
+                }
+                _ => problems.push((
+                    "dataset_version",
+                    format!("{owner:?}: write GROUP/DATASET, e.g. movies/interactions"),
+                )),
+            }
+            DataTrigger::DatasetVersion {
+                owner: owner.clone(),
+            }
+        } else if let Some(name) = &self.pipeline {
+            DataTrigger::Pipeline {
+                name: name.clone(),
+                status: self.status.unwrap_or_default(),
+            }
+        } else {
+            let prefix = self.object.clone().unwrap_or_default();
+            if !prefix.ends_with('/') {
+                problems.push((
+                    "object",
+                    format!("{prefix:?}: an object trigger watches a prefix; end it with `/`"),
+                ));
+            }
+            DataTrigger::Object {
+                prefix,
+                pattern: self.pattern.clone(),
+                poll_interval: self
+                    .poll_interval
+                    .map_or(Duration::from_secs(30), |d| d.0),
+            }
+        };
+        if problems.is_empty() {
+            Ok(trigger)
+        } else {
+            Err(problems)
+        }
+    }
+}
+
+/// Whether `name` matches a pattern with `*` (any run of characters) and
+/// `?` (one character).
+pub fn wildcard_match(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    // Greedy match with backtracking to the last `*`.
+    let (mut i, mut j, mut star, mut mark) = (0, 0, None, 0);
+    while j < n.len() {
+        if i < p.len() && (p[i] == '?' || p[i] == n[j]) {
+            i += 1;
+            j += 1;
+        } else if i < p.len() && p[i] == '*' {
+            star = Some(i);
+            mark = j;
+            i += 1;
+        } else if let Some(s) = star {
+            i = s + 1;
+            mark += 1;
+            j = mark;
+        } else {
+            return false;
+        }
+    }
+    p[i..].iter().all(|c| *c == '*')
+}
+
 /// Everything about when and how runs of a pipeline happen.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -270,6 +459,18 @@ pub struct Orchestration {
     pub defaults: StepDefaults,
     #[serde(default)]
     pub on_failure: Option<OnFailureSpec>,
+    /// How long a run may go on before it is late: past it, the run is
+    /// marked as having missed its SLA and `on_sla_miss` hears of it, once.
+    /// The run itself goes on.
+    #[serde(default)]
+    pub sla: Option<Dur>,
+    /// Who hears about a run or step past its SLA (same shape as `on_failure`).
+    #[serde(default)]
+    pub on_sla_miss: Option<OnFailureSpec>,
+    /// Runs started by data: a new dataset version, another pipeline's
+    /// run ending, a new object.
+    #[serde(default)]
+    pub on: Option<OnSpec>,
     /// Which old versions and exports `recflow prune` (and, with
     /// `after_run: true`, each successful run) removes.
     #[serde(default)]
@@ -290,12 +491,20 @@ impl Default for Orchestration {
             params: BTreeMap::new(),
             defaults: StepDefaults::default(),
             on_failure: None,
+            sla: None,
+            on_sla_miss: None,
+            on: None,
             retention: None,
         }
     }
 }
 
 impl Orchestration {
+    /// The `on:` trigger of a validated pipeline.
+    pub fn data_trigger(&self) -> Option<DataTrigger> {
+        self.on.as_ref().and_then(|o| o.check().ok())
+    }
+
     /// Parameter values for a run: the defaults, overridden by `given`
     /// (already typed); an unknown name or a missing required value is an error.
     pub fn resolve_params(
@@ -369,6 +578,53 @@ mod tests {
         );
         assert_eq!(d(2, 0.999_999).round(), 10.0);
         assert!((5.0..=10.0).contains(&d(1, 0.7)));
+    }
+
+    #[test]
+    fn wildcards_match_names() {
+        for (p, n, want) in [
+            ("*.csv", "a.csv", true),
+            ("*.csv", "a.csv.tmp", false),
+            ("*.csv", ".csv", true),
+            ("day-??.csv", "day-01.csv", true),
+            ("day-??.csv", "day-1.csv", false),
+            ("*", "", true),
+            ("a*b*c", "axxbyyc", true),
+            ("a*b*c", "axxbyy", false),
+        ] {
+            assert_eq!(wildcard_match(p, n), want, "{p} {n}");
+        }
+    }
+
+    #[test]
+    fn an_on_trigger_is_one_of_three_kinds() {
+        let on: OnSpec = serde_yaml::from_str("{object: 's3://b/in/', pattern: '*.csv'}").unwrap();
+        assert_eq!(
+            on.check().unwrap(),
+            DataTrigger::Object {
+                prefix: "s3://b/in/".into(),
+                pattern: Some("*.csv".into()),
+                poll_interval: Duration::from_secs(30)
+            }
+        );
+        let on: OnSpec = serde_yaml::from_str("{pipeline: etl}").unwrap();
+        assert_eq!(
+            on.check().unwrap(),
+            DataTrigger::Pipeline {
+                name: "etl".into(),
+                status: ChainStatus::Succeeded
+            }
+        );
+        let on: OnSpec = serde_yaml::from_str("{pipeline: etl, object: 's3://b/'}").unwrap();
+        assert_eq!(
+            on.check().unwrap_err()[0].1,
+            "give exactly one of `dataset_version`, `pipeline` or `object` (found pipeline, object)"
+        );
+        let on: OnSpec =
+            serde_yaml::from_str("{dataset_version: movies, pattern: '*'}").unwrap();
+        let p = on.check().unwrap_err();
+        assert_eq!(p[0], ("pattern", "applies to an `object` trigger only".into()));
+        assert!(p[1].1.contains("write GROUP/DATASET"), "{p:?}");
     }
 
     #[test]

@@ -17,7 +17,7 @@ use serde_yaml::{Mapping, Value};
 
 use super::graph::StepGraph;
 use super::orchestration::{
-    Catchup, Dur, OnFailureSpec, Orchestration, Overlap, ParamSpec, ParamType, StepDefaults,
+    Catchup, Dur, OnFailureSpec, OnSpec, Orchestration, Overlap, ParamSpec, ParamType, StepDefaults,
 };
 use super::template;
 use super::{PipelineSpec, StepCommon, StepSpec};
@@ -35,7 +35,9 @@ struct RawPipeline {
     name: String,
     #[serde(default)]
     description: Option<String>,
-    dataset_group: String,
+    /// Needed only by steps and resources of a dataset group.
+    #[serde(default)]
+    dataset_group: Option<String>,
     #[serde(default)]
     datasets: BTreeMap<DatasetType, DatasetSpec>,
     #[serde(default)]
@@ -74,6 +76,12 @@ struct RawPipeline {
     #[serde(default)]
     on_failure: Option<OnFailureSpec>,
     #[serde(default)]
+    sla: Option<Dur>,
+    #[serde(default)]
+    on_sla_miss: Option<OnFailureSpec>,
+    #[serde(default)]
+    on: Option<OnSpec>,
+    #[serde(default)]
     retention: Option<crate::retention::RetentionSpec>,
 }
 
@@ -92,6 +100,9 @@ impl RawPipeline {
             params: std::mem::take(&mut self.params),
             defaults: std::mem::take(&mut self.defaults),
             on_failure: self.on_failure.take(),
+            sla: self.sla,
+            on_sla_miss: self.on_sla_miss.take(),
+            on: self.on.take(),
             retention: self.retention.take(),
         }
     }
@@ -200,7 +211,8 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
         ));
     }
     let mut solutions = BTreeMap::new();
-    for (name, value) in raw.solutions {
+    let declared_solutions = !raw.solutions.is_empty();
+    for (name, value) in std::mem::take(&mut raw.solutions) {
         let at = format!("solutions.{name}");
         match parse_solution(value, &at) {
             Ok(solution) => {
@@ -242,7 +254,13 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
             (name.clone(), sample)
         })
         .collect();
-    let params = serde_json::json!({ "params": params });
+    // `{{ trigger.* }}`: what the `on:` trigger gives a run, if it is one.
+    let trigger = orchestration
+        .on
+        .as_ref()
+        .and_then(|o| o.check().ok())
+        .map_or_else(|| serde_json::json!({}), |t| t.sample_variables());
+    let params = serde_json::json!({ "params": params, "trigger": trigger });
     // Only templated steps need the upstream sets.
     let mut upstream = None;
     let mut steps = Vec::new();
@@ -278,6 +296,9 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
         }
     }
 
+    if raw.dataset_group.is_none() {
+        problems.extend(needs_group(&raw, declared_solutions, &parts));
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -288,7 +309,7 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
         orchestration,
     };
     let group = GroupSpec {
-        dataset_group: raw.dataset_group,
+        dataset_group: raw.dataset_group.unwrap_or_default(),
         datasets: raw.datasets,
         solutions,
         campaigns: raw.campaigns,
@@ -297,6 +318,40 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
         event_tracker: raw.event_tracker,
     };
     Ok((pipeline, group))
+}
+
+/// Without `dataset_group:`, each step and declared resource that needs one.
+fn needs_group(raw: &RawPipeline, solutions: bool, parts: &[Part]) -> Vec<SpecProblem> {
+    const FIX: &str = "add `dataset_group: NAME` at the top of the file";
+    let mut problems = Vec::new();
+    for (key, declared) in [
+        ("datasets", !raw.datasets.is_empty()),
+        ("solutions", solutions),
+        ("campaigns", !raw.campaigns.is_empty()),
+        ("predictors", !raw.predictors.is_empty()),
+        ("filters", !raw.filters.is_empty()),
+        ("event_tracker", raw.event_tracker.is_some()),
+    ] {
+        if declared {
+            problems.push(SpecProblem::new(
+                key,
+                format!("`{key}` belong to a dataset group, and the file names none; {FIX}"),
+            ));
+        }
+    }
+    for (at, kind, common, _) in parts {
+        if kind.uses_dataset_group() {
+            problems.push(SpecProblem::new(
+                format!("{at}.type"),
+                format!(
+                    "step {:?} is a `{}` step, which works on a dataset group, and the file names none; {FIX}",
+                    common.id,
+                    kind.name()
+                ),
+            ));
+        }
+    }
+    problems
 }
 
 /// A step split into its YAML path, type, common keys and settings.
@@ -336,7 +391,8 @@ fn not_upstream(
 
 /// The template context validation renders step `i` with: sample run
 /// variables, and of the parameters (`params`: `{"params": {NAME: sample}}`,
-/// each a default or a value of its type) and the upstream steps, those its
+/// each a default or a value of its type; `trigger`: sample trigger
+/// variables) and the upstream steps, those its
 /// templates read (all of them only if a template reads `steps` or `params`
 /// whole), so the context stays as small as the templates however long the
 /// pipeline; with every problem of its variables.
@@ -387,6 +443,10 @@ fn sample_context(
         data_interval_start: t,
         data_interval_end: t,
         params: used_params,
+        trigger: match &params["trigger"] {
+            serde_json::Value::Null => serde_json::json!({}),
+            t => t.clone(),
+        },
     }
     .context(&outputs);
     // The upstream steps read are in the context now: the rest of their
@@ -624,6 +684,35 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].starts_with("steps[2] (c).command: unknown template variable `steps.b.outputs.x`: keys of `steps` (the upstream steps): a"), "{p:?}");
         assert!(p[1].starts_with("steps[2] (c).command: unknown template variable `steps.a.outputs.nope`: `steps.a.outputs` has no entries"), "{p:?}");
+    }
+
+    #[test]
+    fn a_pipeline_of_shell_steps_needs_no_dataset_group() {
+        let yaml = "name: etl\nsteps:\n  - {id: a, type: shell, command: 'echo hi'}\n  - {id: b, type: noop, depends_on: [a]}\n";
+        let (spec, group) = parse_pipeline(yaml).expect("parses");
+        assert_eq!(spec.steps.len(), 2);
+        assert_eq!(group.dataset_group, "");
+        crate::pipeline::validate(&spec, group, std::path::Path::new(".")).expect("valid");
+    }
+
+    #[test]
+    fn without_a_dataset_group_the_steps_and_resources_needing_one_are_named() {
+        let yaml = "name: etl\nsolutions:\n  s: {recipe: popularity-count}\nsteps:\n  - {id: a, type: shell, command: 'echo hi'}\n  - id: fit\n    type: train\n    solution: s\n";
+        let p: Vec<String> = parse_located(yaml)
+            .unwrap_err()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            p,
+            [
+                "solutions: `solutions` belong to a dataset group, and the file names none; \
+                 add `dataset_group: NAME` at the top of the file (line 3, column 3)",
+                "steps[1] (fit).type: step \"fit\" is a `train` step, which works on a dataset \
+                 group, and the file names none; add `dataset_group: NAME` at the top of the \
+                 file (line 7, column 11)",
+            ]
+        );
     }
 
     #[test]

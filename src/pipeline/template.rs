@@ -221,6 +221,9 @@ pub struct RunVariables {
     pub data_interval_start: chrono::DateTime<chrono::FixedOffset>,
     pub data_interval_end: chrono::DateTime<chrono::FixedOffset>,
     pub params: Map<String, Json>,
+    /// What started the run, for a run an `on:` trigger started
+    /// (`{{ trigger.object }}`, `{{ trigger.version }}`); else empty.
+    pub trigger: Json,
 }
 
 impl RunVariables {
@@ -240,6 +243,7 @@ impl RunVariables {
             "run_id": self.run_id,
             "pipeline": self.pipeline,
             "params": self.params,
+            "trigger": self.trigger,
             "steps": steps,
         })
     }

@@ -47,6 +47,7 @@ pub fn validate(
     problems.extend(group_problems);
     check_step_graph(spec, &mut problems);
     check_orchestration(spec, &mut problems);
+    check_on(spec, base_dir, &mut problems);
     for (i, step) in spec.steps.iter().enumerate() {
         problems.extend(step.kind.validate(&format!("steps[{i}]"), &group));
     }
@@ -82,12 +83,16 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
             problems.push(SpecProblem::new(key, "must be at least 1"));
         }
     }
-    if o.schedule.is_some() {
+    if o.schedule.is_some() || o.on.is_some() {
         for (name, p) in &o.params {
             if p.default.is_none() {
                 problems.push(SpecProblem::new(
                     format!("params.{name}"),
-                    "a scheduled pipeline's parameters need defaults (scheduled runs give no values)",
+                    if o.schedule.is_some() {
+                        "a scheduled pipeline's parameters need defaults (scheduled runs give no values)"
+                    } else {
+                        "an `on:` triggered pipeline's parameters need defaults (runs started by data give no values)"
+                    },
                 ));
             }
         }
@@ -100,13 +105,15 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
             ));
         }
     }
-    if let Some(hook) = &o.on_failure
-        && !(hook.webhook.starts_with("http://") || hook.webhook.starts_with("https://"))
-    {
-        problems.push(SpecProblem::new(
-            "on_failure.webhook",
-            "must be an http:// or https:// URL",
-        ));
+    for (key, hook) in [("on_failure", &o.on_failure), ("on_sla_miss", &o.on_sla_miss)] {
+        if let Some(hook) = hook
+            && !(hook.webhook.starts_with("http://") || hook.webhook.starts_with("https://"))
+        {
+            problems.push(SpecProblem::new(
+                format!("{key}.webhook"),
+                "must be an http:// or https:// URL",
+            ));
+        }
     }
     if let Some(Err(e)) = o.retention.as_ref().map(|r| r.check()) {
         let message = e.to_string();
@@ -119,6 +126,9 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
     if zero(o.run_timeout) {
         problems.push(SpecProblem::new("run_timeout", "must be more than 0"));
     }
+    if zero(o.sla) {
+        problems.push(SpecProblem::new("sla", "must be more than 0"));
+    }
     if zero(o.defaults.timeout) {
         problems.push(SpecProblem::new("defaults.timeout", "must be more than 0"));
     }
@@ -126,6 +136,12 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
         if zero(step.common.timeout) {
             problems.push(SpecProblem::new(
                 format!("steps[{i}].timeout"),
+                "must be more than 0",
+            ));
+        }
+        if zero(step.common.sla) {
+            problems.push(SpecProblem::new(
+                format!("steps[{i}].sla"),
                 "must be more than 0",
             ));
         }
@@ -137,6 +153,43 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
                 "a trigger rule applies to the steps in depends_on; this step has none",
             ));
         }
+    }
+}
+
+/// The `on:` trigger: one kind, its settings, a pipeline other than this
+/// one, a storage URL that parses.
+fn check_on(spec: &PipelineSpec, base_dir: &Path, problems: &mut Vec<SpecProblem>) {
+    use super::orchestration::DataTrigger;
+    let Some(on) = &spec.orchestration.on else {
+        return;
+    };
+    match on.check() {
+        Err(found) => problems.extend(found.into_iter().map(|(key, message)| {
+            SpecProblem::new(
+                if key.is_empty() {
+                    "on".to_string()
+                } else {
+                    format!("on.{key}")
+                },
+                message,
+            )
+        })),
+        Ok(DataTrigger::Pipeline { name, .. }) => {
+            if name == spec.name {
+                problems.push(SpecProblem::new(
+                    "on.pipeline",
+                    "a pipeline cannot be started by its own runs (each run would start the next)",
+                ));
+            } else if let Err(e) = check_resource_name(&name) {
+                problems.push(SpecProblem::new("on.pipeline", e));
+            }
+        }
+        Ok(DataTrigger::Object { prefix, .. }) => {
+            if let Err(e) = crate::storage::StorageUrl::parse(&prefix, base_dir) {
+                problems.push(SpecProblem::new("on.object", e.to_string()));
+            }
+        }
+        Ok(DataTrigger::DatasetVersion { .. }) => {}
     }
 }
 
@@ -229,6 +282,38 @@ mod tests {
         assert!(
             all.contains("steps[2].solution: unknown solution \"missing\" (declared: s)"),
             "{all}"
+        );
+    }
+
+    #[test]
+    fn an_on_trigger_is_checked_and_templates_read_what_it_gives() {
+        let ok = "name: p\non: {object: 'in/', pattern: '*.csv'}\nsteps:\n  - {id: a, type: shell, command: 'wc -l {{ trigger.object }} {{ trigger.name }}'}\n";
+        let (spec, group) = parse_pipeline(ok).expect("parses");
+        validate(&spec, group, Path::new(".")).expect("valid");
+
+        let p = problems(
+            "name: p\non: {pipeline: p, status: failed}\nsteps:\n  - {id: a, type: noop}\n",
+        );
+        assert_eq!(
+            p,
+            ["on.pipeline: a pipeline cannot be started by its own runs (each run would start the next)"]
+        );
+        let p = problems("name: p\non: {object: 'in'}\nsteps:\n  - {id: a, type: noop}\n");
+        assert_eq!(
+            p,
+            ["on.object: \"in\": an object trigger watches a prefix; end it with `/`"]
+        );
+        // A variable the trigger does not give is named where it is used.
+        let err = parse_pipeline(
+            "name: p\non: {dataset_version: g/interactions}\nsteps:\n  - {id: a, type: shell, command: 'echo {{ trigger.object }}'}\n",
+        )
+        .unwrap_err();
+        assert!(
+            err[0].to_string().starts_with(
+                "steps[0] (a).command: unknown template variable `trigger.object`: keys of `trigger`: dataset, run_id, type, version (line 4"
+            ),
+            "{}",
+            err[0]
         );
     }
 

@@ -193,6 +193,7 @@ pub async fn run(env: Env, config: DaemonConfig) -> anyhow::Result<()> {
     }
     let mut shutdown = std::pin::pin!(shutdown_signal());
     let mut is_scheduler = false;
+    let mut pollers = super::data::Pollers::default();
 
     loop {
         // Runs: start queued ones, move running ones on, claim their steps.
@@ -239,6 +240,10 @@ pub async fn run(env: Env, config: DaemonConfig) -> anyhow::Result<()> {
                         is_scheduler = true;
                         if let Err(e) = fire_schedules(&engine, &folder, Utc::now()).await {
                             tracing::error!(error = %format!("{e:#}"), "Firing schedules failed.");
+                        }
+                        let pipelines = folder.pipelines.values().map(|l| l.pipeline.as_ref());
+                        if let Err(e) = super::data::poll(&engine, pipelines, &mut pollers).await {
+                            tracing::error!(error = %format!("{e:#}"), "Polling `on:` triggers failed.");
                         }
                     }
                     Ok(false) => is_scheduler = false,

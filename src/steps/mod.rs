@@ -111,6 +111,13 @@ impl StepType {
         })
     }
 
+    /// Whether a step of this type works on the pipeline's dataset group
+    /// (its datasets, solutions, campaigns or predictors), so that the file
+    /// must name one. Shell, sensor and noop steps do not.
+    pub fn uses_dataset_group(self) -> bool {
+        !matches!(self, Self::Shell | Self::WaitFor | Self::Noop)
+    }
+
     /// Outputs a step of this type reports, with sample values of their
     /// types: templates are checked against these (`{{ steps.ID.outputs.KEY }}`).
     pub fn sample_outputs(self) -> serde_json::Value {

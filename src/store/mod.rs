@@ -316,6 +316,21 @@ pub struct RunRecord {
     /// When a running run times out (`run_timeout`).
     pub deadline: Option<DateTime<Utc>>,
     pub cancel_requested: bool,
+    /// For a run an `on:` trigger started: what started it (`type`, and
+    /// `object`, `version`, `pipeline`, `run_id`...), as templates see it
+    /// (`{{ trigger.object }}`).
+    pub trigger_info: Option<serde_json::Value>,
+}
+
+/// A run, or a step of it, that went on past its SLA.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SlaMiss {
+    pub run_id: i64,
+    /// The step, or `None` for the run itself.
+    pub step_id: Option<String>,
+    /// The SLA as the file wrote it, e.g. `2h`.
+    pub sla: String,
+    pub missed_at: DateTime<Utc>,
 }
 
 /// A run to record.
@@ -334,6 +349,11 @@ pub struct NewRun {
     /// `Queued`, or `Skipped` to record a scheduled time that did not run.
     pub status: RunStatus,
     pub error: Option<String>,
+    /// What started a run an `on:` trigger started.
+    pub trigger_info: Option<serde_json::Value>,
+    /// The event that started it, unique per pipeline: a second run for the
+    /// same key is not created.
+    pub trigger_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -537,6 +557,17 @@ pub trait RunStore: Send + Sync {
     /// The attempts of several runs in one query, by run and then in order.
     async fn list_attempts_of_runs(&self, run_ids: &[i64]) -> StoreResult<Vec<AttemptRecord>>;
     async fn get_attempt(&self, attempt_id: i64) -> StoreResult<AttemptRecord>;
+    /// Records that a run (`step_id` `None`) or one of its steps went past
+    /// its SLA; true only for the one call that recorded it, so the
+    /// webhook that follows is sent once across processes.
+    async fn record_sla_miss(
+        &self,
+        run_id: i64,
+        step_id: Option<&str>,
+        sla: &str,
+    ) -> StoreResult<bool>;
+    /// The SLA misses of a run: the run's own first, then its steps by id.
+    async fn list_sla_misses(&self, run_id: i64) -> StoreResult<Vec<SlaMiss>>;
 
     /// Takes or renews the lease `name` for `ttl`; true while `holder` has it.
     async fn try_lease(
@@ -553,6 +584,9 @@ pub trait RunStore: Send + Sync {
         pipeline: &str,
         fired_up_to: DateTime<Utc>,
     ) -> StoreResult<()>;
+    /// Where the poller of an `on:` trigger is (its own JSON).
+    async fn trigger_cursor(&self, name: &str) -> StoreResult<Option<serde_json::Value>>;
+    async fn set_trigger_cursor(&self, name: &str, cursor: &serde_json::Value) -> StoreResult<()>;
 }
 
 /// Dataset, solution and predictor versions.

@@ -107,6 +107,7 @@ pub(super) fn run_row(row: &impl Columns) -> StoreResult<RunRecord> {
         max_parallel_steps: row.int("max_parallel_steps")?,
         deadline: row.opt_time("deadline")?,
         cancel_requested: row.flag("cancel_requested")?,
+        trigger_info: row.json("trigger_info")?,
     })
 }
 

@@ -69,7 +69,7 @@ pub(crate) struct SqlStore<DB: Database> {
 /// Every column of `runs` but the pipeline text.
 const RUN_COLUMNS: &str = "id, pipeline, status, trigger, created_at, started_at, finished_at, \
     error, file, params, logical_date, data_interval_start, data_interval_end, \
-    max_parallel_steps, deadline, cancel_requested";
+    max_parallel_steps, deadline, cancel_requested, trigger_info";
 
 /// An attempt `a` of run `r` that a worker may start at `$1`: queued, due,
 /// its run running and not cancelled, and the run below its
@@ -400,8 +400,9 @@ where
         // nothing.
         let row = sqlx::query(
             "INSERT INTO runs (pipeline, status, trigger, created_at, finished_at, error, spec, file,
-               params, logical_date, data_interval_start, data_interval_end, max_parallel_steps)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+               params, logical_date, data_interval_start, data_interval_end, max_parallel_steps,
+               trigger_info, trigger_key)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
              ON CONFLICT DO NOTHING RETURNING id",
         )
         .bind(run.pipeline.as_str())
@@ -417,6 +418,8 @@ where
         .bind(ts(run.data_interval.0))
         .bind(ts(run.data_interval.1))
         .bind(run.max_parallel_steps)
+        .bind(run.trigger_info.as_ref().map(|v| v.to_string()))
+        .bind(run.trigger_key.as_deref())
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| r.int("id")).transpose()
@@ -707,6 +710,45 @@ where
         attempt_row(&row)
     }
 
+    async fn record_sla_miss(
+        &self,
+        run_id: i64,
+        step_id: Option<&str>,
+        sla: &str,
+    ) -> StoreResult<bool> {
+        let result = sqlx::query(
+            "INSERT INTO sla_misses (run_id, step_id, sla, missed_at) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (run_id, step_id) DO NOTHING",
+        )
+        .bind(run_id)
+        .bind(step_id.unwrap_or(""))
+        .bind(sla)
+        .bind(ts(Utc::now()))
+        .execute(&self.pool)
+        .await?;
+        Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn list_sla_misses(&self, run_id: i64) -> StoreResult<Vec<SlaMiss>> {
+        let rows = sqlx::query(
+            "SELECT run_id, step_id, sla, missed_at FROM sla_misses WHERE run_id = $1 ORDER BY step_id",
+        )
+        .bind(run_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                let step = r.text("step_id")?;
+                Ok(SlaMiss {
+                    run_id: r.int("run_id")?,
+                    step_id: (!step.is_empty()).then_some(step),
+                    sla: r.text("sla")?,
+                    missed_at: r.time("missed_at")?,
+                })
+            })
+            .collect()
+    }
+
     async fn try_lease(
         &self,
         name: &str,
@@ -759,6 +801,26 @@ where
         )
         .bind(pipeline)
         .bind(ts(fired_up_to))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn trigger_cursor(&self, name: &str) -> StoreResult<Option<serde_json::Value>> {
+        let row = sqlx::query("SELECT cursor FROM trigger_cursors WHERE name = $1")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.json("cursor")).transpose()?.flatten())
+    }
+
+    async fn set_trigger_cursor(&self, name: &str, cursor: &serde_json::Value) -> StoreResult<()> {
+        sqlx::query(
+            "INSERT INTO trigger_cursors (name, cursor) VALUES ($1, $2)
+             ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor",
+        )
+        .bind(name)
+        .bind(cursor.to_string())
         .execute(&self.pool)
         .await?;
         Ok(())

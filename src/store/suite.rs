@@ -50,6 +50,8 @@ conformance_suite!(
     heartbeats_report_cancelled_runs_and_stale_attempts_fail,
     leases_pass_on_only_when_expired,
     schedule_cursors_round_trip,
+    sla_misses_are_recorded_once,
+    a_trigger_key_starts_one_run,
     versions_are_numbered_per_owner_and_only_active_ones_are_latest,
     concurrent_publishing_numbers_versions_consecutively,
     versions_move_between_statuses_once,
@@ -300,6 +302,8 @@ fn new_run(pipeline: &str, trigger: &str, logical: DateTime<Utc>, parallel: i64)
         max_parallel_steps: parallel,
         status: RunStatus::Queued,
         error: None,
+        trigger_info: None,
+        trigger_key: None,
     }
 }
 
@@ -864,6 +868,62 @@ async fn schedule_cursors_round_trip(s: &dyn StateStore) {
     s.set_schedule_cursor("nightly", t).await.unwrap();
     let got = s.schedule_cursor("nightly").await.unwrap().unwrap();
     assert_eq!(got.timestamp_millis(), t.timestamp_millis());
+}
+
+async fn a_trigger_key_starts_one_run(s: &dyn StateStore) {
+    let t = Utc::now();
+    let run = |key: &str| NewRun {
+        trigger_info: Some(serde_json::json!({"type": "object", "object": key})),
+        trigger_key: Some(key.to_string()),
+        ..new_run("watch", "object", t, 1)
+    };
+    let (a, b) = (run("s3://b/in/a.csv"), run("s3://b/in/a.csv"));
+    let both = join_all([s.create_run(&a), s.create_run(&b)]).await;
+    let ids: Vec<i64> = both.into_iter().filter_map(|r| r.unwrap()).collect();
+    assert_eq!(ids.len(), 1, "two racing pollers start one run");
+    let got = s.get_run(ids[0]).await.unwrap();
+    assert_eq!(
+        got.trigger_info,
+        Some(serde_json::json!({"type": "object", "object": "s3://b/in/a.csv"}))
+    );
+    assert!(s.create_run(&run("s3://b/in/b.csv")).await.unwrap().is_some());
+    // Another pipeline may be started by the same object; runs without a key are not limited.
+    let other = NewRun {
+        pipeline: "other".into(),
+        ..run("s3://b/in/a.csv")
+    };
+    assert!(s.create_run(&other).await.unwrap().is_some());
+    assert!(s.create_run(&new_run("watch", "api", t, 1)).await.unwrap().is_some());
+    assert!(s.create_run(&new_run("watch", "api", t, 1)).await.unwrap().is_some());
+
+    assert_eq!(s.trigger_cursor("watch on object").await.unwrap(), None);
+    let c = serde_json::json!({"modified": "2026-01-01T00:00:00Z"});
+    s.set_trigger_cursor("watch on object", &c).await.unwrap();
+    s.set_trigger_cursor("watch on object", &c).await.unwrap();
+    assert_eq!(s.trigger_cursor("watch on object").await.unwrap(), Some(c));
+}
+
+async fn sla_misses_are_recorded_once(s: &dyn StateStore) {
+    let run = running_run(s, 1, 1).await;
+    assert!(s.list_sla_misses(run).await.unwrap().is_empty());
+    let both = join_all([
+        s.record_sla_miss(run, None, "2h"),
+        s.record_sla_miss(run, None, "2h"),
+    ])
+    .await;
+    assert_eq!(
+        both.into_iter().filter(|r| *r.as_ref().unwrap()).count(),
+        1,
+        "one of two racing recorders records the miss"
+    );
+    assert!(s.record_sla_miss(run, Some("s0"), "1s").await.unwrap());
+    assert!(!s.record_sla_miss(run, Some("s0"), "1s").await.unwrap());
+    let misses = s.list_sla_misses(run).await.unwrap();
+    let got: Vec<(Option<&str>, &str)> = misses
+        .iter()
+        .map(|m| (m.step_id.as_deref(), m.sla.as_str()))
+        .collect();
+    assert_eq!(got, [(None, "2h"), (Some("s0"), "1s")]);
 }
 
 async fn versions_are_numbered_per_owner_and_only_active_ones_are_latest(s: &dyn StateStore) {

@@ -1105,3 +1105,498 @@ fn a_running_steps_log_can_be_read_before_it_ends() {
     );
     assert!(done.log.contains("stdout: last line"), "{}", done.log);
 }
+
+#[test]
+fn a_pipeline_of_shell_steps_runs_without_a_dataset_group() {
+    let home = Home::new();
+    let out_file = home.path().join("etl.txt");
+    let file = home.write(
+        "etl.yaml",
+        format!(
+            "name: etl\nsteps:\n  - {{id: extract, type: shell, command: 'echo rows > {}'}}\n  - {{id: load, type: shell, depends_on: [extract], command: 'cat {}'}}\n",
+            out_file.display(),
+            out_file.display()
+        ),
+    );
+    let out = ok(home.cmd().arg("run").arg(&file));
+    assert!(out.stdout.contains("Run 1 succeeded"), "{}", out.all());
+    assert_eq!(std::fs::read_to_string(&out_file).unwrap(), "rows\n");
+    let all = attempts(&home, 1);
+    assert_eq!(status_of(&all, "load"), (1, StepStatus::Succeeded));
+
+    // A step that needs a dataset group names itself.
+    let bad = home.write(
+        "bad.yaml",
+        "name: etl\nsteps:\n  - {id: a, type: shell, command: 'true'}\n  - {id: ship, type: deploy, campaign: c}\n",
+    );
+    let out = fails(home.cmd().arg("validate").arg(&bad));
+    assert!(
+        out.all().contains("steps[1] (ship).type: step \"ship\" is a `deploy` step, which works on a dataset group"),
+        "{}",
+        out.all()
+    );
+    assert!(out.all().contains("(line 4, column 22)"), "{}", out.all());
+}
+
+/// An HTTP server on 127.0.0.1 that answers 200 to every request and hands
+/// over each JSON body, as long as the test runs.
+fn webhooks_receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut data = Vec::new();
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = conn.read(&mut buf) {
+                data.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= len {
+                        let _ = conn.write_all(
+                            b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                        );
+                        if tx.send(serde_json::from_str(&body[..len]).unwrap()).is_err() {
+                            return;
+                        }
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+        }
+    });
+    (url, rx)
+}
+
+/// Every body the receiver got until it stayed quiet for `quiet`.
+fn received_until_quiet(rx: &std::sync::mpsc::Receiver<Value>, quiet: Duration) -> Vec<Value> {
+    let mut all = Vec::new();
+    while let Ok(v) = rx.recv_timeout(quiet) {
+        all.push(v);
+    }
+    all
+}
+
+#[test]
+fn a_run_and_a_step_past_their_sla_call_the_webhook_once_and_are_marked() {
+    let home = Home::new();
+    let (hook, received) = webhooks_receiver();
+    let file = home.write(
+        "late.yaml",
+        format!(
+            "name: late\nsla: 2s\non_sla_miss: {{webhook: {hook}}}\nsteps:\n  - {{id: quick, type: shell, command: 'true', sla: 1h}}\n  - {{id: slow, type: shell, command: 'sleep 4', sla: 1s, depends_on: [quick]}}\n  - {{id: last, type: noop, depends_on: [slow]}}\n"
+        ),
+    );
+    let out = ok(home.cmd().arg("run").arg(&file));
+    assert!(out.stdout.contains("Run 1 succeeded"), "{}", out.all());
+    let mut hooks = received_until_quiet(&received, Duration::from_secs(2));
+    hooks.sort_by_key(|h| h["step"].as_str().map(str::to_string));
+    assert_eq!(hooks.len(), 2, "{hooks:#?}");
+    assert_eq!(
+        (
+            &hooks[0]["event"],
+            &hooks[0]["run_id"],
+            &hooks[0]["step"],
+            &hooks[0]["sla"]
+        ),
+        (&json!("sla_miss"), &json!(1), &Value::Null, &json!("2s"))
+    );
+    assert_eq!(
+        (&hooks[1]["step"], &hooks[1]["sla"], &hooks[1]["pipeline"]),
+        (&json!("slow"), &json!("1s"), &json!("late"))
+    );
+    // The run went on: every step ran.
+    let all = attempts(&home, 1);
+    assert_eq!(status_of(&all, "last"), (1, StepStatus::Succeeded));
+
+    let shown = ok(home.cmd().args(["runs", "show", "1"]));
+    assert!(
+        shown
+            .stdout
+            .contains("SLA missed: the run went on past its SLA of 2s"),
+        "{}",
+        shown.all()
+    );
+    assert!(
+        shown
+            .stdout
+            .contains("SLA missed: step slow went on past its SLA of 1s"),
+        "{}",
+        shown.all()
+    );
+    assert!(!shown.stdout.contains("step quick went on"), "{}", shown.all());
+
+    // A second run that ends in time misses nothing.
+    let fast = home.write(
+        "fast.yaml",
+        format!(
+            "name: fast\nsla: 1h\non_sla_miss: {{webhook: {hook}}}\nsteps:\n  - {{id: a, type: shell, command: 'true', sla: 30m}}\n"
+        ),
+    );
+    ok(home.cmd().arg("run").arg(&fast));
+    assert!(received.recv_timeout(Duration::from_secs(1)).is_err());
+    let shown = ok(home.cmd().args(["runs", "show", "2"]));
+    assert!(!shown.stdout.contains("SLA missed"), "{}", shown.all());
+}
+
+/// Runs of `pipeline`, oldest first.
+fn runs_of(store: &dyn StateStore, pipeline: &str) -> Vec<recflow::store::RunRecord> {
+    let mut runs = runtime()
+        .block_on(store.list_runs(&RunQuery {
+            pipeline: Some(pipeline.into()),
+            ..RunQuery::newest(1000)
+        }))
+        .unwrap();
+    runs.reverse();
+    runs
+}
+
+/// Waits until `pipeline` has `n` runs, all succeeded.
+fn wait_for_runs(store: &dyn StateStore, pipeline: &str, n: usize) {
+    eventually_within(Duration::from_secs(90), &mut || {
+        let runs = runs_of(store, pipeline);
+        if runs.len() == n && runs.iter().all(|r| r.status == RunStatus::Succeeded) {
+            Ok(())
+        } else {
+            Err(format!(
+                "{pipeline}: {:?}",
+                runs.iter().map(|r| (r.id, r.status)).collect::<Vec<_>>()
+            ))
+        }
+    });
+}
+
+/// Writes an object the way an uploader should: a hidden name, then a rename.
+fn land(dir: &Path, name: &str, content: &str) {
+    std::fs::create_dir_all(dir).unwrap();
+    let tmp = dir.join(format!(".{name}.tmp"));
+    std::fs::write(&tmp, content).unwrap();
+    std::fs::rename(&tmp, dir.join(name)).unwrap();
+}
+
+/// The objects the runs of `pipeline` were started by.
+fn trigger_objects(store: &dyn StateStore, pipeline: &str) -> Vec<String> {
+    runs_of(store, pipeline)
+        .iter()
+        .map(|r| {
+            r.trigger_info.as_ref().expect("trigger recorded")["object"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+/// Pipelines started by data: new objects (with `{{ trigger.name }}`),
+/// chained on their runs, and a new dataset version.
+fn data_pipelines(home: &Home, landing: &str, poll: &str) -> PathBuf {
+    let out = home.path().join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let out = out.display();
+    home.write(
+        "pipelines/landing.yaml",
+        format!(
+            "name: landing\non: {{object: '{landing}', pattern: '*.csv', poll_interval: {poll}}}\nsteps:\n  - {{id: load, type: shell, command: 'echo {{{{ trigger.name }}}} >> {out}/landed.txt'}}\n"
+        ),
+    );
+    home.write(
+        "pipelines/after.yaml",
+        format!(
+            "name: after\non: {{pipeline: landing, status: succeeded}}\nsteps:\n  - {{id: next, type: shell, command: 'echo {{{{ trigger.pipeline }}}} {{{{ trigger.run_id }}}} >> {out}/chained.txt'}}\n"
+        ),
+    );
+    home.path().join("pipelines")
+}
+
+#[test]
+fn runs_start_on_new_objects_chained_runs_and_new_dataset_versions_through_the_daemon() {
+    let home = Home::new();
+    let landing = home.path().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    land(&landing, "old.csv", "a\n");
+    let dir = data_pipelines(&home, &format!("{}/", landing.display()), "200ms");
+    let csv = crate::common::movielens_csv(&home, "ratings.csv", 500);
+    home.write(
+        "pipelines/importer.yaml",
+        format!(
+            "name: importer\ndataset_group: g\ndatasets:{}steps:\n  - {{id: load, type: import, dataset: interactions, source: {}}}\n",
+            crate::common::INTERACTIONS_SCHEMA,
+            csv.display()
+        ),
+    );
+    let out = home.path().join("out");
+    home.write(
+        "pipelines/on_version.yaml",
+        format!(
+            "name: on_version\non: {{dataset_version: g/interactions}}\nsteps:\n  - {{id: use, type: shell, command: 'echo {{{{ trigger.dataset }}}} v{{{{ trigger.version }}}} >> {}/versions.txt'}}\n",
+            out.display()
+        ),
+    );
+    let store = store(&home);
+    let daemon = Daemon::start(&home, &dir, &[], &[]);
+    // An object there before the first poll counts as new; others land later.
+    wait_for_runs(store.as_ref(), "landing", 1);
+    land(&landing, "b.csv", "b\n");
+    land(&landing, "c.csv", "c\n");
+    land(&landing, "notes.txt", "not a csv\n");
+    land(&landing, "_SUCCESS", "");
+    wait_for_runs(store.as_ref(), "landing", 3);
+    wait_for_runs(store.as_ref(), "after", 3);
+    let mut landed: Vec<String> = std::fs::read_to_string(out.join("landed.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    landed.sort();
+    assert_eq!(landed, ["b.csv", "c.csv", "old.csv"]);
+    let landing_ids: Vec<String> = runs_of(store.as_ref(), "landing")
+        .iter()
+        .map(|r| format!("landing {}", r.id))
+        .collect();
+    let mut chained: Vec<String> = std::fs::read_to_string(out.join("chained.txt"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    chained.sort();
+    let mut want = landing_ids.clone();
+    want.sort();
+    assert_eq!(chained, want);
+
+    // The run says what started it.
+    let first = &runs_of(store.as_ref(), "landing")[0];
+    assert_eq!(first.trigger, "object");
+    let shown = ok(home.cmd().args(["runs", "show", &first.id.to_string()]));
+    assert!(
+        shown.stdout.contains(&format!(
+            r#"Triggered by {{"type":"object","object":"{}/old.csv","name":"old.csv","size":2,"modified":"#,
+            landing.display()
+        )),
+        "{}",
+        shown.all()
+    );
+
+    // An import publishes version 1 of g/interactions: on_version runs once.
+    assert!(runs_of(store.as_ref(), "on_version").is_empty());
+    ok(home.cmd().args(["trigger", "importer"]));
+    wait_for_runs(store.as_ref(), "importer", 1);
+    wait_for_runs(store.as_ref(), "on_version", 1);
+    assert_eq!(
+        std::fs::read_to_string(out.join("versions.txt")).unwrap(),
+        "g/interactions v1\n"
+    );
+
+    // A restarted daemon goes on from the cursors: nothing fires twice.
+    daemon.signal("-TERM");
+    drop(daemon);
+    let _daemon = Daemon::start(&home, &dir, &[], &[]);
+    land(&landing, "d.csv", "d\n");
+    wait_for_runs(store.as_ref(), "landing", 4);
+    wait_for_runs(store.as_ref(), "after", 4);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(runs_of(store.as_ref(), "landing").len(), 4);
+    assert_eq!(runs_of(store.as_ref(), "on_version").len(), 1);
+    assert_eq!(runs_of(store.as_ref(), "after").len(), 4);
+}
+
+#[test]
+fn an_object_trigger_fires_once_per_object_when_daemons_are_killed_while_they_poll() {
+    let home = Home::new();
+    let landing = home.path().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    home.write(
+        "pipelines/landing.yaml",
+        format!(
+            "name: landing\nmax_active_runs: 50\non: {{object: '{}/', poll_interval: 50ms}}\nsteps:\n  - {{id: a, type: noop}}\n",
+            landing.display()
+        ),
+    );
+    let dir = home.path().join("pipelines");
+    let store = store(&home);
+    let mut objects = 0;
+    for round in 0..3 {
+        for i in 0..40 {
+            land(&landing, &format!("r{round}-{i:03}.csv"), "x\n");
+        }
+        objects += 40;
+        let before = runs_of(store.as_ref(), "landing").len();
+        let daemon = Daemon::start(&home, &dir, &[], &[]);
+        // Killed as soon as its poll has started runs, before it can finish.
+        eventually_within(Duration::from_secs(60), &mut || {
+            let n = runs_of(store.as_ref(), "landing").len();
+            if n > before {
+                Ok(())
+            } else {
+                Err(format!("no new run yet ({n})"))
+            }
+        });
+        daemon.signal("-KILL");
+        drop(daemon);
+    }
+    let _daemon = Daemon::start(&home, &dir, &[], &[]);
+    wait_for_runs(store.as_ref(), "landing", objects);
+    std::thread::sleep(Duration::from_secs(1));
+    let mut fired = trigger_objects(store.as_ref(), "landing");
+    assert_eq!(fired.len(), objects);
+    fired.sort();
+    fired.dedup();
+    assert_eq!(fired.len(), objects, "each object started exactly one run");
+}
+
+#[test]
+fn two_daemons_on_postgres_fire_each_object_version_and_chained_run_once() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let home = Home::new();
+    let landing = home.path().join("landing");
+    std::fs::create_dir_all(&landing).unwrap();
+    let dir = data_pipelines(&home, &format!("{}/", landing.display()), "100ms");
+    let csv = crate::common::movielens_csv(&home, "ratings.csv", 500);
+    home.write(
+        "pipelines/importer.yaml",
+        format!(
+            "name: importer\ndataset_group: g\ndatasets:{}steps:\n  - {{id: load, type: import, dataset: interactions, source: {}}}\n",
+            crate::common::INTERACTIONS_SCHEMA,
+            csv.display()
+        ),
+    );
+    home.write(
+        "pipelines/on_version.yaml",
+        "name: on_version\non: {dataset_version: g/interactions}\nsteps:\n  - {id: use, type: shell, command: 'echo v{{ trigger.version }}'}\n",
+    );
+    let store = runtime().block_on(recflow::store::open(&url)).unwrap();
+    let env = [("RECFLOW_STATE_URL", url.as_str())];
+    let a = Daemon::start(&home, &dir, &[], &env);
+    let _b = Daemon::start(&home, &dir, &[], &env);
+    // Armed (its first poll) before the import publishes version 1.
+    eventually(|| {
+        match runtime()
+            .block_on(store.trigger_cursor("on_version on dataset_version g/interactions"))
+            .unwrap()
+        {
+            Some(_) => Ok(()),
+            None => Err("not polled yet".into()),
+        }
+    });
+    ok(home
+        .cmd()
+        .env("RECFLOW_STATE_URL", &url)
+        .args(["trigger", "importer"]));
+    wait_for_runs(store.as_ref(), "importer", 1);
+    wait_for_runs(store.as_ref(), "on_version", 1);
+    let started = &runs_of(store.as_ref(), "on_version")[0];
+    assert_eq!(
+        started.trigger_info.as_ref().unwrap()["version"],
+        json!(1),
+        "{started:#?}"
+    );
+    for i in 0..10 {
+        land(&landing, &format!("{i}.csv"), "x\n");
+    }
+    wait_for_runs(store.as_ref(), "landing", 10);
+    wait_for_runs(store.as_ref(), "after", 10);
+    // The daemon that polls may die: the other takes over from the cursors.
+    a.signal("-KILL");
+    drop(a);
+    for i in 10..15 {
+        land(&landing, &format!("{i}.csv"), "x\n");
+    }
+    wait_for_runs(store.as_ref(), "landing", 15);
+    wait_for_runs(store.as_ref(), "after", 15);
+    std::thread::sleep(Duration::from_secs(1));
+    let mut fired = trigger_objects(store.as_ref(), "landing");
+    fired.sort();
+    fired.dedup();
+    assert_eq!(fired.len(), 15);
+    let mut upstream: Vec<i64> = runs_of(store.as_ref(), "after")
+        .iter()
+        .map(|r| r.trigger_info.as_ref().unwrap()["run_id"].as_i64().unwrap())
+        .collect();
+    upstream.sort();
+    let landing_ids: Vec<i64> = runs_of(store.as_ref(), "landing").iter().map(|r| r.id).collect();
+    assert_eq!(upstream, landing_ids, "one chained run per upstream run");
+    assert_eq!(runs_of(store.as_ref(), "on_version").len(), 1);
+}
+
+#[test]
+fn an_object_trigger_on_s3_fires_once_per_new_object_under_the_prefix() {
+    let rt = runtime();
+    let client = rt.block_on(crate::s3::client());
+    let bucket = rt.block_on(crate::s3::bucket(&client, "on-object"));
+    let put = |key: &str| {
+        rt.block_on(crate::s3::put(&client, &bucket, key, b"x\n".to_vec()));
+    };
+    put("landing/a.csv");
+    put("elsewhere/z.csv");
+    let home = Home::new();
+    let dir = data_pipelines(&home, &format!("s3://{bucket}/landing/"), "200ms");
+    let store = store(&home);
+    let _daemon = Daemon::start(&home, &dir, &[], &[]);
+    wait_for_runs(store.as_ref(), "landing", 1);
+    put("landing/b.csv");
+    put("landing/c.txt");
+    put("landing/sub/d.csv");
+    wait_for_runs(store.as_ref(), "landing", 3);
+    wait_for_runs(store.as_ref(), "after", 3);
+    std::thread::sleep(Duration::from_secs(1));
+    let mut fired = trigger_objects(store.as_ref(), "landing");
+    fired.sort();
+    assert_eq!(
+        fired,
+        ["a.csv", "b.csv", "sub/d.csv"].map(|k| format!("s3://{bucket}/landing/{k}"))
+    );
+}
+
+#[test]
+fn two_daemons_on_postgres_record_and_send_each_sla_miss_once() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let home = Home::new();
+    let (hook, received) = webhooks_receiver();
+    home.write(
+        "pipelines/late.yaml",
+        format!(
+            "name: late\nsla: 1s\non_sla_miss: {{webhook: {hook}}}\nsteps:\n  - {{id: slow, type: shell, command: 'sleep 3', sla: 1s}}\n"
+        ),
+    );
+    let dir = home.path().join("pipelines");
+    let env = [("RECFLOW_STATE_URL", url.as_str())];
+    let _a = Daemon::start(&home, &dir, &[], &env);
+    let _b = Daemon::start(&home, &dir, &[], &env);
+    let store = runtime().block_on(recflow::store::open(&url)).unwrap();
+    eventually(|| match runtime().block_on(store.get_pipeline("late")).unwrap() {
+        Some(_) => Ok(()),
+        None => Err("not registered yet".into()),
+    });
+    ok(home
+        .cmd()
+        .env("RECFLOW_STATE_URL", &url)
+        .args(["trigger", "late"]));
+    wait_for_runs(store.as_ref(), "late", 1);
+    // Both daemons move the run on and see it late; one records each miss.
+    let mut hooks = received_until_quiet(&received, Duration::from_secs(2));
+    hooks.sort_by_key(|h| h["step"].as_str().map(str::to_string));
+    let got: Vec<(&Value, &Value)> = hooks.iter().map(|h| (&h["step"], &h["sla"])).collect();
+    assert_eq!(
+        got,
+        [(&Value::Null, &json!("1s")), (&json!("slow"), &json!("1s"))],
+        "{hooks:#?}"
+    );
+    let run = runs_of(store.as_ref(), "late")[0].id;
+    let misses = runtime().block_on(store.list_sla_misses(run)).unwrap();
+    assert_eq!(misses.len(), 2, "{misses:#?}");
+}

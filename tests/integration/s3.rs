@@ -22,7 +22,7 @@ fn endpoint() -> String {
     }
 }
 
-async fn client() -> Client {
+pub(crate) async fn client() -> Client {
     let endpoint = endpoint();
     let http = aws_smithy_http_client::Builder::new().build_http();
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
@@ -37,7 +37,7 @@ async fn client() -> Client {
 }
 
 /// A fresh bucket for one test.
-async fn bucket(client: &Client, test: &str) -> String {
+pub(crate) async fn bucket(client: &Client, test: &str) -> String {
     let name = format!("{test}-{}", uuid::Uuid::new_v4().simple())
         .to_lowercase()
         .replace('_', "-");
@@ -51,7 +51,7 @@ async fn bucket(client: &Client, test: &str) -> String {
     name
 }
 
-async fn put(client: &Client, bucket: &str, key: &str, body: Vec<u8>) {
+pub(crate) async fn put(client: &Client, bucket: &str, key: &str, body: Vec<u8>) {
     client
         .put_object()
         .bucket(bucket)

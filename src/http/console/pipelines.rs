@@ -69,8 +69,10 @@ fn summary_line(viewer: &Viewer, p: &PipelineSummary) -> Markup {
     html! {
         p {
             @if let Some(d) = &p.description { span { (d) } br; }
-            span.muted { "dataset group " (p.dataset_group) }
-            " · "
+            @if !p.dataset_group.is_empty() {
+                span.muted { "dataset group " (p.dataset_group) }
+                " · "
+            }
             @match &p.schedule {
                 Some(s) => span { "schedule " code { (s) } " " (p.timezone) }
                 None => span.muted { "no schedule" }
@@ -441,8 +443,11 @@ pub async fn run(
     Path(id): Path<i64>,
     Query(q): Query<Notice>,
 ) -> Page {
-    let runs::RunDetail { run, attempts } =
-        runs::show(&s.env, id).await.map_err(|e| viewer.fail(e))?;
+    let runs::RunDetail {
+        run,
+        attempts,
+        sla_misses,
+    } = runs::show(&s.env, id).await.map_err(|e| viewer.fail(e))?;
     // The graph: the run's own pipeline text, coloured by its attempts.
     let spec = s
         .env
@@ -510,8 +515,16 @@ pub async fn run(
                 "trigger " (run.trigger) " · created " (when(run.created_at))
                 @if let Some(ld) = run.logical_date { " · logical date " (when(ld)) }
                 @if run.params.as_object().is_some_and(|m| !m.is_empty()) { " · params " code { (run.params.to_string()) } }
+                @if let Some(t) = &run.trigger_info { " · triggered by " code.trigger-info { (t.to_string()) } }
             }
             @if let Some(e) = &run.error { p.error { (e) } }
+            @for m in &sla_misses {
+                p.error.sla-miss data-step=(m.step_id.as_deref().unwrap_or("")) {
+                    "SLA missed: "
+                    @match &m.step_id { Some(st) => { "step " (st) } None => { "the run" } }
+                    " went on past its SLA of " (m.sla) " (at " (when(m.missed_at)) ")"
+                }
+            }
             p {
                 @if running {
                     (action_button(&viewer, &format!("/ui/runs/{id}/cancel"), "Cancel run", "danger"))
