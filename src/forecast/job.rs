@@ -1171,7 +1171,7 @@ mod tests {
             .map(|i| 100.0 + (i % 4) as f64 * 15.0 + i as f64)
             .collect();
         let panel = Panel {
-            frequency: Frequency::Weekly,
+            frequency: Frequency::WEEKLY,
             origin,
             periods,
             items: vec!["a".into()],
@@ -1196,7 +1196,7 @@ mod tests {
             use_item_metadata: false,
             item_attributes: Vec::new(),
             series: SeriesSettings {
-                frequency: Frequency::Weekly,
+                frequency: Frequency::WEEKLY,
                 target_fill: Fill::Zero,
                 target_aggregation: Aggregation::Sum,
                 related_fill: Fill::Previous,

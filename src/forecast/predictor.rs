@@ -626,7 +626,7 @@ mod tests {
     fn panel(series: Vec<Vec<f64>>) -> Panel {
         let periods = series.iter().map(Vec::len).max().unwrap();
         Panel {
-            frequency: Frequency::Daily,
+            frequency: Frequency::DAILY,
             origin: chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
                 .unwrap()
                 .and_hms_opt(0, 0, 0)
