@@ -33,12 +33,19 @@ pub enum NptsKernel {
     Uniform,
 }
 
+/// The seasonal variant samples from the same season position only when
+/// the context holds at least this many seasons: with fewer, every step
+/// would draw from one or two values (P10 = P90, the median a seasonal
+/// naive forecast), so the non-seasonal kernel is used instead.
+pub const MIN_SEASONS: usize = 3;
+
 /// NPTS settings, after the service's hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NptsOptions {
     pub kernel: NptsKernel,
     /// Sample only from the same position in past seasons (when the
-    /// season length is above 1 and the history covers a season).
+    /// season length is above 1 and the history covers [`MIN_SEASONS`]
+    /// seasons).
     pub seasonal: bool,
     /// The most recent observations sampled from; all when None.
     pub context_length: Option<usize>,
@@ -76,7 +83,7 @@ pub fn sample_paths(y: &[f64], m: usize, h: usize, options: &NptsOptions) -> Vec
         return out;
     }
     let len = history.len();
-    let seasonal = options.seasonal && m > 1 && len >= m;
+    let seasonal = options.seasonal && m > 1 && len >= MIN_SEASONS * m;
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut cumulative = Vec::with_capacity(len + h);
     // The sampling temperature: distances in units of the whole span.
@@ -249,6 +256,22 @@ mod tests {
         };
         let (covered, _) = coverage(7, &uniform);
         assert!((0.65..=0.92).contains(&covered), "uniform: {covered:.3}");
+    }
+
+    #[test]
+    fn too_few_seasons_sample_from_every_period() {
+        // Weekly data with 52-week seasons and under two years of history
+        // (the orange juice panel): the same-week values alone are one or
+        // two per step.
+        let mut rng = StdRng::seed_from_u64(7);
+        let y: Vec<f64> = (0..97).map(|_| 50.0 + 10.0 * normal(&mut rng)).collect();
+        let fit = npts(&y, 52, 8, &NptsOptions::default());
+        let (p10, p90) = (fit.quantile(0.1), fit.quantile(0.9));
+        assert!((0..8).all(|i| p90[i] - p10[i] > 10.0), "{p10:?} {p90:?}");
+        // With three seasons the seasonal variant applies.
+        let pattern: Vec<f64> = (0..3 * 52).map(|t| (t % 52) as f64).collect();
+        let fit = npts(&pattern, 52, 4, &NptsOptions::default());
+        assert_eq!(fit.mean, [0.0, 1.0, 2.0, 3.0]);
     }
 
     #[test]
