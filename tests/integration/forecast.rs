@@ -728,3 +728,66 @@ steps:
     }
     assert!(agree >= 5, "the forecast follows future prices for {agree} of 6 items");
 }
+
+#[test]
+fn a_series_too_short_for_a_candidate_falls_back_visibly() {
+    // Four long weekly series and one that starts 10 weeks before the end:
+    // with a horizon of 8 it has 2 weeks of history before the backtest
+    // window, too few for ETS, which falls back to seasonal naive there.
+    let home = Home::new();
+    let mut sales = String::from("item_id,date,units\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    for item in 0..5 {
+        let first = if item == 4 { 30 } else { 0 };
+        for w in first..40 {
+            let date = start + chrono::Duration::weeks(w);
+            sales.push_str(&format!("s{item},{date},{}\n", 20 + item + (w % 4)));
+        }
+    }
+    home.write("data/sales.csv", sales);
+    let file = home.write(
+        "fc.yaml",
+        r#"
+name: short
+dataset_group: short
+datasets:
+  target_time_series:
+    frequency: 1W
+predictors:
+  p:
+    algorithm: auto
+    candidates: [seasonal_naive, ets]
+    horizon: 8
+steps:
+  - id: import_sales
+    type: import
+    dataset: target_time_series
+    source: data/sales.csv
+    rename: {date: timestamp, units: target_value}
+  - id: train
+    type: forecast_train
+    depends_on: [import_sales]
+    predictor: p
+"#,
+    );
+    ok(home.cmd().arg("run").arg(&file));
+    let m = ok(home.cmd().args(["forecast", "metrics", "p"])).stdout;
+    assert!(m.contains("FELL BACK"), "{m}");
+    let fell_back = |name: &str| -> String {
+        let line = m
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} row:\n{m}"));
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        cells[cells.len() - 2].to_string()
+    };
+    assert_eq!(fell_back("ets"), "1", "{m}");
+    assert_eq!(fell_back("seasonal_naive"), "0", "{m}");
+    // Both are scored on all five series.
+    assert!(m.lines().filter(|l| l.starts_with("ets ") || l.starts_with("seasonal_naive ")).all(|l| l.contains(" 5 ")), "{m}");
+    let logs = ok(home.cmd().args(["runs", "show", "1", "--logs"])).stdout;
+    assert!(
+        logs.contains("(1 series too short for it forecast by seasonal_naive)"),
+        "{logs}"
+    );
+}
