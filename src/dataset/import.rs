@@ -728,7 +728,12 @@ mod tests {
                 .unwrap();
                 Schema::from_avro(dataset, &avro).unwrap()
             });
-            prepare(&spec, &schema, vec![("x.csv".into(), text.into_bytes().into())]).unwrap()
+            prepare(
+                &spec,
+                &schema,
+                vec![("x.csv".into(), text.into_bytes().into())],
+            )
+            .unwrap()
         };
         let target = prepare_as(DatasetType::TargetTimeSeries);
         assert_eq!((target.frame.height(), target.rejected_rows), (1, 1));

@@ -224,7 +224,9 @@ fn convert(s: &Series, field: &crate::schema::Field, now: i64) -> Converted {
                 }
                 Some(t) if t > now + 86_400 => {
                     let why = if t > 100_000_000_000 {
-                        format!("{FUTURE}; it looks like milliseconds, and recflow expects UNIX seconds")
+                        format!(
+                            "{FUTURE}; it looks like milliseconds, and recflow expects UNIX seconds"
+                        )
                     } else {
                         FUTURE.to_string()
                     };

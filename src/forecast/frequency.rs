@@ -279,9 +279,7 @@ impl Frequency {
             None => {
                 let months = n * self.every as i64 * if self.unit == Unit::Year { 12 } else { 1 };
                 let total = Frequency::month_index(t) + months;
-                Frequency::month_start(total)
-                    .date()
-                    .and_time(t.time())
+                Frequency::month_start(total).date().and_time(t.time())
             }
         }
     }
@@ -365,7 +363,11 @@ mod tests {
         // Stored manifests hold the name and read back the same.
         for f in [p("15min"), p("2W"), Frequency::QUARTERLY, p("5M")] {
             let json = serde_json::to_string(&f).unwrap();
-            assert_eq!(serde_json::from_str::<Frequency>(&json).unwrap(), f, "{json}");
+            assert_eq!(
+                serde_json::from_str::<Frequency>(&json).unwrap(),
+                f,
+                "{json}"
+            );
         }
         assert_eq!(
             serde_json::to_string(&Frequency::WEEKLY).unwrap(),
@@ -392,7 +394,9 @@ mod tests {
             assert!(e.contains("30min") && e.contains("3M"), "{bad}: {e}");
         }
         // Through YAML, as a pipeline file gives it.
-        let e = serde_yaml::from_str::<Frequency>("3X").unwrap_err().to_string();
+        let e = serde_yaml::from_str::<Frequency>("3X")
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("unknown frequency \"3X\"; use hourly"), "{e}");
     }
 
@@ -423,7 +427,10 @@ mod tests {
             }
         }
         // Quarters by code start in January, April, July and October.
-        assert_eq!(p("3M").add(p("3M").truncate(t), 1), at("2024-07-01 00:00:00"));
+        assert_eq!(
+            p("3M").add(p("3M").truncate(t), 1),
+            at("2024-07-01 00:00:00")
+        );
     }
 
     #[test]

@@ -99,7 +99,9 @@ pub fn sample_paths(y: &[f64], m: usize, h: usize, options: &NptsOptions) -> Vec
             let in_season = !seasonal || (now - t).is_multiple_of(m);
             let w = if observed && in_season {
                 match options.kernel {
-                    NptsKernel::Exponential { lambda } => (-lambda * (now - t) as f64 / scale).exp(),
+                    NptsKernel::Exponential { lambda } => {
+                        (-lambda * (now - t) as f64 / scale).exp()
+                    }
                     NptsKernel::Uniform => 1.0,
                 }
             } else {
@@ -247,7 +249,10 @@ mod tests {
                 (0.65..=0.92).contains(&covered),
                 "season {m}: P10–P90 covers {covered:.3}"
             );
-            assert!(wide >= 0.95, "season {m}: P10 < P90 on only {wide:.3} of rows");
+            assert!(
+                wide >= 0.95,
+                "season {m}: P10 < P90 on only {wide:.3} of rows"
+            );
         }
         // The climatological variant covers as well.
         let uniform = NptsOptions {

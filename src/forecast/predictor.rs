@@ -905,7 +905,11 @@ mod tests {
         let c = choose(&b, &q, AutoChoice::Item);
         assert_eq!(
             c.per_item,
-            [Method::Local(Algorithm::Ets), Method::Local(Algorithm::Ets), Method::Global]
+            [
+                Method::Local(Algorithm::Ets),
+                Method::Local(Algorithm::Ets),
+                Method::Global
+            ]
         );
         // Forecasting a short series does what the backtest scored.
         let history = [1000.0, 1100.0, 1200.0];

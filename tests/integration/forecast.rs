@@ -622,7 +622,11 @@ fn future_dated_rows_warn_in_the_target_and_feed_the_forecast_as_related_prices(
     let last = monday - Duration::weeks(1);
     let weeks = 80;
     let price = |item: usize, w: i64| -> f64 {
-        if (w + item as i64).rem_euclid(3) == 0 { 0.5 } else { 1.0 }
+        if (w + item as i64).rem_euclid(3) == 0 {
+            0.5
+        } else {
+            1.0
+        }
     };
     let mut sales = String::from("item_id,date,units\n");
     let mut prices = String::from("item_id,date,price\n");
@@ -726,7 +730,10 @@ steps:
             agree += 1;
         }
     }
-    assert!(agree >= 5, "the forecast follows future prices for {agree} of 6 items");
+    assert!(
+        agree >= 5,
+        "the forecast follows future prices for {agree} of 6 items"
+    );
 }
 
 #[test]
@@ -784,7 +791,12 @@ steps:
     assert_eq!(fell_back("ets"), "1", "{m}");
     assert_eq!(fell_back("seasonal_naive"), "0", "{m}");
     // Both are scored on all five series.
-    assert!(m.lines().filter(|l| l.starts_with("ets ") || l.starts_with("seasonal_naive ")).all(|l| l.contains(" 5 ")), "{m}");
+    assert!(
+        m.lines()
+            .filter(|l| l.starts_with("ets ") || l.starts_with("seasonal_naive "))
+            .all(|l| l.contains(" 5 ")),
+        "{m}"
+    );
     let logs = ok(home.cmd().args(["runs", "show", "1", "--logs"])).stdout;
     assert!(
         logs.contains("(1 series too short for it forecast by seasonal_naive)"),
