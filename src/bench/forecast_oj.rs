@@ -112,7 +112,7 @@ fn load(path: &Path) -> anyhow::Result<Vec<Series>> {
         .context("no rows")?;
     let weeks = (last - first + 1) as usize;
     let day_one = NaiveDate::from_ymd_opt(1989, 9, 14).expect("valid date");
-    let start = Frequency::Weekly.truncate(
+    let start = Frequency::WEEKLY.truncate(
         (day_one + chrono::Duration::weeks((first - FIRST_WEEK) as i64))
             .and_hms_opt(0, 0, 0)
             .expect("midnight"),
@@ -318,7 +318,7 @@ fn global(panel: &[Series], cut: usize, v: Variant, scores: &mut Scores) -> anyh
         .map(|(i, s)| GlobalSeries {
             id: &s.id,
             target: &s.units[first(i)..cut],
-            start: Frequency::Weekly.add(s.start, first(i) as i64),
+            start: Frequency::WEEKLY.add(s.start, first(i) as i64),
             related: if v.related {
                 s.related
                     .iter()
@@ -330,7 +330,7 @@ fn global(panel: &[Series], cut: usize, v: Variant, scores: &mut Scores) -> anyh
             attributes: v.metadata.map_or(&[][..], |m| m.values[i].as_slice()),
         })
         .collect();
-    let mut config = GlobalConfig::new(HORIZON, Frequency::Weekly);
+    let mut config = GlobalConfig::new(HORIZON, Frequency::WEEKLY);
     // Fewer, decorrelated rows scored as well as all 730k in our runs and
     // train 2–3× faster.
     config.max_rows = MAX_ROWS;
@@ -375,7 +375,7 @@ fn per_series(panel: &[Series], cut: usize, algorithm: Algorithm, scores: &mut S
             forecast(
                 algorithm,
                 &history,
-                Frequency::Weekly.season_length(),
+                Frequency::WEEKLY.season_length(),
                 HORIZON,
             )
         })

@@ -118,7 +118,7 @@ pub fn forecast_scale(args: ForecastScaleBenchArgs) -> anyhow::Result<()> {
     );
 
     let settings = SeriesSettings {
-        frequency: Frequency::Weekly,
+        frequency: Frequency::WEEKLY,
         target_fill: Fill::Zero,
         target_aggregation: Aggregation::Sum,
         related_fill: Fill::Previous,

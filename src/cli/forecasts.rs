@@ -102,24 +102,40 @@ pub async fn forecast(env: &Env, c: ForecastCommand) -> anyhow::Result<i32> {
             header.extend(m.quantiles.iter().map(|q| format!("wQL[{q}]")));
             header.extend(
                 [
-                    "AVG wQL", "WAPE", "RMSE", "MAPE", "MASE", "WINDOWS", "SECONDS",
+                    "AVG wQL",
+                    "WAPE",
+                    "RMSE",
+                    "MAPE",
+                    "MASE",
+                    "WINDOWS",
+                    "FELL BACK",
+                    "SECONDS",
                 ]
                 .map(String::from),
             );
-            let row = |name: String, x: &Metrics, seconds: Option<f64>| {
+            let row = |name: String, x: &Metrics, fell_back: Option<u64>, seconds: Option<f64>| {
                 let mut r = vec![name];
                 r.extend(x.wql.iter().map(|l| metric(l.loss)));
                 r.extend([x.average_wql, x.wape, x.rmse, x.mape, x.mase].map(metric));
                 r.push(x.windows.to_string());
+                r.push(fell_back.map_or(String::new(), |n| n.to_string()));
                 r.push(seconds.map_or(String::new(), |s| format!("{s:.2}")));
                 r
             };
-            let mut rows = vec![row(format!("chosen ({})", m.chosen), &m.metrics, None)];
-            rows.extend(
-                m.candidates
-                    .iter()
-                    .map(|c| row(c.algorithm.clone(), &c.metrics, Some(c.seconds))),
-            );
+            let mut rows = vec![row(
+                format!("chosen ({})", m.chosen),
+                &m.metrics,
+                None,
+                None,
+            )];
+            rows.extend(m.candidates.iter().map(|c| {
+                row(
+                    c.algorithm.clone(),
+                    &c.metrics,
+                    Some(c.fallback_series),
+                    Some(c.seconds),
+                )
+            }));
             let header: Vec<&str> = header.iter().map(String::as_str).collect();
             table(&header, rows);
             if worst > 0 {

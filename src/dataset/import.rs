@@ -162,6 +162,10 @@ pub struct ImportReport {
     /// Conversions that changed values without refusing rows, counted.
     pub notes: Vec<String>,
     pub rejected_preview: Vec<String>,
+    /// Rows refused because their timestamp is in the future (counted among
+    /// the rejected rows), and the first few of them as sentences.
+    pub future_rows: u64,
+    pub future_preview: Vec<String>,
     pub bytes_read: u64,
 }
 
@@ -326,16 +330,31 @@ async fn import_into(
         run_id: job.run_id,
         step_id: job.step_id.map(str::to_string),
     };
+    let future = future_dated(&prepared.rejected);
     let report = ImportReport {
         version,
         location: folder.url().to_string(),
         ignored_columns: prepared.ignored_columns,
         notes: prepared.notes,
         rejected_preview: preview(&prepared.rejected, &urls, 3),
+        future_rows: future.len() as u64,
+        future_preview: preview(&future, &urls, 3),
         bytes_read,
         manifest: manifest.clone(),
     };
     Ok((manifest, report))
+}
+
+/// The rejected rows whose timestamp is in the future, one per row.
+fn future_dated(rejected: &[Rejected]) -> Vec<Rejected> {
+    // Rejections are sorted by source and row: equal rows are adjacent.
+    let mut future: Vec<Rejected> = rejected
+        .iter()
+        .filter(|r| super::validate::is_future(r))
+        .cloned()
+        .collect();
+    future.dedup_by_key(|r| (r.source, r.row));
+    future
 }
 
 /// The CPU part of an import, on a blocking thread.
@@ -684,6 +703,49 @@ mod tests {
             "x.parquet: column ITEM_ID is of type list[str], which cannot hold the schema's string \
              values; convert it with `sql:` or fix the file"
         );
+    }
+
+    #[test]
+    fn future_rows_are_refused_and_counted_in_a_target_and_accepted_in_a_related_series() {
+        let far = Utc::now().timestamp() + 30 * 86_400;
+        let prepare_as = |dataset: DatasetType| {
+            let value = match dataset {
+                DatasetType::TargetTimeSeries => "target_value",
+                _ => "price",
+            };
+            let text = format!("item_id,timestamp,{value}\na,1700000000,3\na,{far},4\n");
+            let spec: ImportSpec = serde_yaml::from_str(&format!(
+                "dataset: {}\nsource: x.csv\nmax_rejected_fraction: 1",
+                dataset.as_str()
+            ))
+            .unwrap();
+            let schema = dataset.default_schema().unwrap_or_else(|| {
+                let avro: crate::schema::AvroSchema = serde_json::from_str(
+                    r#"{"fields": [{"name": "item_id", "type": "string"},
+                        {"name": "timestamp", "type": "long"},
+                        {"name": "price", "type": "double"}]}"#,
+                )
+                .unwrap();
+                Schema::from_avro(dataset, &avro).unwrap()
+            });
+            prepare(
+                &spec,
+                &schema,
+                vec![("x.csv".into(), text.into_bytes().into())],
+            )
+            .unwrap()
+        };
+        let target = prepare_as(DatasetType::TargetTimeSeries);
+        assert_eq!((target.frame.height(), target.rejected_rows), (1, 1));
+        let future = future_dated(&target.rejected);
+        assert_eq!(future.len(), 1);
+        assert_eq!((future[0].row, future[0].column.as_str()), (2, "timestamp"));
+        // Other rejections are not counted as future ones.
+        let mut other = target.rejected.clone();
+        other[0].reason = "not a number".into();
+        assert!(future_dated(&other).is_empty());
+        let related = prepare_as(DatasetType::RelatedTimeSeries);
+        assert_eq!((related.frame.height(), related.rejected_rows), (2, 0));
     }
 
     #[test]

@@ -24,6 +24,15 @@ pub struct Rejected {
     pub reason: String,
 }
 
+/// The reason given for a timestamp after the import's time (plus a day);
+/// [`is_future`] recognises it.
+pub const FUTURE: &str = "timestamp is in the future";
+
+/// Whether a rejection is of a timestamp dated in the future.
+pub fn is_future(r: &Rejected) -> bool {
+    r.reason.starts_with(FUTURE)
+}
+
 /// Why a frame cannot be validated at all (as opposed to a row).
 #[derive(Debug, Clone)]
 pub enum ValidateError {
@@ -215,11 +224,13 @@ fn convert(s: &Series, field: &crate::schema::Field, now: i64) -> Converted {
                 }
                 Some(t) if t > now + 86_400 => {
                     let why = if t > 100_000_000_000 {
-                        "timestamp is in the future; it looks like milliseconds, and recflow expects UNIX seconds"
+                        format!(
+                            "{FUTURE}; it looks like milliseconds, and recflow expects UNIX seconds"
+                        )
                     } else {
-                        "timestamp is in the future"
+                        FUTURE.to_string()
                     };
-                    failures.push((i, shown(i), why.into()));
+                    failures.push((i, shown(i), why));
                 }
                 _ => {}
             }

@@ -678,8 +678,8 @@ mod tests {
     #[test]
     fn learns_a_price_effect_from_the_related_series() {
         let panel = price_panel(60, 60, 1);
-        let (actual, with) = holdout(&panel, &config(4, Frequency::Weekly, &["price"]));
-        let (_, without) = holdout(&panel, &config(4, Frequency::Weekly, &[]));
+        let (actual, with) = holdout(&panel, &config(4, Frequency::WEEKLY, &["price"]));
+        let (_, without) = holdout(&panel, &config(4, Frequency::WEEKLY, &[]));
         let p50 = |f: &[QuantilePaths]| f.iter().flat_map(|f| f.p50.clone()).collect::<Vec<f64>>();
         let (w, wo) = (
             metrics::wape(&actual, &p50(&with)),
@@ -696,7 +696,7 @@ mod tests {
     #[test]
     fn quantiles_are_ordered_and_p10_p90_covers_about_80_percent() {
         let panel = price_panel(80, 60, 2);
-        let (actual, forecasts) = holdout(&panel, &config(4, Frequency::Weekly, &["price"]));
+        let (actual, forecasts) = holdout(&panel, &config(4, Frequency::WEEKLY, &["price"]));
         let mut inside = 0;
         for (i, f) in forecasts.iter().enumerate() {
             assert_eq!(
@@ -735,12 +735,12 @@ mod tests {
                 (format!("s{i}"), y, Vec::new())
             })
             .collect();
-        let (actual, forecasts) = holdout(&panel, &config(12, Frequency::Monthly, &[]));
+        let (actual, forecasts) = holdout(&panel, &config(12, Frequency::MONTHLY, &[]));
         let p50: Vec<f64> = forecasts.iter().flat_map(|f| f.p50.clone()).collect();
         let e = metrics::wape(&actual, &p50);
         // A flat forecast at the true level scores about 0.3.
         assert!(e < 0.1, "WAPE {e}");
-        assert_eq!(forecasts[0].start, Frequency::Monthly.add(start(), 60));
+        assert_eq!(forecasts[0].start, Frequency::MONTHLY.add(start(), 60));
     }
 
     #[test]
@@ -775,7 +775,7 @@ mod tests {
                 attributes: &[],
             })
             .collect();
-        let model = train(&series, &config(6, Frequency::Daily, &[])).unwrap();
+        let model = train(&series, &config(6, Frequency::DAILY, &[])).unwrap();
         let forecast = |id: &str| {
             let s = series.iter().find(|s| s.id == id).unwrap();
             model.predict(s).unwrap()
@@ -866,7 +866,7 @@ mod tests {
                 .map(|(i, item)| GlobalSeries {
                     id: item.id,
                     target: &item.demand[first(i)..periods - h],
-                    start: Frequency::Weekly.add(start(), first(i) as i64),
+                    start: Frequency::WEEKLY.add(start(), first(i) as i64),
                     related: vec![&item.price[first(i)..]],
                     attributes: if c.attributes.is_empty() {
                         &[]
@@ -883,7 +883,7 @@ mod tests {
             }
             (metrics::wape(&actual, &p50), model.feature_names())
         };
-        let mut c = config(h, Frequency::Weekly, &["price"]);
+        let mut c = config(h, Frequency::WEEKLY, &["price"]);
         let (without, _) = score(&c);
         c.attributes = vec![Attribute {
             name: "brand".into(),
@@ -909,7 +909,7 @@ mod tests {
             related: vec![&promo, &price],
             attributes: &[],
         };
-        let config = config(4, Frequency::Daily, &["promo", "price"]);
+        let config = config(4, Frequency::DAILY, &["promo", "price"]);
         let model = train(std::slice::from_ref(&s), &config).unwrap();
         let e = model.predict(&s).unwrap_err();
         assert_eq!(

@@ -51,6 +51,11 @@ pub struct CandidateMetrics {
     /// The backtest's wall time.
     #[serde(default)]
     pub seconds: f64,
+    /// Series it could not fit in at least one backtest window (too short
+    /// for a per-series algorithm), scored with the fallback's forecast
+    /// (`seasonal_naive`) as its own.
+    #[serde(default)]
+    pub fallback_series: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -425,6 +430,7 @@ pub async fn train(env: &Env, job: TrainJob<'_>) -> anyhow::Result<PredictorMani
             algorithm: method.name().to_string(),
             metrics: backtest.overall(m).metrics(&spec.quantiles),
             seconds: backtest.seconds[m],
+            fallback_series: backtest.fallback_series(m),
         })
         .collect();
     candidates.sort_by(|a, b| {
@@ -765,14 +771,19 @@ impl Loaded {
             return Ok(None);
         };
         Ok(Some(match self.methods[i] {
-            Method::Local(a) => predictor::local_forecast(
-                a,
-                history,
-                p.frequency.season_length(),
-                h,
-                quantiles,
-                self.non_negative,
-            ),
+            // As in the backtest: a series too short for the algorithm gets
+            // the fallback's forecast.
+            Method::Local(a) => {
+                predictor::local_or_fallback(
+                    a,
+                    history,
+                    p.frequency.season_length(),
+                    h,
+                    quantiles,
+                    self.non_negative,
+                )
+                .0
+            }
             Method::Global => {
                 let model = self
                     .global
@@ -1171,7 +1182,7 @@ mod tests {
             .map(|i| 100.0 + (i % 4) as f64 * 15.0 + i as f64)
             .collect();
         let panel = Panel {
-            frequency: Frequency::Weekly,
+            frequency: Frequency::WEEKLY,
             origin,
             periods,
             items: vec!["a".into()],
@@ -1196,7 +1207,7 @@ mod tests {
             use_item_metadata: false,
             item_attributes: Vec::new(),
             series: SeriesSettings {
-                frequency: Frequency::Weekly,
+                frequency: Frequency::WEEKLY,
                 target_fill: Fill::Zero,
                 target_aggregation: Aggregation::Sum,
                 related_fill: Fill::Previous,

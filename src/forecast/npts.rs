@@ -6,6 +6,15 @@
 //! step. Forecasts are bounded by the observed values, and quantiles are
 //! read from the paths. Draws come from a seeded generator: the same input
 //! gives the same forecast.
+//!
+//! The kernel's scale (its sampling temperature) is the length of the
+//! sampled context: distances are measured on a time index rescaled so
+//! that the context plus the horizon spans 1, as the service's NPTS
+//! (GluonTS's predictor) rescales its time feature to [−0.5, 0.5]. With
+//! the default λ = 1 the oldest observation weighs e^−1 of the newest, so
+//! every past season contributes and the P10–P90 band reflects the
+//! series' spread. (Distances in raw periods drew only the last
+//! same-season value: P10 = P90 on most rows.)
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -16,18 +25,27 @@ use super::models::Fit;
 /// being forecast.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum NptsKernel {
-    /// Weight exp(−λ·distance) (the service's `exp_kernel_weights` is λ).
+    /// Weight exp(−λ·distance / (context + horizon − 1)), the distance in
+    /// periods (the service's `exp_kernel_weights` is λ; larger values
+    /// favour recent observations more).
     Exponential { lambda: f64 },
     /// Every observation alike: the climatological forecaster.
     Uniform,
 }
+
+/// The seasonal variant samples from the same season position only when
+/// the context holds at least this many seasons: with fewer, every step
+/// would draw from one or two values (P10 = P90, the median a seasonal
+/// naive forecast), so the non-seasonal kernel is used instead.
+pub const MIN_SEASONS: usize = 3;
 
 /// NPTS settings, after the service's hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NptsOptions {
     pub kernel: NptsKernel,
     /// Sample only from the same position in past seasons (when the
-    /// season length is above 1 and the history covers a season).
+    /// season length is above 1 and the history covers [`MIN_SEASONS`]
+    /// seasons).
     pub seasonal: bool,
     /// The most recent observations sampled from; all when None.
     pub context_length: Option<usize>,
@@ -65,9 +83,11 @@ pub fn sample_paths(y: &[f64], m: usize, h: usize, options: &NptsOptions) -> Vec
         return out;
     }
     let len = history.len();
-    let seasonal = options.seasonal && m > 1 && len >= m;
+    let seasonal = options.seasonal && m > 1 && len >= MIN_SEASONS * m;
     let mut rng = StdRng::seed_from_u64(options.seed);
     let mut cumulative = Vec::with_capacity(len + h);
+    // The sampling temperature: distances in units of the whole span.
+    let scale = (len + h).saturating_sub(1).max(1) as f64;
     for step in 0..h {
         // The time being forecast is len + step; candidates are 0..len+step,
         // the later ones being the path's own earlier draws.
@@ -79,7 +99,9 @@ pub fn sample_paths(y: &[f64], m: usize, h: usize, options: &NptsOptions) -> Vec
             let in_season = !seasonal || (now - t).is_multiple_of(m);
             let w = if observed && in_season {
                 match options.kernel {
-                    NptsKernel::Exponential { lambda } => (-lambda * (now - t) as f64).exp(),
+                    NptsKernel::Exponential { lambda } => {
+                        (-lambda * (now - t) as f64 / scale).exp()
+                    }
                     NptsKernel::Uniform => 1.0,
                 }
             } else {
@@ -150,8 +172,9 @@ mod tests {
         // 50 zeros then 10 ones: a decaying kernel favours the ones, the
         // uniform one draws in proportion.
         let y: Vec<f64> = (0..60).map(|t| if t >= 50 { 1.0 } else { 0.0 }).collect();
+        // λ = 6 over a span of 60 periods: e^(−0.1) per period.
         let decaying = NptsOptions {
-            kernel: NptsKernel::Exponential { lambda: 0.1 },
+            kernel: NptsKernel::Exponential { lambda: 6.0 },
             seasonal: false,
             paths: 2000,
             ..NptsOptions::default()
@@ -177,6 +200,83 @@ mod tests {
             assert_eq!(fit.quantile(0.1)[i], *v);
             assert_eq!(fit.quantile(0.9)[i], *v);
         }
+    }
+
+    /// A standard normal draw (Box–Muller).
+    fn normal(rng: &mut StdRng) -> f64 {
+        let u: f64 = rng.random::<f64>().max(1e-12);
+        let v: f64 = rng.random();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+
+    /// The share of held-out points inside [P10, P90], and the share of
+    /// rows with P10 < P90, over noisy series of season `m`.
+    fn coverage(m: usize, options: &NptsOptions) -> (f64, f64) {
+        let pattern = [20.0, 26.0, 31.0, 24.0, 18.0, 35.0, 29.0];
+        let mut rng = StdRng::seed_from_u64(21);
+        let (history, h) = (16 * 7, 14);
+        let (mut inside, mut wide, mut rows) = (0usize, 0usize, 0usize);
+        for _ in 0..40 {
+            let y: Vec<f64> = (0..history + h)
+                .map(|t| {
+                    let base = if m > 1 { pattern[t % 7] } else { 25.0 };
+                    base + 4.0 * normal(&mut rng)
+                })
+                .collect();
+            let fit = npts(&y[..history], m, h, options);
+            let (p10, p90) = (fit.quantile(0.1), fit.quantile(0.9));
+            for i in 0..h {
+                rows += 1;
+                let actual = y[history + i];
+                inside += usize::from(p10[i] <= actual && actual <= p90[i]);
+                wide += usize::from(p10[i] < p90[i]);
+            }
+        }
+        (inside as f64 / rows as f64, wide as f64 / rows as f64)
+    }
+
+    #[test]
+    fn the_p10_to_p90_band_covers_about_80_percent_of_held_out_points() {
+        // Distances in raw periods (λ = 1 per period, as before) drew only
+        // the last same-season value: P10 = P90 and coverage near zero.
+        for (m, seasonal) in [(7, true), (1, false)] {
+            let options = NptsOptions {
+                seasonal,
+                ..NptsOptions::default()
+            };
+            let (covered, wide) = coverage(m, &options);
+            assert!(
+                (0.65..=0.92).contains(&covered),
+                "season {m}: P10–P90 covers {covered:.3}"
+            );
+            assert!(
+                wide >= 0.95,
+                "season {m}: P10 < P90 on only {wide:.3} of rows"
+            );
+        }
+        // The climatological variant covers as well.
+        let uniform = NptsOptions {
+            kernel: NptsKernel::Uniform,
+            ..NptsOptions::default()
+        };
+        let (covered, _) = coverage(7, &uniform);
+        assert!((0.65..=0.92).contains(&covered), "uniform: {covered:.3}");
+    }
+
+    #[test]
+    fn too_few_seasons_sample_from_every_period() {
+        // Weekly data with 52-week seasons and under two years of history
+        // (the orange juice panel): the same-week values alone are one or
+        // two per step.
+        let mut rng = StdRng::seed_from_u64(7);
+        let y: Vec<f64> = (0..97).map(|_| 50.0 + 10.0 * normal(&mut rng)).collect();
+        let fit = npts(&y, 52, 8, &NptsOptions::default());
+        let (p10, p90) = (fit.quantile(0.1), fit.quantile(0.9));
+        assert!((0..8).all(|i| p90[i] - p10[i] > 10.0), "{p10:?} {p90:?}");
+        // With three seasons the seasonal variant applies.
+        let pattern: Vec<f64> = (0..3 * 52).map(|t| (t % 52) as f64).collect();
+        let fit = npts(&pattern, 52, 4, &NptsOptions::default());
+        assert_eq!(fit.mean, [0.0, 1.0, 2.0, 3.0]);
     }
 
     #[test]

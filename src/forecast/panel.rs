@@ -495,7 +495,7 @@ mod tests {
 
     fn settings(fill: Fill) -> SeriesSettings {
         SeriesSettings {
-            frequency: Frequency::Daily,
+            frequency: Frequency::DAILY,
             target_fill: fill,
             target_aggregation: Aggregation::Sum,
             related_fill: Fill::Previous,

@@ -26,8 +26,14 @@ pub const DEFAULT_QUANTILES: [f64; 3] = [0.1, 0.5, 0.9];
 pub const MAX_BACKTEST_WINDOWS: usize = 5;
 /// `ForecastHorizon` is at most 500 periods (or a third of the history).
 pub const MAX_HORIZON: usize = 500;
-/// A backtest window is skipped for an item with less history than this.
+/// A per-series algorithm fits a series with at least this much history;
+/// a shorter one is forecast by [`FALLBACK`] in its place.
 pub const MIN_HISTORY: usize = 4;
+/// What forecasts a series a method cannot fit (too short for a per-series
+/// algorithm, or left out by the global model). In a backtest its errors
+/// count as that method's, so every candidate is scored on the same series
+/// and windows.
+pub const FALLBACK: Algorithm = Algorithm::SeasonalNaive;
 
 /// A predictor as declared under `predictors:`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -297,6 +303,28 @@ pub fn local_forecast(
     .tidy(non_negative)
 }
 
+/// A per-series algorithm's forecast of `history`, or [`FALLBACK`]'s when
+/// the history is too short for it to fit; the flag says which.
+pub fn local_or_fallback(
+    algorithm: Algorithm,
+    history: &[f64],
+    season: usize,
+    horizon: usize,
+    quantiles: &[f64],
+    non_negative: bool,
+) -> (ItemForecast, bool) {
+    let fell_back = history.len() < MIN_HISTORY && algorithm != FALLBACK;
+    let a = if history.len() < MIN_HISTORY {
+        FALLBACK
+    } else {
+        algorithm
+    };
+    (
+        local_forecast(a, history, season, horizon, quantiles, non_negative),
+        fell_back,
+    )
+}
+
 /// Sums from which the managed service's accuracy metrics are computed;
 /// items and windows merge by adding.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -449,16 +477,26 @@ pub fn window_start(periods: usize, horizon: usize, w: usize) -> Option<usize> {
 }
 
 /// What a backtest of every candidate found: accuracy per method, overall
-/// and per item.
+/// and per item. Every method is scored on the same item windows (those
+/// with history before the window); where a method could not fit a series,
+/// [`FALLBACK`]'s forecast was scored as that method's.
 pub struct Backtest {
     pub methods: Vec<Method>,
     /// `per_item[method][item]`.
     pub per_item: Vec<Vec<Accuracy>>,
+    /// `fell_back[method][item]`: windows where the fallback stood in.
+    pub fell_back: Vec<Vec<u32>>,
     /// Wall time of each method's backtest.
     pub seconds: Vec<f64>,
 }
 
 impl Backtest {
+    /// How many series method `m` forecast with the fallback in at least
+    /// one window.
+    pub fn fallback_series(&self, m: usize) -> u64 {
+        self.fell_back[m].iter().filter(|w| **w > 0).count() as u64
+    }
+
     pub fn overall(&self, m: usize) -> Accuracy {
         let mut total = Accuracy::default();
         for a in &self.per_item[m] {
@@ -486,7 +524,11 @@ pub fn backtest_work(items: usize, methods: usize, windows: usize) -> u64 {
 /// Backtests `methods` on `windows` rolling windows. `progress` is called
 /// with the number of item windows finished, [`backtest_work`] in all: a
 /// local method's as each item's forecast ends, the global model's as it
-/// reports its training.
+/// reports its training. Every item with history before a window is
+/// scored under every method: a method that cannot fit it (a per-series
+/// algorithm on fewer than [`MIN_HISTORY`] periods, the global model where
+/// it gives no forecast) is scored with [`FALLBACK`]'s forecast, counted in
+/// [`Backtest::fell_back`].
 pub fn backtest(
     panel: &Panel,
     methods: &[Method],
@@ -499,16 +541,19 @@ pub fn backtest(
     let season = panel.frequency.season_length();
     let non_negative = panel.non_negative();
     let mut per_item = Vec::with_capacity(methods.len());
+    let mut fell_back = Vec::with_capacity(methods.len());
     let mut seconds = Vec::with_capacity(methods.len());
     for method in methods {
         let started = std::time::Instant::now();
         let mut acc = vec![Accuracy::default(); panel.items.len()];
+        let mut fallbacks = vec![0u32; panel.items.len()];
         for w in 0..windows {
             let Some(end) = window_start(panel.periods, horizon, w) else {
                 progress(panel.items.len() as u64);
                 continue;
             };
-            let forecasts: Vec<Option<ItemForecast>> = match method {
+            // `(forecast, fell back)` per item with history before `end`.
+            let forecasts: Vec<Option<(ItemForecast, bool)>> = match method {
                 Method::Global => {
                     let share = Share::new(panel.items.len() as u64);
                     let f = global(panel, end, &|done| {
@@ -518,27 +563,46 @@ pub fn backtest(
                         }
                     })?;
                     progress(share.rest());
-                    f
+                    f.into_iter()
+                        .chain(std::iter::repeat(None))
+                        .take(panel.items.len())
+                        .enumerate()
+                        .map(|(i, f)| {
+                            let history = panel.history(i, end)?;
+                            Some(match f {
+                                Some(f) => (f, false),
+                                None => (
+                                    local_forecast(
+                                        FALLBACK,
+                                        history,
+                                        season,
+                                        horizon,
+                                        quantiles,
+                                        non_negative,
+                                    ),
+                                    true,
+                                ),
+                            })
+                        })
+                        .collect()
                 }
                 Method::Local(a) => (0..panel.items.len())
                     .into_par_iter()
                     .map(|i| {
-                        let f = panel
-                            .history(i, end)
-                            .filter(|h| h.len() >= MIN_HISTORY)
-                            .map(|h| {
-                                local_forecast(*a, h, season, horizon, quantiles, non_negative)
-                            });
+                        let f = panel.history(i, end).map(|h| {
+                            local_or_fallback(*a, h, season, horizon, quantiles, non_negative)
+                        });
                         progress(1);
                         f
                     })
                     .collect(),
             };
             for (i, f) in forecasts.into_iter().enumerate() {
-                let Some(f) = f else { continue };
+                let Some((f, fell)) = f else { continue };
                 let Some(history) = panel.history(i, end) else {
                     continue;
                 };
+                fallbacks[i] += u32::from(fell);
                 let actual = &panel
                     .history(i, end + horizon)
                     .expect("longer than history")[history.len()..];
@@ -546,11 +610,13 @@ pub fn backtest(
             }
         }
         per_item.push(acc);
+        fell_back.push(fallbacks);
         seconds.push(started.elapsed().as_secs_f64());
     }
     Ok(Backtest {
         methods: methods.to_vec(),
         per_item,
+        fell_back,
         seconds,
     })
 }
@@ -563,7 +629,8 @@ pub struct Choice {
 
 /// Chooses by backtest: the method with the best average wQL over the
 /// dataset; with `AutoChoice::Item`, each item's own best (items without a
-/// scored window keep the dataset's).
+/// scored window keep the dataset's). The backtest scored every method on
+/// the same item windows (fallbacks included), so the scores compare.
 pub fn choose(backtest: &Backtest, quantiles: &[f64], scope: AutoChoice) -> Choice {
     let overall: Vec<f64> = (0..backtest.methods.len())
         .map(|m| backtest.overall(m).metrics(quantiles).score())
@@ -626,7 +693,7 @@ mod tests {
     fn panel(series: Vec<Vec<f64>>) -> Panel {
         let periods = series.iter().map(Vec::len).max().unwrap();
         Panel {
-            frequency: Frequency::Daily,
+            frequency: Frequency::DAILY,
             origin: chrono::NaiveDate::from_ymd_opt(2024, 1, 1)
                 .unwrap()
                 .and_hms_opt(0, 0, 0)
@@ -789,6 +856,74 @@ mod tests {
         assert_eq!(method_counts(&c.per_item).len(), 2);
         // The global model's errors propagate.
         assert!(backtest(&p, &[Method::Global], 7, 1, &q, &no_global, &|_| {}).is_err());
+    }
+
+    #[test]
+    fn auto_compares_every_candidate_on_the_same_series() {
+        // Two long flat series that ETS forecasts exactly, and one short,
+        // large, growing series with 2 periods of history before the
+        // window: too short for ETS, which falls back to seasonal naive.
+        // The (stand-in) global model is off by one everywhere.
+        let long = vec![10.0; 40];
+        let short: Vec<f64> = (0..9).map(|t| 1000.0 + 100.0 * t as f64).collect();
+        let p = panel(vec![long.clone(), long, short]);
+        let h = 7;
+        let global = |p: &Panel, end: usize, _: &(dyn Fn(f64) + Sync)| {
+            Ok((0..p.items.len())
+                .map(|i| {
+                    let seen = p.history(i, end)?.len();
+                    let actual = &p.history(i, end + h).unwrap()[seen..];
+                    let mean: Vec<f64> = actual.iter().map(|a| a + 1.0).collect();
+                    Some(ItemForecast {
+                        quantiles: vec![mean.clone(); 3],
+                        mean,
+                    })
+                })
+                .collect())
+        };
+        let methods = [Method::Local(Algorithm::Ets), Method::Global];
+        let q = [0.1, 0.5, 0.9];
+        let b = backtest(&p, &methods, h, 1, &q, &global, &|_| {}).unwrap();
+        // Both are scored on all three series.
+        for m in 0..2 {
+            assert!(b.per_item[m].iter().all(|a| a.windows == 1), "method {m}");
+        }
+        assert_eq!((b.fallback_series(0), b.fallback_series(1)), (1, 0));
+        assert_eq!(b.fell_back[0], [0, 0, 1]);
+        // The old comparison scored ETS only on the series it fitted, and
+        // there it beats the global model's score over every series...
+        let mut ets_on_its_own = Accuracy::default();
+        ets_on_its_own.merge(&b.per_item[0][0]);
+        ets_on_its_own.merge(&b.per_item[0][1]);
+        let wql = |a: &Accuracy| a.metrics(&q).average_wql.unwrap();
+        assert!(wql(&ets_on_its_own) < wql(&b.overall(1)));
+        // ...but on the same series (its fallback included) it loses.
+        assert!(wql(&b.overall(0)) > wql(&b.overall(1)));
+        let c = choose(&b, &q, AutoChoice::Dataset);
+        assert_eq!(c.dataset, Method::Global);
+        // Per item, the long series keep ETS, the short one the global model.
+        let c = choose(&b, &q, AutoChoice::Item);
+        assert_eq!(
+            c.per_item,
+            [
+                Method::Local(Algorithm::Ets),
+                Method::Local(Algorithm::Ets),
+                Method::Global
+            ]
+        );
+        // Forecasting a short series does what the backtest scored.
+        let history = [1000.0, 1100.0, 1200.0];
+        let (f, fell) = local_or_fallback(Algorithm::Ets, &history, 7, 3, &q, true);
+        assert!(fell);
+        assert_eq!(
+            f,
+            local_forecast(FALLBACK, &history, 7, 3, &q, true),
+            "the fallback's forecast"
+        );
+        let (_, fell) = local_or_fallback(Algorithm::Ets, &[1.0; 8], 7, 3, &q, true);
+        assert!(!fell);
+        let (_, fell) = local_or_fallback(FALLBACK, &history, 7, 3, &q, true);
+        assert!(!fell, "seasonal naive is its own fallback");
     }
 
     #[test]

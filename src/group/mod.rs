@@ -114,8 +114,9 @@ pub struct DatasetSpec {
     #[serde(default)]
     pub schema_file: Option<String>,
     /// Time series datasets: the period, `hourly`, `daily`, `weekly`,
-    /// `monthly`, `quarterly` or `yearly` (required for `target_time_series`;
-    /// the related series use the target's).
+    /// `monthly`, `quarterly`, `yearly` or one of the managed service's codes
+    /// (`3M`, `2W`, `15min`; see `frequency.rs`) (required for
+    /// `target_time_series`; the related series use the target's).
     #[serde(default)]
     pub frequency: Option<Frequency>,
     /// Time series datasets: how a missing period is filled: `zero`

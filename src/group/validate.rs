@@ -272,7 +272,10 @@ fn check_series_settings(
             if dataset.frequency.is_none() {
                 problems.push(SpecProblem::new(
                     format!("{at}.frequency"),
-                    "required: the period of the series (hourly, daily, weekly, monthly, quarterly or yearly)",
+                    format!(
+                        "required: the period of the series ({})",
+                        crate::forecast::frequency::ACCEPTED
+                    ),
                 ));
             }
             if dataset.future_fill.is_some() {

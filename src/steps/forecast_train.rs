@@ -85,8 +85,16 @@ pub async fn run(spec: &ForecastTrainSpec, ctx: &StepContext<'_>) -> anyhow::Res
     )
     .await?;
     for c in &m.candidates {
+        let fell_back = if c.fallback_series > 0 {
+            format!(
+                " ({} series too short for it forecast by seasonal_naive)",
+                thousands(c.fallback_series)
+            )
+        } else {
+            String::new()
+        };
         ctx.log(format!(
-            "Backtest {}: average wQL {}, WAPE {}, RMSE {}, MASE {}.",
+            "Backtest {}: average wQL {}, WAPE {}, RMSE {}, MASE {}{fell_back}.",
             c.algorithm,
             metric(c.metrics.average_wql),
             metric(c.metrics.wape),

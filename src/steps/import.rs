@@ -2,6 +2,7 @@
 
 use crate::dataset::import::{ImportJob, run_import};
 use crate::group::Group;
+use crate::schema::DatasetType;
 use crate::spec::SpecProblem;
 use crate::spec::unknown;
 use crate::storage::StorageUrl;
@@ -131,11 +132,35 @@ pub async fn run(spec: &ImportSpec, ctx: &StepContext<'_>) -> anyhow::Result<Ste
     for line in &report.rejected_preview {
         ctx.log(format!("Rejected: {}", line.trim()));
     }
+    // Rows dated in the future are refused; say so loudly, whatever the
+    // share of rejected rows: a target series silently loses its last
+    // periods otherwise.
+    let future_warning = (report.future_rows > 0).then(|| {
+        let consequence = if spec.dataset == DatasetType::TargetTimeSeries {
+            "; the series end before them (values known ahead, such as planned prices, \
+             belong in the related_time_series, which accepts future rows)"
+        } else {
+            ""
+        };
+        format!(
+            "{} row(s) dated in the future rejected{consequence}",
+            thousands(report.future_rows)
+        )
+    });
+    if let Some(w) = &future_warning {
+        ctx.warn(w);
+        for line in &report.future_preview {
+            ctx.warn(format!("Dated in the future: {}", line.trim()));
+        }
+    }
     ctx.log(format!(
         "Published {} v{} at {}.",
         spec.dataset, report.version, report.location
     ));
-    let mut summary = format!("{} rows", thousands(m.imported_rows));
+    let mut summary = future_warning
+        .map(|w| format!("WARNING: {w}; "))
+        .unwrap_or_default();
+    summary += &format!("{} rows", thousands(m.imported_rows));
     if m.rejected_rows > 0 {
         summary += &format!(
             ", {} rejected (see {}/rejected.csv)",
@@ -165,5 +190,6 @@ pub async fn run(spec: &ImportSpec, ctx: &StepContext<'_>) -> anyhow::Result<Ste
     outputs.insert("dataset_version".into(), report.version.into());
     outputs.insert("rows".into(), m.rows.into());
     outputs.insert("rejected_rows".into(), m.rejected_rows.into());
+    outputs.insert("future_rows".into(), report.future_rows.into());
     Ok(StepOutcome { summary, outputs })
 }

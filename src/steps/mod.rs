@@ -124,7 +124,7 @@ impl StepType {
         use serde_json::json;
         match self {
             Self::Import => {
-                json!({"dataset": "interactions", "dataset_version": 1, "rows": 1, "rejected_rows": 0})
+                json!({"dataset": "interactions", "dataset_version": 1, "rows": 1, "rejected_rows": 0, "future_rows": 0})
             }
             Self::Train => json!({"solution": "sample", "solution_version": 1, "metrics": {}}),
             Self::Deploy => {
@@ -295,6 +295,18 @@ impl<'a> StepContext<'a> {
         let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
         log.push_str(&format!(
             "{} {line}\n",
+            chrono::Utc::now().format("%H:%M:%S%.3f")
+        ));
+    }
+
+    /// Adds a warning to the attempt's log, marked `WARNING:`, and emits it
+    /// as a tracing event at WARN level.
+    pub fn warn(&self, line: impl AsRef<str>) {
+        let line = line.as_ref();
+        tracing::warn!(run_id = self.run_id, step = self.step_id, "{line}");
+        let mut log = self.log.lock().unwrap_or_else(|p| p.into_inner());
+        log.push_str(&format!(
+            "{} WARNING: {line}\n",
             chrono::Utc::now().format("%H:%M:%S%.3f")
         ));
     }

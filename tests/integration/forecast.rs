@@ -610,3 +610,196 @@ fn bad_rows_are_reported_and_missing_future_prices_keep_the_last_good_version() 
     assert!(m.stdout.starts_with("demand v1"), "{}", m.stdout);
     assert!(home.path().join("out/_SUCCESS").exists());
 }
+
+#[test]
+fn future_dated_rows_warn_in_the_target_and_feed_the_forecast_as_related_prices() {
+    use chrono::{Datelike, Duration, Utc};
+    // Weekly demand that follows the price, ending last week; the prices
+    // run 4 weeks past today (planned prices), and one target row is dated
+    // 10 weeks ahead (a mistake).
+    let today = Utc::now().date_naive();
+    let monday = today - Duration::days(today.weekday().num_days_from_monday() as i64);
+    let last = monday - Duration::weeks(1);
+    let weeks = 80;
+    let price = |item: usize, w: i64| -> f64 {
+        if (w + item as i64).rem_euclid(3) == 0 {
+            0.5
+        } else {
+            1.0
+        }
+    };
+    let mut sales = String::from("item_id,date,units\n");
+    let mut prices = String::from("item_id,date,price\n");
+    for item in 0..6 {
+        for w in -(weeks as i64)..=4 {
+            let date = last + Duration::weeks(w + 1);
+            let p = price(item, w);
+            if w < 0 {
+                let units = 100.0 + 10.0 * item as f64 - 80.0 * p + (w.rem_euclid(2)) as f64;
+                sales.push_str(&format!("i{item},{date},{units}\n"));
+            }
+            prices.push_str(&format!("i{item},{date},{p}\n"));
+        }
+    }
+    sales.push_str(&format!("i0,{},55\n", last + Duration::weeks(10)));
+    let home = Home::new();
+    home.write("data/sales.csv", sales);
+    home.write("data/prices.csv", prices);
+    let file = home.write(
+        "fc.yaml",
+        r#"
+name: future
+dataset_group: future
+datasets:
+  target_time_series:
+    frequency: W
+  related_time_series:
+    schema:
+      fields:
+        - {name: item_id, type: string}
+        - {name: timestamp, type: long}
+        - {name: price, type: double}
+predictors:
+  demand:
+    algorithm: global
+    horizon: 4
+steps:
+  - id: import_sales
+    type: import
+    dataset: target_time_series
+    source: data/sales.csv
+    rename: {date: timestamp, units: target_value}
+  - id: import_prices
+    type: import
+    dataset: related_time_series
+    source: data/prices.csv
+    rename: {date: timestamp}
+  - id: train
+    type: forecast_train
+    depends_on: [import_sales, import_prices]
+    predictor: demand
+  - id: forecast
+    type: forecast
+    depends_on: [train]
+    predictor: demand
+    output: out/
+"#,
+    );
+    let run = ok(home.cmd().arg("run").arg(&file));
+    // The target's future row is a warning in the step's summary line,
+    // though it is far under max_rejected_fraction.
+    assert!(
+        run.stdout
+            .contains("WARNING: 1 row(s) dated in the future rejected; the series end before them"),
+        "{}",
+        run.stdout
+    );
+    // The related series' future rows are accepted.
+    let prices_line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("import_prices"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        prices_line.contains("0 rejected") && !prices_line.contains("WARNING"),
+        "{}",
+        run.stdout
+    );
+    let logs = ok(home.cmd().args(["runs", "show", "1", "--logs"]));
+    assert!(
+        logs.stdout.contains("WARNING: Dated in the future:"),
+        "{}",
+        logs.stdout
+    );
+    // ...and used: the forecast follows the planned prices, higher in the
+    // weeks of the low price.
+    let rows = csv_rows(&home.path().join("out/forecast-00000.csv"));
+    assert_eq!(rows.len(), 6 * 4);
+    let mut agree = 0;
+    for item in 0..6 {
+        let p50: Vec<f64> = rows
+            .iter()
+            .filter(|r| r["item_id"] == format!("i{item}"))
+            .map(|r| num(r, "p50"))
+            .collect();
+        let low: Vec<usize> = (0..4).filter(|w| (w + item) % 3 == 0).collect();
+        let high: Vec<usize> = (0..4).filter(|w| (w + item) % 3 != 0).collect();
+        let mean = |ws: &[usize]| ws.iter().map(|w| p50[*w]).sum::<f64>() / ws.len() as f64;
+        if mean(&low) > mean(&high) + 10.0 {
+            agree += 1;
+        }
+    }
+    assert!(
+        agree >= 5,
+        "the forecast follows future prices for {agree} of 6 items"
+    );
+}
+
+#[test]
+fn a_series_too_short_for_a_candidate_falls_back_visibly() {
+    // Four long weekly series and one that starts 10 weeks before the end:
+    // with a horizon of 8 it has 2 weeks of history before the backtest
+    // window, too few for ETS, which falls back to seasonal naive there.
+    let home = Home::new();
+    let mut sales = String::from("item_id,date,units\n");
+    let start = chrono::NaiveDate::from_ymd_opt(2024, 1, 1).unwrap();
+    for item in 0..5 {
+        let first = if item == 4 { 30 } else { 0 };
+        for w in first..40 {
+            let date = start + chrono::Duration::weeks(w);
+            sales.push_str(&format!("s{item},{date},{}\n", 20 + item + (w % 4)));
+        }
+    }
+    home.write("data/sales.csv", sales);
+    let file = home.write(
+        "fc.yaml",
+        r#"
+name: short
+dataset_group: short
+datasets:
+  target_time_series:
+    frequency: 1W
+predictors:
+  p:
+    algorithm: auto
+    candidates: [seasonal_naive, ets]
+    horizon: 8
+steps:
+  - id: import_sales
+    type: import
+    dataset: target_time_series
+    source: data/sales.csv
+    rename: {date: timestamp, units: target_value}
+  - id: train
+    type: forecast_train
+    depends_on: [import_sales]
+    predictor: p
+"#,
+    );
+    ok(home.cmd().arg("run").arg(&file));
+    let m = ok(home.cmd().args(["forecast", "metrics", "p"])).stdout;
+    assert!(m.contains("FELL BACK"), "{m}");
+    let fell_back = |name: &str| -> String {
+        let line = m
+            .lines()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no {name} row:\n{m}"));
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        cells[cells.len() - 2].to_string()
+    };
+    assert_eq!(fell_back("ets"), "1", "{m}");
+    assert_eq!(fell_back("seasonal_naive"), "0", "{m}");
+    // Both are scored on all five series.
+    assert!(
+        m.lines()
+            .filter(|l| l.starts_with("ets ") || l.starts_with("seasonal_naive "))
+            .all(|l| l.contains(" 5 ")),
+        "{m}"
+    );
+    let logs = ok(home.cmd().args(["runs", "show", "1", "--logs"])).stdout;
+    assert!(
+        logs.contains("(1 series too short for it forecast by seasonal_naive)"),
+        "{logs}"
+    );
+}

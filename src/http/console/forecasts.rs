@@ -112,17 +112,19 @@ pub async fn predictor(
                 tr {
                     th { "algorithm" }
                     @for q in &m.quantiles { th.num { "wQL[" (q) "]" } }
-                    th.num { "avg wQL" } th.num { "WAPE" } th.num { "RMSE" } th.num { "MAPE" } th.num { "MASE" } th.num { "seconds" }
+                    th.num { "avg wQL" } th.num { "WAPE" } th.num { "RMSE" } th.num { "MAPE" } th.num { "MASE" } th.num title="series too short for the algorithm, forecast by seasonal_naive in the backtest" { "fell back" } th.num { "seconds" }
                 }
                 tr.chosen {
                     td { strong { "chosen (" (m.chosen) ")" } }
                     @for cell in row(&m.metrics) { td.num { (cell) } }
+                    td {}
                     td {}
                 }
                 @for c in &m.candidates {
                     tr data-algorithm=(c.algorithm) {
                         td { (c.algorithm) }
                         @for cell in row(&c.metrics) { td.num { (cell) } }
+                        td.num { (c.fallback_series) }
                         td.num { (format!("{:.2}", c.seconds)) }
                     }
                 }
