@@ -91,6 +91,23 @@ fn render_with(
     })
 }
 
+/// The value of a setting that is one whole expression (`"{{ params.markets }}"`),
+/// as JSON rather than as text: how `for_each:` reads its list. `None` when
+/// `s` is not one whole expression.
+pub fn evaluate(s: &str, ctx: &Json) -> Option<Result<Json, String>> {
+    if !is_one_expression(s) {
+        return None;
+    }
+    let t = s.trim();
+    let env = environment();
+    Some(
+        env.compile_expression(&t[2..t.len() - 2])
+            .and_then(|e| e.eval(ctx))
+            .map_err(|e| describe(&e))
+            .and_then(|v| serde_json::to_value(&v).map_err(|e| e.to_string())),
+    )
+}
+
 fn describe(e: &minijinja::Error) -> String {
     match e.detail() {
         Some(d) => format!("{}: {d}", e.kind()),
@@ -98,7 +115,7 @@ fn describe(e: &minijinja::Error) -> String {
     }
 }
 
-fn is_one_expression(s: &str) -> bool {
+pub(crate) fn is_one_expression(s: &str) -> bool {
     let t = s.trim();
     t.len() >= 4
         && t.starts_with("{{")
