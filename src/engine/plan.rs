@@ -481,4 +481,97 @@ mod tests {
         assert!(p.queue.is_empty(), "no retry when cancelled");
         assert_eq!(p.finish.unwrap().0, RunStatus::Cancelled);
     }
+
+    fn instance(step: &str, i: i64, n: i64, status: StepStatus) -> AttemptRecord {
+        let mut a = attempt(step, n, status);
+        a.map_index = Some(i);
+        a.map_item = Some(serde_json::json!(format!("item{i}")));
+        a
+    }
+
+    const MAPPED: &str = "  - {id: list, type: noop}\n  - {id: fan, type: noop, depends_on: [list], for_each: [a, b, c], retries: 1, retry_delay: 1s}\n  - {id: after, type: noop, depends_on: [fan]}\n";
+
+    #[test]
+    fn a_mapped_step_expands_once_its_dependencies_are_done() {
+        let s = spec(MAPPED);
+        let p = plan(&s, &[], None, Utc::now(), &mut || 0.0);
+        assert_eq!(queued(&p), [("list", 1)]);
+        assert!(p.expand.is_empty());
+        let done = [attempt("list", 1, StepStatus::Succeeded)];
+        let p = plan(&s, &done, None, Utc::now(), &mut || 0.0);
+        assert_eq!(
+            p.expand,
+            [ExpandStep {
+                step_id: "fan".into(),
+                step_type: "noop"
+            }]
+        );
+        assert!(p.queue.is_empty() && p.finish.is_none());
+    }
+
+    #[test]
+    fn only_the_failed_instance_is_retried_and_downstream_waits_for_all() {
+        let s = spec(MAPPED);
+        let mut attempts = vec![
+            attempt("list", 1, StepStatus::Succeeded),
+            instance("fan", 0, 1, StepStatus::Succeeded),
+            instance("fan", 1, 1, StepStatus::Failed),
+            instance("fan", 2, 1, StepStatus::Running),
+        ];
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert_eq!(queued(&p), [("fan", 2)]);
+        assert_eq!(p.queue[0].map_index, Some(1));
+        assert_eq!(p.queue[0].map_item, Some(serde_json::json!("item1")));
+        assert!(p.expand.is_empty() && p.skip.is_empty() && p.finish.is_none());
+        // The retry queued and the last instance done: still waiting.
+        attempts[3] = instance("fan", 2, 1, StepStatus::Succeeded);
+        attempts.push(instance("fan", 1, 2, StepStatus::Queued));
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert!(p.queue.is_empty() && p.finish.is_none(), "{p:?}");
+        // Every instance succeeded: the step after it runs.
+        attempts.pop();
+        attempts.push(instance("fan", 1, 2, StepStatus::Succeeded));
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert_eq!(queued(&p), [("after", 1)]);
+        assert_eq!(p.queue[0].map_index, None);
+    }
+
+    #[test]
+    fn an_instance_out_of_retries_fails_the_step_once_the_others_end() {
+        let s = spec(MAPPED);
+        let mut attempts = vec![
+            attempt("list", 1, StepStatus::Succeeded),
+            instance("fan", 0, 1, StepStatus::Running),
+            instance("fan", 1, 1, StepStatus::Failed),
+            instance("fan", 1, 2, StepStatus::Failed),
+            instance("fan", 2, 1, StepStatus::Succeeded),
+        ];
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert!(p.queue.is_empty() && p.skip.is_empty() && p.finish.is_none(), "{p:?}");
+        attempts[1] = instance("fan", 0, 1, StepStatus::Succeeded);
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert_eq!(skipped(&p), [("after", StepStatus::UpstreamFailed)]);
+        assert_eq!(
+            p.finish,
+            Some((RunStatus::Failed, Some("step fan[1] failed: boom".into())))
+        );
+    }
+
+    #[test]
+    fn a_list_that_could_not_expand_fails_the_step_without_retries() {
+        let s = spec(MAPPED);
+        let mut refused = attempt("fan", 0, StepStatus::Failed);
+        refused.error = None;
+        refused.summary = Some("for_each: the list has 10,001 elements".into());
+        let attempts = [attempt("list", 1, StepStatus::Succeeded), refused];
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert!(p.queue.is_empty() && p.expand.is_empty());
+        assert_eq!(
+            p.finish,
+            Some((
+                RunStatus::Failed,
+                Some("step fan failed: for_each: the list has 10,001 elements".into())
+            ))
+        );
+    }
 }

@@ -417,14 +417,43 @@ pub async fn grid(env: &Env, pipeline: &str, runs: i64) -> OpsResult<Grid> {
     let attempts = env.store.list_attempts_of_runs(&ids).await?;
     let mut by_run: BTreeMap<i64, BTreeMap<String, (i64, StepStatus)>> = BTreeMap::new();
     let mut seen_steps: Vec<String> = Vec::new();
+    // Instances of mapped steps: the latest attempt of each.
+    let mut instances: BTreeMap<(i64, String, i64), (i64, StepStatus)> = BTreeMap::new();
     for a in attempts {
         if !seen_steps.contains(&a.step_id) {
             seen_steps.push(a.step_id.clone());
+        }
+        if let Some(i) = a.map_index {
+            let e = instances
+                .entry((a.run_id, a.step_id, i))
+                .or_insert((a.attempt, a.status));
+            if a.attempt >= e.0 {
+                *e = (a.attempt, a.status);
+            }
+            continue;
         }
         let steps = by_run.entry(a.run_id).or_default();
         let e = steps.entry(a.step_id).or_insert((a.attempt, a.status));
         if a.attempt >= e.0 {
             *e = (a.attempt, a.status);
+        }
+    }
+    // A mapped step's cell: running while an instance runs or waits, else
+    // failed if one failed, else succeeded.
+    let rank = |s: StepStatus| match s {
+        StepStatus::Queued | StepStatus::Running => 3,
+        StepStatus::Failed => 2,
+        StepStatus::Skipped | StepStatus::UpstreamFailed => 1,
+        StepStatus::Succeeded => 0,
+    };
+    for ((run, step, _), (_, status)) in instances {
+        let e = by_run
+            .entry(run)
+            .or_default()
+            .entry(step)
+            .or_insert((1, status));
+        if rank(status) > rank(e.1) {
+            e.1 = status;
         }
     }
     // The registered pipeline's step order, then steps only old runs had.

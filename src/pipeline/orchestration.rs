@@ -425,4 +425,25 @@ mod tests {
         );
         assert!(err.unwrap_err().starts_with("unknown parameter \"nope\""));
     }
+
+    #[test]
+    fn list_params_come_from_yaml_json_or_commas() {
+        let o: Orchestration =
+            serde_yaml::from_str("params:\n  markets: [de, fr]\n  ids: {type: list}\n").unwrap();
+        assert_eq!(o.params["markets"].ty, ParamType::List);
+        let given = serde_json::json!({"ids": "[1, 2]"});
+        let p = o.resolve_params(given.as_object().unwrap()).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(p),
+            serde_json::json!({"markets": ["de", "fr"], "ids": [1, 2]})
+        );
+        let given = serde_json::json!({"ids": "a, b,", "markets": ["it"]});
+        let p = o.resolve_params(given.as_object().unwrap()).unwrap();
+        assert_eq!(p["ids"], serde_json::json!(["a", "b"]));
+        assert_eq!(p["markets"], serde_json::json!(["it"]));
+        let err = o.resolve_params(serde_json::json!({"ids": "[1"}).as_object().unwrap());
+        assert!(err.unwrap_err().starts_with("parameter ids: expected a JSON list"));
+        let err = o.resolve_params(serde_json::json!({"ids": 3}).as_object().unwrap());
+        assert_eq!(err.unwrap_err(), "parameter ids: expected a list, found 3");
+    }
 }

@@ -671,4 +671,35 @@ mod tests {
             .collect();
         assert_eq!(keys, StepCommon::KEYS);
     }
+
+    #[test]
+    fn mapped_steps_check_their_list_and_see_item_and_map_index() {
+        let head = "name: a\ndataset_group: g\nparams:\n  markets: [de, fr]\n  n: 3\nsteps:\n";
+        let (spec, _) = parse_pipeline(&format!(
+            "{head}  - {{id: list, type: shell, command: x, output_json: true}}\n  - id: each\n    type: shell\n    depends_on: [list]\n    for_each: '{{{{ steps.list.outputs.json }}}}'\n    command: 'run {{{{ item }}}} {{{{ map_index }}}}'\n  - id: market\n    type: shell\n    for_each: '{{{{ params.markets }}}}'\n    command: 'train {{{{ item }}}}'\n  - {{id: after, type: shell, depends_on: [each], command: 'echo {{{{ steps.each.outputs[0].exit_code }}}}'}}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            spec.steps[2].for_each(),
+            Some(&super::super::ForEach::Expression("{{ params.markets }}".into()))
+        );
+        // Validation rendered the first element of the parameter's default.
+        let crate::steps::StepKind::Shell(shell) = &spec.steps[2].kind else {
+            panic!()
+        };
+        assert!(matches!(&shell.command, crate::steps::CommandLine::Shell(c) if c == "train de"));
+
+        let p = problems(&format!(
+            "{head}  - {{id: a, type: shell, command: 'echo {{{{ item }}}}'}}\n  - {{id: b, type: shell, command: x, for_each: '{{{{ steps.a.outputs.json }}}}'}}\n  - {{id: c, type: shell, command: x, for_each: '{{{{ params.nope }}}}'}}\n  - {{id: d, type: shell, command: x, for_each: 'de'}}\n"
+        ));
+        assert_eq!(p.len(), 4, "{p:?}");
+        for expected in [
+            "steps[0] (a).command: unknown template variable `item`: variables:",
+            "steps[1] (b).for_each: unknown template variable `steps.a.outputs.json`: `steps` has no upstream steps",
+            "steps[2] (c).for_each: unknown template variable `params.nope`: keys of `params`: markets, n",
+            "steps[3] (d).for_each: \"de\" is not one template expression",
+        ] {
+            assert!(p.iter().any(|p| p.starts_with(expected)), "{expected}: {p:?}");
+        }
+    }
 }

@@ -104,6 +104,15 @@ pub fn evaluate(s: &str, ctx: &Json) -> Option<Result<Json, String>> {
         env.compile_expression(&t[2..t.len() - 2])
             .and_then(|e| e.eval(ctx))
             .map_err(|e| describe(&e))
+            .and_then(|v| {
+                // Strict mode fails a template printing an undefined value;
+                // an expression's value is checked here.
+                if v.is_undefined() {
+                    Err(format!("undefined value: `{}` does not exist", t[2..t.len() - 2].trim()))
+                } else {
+                    Ok(v)
+                }
+            })
             .and_then(|v| serde_json::to_value(&v).map_err(|e| e.to_string())),
     )
 }
