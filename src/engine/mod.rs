@@ -568,7 +568,7 @@ impl Engine {
             Utc::now() - chrono::Duration::from_std(self.timing.stale_after).unwrap_or_default();
         let lost = self.env.store.fail_stale_attempts(cutoff).await?;
         for a in &lost {
-            tracing::warn!(run_id = a.run_id, step = %a.step_id, attempt = a.attempt, worker = a.worker.as_deref().unwrap_or(""), "Attempt lost its worker; failed as interrupted.");
+            tracing::warn!(run_id = a.run_id, step = %a.step_id, map_index = a.map_index, attempt = a.attempt, worker = a.worker.as_deref().unwrap_or(""), "Attempt lost its worker; failed as interrupted.");
         }
         let steps: Vec<(i64, &str)> = lost
             .iter()

@@ -137,7 +137,7 @@ pub struct StepCommon {
     /// `"{{ steps.ID.outputs.json }}"`). Each instance has its own attempts
     /// and sees `{{ item }}` and `{{ map_index }}`; later steps see the
     /// step's outputs as a list, in instance order.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     pub for_each: Option<ForEach>,
 }
 
