@@ -676,7 +676,7 @@ mod tests {
     fn mapped_steps_check_their_list_and_see_item_and_map_index() {
         let head = "name: a\ndataset_group: g\nparams:\n  markets: [de, fr]\n  n: 3\nsteps:\n";
         let (spec, _) = parse_pipeline(&format!(
-            "{head}  - {{id: list, type: shell, command: x, output_json: true}}\n  - id: each\n    type: shell\n    depends_on: [list]\n    for_each: '{{{{ steps.list.outputs.json }}}}'\n    command: 'run {{{{ item }}}} {{{{ map_index }}}}'\n  - id: market\n    type: shell\n    for_each: '{{{{ params.markets }}}}'\n    command: 'train {{{{ item }}}}'\n  - {{id: after, type: shell, depends_on: [each], command: 'echo {{{{ steps.each.outputs[0].exit_code }}}}'}}\n"
+            "{head}  - {{id: list, type: shell, command: x, output_json: true}}\n  - id: each\n    type: shell\n    depends_on: [list]\n    for_each: '{{{{ steps.list.outputs.json }}}}'\n    command: 'run {{{{ item }}}} {{{{ map_index }}}}'\n  - id: market\n    type: shell\n    for_each: '{{{{ params.markets }}}}'\n    command: 'train {{{{ item }}}}'\n  - {{id: after, type: shell, depends_on: [each], command: 'echo {{{{ steps.each.outputs[0].exit_code }}}}'}}\n  - {{id: ranged, type: shell, for_each: '{{{{ range(3) }}}}', command: 'echo {{{{ item }}}}'}}\n"
         ))
         .unwrap();
         assert_eq!(

@@ -138,11 +138,17 @@ pub(crate) fn is_one_expression(s: &str) -> bool {
 /// string below `at`; a template that does not parse is a problem.
 pub fn variables(v: &Value, at: &str) -> (Vec<(String, String)>, Vec<SpecProblem>) {
     let env = environment();
+    // Functions such as `range` are globals, not run variables.
+    let globals: Vec<&str> = env.globals().map(|(name, _)| name).collect();
     let mut used = Vec::new();
     let mut problems = Vec::new();
     walk_strings(v, at, &mut |s, path| match env.template_from_str(s) {
         Ok(template) => {
-            let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+            let mut names: Vec<String> = template
+                .undeclared_variables(true)
+                .into_iter()
+                .filter(|n| !globals.contains(&n.split('.').next().unwrap_or(n)))
+                .collect();
             names.sort();
             used.extend(names.into_iter().map(|name| (path.to_string(), name)));
         }
