@@ -143,7 +143,8 @@ pub async fn engine(args: EngineBenchArgs) -> anyhow::Result<()> {
 /// engine writes — with no planning in between.
 async fn baseline_ms(env: &Env, steps: usize) -> anyhow::Result<f64> {
     let file = std::path::PathBuf::from("baseline.yaml");
-    let pipeline = Pipeline::from_text(&file, pipeline_text("bench-baseline", 1, Shape::FanOut, 1))?;
+    let pipeline =
+        Pipeline::from_text(&file, pipeline_text("bench-baseline", 1, Shape::FanOut, 1))?;
     let mut run = new_run(&pipeline, "bench", &serde_json::Map::new(), None)?;
     run.pipeline = format!("bench-baseline-{}", uuid::Uuid::new_v4().simple());
     let id = env.store.create_run(&run).await?.expect("a new run");

@@ -890,30 +890,37 @@ mod tests {
     #[test]
     fn a_mapped_steps_outputs_are_a_list_in_instance_order() {
         let t = Utc::now();
-        let a = |step: &str, i: Option<i64>, n: i64, status, out: serde_json::Value| AttemptRecord {
-            id: 0,
-            run_id: 1,
-            step_id: step.into(),
-            step_type: "shell".into(),
-            map_index: i,
-            map_item: i.map(|_| serde_json::json!("x")),
-            attempt: n,
-            status,
-            queued_at: t,
-            not_before: t,
-            started_at: None,
-            finished_at: None,
-            worker: None,
-            heartbeat_at: None,
-            interrupted: false,
-            summary: None,
-            outputs: out,
-            error: None,
-            log: String::new(),
-        };
+        let a =
+            |step: &str, i: Option<i64>, n: i64, status, out: serde_json::Value| AttemptRecord {
+                id: 0,
+                run_id: 1,
+                step_id: step.into(),
+                step_type: "shell".into(),
+                map_index: i,
+                map_item: i.map(|_| serde_json::json!("x")),
+                attempt: n,
+                status,
+                queued_at: t,
+                not_before: t,
+                started_at: None,
+                finished_at: None,
+                worker: None,
+                heartbeat_at: None,
+                interrupted: false,
+                summary: None,
+                outputs: out,
+                error: None,
+                log: String::new(),
+            };
         use serde_json::json;
         let attempts = [
-            a("list", None, 1, StepStatus::Succeeded, json!({"json": [1, 2, 3]})),
+            a(
+                "list",
+                None,
+                1,
+                StepStatus::Succeeded,
+                json!({"json": [1, 2, 3]}),
+            ),
             a("fan", Some(1), 1, StepStatus::Failed, json!({})),
             a("fan", Some(0), 1, StepStatus::Succeeded, json!({"v": 0})),
             a("fan", Some(2), 1, StepStatus::Succeeded, json!({"v": 2})),

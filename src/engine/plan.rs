@@ -326,7 +326,10 @@ fn mapped_state(
     } else if all_succeeded {
         (State::Succeeded, String::new())
     } else {
-        (State::Failed, format!("step {} failed: an instance did not run", step.id()))
+        (
+            State::Failed,
+            format!("step {} failed: an instance did not run", step.id()),
+        )
     })
 }
 
@@ -547,7 +550,10 @@ mod tests {
             instance("fan", 2, 1, StepStatus::Succeeded),
         ];
         let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
-        assert!(p.queue.is_empty() && p.skip.is_empty() && p.finish.is_none(), "{p:?}");
+        assert!(
+            p.queue.is_empty() && p.skip.is_empty() && p.finish.is_none(),
+            "{p:?}"
+        );
         attempts[1] = instance("fan", 0, 1, StepStatus::Succeeded);
         let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
         assert_eq!(skipped(&p), [("after", StepStatus::UpstreamFailed)]);

@@ -33,13 +33,11 @@ impl<'de> Deserialize<'de> for ForEach {
         let hint = "write a list (`for_each: [de, fr]`) or one template giving a list \
                     (`for_each: \"{{ params.markets }}\"`, `\"{{ steps.ID.outputs.json }}\"`)";
         match Json::deserialize(d)? {
-            Json::Array(items) if items.len() > MAX_INSTANCES => Err(D::Error::custom(
-                too_many(items.len()),
-            )),
-            Json::Array(items) => Ok(ForEach::Items(items)),
-            Json::String(s) if template::is_one_expression(&s) => {
-                Ok(ForEach::Expression(s))
+            Json::Array(items) if items.len() > MAX_INSTANCES => {
+                Err(D::Error::custom(too_many(items.len())))
             }
+            Json::Array(items) => Ok(ForEach::Items(items)),
+            Json::String(s) if template::is_one_expression(&s) => Ok(ForEach::Expression(s)),
             Json::String(s) => Err(D::Error::custom(format!(
                 "{s:?} is not one template expression; {hint}"
             ))),
@@ -139,7 +137,10 @@ mod tests {
             ForEach::Expression("{{ params.markets }}".into())
         );
         let e = parse("'markets: {{ params.markets }}'").unwrap_err();
-        assert!(e.contains("is not one template expression; write a list"), "{e}");
+        assert!(
+            e.contains("is not one template expression; write a list"),
+            "{e}"
+        );
         let e = parse("de").unwrap_err();
         assert!(e.contains("\"de\" is not one template expression"), "{e}");
         let e = parse("{a: 1}").unwrap_err();
@@ -159,25 +160,40 @@ mod tests {
             "steps": {"list": {"outputs": {"json": [{"p": "x/"}, {"p": "y/"}]}}},
         });
         let items = |s: &str| ForEach::Expression(s.into()).items(&ctx);
-        assert_eq!(items("{{ params.markets }}").unwrap(), [json!("de"), json!("fr")]);
+        assert_eq!(
+            items("{{ params.markets }}").unwrap(),
+            [json!("de"), json!("fr")]
+        );
         assert_eq!(
             items("{{ steps.list.outputs.json }}").unwrap(),
             [json!({"p": "x/"}), json!({"p": "y/"})]
         );
-        assert_eq!(items("{{ range(3) }}").unwrap(), [json!(0), json!(1), json!(2)]);
+        assert_eq!(
+            items("{{ range(3) }}").unwrap(),
+            [json!(0), json!(1), json!(2)]
+        );
         assert_eq!(
             items("{{ params.n }}").unwrap_err(),
             "for_each \"{{ params.n }}\" gave a number (3), not a list"
         );
         let e = items("{{ params.nope }}").unwrap_err();
-        assert!(e.starts_with("for_each \"{{ params.nope }}\": undefined value"), "{e}");
+        assert!(
+            e.starts_with("for_each \"{{ params.nope }}\": undefined value"),
+            "{e}"
+        );
         let e = items("{{ range(10001) }}").unwrap_err();
-        assert!(e.contains("10,001 elements; a step runs at most 10,000"), "{e}");
+        assert!(
+            e.contains("10,001 elements; a step runs at most 10,000"),
+            "{e}"
+        );
     }
 
     #[test]
     fn instances_see_their_item_and_index() {
         let ctx = instance_context(json!({"ds": "2026-01-01"}), 4, &json!("fr"));
-        assert_eq!(ctx, json!({"ds": "2026-01-01", "item": "fr", "map_index": 4}));
+        assert_eq!(
+            ctx,
+            json!({"ds": "2026-01-01", "item": "fr", "map_index": 4})
+        );
     }
 }

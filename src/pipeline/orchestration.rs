@@ -442,7 +442,10 @@ mod tests {
         assert_eq!(p["ids"], serde_json::json!(["a", "b"]));
         assert_eq!(p["markets"], serde_json::json!(["it"]));
         let err = o.resolve_params(serde_json::json!({"ids": "[1"}).as_object().unwrap());
-        assert!(err.unwrap_err().starts_with("parameter ids: expected a JSON list"));
+        assert!(
+            err.unwrap_err()
+                .starts_with("parameter ids: expected a JSON list")
+        );
         let err = o.resolve_params(serde_json::json!({"ids": 3}).as_object().unwrap());
         assert_eq!(err.unwrap_err(), "parameter ids: expected a list, found 3");
     }

@@ -250,7 +250,10 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
     for (i, (at, kind, common, rest)) in parts.iter().enumerate() {
         let raw_settings = Value::Mapping(rest.clone());
         let templated = template::is_templated(&raw_settings);
-        let mapped_by_template = common.for_each.as_ref().is_some_and(|f| f.expression().is_some());
+        let mapped_by_template = common
+            .for_each
+            .as_ref()
+            .is_some_and(|f| f.expression().is_some());
         let settings = if templated || mapped_by_template {
             // Typed checks run on the settings rendered with sample values.
             let upstream = upstream.get_or_insert_with(|| graph.walk().upstream);
@@ -261,14 +264,16 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
             }
             if !templated {
                 rest.clone()
-            } else { match template::render(&raw_settings, &ctx, at) {
-                Ok(Value::Mapping(m)) => m,
-                Ok(_) => unreachable!("rendering keeps the shape"),
-                Err(p) => {
-                    problems.push(p);
-                    continue;
+            } else {
+                match template::render(&raw_settings, &ctx, at) {
+                    Ok(Value::Mapping(m)) => m,
+                    Ok(_) => unreachable!("rendering keeps the shape"),
+                    Err(p) => {
+                        problems.push(p);
+                        continue;
+                    }
                 }
-            } }
+            }
         } else {
             rest.clone()
         };
@@ -681,7 +686,9 @@ mod tests {
         .unwrap();
         assert_eq!(
             spec.steps[2].for_each(),
-            Some(&super::super::ForEach::Expression("{{ params.markets }}".into()))
+            Some(&super::super::ForEach::Expression(
+                "{{ params.markets }}".into()
+            ))
         );
         // Validation rendered the first element of the parameter's default.
         let crate::steps::StepKind::Shell(shell) = &spec.steps[2].kind else {
@@ -699,7 +706,10 @@ mod tests {
             "steps[2] (c).for_each: unknown template variable `params.nope`: keys of `params`: markets, n",
             "steps[3] (d).for_each: \"de\" is not one template expression",
         ] {
-            assert!(p.iter().any(|p| p.starts_with(expected)), "{expected}: {p:?}");
+            assert!(
+                p.iter().any(|p| p.starts_with(expected)),
+                "{expected}: {p:?}"
+            );
         }
     }
 }

@@ -108,7 +108,10 @@ pub fn evaluate(s: &str, ctx: &Json) -> Option<Result<Json, String>> {
                 // Strict mode fails a template printing an undefined value;
                 // an expression's value is checked here.
                 if v.is_undefined() {
-                    Err(format!("undefined value: `{}` does not exist", t[2..t.len() - 2].trim()))
+                    Err(format!(
+                        "undefined value: `{}` does not exist",
+                        t[2..t.len() - 2].trim()
+                    ))
                 } else {
                     Ok(v)
                 }

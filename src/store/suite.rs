@@ -423,11 +423,15 @@ async fn mapped_instances_are_queued_whole_and_once(s: &dyn StateStore) {
         .map(|i| (i, serde_json::json!({"market": format!("m{i}")})))
         .collect();
     assert_eq!(
-        s.queue_instances(run, "fan", "shell", 1, t, &items).await.unwrap(),
+        s.queue_instances(run, "fan", "shell", 1, t, &items)
+            .await
+            .unwrap(),
         1_200
     );
     assert_eq!(
-        s.queue_instances(run, "fan", "shell", 1, t, &items).await.unwrap(),
+        s.queue_instances(run, "fan", "shell", 1, t, &items)
+            .await
+            .unwrap(),
         0,
         "expanded twice"
     );
@@ -457,8 +461,8 @@ async fn mapped_instances_are_queued_whole_and_once(s: &dyn StateStore) {
             t - chrono::Duration::seconds(1),
             &[(0, serde_json::json!({"market": "m0"}))]
         )
-            .await
-            .unwrap(),
+        .await
+        .unwrap(),
         1
     );
     let retry = s.claim_attempt("w", Some(run)).await.unwrap().unwrap();

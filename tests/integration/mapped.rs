@@ -61,7 +61,11 @@ fn a_fan_out_of_100_retries_only_its_failing_instance_and_the_next_step_reads_th
     assert_eq!(ran.lines().count(), 100, "each instance ran its work once");
     let report = std::fs::read_to_string(home.path().join("report.txt")).unwrap();
     let expected: Vec<String> = (0..100).map(|i| (i * 10).to_string()).collect();
-    assert_eq!(report.trim(), expected.join(","), "outputs in instance order");
+    assert_eq!(
+        report.trim(),
+        expected.join(","),
+        "outputs in instance order"
+    );
 
     // `runs show`: counts by status, and the retried instance's attempts.
     let show = ok(home.cmd().args(["runs", "show", "1"]));
@@ -71,10 +75,21 @@ fn a_fan_out_of_100_retries_only_its_failing_instance_and_the_next_step_reads_th
         "{}",
         show.stdout
     );
-    assert_eq!(show.stdout.matches("each[37]").count(), 2, "{}", show.stdout);
+    assert_eq!(
+        show.stdout.matches("each[37]").count(),
+        2,
+        "{}",
+        show.stdout
+    );
     assert!(!show.stdout.contains("each[36]"), "{}", show.stdout);
-    let log = ok(home.cmd().args(["runs", "logs", "1", "each[37]", "--attempt", "1"]));
-    assert!(log.stdout.contains("exited with exit status: 3"), "{}", log.stdout);
+    let log = ok(home
+        .cmd()
+        .args(["runs", "logs", "1", "each[37]", "--attempt", "1"]));
+    assert!(
+        log.stdout.contains("exited with exit status: 3"),
+        "{}",
+        log.stdout
+    );
 }
 
 #[test]
@@ -109,7 +124,8 @@ fn more_instances_than_the_limit_are_refused_naming_the_step() {
     let file = home.write("wide2.yaml", long);
     let out = fails(home.cmd().arg("validate").arg(&file));
     assert!(
-        out.stdout.contains("steps[0] (per_id).for_each: the list has 10,001 elements"),
+        out.stdout
+            .contains("steps[0] (per_id).for_each: the list has 10,001 elements"),
         "{}",
         out.all()
     );
@@ -142,16 +158,22 @@ fn instances_that_finished_before_a_sigkill_are_not_run_again() {
         if done.lines().count() == 9 && seven {
             Ok(())
         } else {
-            Err(format!("{} done, instance 7 running: {seven}", done.lines().count()))
+            Err(format!(
+                "{} done, instance 7 running: {seven}",
+                done.lines().count()
+            ))
         }
     });
     daemon.signal("-KILL");
     drop(daemon);
     let _daemon = Daemon::start(&home, &dir, &[], &[]);
-    eventually_within(Duration::from_secs(60), &mut || match run_status(&home, 1) {
-        RunStatus::Succeeded => Ok(()),
-        s => Err(format!("run {s}")),
-    });
+    eventually_within(
+        Duration::from_secs(60),
+        &mut || match run_status(&home, 1) {
+            RunStatus::Succeeded => Ok(()),
+            s => Err(format!("run {s}")),
+        },
+    );
     let done = std::fs::read_to_string(&ran).unwrap();
     let mut lines: Vec<&str> = done.lines().collect();
     lines.sort();
@@ -161,7 +183,14 @@ fn instances_that_finished_before_a_sigkill_are_not_run_again() {
         if a.map_index == Some(7) && a.attempt == 1 {
             assert!(a.interrupted && a.status == StepStatus::Failed, "{a:?}");
         } else {
-            assert_eq!((a.attempt, a.status), (if a.map_index == Some(7) { 2 } else { 1 }, StepStatus::Succeeded), "{a:?}");
+            assert_eq!(
+                (a.attempt, a.status),
+                (
+                    if a.map_index == Some(7) { 2 } else { 1 },
+                    StepStatus::Succeeded
+                ),
+                "{a:?}"
+            );
         }
     }
     assert_eq!(all.iter().filter(|a| a.step_id == "each").count(), 11);

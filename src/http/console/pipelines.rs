@@ -512,17 +512,19 @@ pub async fn run(
             })
         })
         .collect();
-    bars.extend(attempts
-        .iter()
-        .filter(|a| a.map_index.is_none())
-        .filter_map(|a| {
-            Some(GanttBar {
-                label: format!("{} #{}", a.step_id, a.attempt),
-                start: a.started_at?,
-                end: a.finished_at,
-                status: a.status.to_string(),
-            })
-        }));
+    bars.extend(
+        attempts
+            .iter()
+            .filter(|a| a.map_index.is_none())
+            .filter_map(|a| {
+                Some(GanttBar {
+                    label: format!("{} #{}", a.step_id, a.attempt),
+                    start: a.started_at?,
+                    end: a.finished_at,
+                    status: a.status.to_string(),
+                })
+            }),
+    );
     bars.sort_by_key(|b| b.start);
     let t0 = bars.iter().map(|b| b.start).min().unwrap_or(run.created_at);
     let t1 = if run.status.is_finished() {
