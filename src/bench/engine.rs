@@ -1,6 +1,7 @@
 //! `recflow bench engine`: the engine's own cost per step — scheduling,
-//! claiming and recording — on a chain of 50 no-op steps and a fan-out of
-//! 200 independent ones, on SQLite (and on PostgreSQL with `--postgres
+//! claiming and recording — on a chain of 50 no-op steps, a fan-out of 200
+//! independent ones and a mapped step of 1,000 no-op instances
+//! (`for_each:`), on SQLite (and on PostgreSQL with `--postgres
 //! URL`). The baseline, measured in the same run on the same store, is the
 //! least any recorder must do per step: queue the attempt and record its end.
 
@@ -21,7 +22,10 @@ pub struct EngineBenchArgs {
     /// Independent steps in the fan-out.
     #[arg(long, default_value_t = 200)]
     pub fan_out: usize,
-    /// Steps of the fan-out that run at once.
+    /// Instances of the mapped step (`for_each:`).
+    #[arg(long, default_value_t = 1000)]
+    pub mapped: usize,
+    /// Steps of the fan-out (and instances of the mapped step) that run at once.
     #[arg(long, default_value_t = 16)]
     pub parallel: usize,
     /// Also measure on this PostgreSQL database (a throwaway one: runs are
@@ -30,9 +34,24 @@ pub struct EngineBenchArgs {
     pub postgres: Option<String>,
 }
 
-fn pipeline_text(name: &str, steps: usize, chain: bool, parallel: usize) -> String {
+#[derive(Clone, Copy, PartialEq)]
+enum Shape {
+    Chain,
+    FanOut,
+    /// One step with a `for_each:` list.
+    Mapped,
+}
+
+fn pipeline_text(name: &str, steps: usize, shape: Shape, parallel: usize) -> String {
     let mut text =
         format!("name: {name}\ndataset_group: bench\nmax_parallel_steps: {parallel}\nsteps:\n");
+    if shape == Shape::Mapped {
+        text.push_str(&format!(
+            "  - {{id: each, type: noop, for_each: '{{{{ range({steps}) }}}}'}}\n"
+        ));
+        return text;
+    }
+    let chain = shape == Shape::Chain;
     for i in 0..steps {
         let deps = if chain && i > 0 {
             format!(", depends_on: [s{}]", i - 1)
@@ -54,10 +73,10 @@ pub async fn engine(args: EngineBenchArgs) -> anyhow::Result<()> {
         stores.push(("PostgreSQL", url.clone()));
     }
     outln!(
-        "Engine overhead per no-op step (wall time of a run / steps); baseline: queue + finish one attempt row."
+        "Engine overhead per no-op step or mapped instance (wall time of a run / steps); baseline: queue + finish one attempt row."
     );
     outln!(
-        "{:<11} {:<22} {:>7} {:>11} {:>12} {:>8}",
+        "{:<11} {:<27} {:>7} {:>11} {:>12} {:>8}",
         "store",
         "shape",
         "steps",
@@ -73,22 +92,28 @@ pub async fn engine(args: EngineBenchArgs) -> anyhow::Result<()> {
         };
         let env = Env::open(settings).await?;
         let baseline = baseline_ms(&env, 200).await?;
-        for (shape, steps, chain) in [
-            (format!("chain of {}", args.chain), args.chain, true),
+        for (label_shape, steps, shape) in [
+            (format!("chain of {}", args.chain), args.chain, Shape::Chain),
             (
                 format!("fan-out of {} ({} at once)", args.fan_out, args.parallel),
                 args.fan_out,
-                false,
+                Shape::FanOut,
+            ),
+            (
+                format!("mapped ×{} ({} at once)", args.mapped, args.parallel),
+                args.mapped,
+                Shape::Mapped,
             ),
         ] {
-            let name = format!(
-                "bench-{}-{}",
-                if chain { "chain" } else { "fan" },
-                uuid::Uuid::new_v4().simple()
-            );
+            let shape_name = match shape {
+                Shape::Chain => "chain",
+                Shape::FanOut => "fan",
+                Shape::Mapped => "mapped",
+            };
+            let name = format!("bench-{shape_name}-{}", uuid::Uuid::new_v4().simple());
             let file = home.path().join(format!("{name}.yaml"));
             let pipeline =
-                Pipeline::from_text(&file, pipeline_text(&name, steps, chain, args.parallel))?;
+                Pipeline::from_text(&file, pipeline_text(&name, steps, shape, args.parallel))?;
             register(&env, &pipeline).await?;
             let run = new_run(&pipeline, "bench", &serde_json::Map::new(), None)?;
             let started = Instant::now();
@@ -106,7 +131,7 @@ pub async fn engine(args: EngineBenchArgs) -> anyhow::Result<()> {
                 report.status
             );
             outln!(
-                "{label:<11} {shape:<22} {steps:>7} {ms:>11.2} {baseline:>12.2} {:>8.1}",
+                "{label:<11} {label_shape:<27} {steps:>7} {ms:>11.2} {baseline:>12.2} {:>8.1}",
                 ms / baseline
             );
         }
@@ -118,7 +143,8 @@ pub async fn engine(args: EngineBenchArgs) -> anyhow::Result<()> {
 /// engine writes — with no planning in between.
 async fn baseline_ms(env: &Env, steps: usize) -> anyhow::Result<f64> {
     let file = std::path::PathBuf::from("baseline.yaml");
-    let pipeline = Pipeline::from_text(&file, pipeline_text("bench-baseline", 1, false, 1))?;
+    let pipeline =
+        Pipeline::from_text(&file, pipeline_text("bench-baseline", 1, Shape::FanOut, 1))?;
     let mut run = new_run(&pipeline, "bench", &serde_json::Map::new(), None)?;
     run.pipeline = format!("bench-baseline-{}", uuid::Uuid::new_v4().simple());
     let id = env.store.create_run(&run).await?.expect("a new run");

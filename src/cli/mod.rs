@@ -245,7 +245,7 @@ pub enum RunsCommand {
     /// The captured log of a step's attempt (the latest by default).
     Logs {
         run_id: i64,
-        /// The step id.
+        /// The step id; `ID[N]` for instance N of a mapped step.
         step: String,
         #[arg(long)]
         attempt: Option<i64>,

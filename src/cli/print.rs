@@ -70,10 +70,14 @@ pub fn step_printer(width: usize) -> impl FnMut(&StepReport) + Send {
             Some(e) => format!("{} failed: {e}", r.step_type),
             None => r.summary.clone(),
         };
+        let id = match r.map_index {
+            Some(i) => format!("{}[{i}]", r.id),
+            None => r.id.clone(),
+        };
         outln!(
             "  {} {:<width$}  {:>6.1}s  {text}{}",
             mark(r.status),
-            r.id,
+            id,
             r.duration.as_secs_f64(),
             attempt_suffix(r.attempt)
         );

@@ -13,6 +13,14 @@ use crate::scheduler::trigger::GivenParams;
 use crate::store::RunStatus;
 use crate::{errln, out, outln};
 
+/// `train`, or `train[3]` for an instance of a mapped step.
+fn instance_name(a: &crate::store::AttemptRecord) -> String {
+    match a.map_index {
+        Some(i) => format!("{}[{i}]", a.step_id),
+        None => a.step_id.clone(),
+    }
+}
+
 pub async fn validate(files: &[PathBuf], check_sources: bool) -> i32 {
     let check = if check_sources {
         SourceCheck::AlsoRemote
@@ -44,7 +52,8 @@ pub async fn run_file(
         .spec
         .steps
         .iter()
-        .map(|s| s.id().len())
+        // Instances of mapped steps print as `ID[N]`.
+        .map(|s| s.id().len() + if s.for_each().is_some() { 6 } else { 0 })
         .max()
         .unwrap_or(4);
     outln!(
@@ -102,7 +111,7 @@ pub async fn trigger(env: &Env, args: TriggerArgs) -> anyhow::Result<i32> {
         errln!(
             "  {} {}  {text}{}",
             mark(a.status),
-            a.step_id,
+            instance_name(a),
             attempt_suffix(a.attempt)
         );
     })
@@ -203,12 +212,41 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
                     when(m.missed_at)
                 );
             }
+            // Mapped steps: their instances counted by status; only the
+            // instances that were retried or did not succeed are listed.
+            let mapped = runs::mapped_steps(&attempts);
+            let mut listed = std::collections::HashSet::new();
+            for m in &mapped {
+                let counts: Vec<String> = m
+                    .counts
+                    .iter()
+                    .map(|(status, n)| format!("{n} {status}"))
+                    .collect();
+                let retried = m.instances.iter().filter(|i| i.attempts.len() > 1).count();
+                outln!(
+                    "Mapped step {} ({}): {} instances: {}{}",
+                    m.step_id,
+                    m.step_type,
+                    m.instances.len(),
+                    counts.join(", "),
+                    if retried > 0 {
+                        format!("; {retried} retried")
+                    } else {
+                        String::new()
+                    }
+                );
+                listed.extend(m.eventful().map(|i| (m.step_id.clone(), i.map_index)));
+            }
             table(
                 &[
                     "", "STEP", "TYPE", "ATTEMPT", "STATUS", "START", "END", "SECONDS", "RESULT",
                 ],
                 attempts
                     .iter()
+                    .filter(|a| {
+                        a.map_index
+                            .is_none_or(|i| logs || listed.contains(&(a.step_id.clone(), i)))
+                    })
                     .map(|a| {
                         let result = a
                             .error
@@ -218,7 +256,7 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
                             .unwrap_or_default();
                         vec![
                             mark(a.status).to_string(),
-                            a.step_id.clone(),
+                            instance_name(a),
                             a.step_type.clone(),
                             a.attempt.to_string(),
                             a.status.to_string(),
@@ -232,7 +270,7 @@ pub async fn runs(env: &Env, c: RunsCommand) -> anyhow::Result<i32> {
             );
             if logs {
                 for a in attempts.iter().filter(|a| !a.log.is_empty()) {
-                    outln!("\n{} attempt {}:", a.step_id, a.attempt);
+                    outln!("\n{} attempt {}:", instance_name(a), a.attempt);
                     for line in a.log.lines() {
                         outln!("  {line}");
                     }

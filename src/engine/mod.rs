@@ -38,6 +38,8 @@ use plan::Stopping;
 pub struct StepReport {
     pub run_id: i64,
     pub id: String,
+    /// The instance of a mapped step.
+    pub map_index: Option<i64>,
     pub step_type: String,
     pub attempt: i64,
     pub status: StepStatus,
@@ -213,15 +215,35 @@ impl Engine {
                 .await?;
         }
         for q in &decided.queue {
-            if self
-                .env
-                .store
-                .queue_attempt(run.id, &q.step_id, q.step_type, q.attempt, q.not_before)
-                .await?
-                && q.attempt > 1
-            {
-                tracing::info!(run_id = run.id, step = %q.step_id, attempt = q.attempt, not_before = %q.not_before, "Retry queued.");
+            let queued = match q.map_index {
+                None => {
+                    self.env
+                        .store
+                        .queue_attempt(run.id, &q.step_id, q.step_type, q.attempt, q.not_before)
+                        .await?
+                }
+                Some(i) => {
+                    let item = q.map_item.clone().unwrap_or_default();
+                    self.env
+                        .store
+                        .queue_instances(
+                            run.id,
+                            &q.step_id,
+                            q.step_type,
+                            q.attempt,
+                            q.not_before,
+                            &[(i, item)],
+                        )
+                        .await?
+                        == 1
+                }
+            };
+            if queued && q.attempt > 1 {
+                tracing::info!(run_id = run.id, step = %q.step_id, map_index = q.map_index, attempt = q.attempt, not_before = %q.not_before, "Retry queued.");
             }
+        }
+        for e in &decided.expand {
+            self.expand(&pipeline, run, &attempts, e).await?;
         }
         let Some((status, error)) = decided.finish else {
             return Ok(None);
@@ -323,6 +345,59 @@ impl Engine {
         Ok(())
     }
 
+    /// Expands a mapped step whose dependencies are done: evaluates its
+    /// list once, with the run's variables and its upstream outputs, and
+    /// queues one instance per element in one transaction. An empty list
+    /// records the step as skipped; a list that cannot be read, or is
+    /// longer than [`crate::pipeline::MAX_INSTANCES`], fails the step.
+    async fn expand(
+        &self,
+        pipeline: &Pipeline,
+        run: &RunRecord,
+        attempts: &[AttemptRecord],
+        e: &plan::ExpandStep,
+    ) -> anyhow::Result<()> {
+        let Some(for_each) = pipeline.step(&e.step_id).and_then(|s| s.for_each()) else {
+            anyhow::bail!("internal error: step {} is not mapped", e.step_id);
+        };
+        let ctx = run_variables(pipeline, run).context(&step_outputs(attempts));
+        let skip = |status, reason: String| async move {
+            self.env
+                .store
+                .skip_step(run.id, &e.step_id, e.step_type, status, &reason)
+                .await
+        };
+        match for_each.items(&ctx) {
+            Ok(items) if items.is_empty() => {
+                skip(
+                    StepStatus::Skipped,
+                    "not run: for_each gave an empty list".to_string(),
+                )
+                .await?;
+            }
+            Ok(items) => {
+                let instances: Vec<(i64, serde_json::Value)> = items
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, item)| (i as i64, item))
+                    .collect();
+                let added = self
+                    .env
+                    .store
+                    .queue_instances(run.id, &e.step_id, e.step_type, 1, Utc::now(), &instances)
+                    .await?;
+                if added > 0 {
+                    tracing::info!(run_id = run.id, step = %e.step_id, instances = instances.len(), "Mapped step expanded.");
+                }
+            }
+            Err(why) => {
+                tracing::warn!(run_id = run.id, step = %e.step_id, error = %why, "Mapped step could not expand.");
+                skip(StepStatus::Failed, why).await?;
+            }
+        }
+        Ok(())
+    }
+
     fn sla_seen(&self) -> std::sync::MutexGuard<'_, std::collections::HashSet<(i64, String)>> {
         self.sla_seen.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -398,10 +473,10 @@ impl Engine {
         {
             Ok(true) => match status {
                 StepStatus::Succeeded => {
-                    tracing::info!(run_id = attempt.run_id, step = %attempt.step_id, attempt = attempt.attempt, seconds = duration.as_secs_f64(), "Step succeeded.")
+                    tracing::info!(run_id = attempt.run_id, step = %attempt.step_id, map_index = attempt.map_index, attempt = attempt.attempt, seconds = duration.as_secs_f64(), "Step succeeded.")
                 }
                 _ => {
-                    tracing::warn!(run_id = attempt.run_id, step = %attempt.step_id, attempt = attempt.attempt, error = end.error.as_deref().unwrap_or(""), "Step failed.")
+                    tracing::warn!(run_id = attempt.run_id, step = %attempt.step_id, map_index = attempt.map_index, attempt = attempt.attempt, error = end.error.as_deref().unwrap_or(""), "Step failed.")
                 }
             },
             Ok(false) => {
@@ -413,6 +488,7 @@ impl Engine {
         }
         StepReport {
             run_id: attempt.run_id,
+            map_index: attempt.map_index,
             id: attempt.step_id,
             step_type: attempt.step_type,
             attempt: attempt.attempt,
@@ -462,8 +538,13 @@ impl Engine {
             BTreeMap::new()
         };
         let vars = run_variables(&pipeline, &run);
+        let mut context = vars.context(&outputs);
+        if let Some(i) = attempt.map_index {
+            let item = attempt.map_item.clone().unwrap_or_default();
+            context = crate::pipeline::for_each::instance_context(context, i, &item);
+        }
         let kind = step
-            .settings_for(&vars.context(&outputs))
+            .settings_for(&context)
             .map_err(|p| fail(p.to_string()))?;
         let policy = step.retry_policy(&pipeline.spec.orchestration);
         let timeout = policy.timeout.or(kind.default_timeout());
@@ -571,7 +652,7 @@ impl Engine {
             Utc::now() - chrono::Duration::from_std(self.timing.stale_after).unwrap_or_default();
         let lost = self.env.store.fail_stale_attempts(cutoff).await?;
         for a in &lost {
-            tracing::warn!(run_id = a.run_id, step = %a.step_id, attempt = a.attempt, worker = a.worker.as_deref().unwrap_or(""), "Attempt lost its worker; failed as interrupted.");
+            tracing::warn!(run_id = a.run_id, step = %a.step_id, map_index = a.map_index, attempt = a.attempt, worker = a.worker.as_deref().unwrap_or(""), "Attempt lost its worker; failed as interrupted.");
         }
         let steps: Vec<(i64, &str)> = lost
             .iter()
@@ -624,13 +705,39 @@ const SLA_CHECK_EVERY: Duration = Duration::from_secs(1);
 /// How often a running attempt's new log lines are written to the store.
 const LOG_FLUSH_EVERY: Duration = Duration::from_secs(1);
 
-/// Outputs of the steps of a run that succeeded, by step id.
+/// Outputs of the steps of a run that succeeded, by step id. A mapped
+/// step's are a list in instance order (`null` for an instance that did
+/// not succeed), once any instance succeeded.
 pub fn step_outputs(attempts: &[AttemptRecord]) -> BTreeMap<String, serde_json::Value> {
-    attempts
-        .iter()
-        .filter(|a| a.status == StepStatus::Succeeded)
-        .map(|a| (a.step_id.clone(), a.outputs.clone()))
-        .collect()
+    let mut out = BTreeMap::new();
+    let mut mapped: BTreeMap<&str, BTreeMap<i64, Option<&serde_json::Value>>> = BTreeMap::new();
+    for a in attempts {
+        match a.map_index {
+            None if a.status == StepStatus::Succeeded => {
+                out.insert(a.step_id.clone(), a.outputs.clone());
+            }
+            None => {}
+            Some(i) => {
+                let slot = mapped.entry(&a.step_id).or_default().entry(i).or_default();
+                if a.status == StepStatus::Succeeded {
+                    *slot = Some(&a.outputs);
+                }
+            }
+        }
+    }
+    for (id, instances) in mapped {
+        if instances.values().any(Option::is_some) {
+            let n = instances.keys().next_back().map_or(0, |i| i + 1);
+            let mut list = vec![serde_json::Value::Null; n as usize];
+            for (i, o) in instances {
+                if let Some(o) = o {
+                    list[i as usize] = o.clone();
+                }
+            }
+            out.insert(id.to_string(), serde_json::Value::Array(list));
+        }
+    }
+    out
 }
 
 /// The template variables of a run, dates in the pipeline's time zone.
@@ -886,5 +993,58 @@ async fn post_webhook(
         Err(e) => {
             tracing::error!(run_id, url = %hook.webhook, error = %e, "{what} webhook could not be delivered.")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_mapped_steps_outputs_are_a_list_in_instance_order() {
+        let t = Utc::now();
+        let a =
+            |step: &str, i: Option<i64>, n: i64, status, out: serde_json::Value| AttemptRecord {
+                id: 0,
+                run_id: 1,
+                step_id: step.into(),
+                step_type: "shell".into(),
+                map_index: i,
+                map_item: i.map(|_| serde_json::json!("x")),
+                attempt: n,
+                status,
+                queued_at: t,
+                not_before: t,
+                started_at: None,
+                finished_at: None,
+                worker: None,
+                heartbeat_at: None,
+                interrupted: false,
+                summary: None,
+                outputs: out,
+                error: None,
+                log: String::new(),
+            };
+        use serde_json::json;
+        let attempts = [
+            a(
+                "list",
+                None,
+                1,
+                StepStatus::Succeeded,
+                json!({"json": [1, 2, 3]}),
+            ),
+            a("fan", Some(1), 1, StepStatus::Failed, json!({})),
+            a("fan", Some(0), 1, StepStatus::Succeeded, json!({"v": 0})),
+            a("fan", Some(2), 1, StepStatus::Succeeded, json!({"v": 2})),
+            a("fan", Some(1), 2, StepStatus::Succeeded, json!({"v": 1})),
+            a("gone", Some(0), 1, StepStatus::Failed, json!({})),
+        ];
+        let out = step_outputs(&attempts);
+        assert_eq!(out["fan"], json!([{"v": 0}, {"v": 1}, {"v": 2}]));
+        assert_eq!(out["list"], json!({"json": [1, 2, 3]}));
+        assert!(!out.contains_key("gone"));
+        let partial = step_outputs(&attempts[..4]);
+        assert_eq!(partial["fan"], json!([{"v": 0}, null, {"v": 2}]));
     }
 }

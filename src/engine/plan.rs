@@ -42,6 +42,17 @@ pub struct QueueStep {
     pub step_type: &'static str,
     pub attempt: i64,
     pub not_before: DateTime<Utc>,
+    /// The instance of a mapped step, and its element.
+    pub map_index: Option<i64>,
+    pub map_item: Option<serde_json::Value>,
+}
+
+/// A mapped step whose dependencies are done: its list is to be evaluated
+/// and its instances queued (or the step recorded as not run or failed).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExpandStep {
+    pub step_id: String,
+    pub step_type: &'static str,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -55,6 +66,7 @@ pub struct SkipStep {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Plan {
     pub queue: Vec<QueueStep>,
+    pub expand: Vec<ExpandStep>,
     pub skip: Vec<SkipStep>,
     /// The run is over, with this status and error.
     pub finish: Option<(RunStatus, Option<String>)>,
@@ -86,51 +98,18 @@ pub fn plan(
 
     for step in &spec.steps {
         let id = step.id();
-        let mut mine = by_step.remove(id).unwrap_or_default();
-        mine.sort_by_key(|a| a.attempt);
-        let state = match mine.last() {
-            None => State::Pending,
-            Some(last) => match last.status {
-                StepStatus::Queued | StepStatus::Running => State::Active,
-                StepStatus::Succeeded => State::Succeeded,
-                StepStatus::Skipped => State::Skipped,
-                StepStatus::UpstreamFailed => State::UpstreamFailed,
-                StepStatus::Failed => {
-                    let policy = step.retry_policy(&spec.orchestration);
-                    let interrupted = mine.iter().filter(|a| a.interrupted).count() as u32;
-                    let budget = policy.retries + interrupted.min(MAX_INTERRUPTED_RETRIES);
-                    let used = (last.attempt - 1).max(0) as u32;
-                    if stopping.is_none() && used < budget {
-                        // Interrupted attempts are retried at once; a step's
-                        // own failures back off exponentially.
-                        let failures = mine.iter().filter(|a| !a.interrupted).count() as u32;
-                        let not_before = if last.interrupted {
-                            now
-                        } else {
-                            let delay = policy.delay(failures, unit());
-                            last.finished_at.unwrap_or(now)
-                                + chrono::Duration::from_std(delay).unwrap_or_default()
-                        };
-                        plan.queue.push(QueueStep {
-                            step_id: id.to_string(),
-                            step_type: step.kind.type_name(),
-                            attempt: last.attempt + 1,
-                            not_before,
-                        });
-                        State::Active
-                    } else {
-                        if first_failure.is_none() {
-                            first_failure = Some(format!(
-                                "step {id} failed: {}",
-                                last.error.as_deref().unwrap_or("no error recorded")
-                            ));
-                        }
-                        State::Failed
-                    }
-                }
-            },
+        let mine = by_step.remove(id).unwrap_or_default();
+        let state = if step.for_each().is_none() {
+            attempts_state(step, spec, mine, None, stopping, now, unit, &mut plan)
+        } else {
+            mapped_state(step, spec, mine, stopping, now, unit, &mut plan)
         };
-        states.insert(id, state);
+        if let Some((State::Failed, message)) = &state
+            && first_failure.is_none()
+        {
+            first_failure = Some(message.clone());
+        }
+        states.insert(id, state.map_or(State::Pending, |(s, _)| s));
     }
 
     // Decide pending steps until nothing changes: a step recorded as not
@@ -188,12 +167,21 @@ pub fn plan(
                 TriggerRule::OneFailed => !failed.is_empty(),
             };
             if run_it {
-                plan.queue.push(QueueStep {
-                    step_id: id.to_string(),
-                    step_type: step.kind.type_name(),
-                    attempt: 1,
-                    not_before: now,
-                });
+                if step.for_each().is_some() {
+                    plan.expand.push(ExpandStep {
+                        step_id: id.to_string(),
+                        step_type: step.kind.type_name(),
+                    });
+                } else {
+                    plan.queue.push(QueueStep {
+                        step_id: id.to_string(),
+                        step_type: step.kind.type_name(),
+                        attempt: 1,
+                        not_before: now,
+                        map_index: None,
+                        map_item: None,
+                    });
+                }
                 states.insert(id, State::Active);
             } else if step.common.trigger_rule == TriggerRule::AllSuccess && !failed.is_empty() {
                 plan.skip.push(skip(
@@ -229,6 +217,122 @@ pub fn plan(
     plan
 }
 
+/// The state of a step that is not mapped, or of one instance of a mapped
+/// step, from its attempts: `None` if it has none; with the failure message
+/// when it failed for good. Queues a retry where one is due.
+#[allow(clippy::too_many_arguments)]
+fn attempts_state(
+    step: &crate::pipeline::StepSpec,
+    spec: &PipelineSpec,
+    mut mine: Vec<&AttemptRecord>,
+    map_index: Option<i64>,
+    stopping: Option<&Stopping>,
+    now: DateTime<Utc>,
+    unit: &mut dyn FnMut() -> f64,
+    plan: &mut Plan,
+) -> Option<(State, String)> {
+    let id = step.id();
+    mine.sort_by_key(|a| a.attempt);
+    let last = mine.last()?;
+    let state = match last.status {
+        StepStatus::Queued | StepStatus::Running => State::Active,
+        StepStatus::Succeeded => State::Succeeded,
+        StepStatus::Skipped => State::Skipped,
+        StepStatus::UpstreamFailed => State::UpstreamFailed,
+        StepStatus::Failed => {
+            let policy = step.retry_policy(&spec.orchestration);
+            let interrupted = mine.iter().filter(|a| a.interrupted).count() as u32;
+            let budget = policy.retries + interrupted.min(MAX_INTERRUPTED_RETRIES);
+            let used = (last.attempt - 1).max(0) as u32;
+            // Attempt 0 of a mapped step records a list that could not be
+            // expanded: there is nothing to retry.
+            if stopping.is_none() && used < budget && last.attempt > 0 {
+                // Interrupted attempts are retried at once; a step's
+                // own failures back off exponentially.
+                let failures = mine.iter().filter(|a| !a.interrupted).count() as u32;
+                let not_before = if last.interrupted {
+                    now
+                } else {
+                    let delay = policy.delay(failures, unit());
+                    last.finished_at.unwrap_or(now)
+                        + chrono::Duration::from_std(delay).unwrap_or_default()
+                };
+                plan.queue.push(QueueStep {
+                    step_id: id.to_string(),
+                    step_type: step.kind.type_name(),
+                    attempt: last.attempt + 1,
+                    not_before,
+                    map_index,
+                    map_item: last.map_item.clone(),
+                });
+                State::Active
+            } else {
+                let name = match map_index {
+                    Some(i) => format!("{id}[{i}]"),
+                    None => id.to_string(),
+                };
+                let why = last
+                    .error
+                    .as_deref()
+                    .or(last.summary.as_deref())
+                    .unwrap_or("no error recorded");
+                return Some((State::Failed, format!("step {name} failed: {why}")));
+            }
+        }
+    };
+    Some((state, String::new()))
+}
+
+/// The state of a mapped step: pending until it expands; then active while
+/// any instance is, failed if any instance failed for good, succeeded when
+/// every instance did. A step that did not expand (not run, an empty list,
+/// a list that could not be read) has one record without a map index.
+fn mapped_state(
+    step: &crate::pipeline::StepSpec,
+    spec: &PipelineSpec,
+    mine: Vec<&AttemptRecord>,
+    stopping: Option<&Stopping>,
+    now: DateTime<Utc>,
+    unit: &mut dyn FnMut() -> f64,
+    plan: &mut Plan,
+) -> Option<(State, String)> {
+    let mut instances: BTreeMap<i64, Vec<&AttemptRecord>> = BTreeMap::new();
+    let mut record = Vec::new();
+    for a in mine {
+        match a.map_index {
+            Some(i) => instances.entry(i).or_default().push(a),
+            None => record.push(a),
+        }
+    }
+    if instances.is_empty() {
+        return attempts_state(step, spec, record, None, stopping, now, unit, plan);
+    }
+    let (mut active, mut failure, mut all_succeeded) = (false, None, true);
+    for (i, attempts) in instances {
+        match attempts_state(step, spec, attempts, Some(i), stopping, now, unit, plan) {
+            Some((State::Active, _)) => active = true,
+            Some((State::Succeeded, _)) => {}
+            Some((State::Failed, message)) => {
+                all_succeeded = false;
+                failure.get_or_insert(message);
+            }
+            _ => all_succeeded = false,
+        }
+    }
+    Some(if active {
+        (State::Active, String::new())
+    } else if let Some(message) = failure {
+        (State::Failed, message)
+    } else if all_succeeded {
+        (State::Succeeded, String::new())
+    } else {
+        (
+            State::Failed,
+            format!("step {} failed: an instance did not run", step.id()),
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,6 +351,8 @@ mod tests {
             run_id: 1,
             step_id: step.into(),
             step_type: "noop".into(),
+            map_index: None,
+            map_item: None,
             attempt: n,
             status,
             queued_at: t,
@@ -377,5 +483,101 @@ mod tests {
         );
         assert!(p.queue.is_empty(), "no retry when cancelled");
         assert_eq!(p.finish.unwrap().0, RunStatus::Cancelled);
+    }
+
+    fn instance(step: &str, i: i64, n: i64, status: StepStatus) -> AttemptRecord {
+        let mut a = attempt(step, n, status);
+        a.map_index = Some(i);
+        a.map_item = Some(serde_json::json!(format!("item{i}")));
+        a
+    }
+
+    const MAPPED: &str = "  - {id: list, type: noop}\n  - {id: fan, type: noop, depends_on: [list], for_each: [a, b, c], retries: 1, retry_delay: 1s}\n  - {id: after, type: noop, depends_on: [fan]}\n";
+
+    #[test]
+    fn a_mapped_step_expands_once_its_dependencies_are_done() {
+        let s = spec(MAPPED);
+        let p = plan(&s, &[], None, Utc::now(), &mut || 0.0);
+        assert_eq!(queued(&p), [("list", 1)]);
+        assert!(p.expand.is_empty());
+        let done = [attempt("list", 1, StepStatus::Succeeded)];
+        let p = plan(&s, &done, None, Utc::now(), &mut || 0.0);
+        assert_eq!(
+            p.expand,
+            [ExpandStep {
+                step_id: "fan".into(),
+                step_type: "noop"
+            }]
+        );
+        assert!(p.queue.is_empty() && p.finish.is_none());
+    }
+
+    #[test]
+    fn only_the_failed_instance_is_retried_and_downstream_waits_for_all() {
+        let s = spec(MAPPED);
+        let mut attempts = vec![
+            attempt("list", 1, StepStatus::Succeeded),
+            instance("fan", 0, 1, StepStatus::Succeeded),
+            instance("fan", 1, 1, StepStatus::Failed),
+            instance("fan", 2, 1, StepStatus::Running),
+        ];
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert_eq!(queued(&p), [("fan", 2)]);
+        assert_eq!(p.queue[0].map_index, Some(1));
+        assert_eq!(p.queue[0].map_item, Some(serde_json::json!("item1")));
+        assert!(p.expand.is_empty() && p.skip.is_empty() && p.finish.is_none());
+        // The retry queued and the last instance done: still waiting.
+        attempts[3] = instance("fan", 2, 1, StepStatus::Succeeded);
+        attempts.push(instance("fan", 1, 2, StepStatus::Queued));
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert!(p.queue.is_empty() && p.finish.is_none(), "{p:?}");
+        // Every instance succeeded: the step after it runs.
+        attempts.pop();
+        attempts.push(instance("fan", 1, 2, StepStatus::Succeeded));
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert_eq!(queued(&p), [("after", 1)]);
+        assert_eq!(p.queue[0].map_index, None);
+    }
+
+    #[test]
+    fn an_instance_out_of_retries_fails_the_step_once_the_others_end() {
+        let s = spec(MAPPED);
+        let mut attempts = vec![
+            attempt("list", 1, StepStatus::Succeeded),
+            instance("fan", 0, 1, StepStatus::Running),
+            instance("fan", 1, 1, StepStatus::Failed),
+            instance("fan", 1, 2, StepStatus::Failed),
+            instance("fan", 2, 1, StepStatus::Succeeded),
+        ];
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert!(
+            p.queue.is_empty() && p.skip.is_empty() && p.finish.is_none(),
+            "{p:?}"
+        );
+        attempts[1] = instance("fan", 0, 1, StepStatus::Succeeded);
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert_eq!(skipped(&p), [("after", StepStatus::UpstreamFailed)]);
+        assert_eq!(
+            p.finish,
+            Some((RunStatus::Failed, Some("step fan[1] failed: boom".into())))
+        );
+    }
+
+    #[test]
+    fn a_list_that_could_not_expand_fails_the_step_without_retries() {
+        let s = spec(MAPPED);
+        let mut refused = attempt("fan", 0, StepStatus::Failed);
+        refused.error = None;
+        refused.summary = Some("for_each: the list has 10,001 elements".into());
+        let attempts = [attempt("list", 1, StepStatus::Succeeded), refused];
+        let p = plan(&s, &attempts, None, Utc::now(), &mut || 0.0);
+        assert!(p.queue.is_empty() && p.expand.is_empty());
+        assert_eq!(
+            p.finish,
+            Some((
+                RunStatus::Failed,
+                Some("step fan failed: for_each: the list has 10,001 elements".into())
+            ))
+        );
     }
 }

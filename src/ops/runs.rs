@@ -75,18 +75,24 @@ pub async fn show(env: &Env, run_id: i64) -> OpsResult<RunDetail> {
     })
 }
 
-/// One attempt of a step (the latest when `attempt` is `None`), with its log.
+/// One attempt of a step, or of an instance of a mapped step (`train[3]`),
+/// the latest when `attempt` is `None`, with its log.
 pub async fn attempt(
     env: &Env,
     run_id: i64,
     step: &str,
     attempt: Option<i64>,
 ) -> OpsResult<AttemptRecord> {
+    let (id, map_index) = instance_ref(step);
     env.store
         .list_attempts(run_id)
         .await?
         .into_iter()
-        .filter(|a| a.step_id == step && attempt.is_none_or(|n| a.attempt == n))
+        .filter(|a| {
+            a.step_id == id
+                && map_index.is_none_or(|i| a.map_index == Some(i))
+                && attempt.is_none_or(|n| a.attempt == n)
+        })
         .max_by_key(|a| a.attempt)
         .ok_or_else(|| {
             OpsError::NotFound(format!(
@@ -94,6 +100,91 @@ pub async fn attempt(
                 attempt.map(|n| format!(" {n}")).unwrap_or_default()
             ))
         })
+}
+
+/// A mapped step of a run: its instances, each with its attempts.
+#[derive(Debug, Clone, Serialize)]
+pub struct MappedStep {
+    pub step_id: String,
+    pub step_type: String,
+    /// Instances by latest status: how many succeeded, failed, run, wait.
+    pub counts: BTreeMap<StepStatus, usize>,
+    /// In instance order.
+    pub instances: Vec<Instance>,
+}
+
+/// One instance of a mapped step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Instance {
+    pub map_index: i64,
+    pub item: serde_json::Value,
+    /// The latest attempt's status.
+    pub status: StepStatus,
+    /// Each attempt's number and status, oldest first.
+    pub attempts: Vec<(i64, StepStatus)>,
+}
+
+impl MappedStep {
+    /// Instances that needed more than one attempt or did not succeed.
+    pub fn eventful(&self) -> impl Iterator<Item = &Instance> {
+        self.instances
+            .iter()
+            .filter(|i| i.attempts.len() > 1 || i.status != StepStatus::Succeeded)
+    }
+}
+
+/// The mapped steps among a run's attempts, in the order they expanded.
+pub fn mapped_steps(attempts: &[AttemptRecord]) -> Vec<MappedStep> {
+    let mut steps: Vec<MappedStep> = Vec::new();
+    for a in attempts {
+        let Some(i) = a.map_index else { continue };
+        let step = match steps.iter().position(|m| m.step_id == a.step_id) {
+            Some(p) => &mut steps[p],
+            None => {
+                steps.push(MappedStep {
+                    step_id: a.step_id.clone(),
+                    step_type: a.step_type.clone(),
+                    counts: BTreeMap::new(),
+                    instances: Vec::new(),
+                });
+                steps.last_mut().expect("just pushed")
+            }
+        };
+        // Instances are queued in order, so an instance's index is its
+        // position; a retry finds it there.
+        let found = match step.instances.get(i as usize) {
+            Some(x) if x.map_index == i => Some(i as usize),
+            _ => step.instances.iter().position(|x| x.map_index == i),
+        };
+        match found.map(|p| &mut step.instances[p]) {
+            Some(x) => {
+                x.attempts.push((a.attempt, a.status));
+                x.attempts.sort_by_key(|(n, _)| *n);
+                x.status = x.attempts.last().map_or(a.status, |(_, s)| *s);
+            }
+            None => step.instances.push(Instance {
+                map_index: i,
+                item: a.map_item.clone().unwrap_or_default(),
+                status: a.status,
+                attempts: vec![(a.attempt, a.status)],
+            }),
+        }
+    }
+    for step in &mut steps {
+        step.instances.sort_by_key(|x| x.map_index);
+        for x in &step.instances {
+            *step.counts.entry(x.status).or_default() += 1;
+        }
+    }
+    steps
+}
+
+/// A step, or one instance of a mapped step: `train` or `train[3]`.
+pub fn instance_ref(step: &str) -> (&str, Option<i64>) {
+    step.strip_suffix(']')
+        .and_then(|s| s.split_once('['))
+        .and_then(|(id, i)| Some((id, Some(i.parse().ok()?))))
+        .unwrap_or((step, None))
 }
 
 /// What a live tail of an attempt's log gets next.
@@ -221,18 +312,40 @@ async fn reopen(env: &Env, run: &RunRecord) -> OpsResult<()> {
     }
     let attempts = env.store.list_attempts(run.id).await?;
     env.store.reopen_run(run.id).await?;
-    let mut latest: BTreeMap<&str, &AttemptRecord> = BTreeMap::new();
-    for a in &attempts {
-        let e = latest.entry(a.step_id.as_str()).or_insert(a);
+    // The latest attempt of each step, and of each instance of a mapped
+    // step. (Records of steps that did not run, attempt 0, are dropped by
+    // the reopening and decided again: a mapped step whose list could not
+    // be read expands anew.)
+    let mut latest: BTreeMap<(&str, Option<i64>), &AttemptRecord> = BTreeMap::new();
+    for a in attempts.iter().filter(|a| a.attempt > 0) {
+        let e = latest.entry((a.step_id.as_str(), a.map_index)).or_insert(a);
         if a.attempt >= e.attempt {
             *e = a;
         }
     }
-    for (step, a) in latest {
-        if a.status == StepStatus::Failed {
-            env.store
-                .queue_attempt(run.id, step, &a.step_type, a.attempt + 1, Utc::now())
-                .await?;
+    for ((step, map_index), a) in latest {
+        if a.status != StepStatus::Failed {
+            continue;
+        }
+        match map_index {
+            None => {
+                env.store
+                    .queue_attempt(run.id, step, &a.step_type, a.attempt + 1, Utc::now())
+                    .await?;
+            }
+            Some(i) => {
+                let item = a.map_item.clone().unwrap_or_default();
+                env.store
+                    .queue_instances(
+                        run.id,
+                        step,
+                        &a.step_type,
+                        a.attempt + 1,
+                        Utc::now(),
+                        &[(i, item)],
+                    )
+                    .await?;
+            }
         }
     }
     Ok(())
@@ -307,14 +420,43 @@ pub async fn grid(env: &Env, pipeline: &str, runs: i64) -> OpsResult<Grid> {
     let attempts = env.store.list_attempts_of_runs(&ids).await?;
     let mut by_run: BTreeMap<i64, BTreeMap<String, (i64, StepStatus)>> = BTreeMap::new();
     let mut seen_steps: Vec<String> = Vec::new();
+    // Instances of mapped steps: the latest attempt of each.
+    let mut instances: BTreeMap<(i64, String, i64), (i64, StepStatus)> = BTreeMap::new();
     for a in attempts {
         if !seen_steps.contains(&a.step_id) {
             seen_steps.push(a.step_id.clone());
+        }
+        if let Some(i) = a.map_index {
+            let e = instances
+                .entry((a.run_id, a.step_id, i))
+                .or_insert((a.attempt, a.status));
+            if a.attempt >= e.0 {
+                *e = (a.attempt, a.status);
+            }
+            continue;
         }
         let steps = by_run.entry(a.run_id).or_default();
         let e = steps.entry(a.step_id).or_insert((a.attempt, a.status));
         if a.attempt >= e.0 {
             *e = (a.attempt, a.status);
+        }
+    }
+    // A mapped step's cell: running while an instance runs or waits, else
+    // failed if one failed, else succeeded.
+    let rank = |s: StepStatus| match s {
+        StepStatus::Queued | StepStatus::Running => 3,
+        StepStatus::Failed => 2,
+        StepStatus::Skipped | StepStatus::UpstreamFailed => 1,
+        StepStatus::Succeeded => 0,
+    };
+    for ((run, step, _), (_, status)) in instances {
+        let e = by_run
+            .entry(run)
+            .or_default()
+            .entry(step)
+            .or_insert((1, status));
+        if rank(status) > rank(e.1) {
+            e.1 = status;
         }
     }
     // The registered pipeline's step order, then steps only old runs had.

@@ -5,6 +5,7 @@
 //! `Pipeline` is only ever built from a file that passed both, so the engine
 //! never meets an unchecked spec.
 
+pub mod for_each;
 mod graph;
 pub mod orchestration;
 pub(crate) mod parse;
@@ -21,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::group::Group;
 use crate::spec::SpecProblem;
 use crate::steps::{StepKind, StepType};
+pub use for_each::{ForEach, MAX_INSTANCES};
 pub use orchestration::{Orchestration, RetryPolicy, TriggerRule};
 pub use parse::{MAX_PIPELINE_BYTES, MAX_STEPS, parse_pipeline};
 pub use validate::validate;
@@ -75,10 +77,19 @@ impl StepSpec {
         }
     }
 
-    /// Whether the step looks at earlier steps' outputs: through templates,
-    /// or to find the solution version a `train` step of the run made.
+    /// Whether the step looks at earlier steps' outputs: through templates
+    /// that read `steps`, or to find the solution version a `train` step of
+    /// the run made.
     pub fn reads_upstream_outputs(&self) -> bool {
-        self.template.is_some()
+        let reads_steps = |v: &serde_yaml::Value| {
+            template::variables(v, "")
+                .0
+                .iter()
+                .any(|(_, name)| name == "steps" || name.starts_with("steps."))
+        };
+        self.template
+            .as_ref()
+            .is_some_and(|(_, raw)| reads_steps(&serde_yaml::Value::Mapping(raw.clone())))
             || matches!(
                 self.kind,
                 StepKind::Deploy(_)
@@ -86,6 +97,11 @@ impl StepSpec {
                     | StepKind::BatchSegment(_)
                     | StepKind::Forecast(_)
             )
+    }
+
+    /// The list a mapped step runs once per element of (`for_each:`).
+    pub fn for_each(&self) -> Option<&ForEach> {
+        self.common.for_each.as_ref()
     }
 
     /// Retries and timeout, the pipeline's defaults applied.
@@ -120,6 +136,13 @@ pub struct StepCommon {
     /// it is late (marked, and the pipeline's `on_sla_miss` told, once).
     #[serde(default)]
     pub sla: Option<orchestration::Dur>,
+    /// Runs the step once per element of a list (Airflow's `expand`): a
+    /// list, or one template giving one (`"{{ params.markets }}"`,
+    /// `"{{ steps.ID.outputs.json }}"`). Each instance has its own attempts
+    /// and sees `{{ item }}` and `{{ map_index }}`; later steps see the
+    /// step's outputs as a list, in instance order.
+    #[serde(default)]
+    pub for_each: Option<ForEach>,
 }
 
 impl StepCommon {
@@ -134,6 +157,7 @@ impl StepCommon {
         "max_retry_delay",
         "timeout",
         "sla",
+        "for_each",
     ];
 
     fn policy(&self) -> orchestration::StepDefaults {

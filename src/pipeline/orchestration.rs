@@ -114,6 +114,10 @@ pub enum ParamType {
     Integer,
     Number,
     Boolean,
+    /// A list of any values (YAML `[de, fr]`); on the command line, JSON
+    /// (`'["de","fr"]'`) or comma-separated values (`de,fr`). Mapped steps
+    /// run once per element (`for_each: "{{ params.NAME }}"`).
+    List,
 }
 
 impl ParamType {
@@ -124,6 +128,7 @@ impl ParamType {
             ParamType::Integer => value.is_i64() || value.is_u64(),
             ParamType::Number => value.is_number(),
             ParamType::Boolean => value.is_boolean(),
+            ParamType::List => value.is_array(),
         };
         if ok {
             Ok(value.clone())
@@ -139,6 +144,21 @@ impl ParamType {
             ParamType::Integer => text.parse::<i64>().ok().map(Into::into),
             ParamType::Number => text.parse::<f64>().ok().map(Into::into),
             ParamType::Boolean => text.parse::<bool>().ok().map(Into::into),
+            ParamType::List if text.trim_start().starts_with('[') => {
+                return match serde_json::from_str::<serde_json::Value>(text) {
+                    Ok(v @ serde_json::Value::Array(_)) => Ok(v),
+                    _ => Err(format!(
+                        "expected a JSON list (`[\"de\", \"fr\"]`) or comma-separated values, found {text:?}"
+                    )),
+                };
+            }
+            ParamType::List => Some(serde_json::Value::Array(
+                text.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| s.to_string().into())
+                    .collect(),
+            )),
         };
         value.ok_or_else(|| format!("expected {}, found {text:?}", self.describe()))
     }
@@ -149,6 +169,7 @@ impl ParamType {
             ParamType::Integer => "an integer",
             ParamType::Number => "a number",
             ParamType::Boolean => "true or false",
+            ParamType::List => "a list",
         }
     }
 
@@ -158,6 +179,7 @@ impl ParamType {
             serde_json::Value::Bool(_) => Some(ParamType::Boolean),
             serde_json::Value::Number(n) if n.is_i64() || n.is_u64() => Some(ParamType::Integer),
             serde_json::Value::Number(_) => Some(ParamType::Number),
+            serde_json::Value::Array(_) => Some(ParamType::List),
             _ => None,
         }
     }
@@ -207,7 +229,9 @@ impl<'de> Deserialize<'de> for ParamSpec {
             }
             (Some(t), None) => t,
             (None, Some(v)) => ParamType::of(v).ok_or_else(|| {
-                D::Error::custom("a parameter is a string, an integer, a number or a boolean")
+                D::Error::custom(
+                    "a parameter is a string, an integer, a number, a boolean or a list",
+                )
             })?,
             (None, None) => {
                 return Err(D::Error::custom(
@@ -656,5 +680,29 @@ mod tests {
                 .unwrap(),
         );
         assert!(err.unwrap_err().starts_with("unknown parameter \"nope\""));
+    }
+
+    #[test]
+    fn list_params_come_from_yaml_json_or_commas() {
+        let o: Orchestration =
+            serde_yaml::from_str("params:\n  markets: [de, fr]\n  ids: {type: list}\n").unwrap();
+        assert_eq!(o.params["markets"].ty, ParamType::List);
+        let given = serde_json::json!({"ids": "[1, 2]"});
+        let p = o.resolve_params(given.as_object().unwrap()).unwrap();
+        assert_eq!(
+            serde_json::Value::Object(p),
+            serde_json::json!({"markets": ["de", "fr"], "ids": [1, 2]})
+        );
+        let given = serde_json::json!({"ids": "a, b,", "markets": ["it"]});
+        let p = o.resolve_params(given.as_object().unwrap()).unwrap();
+        assert_eq!(p["ids"], serde_json::json!(["a", "b"]));
+        assert_eq!(p["markets"], serde_json::json!(["it"]));
+        let err = o.resolve_params(serde_json::json!({"ids": "[1"}).as_object().unwrap());
+        assert!(
+            err.unwrap_err()
+                .starts_with("parameter ids: expected a JSON list")
+        );
+        let err = o.resolve_params(serde_json::json!({"ids": 3}).as_object().unwrap());
+        assert_eq!(err.unwrap_err(), "parameter ids: expected a list, found 3");
     }
 }

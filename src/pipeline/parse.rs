@@ -250,6 +250,7 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
                 ParamType::Integer => 1.into(),
                 ParamType::Number => 1.5.into(),
                 ParamType::Boolean => true.into(),
+                ParamType::List => serde_json::json!(["sample"]),
             });
             (name.clone(), sample)
         })
@@ -267,7 +268,11 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
     for (i, (at, kind, common, rest)) in parts.iter().enumerate() {
         let raw_settings = Value::Mapping(rest.clone());
         let templated = template::is_templated(&raw_settings);
-        let settings = if templated {
+        let mapped_by_template = common
+            .for_each
+            .as_ref()
+            .is_some_and(|f| f.expression().is_some());
+        let settings = if templated || mapped_by_template {
             // Typed checks run on the settings rendered with sample values.
             let upstream = upstream.get_or_insert_with(|| graph.walk().upstream);
             let (ctx, found) = sample_context(&params, &parts, &graph, upstream, i);
@@ -275,12 +280,16 @@ fn parse_text(text: &str) -> Result<(PipelineSpec, GroupSpec), Vec<SpecProblem>>
                 problems.extend(found);
                 continue;
             }
-            match template::render(&raw_settings, &ctx, at) {
-                Ok(Value::Mapping(m)) => m,
-                Ok(_) => unreachable!("rendering keeps the shape"),
-                Err(p) => {
-                    problems.push(p);
-                    continue;
+            if !templated {
+                rest.clone()
+            } else {
+                match template::render(&raw_settings, &ctx, at) {
+                    Ok(Value::Mapping(m)) => m,
+                    Ok(_) => unreachable!("rendering keeps the shape"),
+                    Err(p) => {
+                        problems.push(p);
+                        continue;
+                    }
                 }
             }
         } else {
@@ -403,13 +412,30 @@ fn sample_context(
     upstream: &[FixedBitSet],
     i: usize,
 ) -> (serde_json::Value, Vec<SpecProblem>) {
-    let (at, _, _, rest) = &steps[i];
-    let (used, mut problems) = template::variables(&Value::Mapping(rest.clone()), at);
+    let (at, _, common, rest) = &steps[i];
+    let (mut used, mut problems) = template::variables(&Value::Mapping(rest.clone()), at);
+    // A mapped step's list may come from parameters and upstream steps too;
+    // its instances see `item` and `map_index`.
+    let expression = common.for_each.as_ref().and_then(|f| f.expression());
+    if let Some(e) = expression {
+        let (more, found) =
+            template::variables(&Value::String(e.to_string()), &format!("{at}.for_each"));
+        used.extend(more);
+        problems.extend(found);
+    }
+
     let all_params = &params["params"];
     let mut used_params = serde_json::Map::new();
     let mut outputs = BTreeMap::new();
     let mut add = |j: usize| {
-        outputs.insert(graph.id(j).to_string(), steps[j].1.sample_outputs());
+        let sample = steps[j].1.sample_outputs();
+        // A mapped step's outputs are a list, one per instance.
+        let sample = if steps[j].2.for_each.is_some() {
+            serde_json::Value::Array(vec![sample])
+        } else {
+            sample
+        };
+        outputs.insert(graph.id(j).to_string(), sample);
     };
     // Names checked against the context once it is built.
     let mut to_check = Vec::new();
@@ -449,6 +475,19 @@ fn sample_context(
         },
     }
     .context(&outputs);
+    // An instance's sample element: the list's first, where validation can
+    // tell it (written out, or a parameter's default), else a string.
+    let ctx = match &common.for_each {
+        None => ctx,
+        Some(f) => {
+            let first = f
+                .items(&ctx)
+                .ok()
+                .and_then(|items| items.into_iter().next())
+                .unwrap_or_else(|| "sample".into());
+            super::for_each::instance_context(ctx, 0, &first)
+        }
+    };
     // The upstream steps read are in the context now: the rest of their
     // names (`outputs.KEY`), and every other variable, are checked against it.
     // Parameters are checked against all of them, so a problem lists them.
@@ -725,5 +764,41 @@ mod tests {
             .map(|k| k.as_str().unwrap().to_string())
             .collect();
         assert_eq!(keys, StepCommon::KEYS);
+    }
+
+    #[test]
+    fn mapped_steps_check_their_list_and_see_item_and_map_index() {
+        let head = "name: a\ndataset_group: g\nparams:\n  markets: [de, fr]\n  n: 3\nsteps:\n";
+        let (spec, _) = parse_pipeline(&format!(
+            "{head}  - {{id: list, type: shell, command: x, output_json: true}}\n  - id: each\n    type: shell\n    depends_on: [list]\n    for_each: '{{{{ steps.list.outputs.json }}}}'\n    command: 'run {{{{ item }}}} {{{{ map_index }}}}'\n  - id: market\n    type: shell\n    for_each: '{{{{ params.markets }}}}'\n    command: 'train {{{{ item }}}}'\n  - {{id: after, type: shell, depends_on: [each], command: 'echo {{{{ steps.each.outputs[0].exit_code }}}}'}}\n  - {{id: ranged, type: shell, for_each: '{{{{ range(3) }}}}', command: 'echo {{{{ item }}}}'}}\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            spec.steps[2].for_each(),
+            Some(&super::super::ForEach::Expression(
+                "{{ params.markets }}".into()
+            ))
+        );
+        // Validation rendered the first element of the parameter's default.
+        let crate::steps::StepKind::Shell(shell) = &spec.steps[2].kind else {
+            panic!()
+        };
+        assert!(matches!(&shell.command, crate::steps::CommandLine::Shell(c) if c == "train de"));
+
+        let p = problems(&format!(
+            "{head}  - {{id: a, type: shell, command: 'echo {{{{ item }}}}'}}\n  - {{id: b, type: shell, command: x, for_each: '{{{{ steps.a.outputs.json }}}}'}}\n  - {{id: c, type: shell, command: x, for_each: '{{{{ params.nope }}}}'}}\n  - {{id: d, type: shell, command: x, for_each: 'de'}}\n"
+        ));
+        assert_eq!(p.len(), 4, "{p:?}");
+        for expected in [
+            "steps[0] (a).command: unknown template variable `item`: variables:",
+            "steps[1] (b).for_each: unknown template variable `steps.a.outputs.json`: `steps` has no upstream steps",
+            "steps[2] (c).for_each: unknown template variable `params.nope`: keys of `params`: markets, n",
+            "steps[3] (d).for_each: \"de\" is not one template expression",
+        ] {
+            assert!(
+                p.iter().any(|p| p.starts_with(expected)),
+                "{expected}: {p:?}"
+            );
+        }
     }
 }

@@ -91,6 +91,35 @@ fn render_with(
     })
 }
 
+/// The value of a setting that is one whole expression (`"{{ params.markets }}"`),
+/// as JSON rather than as text: how `for_each:` reads its list. `None` when
+/// `s` is not one whole expression.
+pub fn evaluate(s: &str, ctx: &Json) -> Option<Result<Json, String>> {
+    if !is_one_expression(s) {
+        return None;
+    }
+    let t = s.trim();
+    let env = environment();
+    Some(
+        env.compile_expression(&t[2..t.len() - 2])
+            .and_then(|e| e.eval(ctx))
+            .map_err(|e| describe(&e))
+            .and_then(|v| {
+                // Strict mode fails a template printing an undefined value;
+                // an expression's value is checked here.
+                if v.is_undefined() {
+                    Err(format!(
+                        "undefined value: `{}` does not exist",
+                        t[2..t.len() - 2].trim()
+                    ))
+                } else {
+                    Ok(v)
+                }
+            })
+            .and_then(|v| serde_json::to_value(&v).map_err(|e| e.to_string())),
+    )
+}
+
 fn describe(e: &minijinja::Error) -> String {
     match e.detail() {
         Some(d) => format!("{}: {d}", e.kind()),
@@ -98,7 +127,7 @@ fn describe(e: &minijinja::Error) -> String {
     }
 }
 
-fn is_one_expression(s: &str) -> bool {
+pub(crate) fn is_one_expression(s: &str) -> bool {
     let t = s.trim();
     t.len() >= 4
         && t.starts_with("{{")
@@ -112,11 +141,17 @@ fn is_one_expression(s: &str) -> bool {
 /// string below `at`; a template that does not parse is a problem.
 pub fn variables(v: &Value, at: &str) -> (Vec<(String, String)>, Vec<SpecProblem>) {
     let env = environment();
+    // Functions such as `range` are globals, not run variables.
+    let globals: Vec<&str> = env.globals().map(|(name, _)| name).collect();
     let mut used = Vec::new();
     let mut problems = Vec::new();
     walk_strings(v, at, &mut |s, path| match env.template_from_str(s) {
         Ok(template) => {
-            let mut names: Vec<String> = template.undeclared_variables(true).into_iter().collect();
+            let mut names: Vec<String> = template
+                .undeclared_variables(true)
+                .into_iter()
+                .filter(|n| !globals.contains(&n.split('.').next().unwrap_or(n)))
+                .collect();
             names.sort();
             used.extend(names.into_iter().map(|name| (path.to_string(), name)));
         }

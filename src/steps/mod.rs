@@ -139,7 +139,8 @@ impl StepType {
             Self::Forecast => {
                 json!({"output": "s3://sample/", "rows": 1, "items": 1, "predictor_version": 1})
             }
-            Self::Shell => json!({"exit_code": 0, "last_line": "sample"}),
+            // `json` only with `output_json: true`.
+            Self::Shell => json!({"exit_code": 0, "last_line": "sample", "json": ["sample"]}),
             Self::WaitFor => json!({"path": "s3://sample/"}),
             Self::Noop => json!({}),
         }

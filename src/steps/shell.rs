@@ -35,7 +35,16 @@ pub struct ShellSpec {
     /// Folder to run in, relative to the pipeline file's folder (default: that folder).
     #[serde(default)]
     pub working_dir: Option<String>,
+    /// The command's last line of standard output is JSON (at most 1 MiB),
+    /// kept as `outputs.json` for later steps: a list there can drive a
+    /// mapped step (`for_each: "{{ steps.ID.outputs.json }}"`). A last line
+    /// that is not JSON fails the attempt.
+    #[serde(default)]
+    pub output_json: bool,
 }
+
+/// The longest JSON last line a `shell` step with `output_json` keeps.
+pub const MAX_JSON_OUTPUT: usize = 1 << 20;
 
 pub fn validate(spec: &ShellSpec, at: &str, _group: &Group) -> Vec<SpecProblem> {
     let empty = match &spec.command {
@@ -144,6 +153,19 @@ pub async fn run(spec: &ShellSpec, ctx: &StepContext<'_>) -> anyhow::Result<Step
     }
     let mut outputs = serde_json::Map::new();
     outputs.insert("exit_code".into(), code.into());
+    if spec.output_json {
+        anyhow::ensure!(
+            last_line.len() <= MAX_JSON_OUTPUT,
+            "output_json: the last line of output has {} bytes; at most {} are kept (write bigger data to storage and output its location)",
+            crate::steps::thousands(last_line.len() as u64),
+            crate::steps::thousands(MAX_JSON_OUTPUT as u64)
+        );
+        let json: serde_json::Value = serde_json::from_str(&last_line).map_err(|e| {
+            let start: String = last_line.chars().take(80).collect();
+            anyhow::anyhow!("output_json: the last line of output is not JSON ({e}): {start:?}")
+        })?;
+        outputs.insert("json".into(), json);
+    }
     let tail: String = last_line.chars().take(1000).collect();
     outputs.insert("last_line".into(), tail.into());
     Ok(StepOutcome {

@@ -107,7 +107,7 @@ pub fn redact(url: &str) -> String {
 macro_rules! string_enum {
     ($(#[$m:meta])* $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
         #[serde(rename_all = "snake_case")]
         pub enum $name { $($(#[$vm])* $variant),+ }
 
@@ -362,6 +362,12 @@ pub struct AttemptRecord {
     pub run_id: i64,
     pub step_id: String,
     pub step_type: String,
+    /// Which instance of a mapped step (`for_each:`) this is, from 0; `None`
+    /// for a step that is not mapped (and for the record of a mapped step
+    /// that did not expand).
+    pub map_index: Option<i64>,
+    /// The list element this instance runs for (`{{ item }}`).
+    pub map_item: Option<serde_json::Value>,
     /// 1 for the first attempt; 0 for a step recorded as not run.
     pub attempt: i64,
     pub status: StepStatus,
@@ -511,6 +517,19 @@ pub trait RunStore: Send + Sync {
         attempt: i64,
         not_before: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Queues attempt number `attempt` of instances of a mapped step, each
+    /// a (map index, list element), in one transaction: a step expands
+    /// whole or not at all. Instances that exist already are left alone;
+    /// returns how many were new.
+    async fn queue_instances(
+        &self,
+        run_id: i64,
+        step_id: &str,
+        step_type: &str,
+        attempt: i64,
+        not_before: DateTime<Utc>,
+        instances: &[(i64, serde_json::Value)],
+    ) -> StoreResult<u64>;
     /// Claims the oldest ready attempt (of `run_id` only, if given) for
     /// `worker`, within its run's `max_parallel_steps`; the claim is one
     /// transaction, so two workers never get the same attempt.

@@ -117,6 +117,8 @@ pub(super) fn attempt_row(row: &impl Columns) -> StoreResult<AttemptRecord> {
         run_id: row.int("run_id")?,
         step_id: row.text("step_id")?,
         step_type: row.text("step_type")?,
+        map_index: Some(row.int("map_index")?).filter(|i| *i >= 0),
+        map_item: row.json("map_item")?,
         attempt: row.int("attempt")?,
         status: row.text("status")?.parse()?,
         queued_at: row.time("queued_at")?,

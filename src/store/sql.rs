@@ -79,6 +79,10 @@ pub(super) const READY_ATTEMPT: &str = "a.status = 'queued' AND a.not_before <= 
     AND (SELECT count(*) FROM step_attempts b
          WHERE b.run_id = a.run_id AND b.status = 'running') < r.max_parallel_steps";
 
+/// Instances of a mapped step written by one INSERT (two bound values
+/// each, well below SQLite's 32,766 and PostgreSQL's 65,535 parameters).
+const INSTANCES_PER_INSERT: usize = 500;
+
 fn not_found_run(run_id: i64) -> StoreError {
     StoreError::NotFound {
         what: format!("run {run_id}"),
@@ -551,6 +555,50 @@ where
         .execute(&self.pool)
         .await?;
         Ok(DB::rows_affected(&result) == 1)
+    }
+
+    async fn queue_instances(
+        &self,
+        run_id: i64,
+        step_id: &str,
+        step_type: &str,
+        attempt: i64,
+        not_before: DateTime<Utc>,
+        instances: &[(i64, serde_json::Value)],
+    ) -> StoreResult<u64> {
+        let now = ts(Utc::now());
+        let not_before = ts(not_before);
+        let mut tx = self.write_tx().await?;
+        let mut added = 0;
+        // Rows in batches: one statement per instance would make a
+        // 10,000-wide expansion slow on PostgreSQL.
+        for chunk in instances.chunks(INSTANCES_PER_INSERT) {
+            let values: Vec<String> = (0..chunk.len())
+                .map(|i| {
+                    let n = 7 + 2 * i;
+                    format!("($1, $2, $3, $4, 'queued', $5, $6, ${n}, ${})", n + 1)
+                })
+                .collect();
+            let sql = format!(
+                "INSERT INTO step_attempts (run_id, step_id, step_type, attempt, status, queued_at,
+                   not_before, map_index, map_item)
+                 VALUES {} ON CONFLICT DO NOTHING",
+                values.join(", ")
+            );
+            let mut query = sqlx::query(&sql)
+                .bind(run_id)
+                .bind(step_id)
+                .bind(step_type)
+                .bind(attempt)
+                .bind(&now)
+                .bind(&not_before);
+            for (index, item) in chunk {
+                query = query.bind(*index).bind(item.to_string());
+            }
+            added += DB::rows_affected(&query.execute(&mut *tx).await?);
+        }
+        tx.commit().await?;
+        Ok(added)
     }
 
     async fn claim_attempt(

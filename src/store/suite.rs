@@ -41,6 +41,7 @@ conformance_suite!(
     pipelines_register_with_their_filters,
     a_filter_name_belongs_to_one_pipeline_of_its_group,
     runs_and_attempts_round_trip,
+    mapped_instances_are_queued_whole_and_once,
     a_scheduled_time_fires_once,
     runs_are_listed_newest_first_by_query,
     attempts_of_several_runs_come_in_one_call,
@@ -412,6 +413,66 @@ async fn runs_and_attempts_round_trip(s: &dyn StateStore) {
             "{missing:?}"
         );
     }
+}
+
+async fn mapped_instances_are_queued_whole_and_once(s: &dyn StateStore) {
+    let t = Utc::now();
+    let run = s
+        .create_run(&new_run("mapped", "cli", t, 2))
+        .await
+        .unwrap()
+        .unwrap();
+    s.start_run(run, None).await.unwrap();
+    // More instances than one INSERT writes.
+    let items: Vec<(i64, serde_json::Value)> = (0..1_200)
+        .map(|i| (i, serde_json::json!({"market": format!("m{i}")})))
+        .collect();
+    assert_eq!(
+        s.queue_instances(run, "fan", "shell", 1, t, &items)
+            .await
+            .unwrap(),
+        1_200
+    );
+    assert_eq!(
+        s.queue_instances(run, "fan", "shell", 1, t, &items)
+            .await
+            .unwrap(),
+        0,
+        "expanded twice"
+    );
+    // An unmapped step of the same id space does not collide.
+    assert!(s.queue_attempt(run, "fan", "shell", 1, t).await.unwrap());
+    let all = s.list_attempts(run).await.unwrap();
+    assert_eq!(all.len(), 1_201);
+    assert_eq!(all[7].map_index, Some(7));
+    assert_eq!(all[7].map_item, Some(serde_json::json!({"market": "m7"})));
+    assert_eq!(all[1_200].map_index, None);
+    assert_eq!(all[1_200].map_item, None);
+    // Claimed within max_parallel_steps (2), like any attempt.
+    let a = s.claim_attempt("w", Some(run)).await.unwrap().unwrap();
+    let b = s.claim_attempt("w", Some(run)).await.unwrap().unwrap();
+    assert!(s.claim_attempt("w", Some(run)).await.unwrap().is_none());
+    assert_eq!((a.map_index, b.map_index), (Some(0), Some(1)));
+    s.finish_attempt(a.id, StepStatus::Failed, &AttemptEnd::default(), false)
+        .await
+        .unwrap();
+    // A retry of one instance (due before the others, so claimed next).
+    assert_eq!(
+        s.queue_instances(
+            run,
+            "fan",
+            "shell",
+            2,
+            t - chrono::Duration::seconds(1),
+            &[(0, serde_json::json!({"market": "m0"}))]
+        )
+        .await
+        .unwrap(),
+        1
+    );
+    let retry = s.claim_attempt("w", Some(run)).await.unwrap().unwrap();
+    assert_eq!((retry.map_index, retry.attempt), (Some(0), 2));
+    assert_eq!(retry.map_item, Some(serde_json::json!({"market": "m0"})));
 }
 
 async fn a_scheduled_time_fires_once(s: &dyn StateStore) {

@@ -17,6 +17,7 @@ mod console;
 mod examples;
 mod forecast;
 mod import;
+mod mapped;
 mod orchestrate;
 mod quickstart;
 mod recipes;

@@ -17,14 +17,14 @@ use serde_json::{Value, json};
 
 use crate::common::{Home, eventually, eventually_within, example, fails, ok, run, runtime};
 
-fn store(home: &Home) -> Box<dyn StateStore> {
+pub(crate) fn store(home: &Home) -> Box<dyn StateStore> {
     let url = format!("sqlite://{}", home.home().join("state.db").display());
     runtime()
         .block_on(recflow::store::open(&url))
         .expect("state store")
 }
 
-fn attempts(home: &Home, run: i64) -> Vec<AttemptRecord> {
+pub(crate) fn attempts(home: &Home, run: i64) -> Vec<AttemptRecord> {
     runtime().block_on(store(home).list_attempts(run)).unwrap()
 }
 
@@ -282,12 +282,12 @@ fn validate_names_orchestration_mistakes() {
 }
 
 /// A running `recflow schedule`, killed when dropped.
-struct Daemon {
-    child: Child,
+pub(crate) struct Daemon {
+    pub(crate) child: Child,
 }
 
 impl Daemon {
-    fn start(home: &Home, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
+    pub(crate) fn start(home: &Home, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Daemon {
         let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("recflow"));
         cmd.arg("--home")
             .arg(home.home())
@@ -313,7 +313,7 @@ impl Daemon {
         }
     }
 
-    fn signal(&self, sig: &str) {
+    pub(crate) fn signal(&self, sig: &str) {
         let status = std::process::Command::new("kill")
             .args([sig, &self.child.id().to_string()])
             .status()
@@ -353,7 +353,7 @@ fn http(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u
     })
 }
 
-fn run_status(home: &Home, run: i64) -> RunStatus {
+pub(crate) fn run_status(home: &Home, run: i64) -> RunStatus {
     runtime().block_on(store(home).get_run(run)).unwrap().status
 }
 

@@ -21,7 +21,7 @@ use crate::ops::pipelines::{self, PipelineSummary};
 use crate::ops::runs::{self, Grid, RunFilter};
 use crate::pipeline::orchestration::ParamType;
 use crate::scheduler::trigger::GivenParams;
-use crate::store::{AttemptRecord, RunRecord, RunStatus};
+use crate::store::{AttemptRecord, RunRecord, RunStatus, StepStatus};
 
 /// Runs a grid shows.
 const GRID_RUNS: i64 = 25;
@@ -225,7 +225,7 @@ pub async fn trigger_form(viewer: Viewer, State(s): Shared, Path(name): Path<Str
                         },
                         ParamType::Integer => input type="number" step="1" id=(field) name=(field) placeholder=(default);,
                         ParamType::Number => input type="number" step="any" id=(field) name=(field) placeholder=(default);,
-                        ParamType::String => input type="text" id=(field) name=(field) placeholder=(default);,
+                        ParamType::String | ParamType::List => input type="text" id=(field) name=(field) placeholder=(default);,
                     }
                     @if let Some(help) = &spec.description { div.field-help { (help) } }
                 }
@@ -243,6 +243,7 @@ fn type_name(t: ParamType) -> &'static str {
         ParamType::Integer => "integer",
         ParamType::Number => "number",
         ParamType::Boolean => "boolean",
+        ParamType::List => "list: JSON or comma-separated",
     }
 }
 
@@ -458,6 +459,20 @@ pub async fn run(
         .and_then(|(text, _)| crate::pipeline::parse_pipeline(&text).ok())
         .map(|(spec, _)| spec);
     let latest = latest_attempts(&attempts);
+    let mapped = runs::mapped_steps(&attempts);
+    // A mapped step's node: running while any instance runs or waits,
+    // failed if any failed, else succeeded.
+    let mapped_status = |id: &str| {
+        let m = mapped.iter().find(|m| m.step_id == id)?;
+        let any = |f: fn(StepStatus) -> bool| m.counts.keys().any(|s| f(*s));
+        Some(if any(|s| !s.is_finished()) {
+            "running"
+        } else if any(|s| s == StepStatus::Failed) {
+            "failed"
+        } else {
+            "succeeded"
+        })
+    };
     let (nodes, edges): (Vec<DagNode>, Vec<(String, String)>) = match &spec {
         Some(spec) => (
             spec.steps
@@ -465,7 +480,9 @@ pub async fn run(
                 .map(|st| DagNode {
                     id: st.id().to_string(),
                     label: st.kind.type_name().to_string(),
-                    status: latest.get(st.id()).map(|a| a.status.to_string()),
+                    status: mapped_status(st.id())
+                        .map(str::to_string)
+                        .or_else(|| latest.get(st.id()).map(|a| a.status.to_string())),
                     href: Some(format!("/ui/runs/{id}/steps/{}", percent_encode(st.id()))),
                 })
                 .collect(),
@@ -482,17 +499,38 @@ pub async fn run(
         None => (Vec::new(), Vec::new()),
     };
     let now = chrono::Utc::now();
-    let bars: Vec<GanttBar> = attempts
+    // A mapped step is one bar, from its first instance's start to its
+    // last one's end.
+    let mut bars: Vec<GanttBar> = mapped
         .iter()
-        .filter_map(|a| {
+        .filter_map(|m| {
+            let mine = || attempts.iter().filter(|a| a.step_id == m.step_id);
             Some(GanttBar {
-                label: format!("{} #{}", a.step_id, a.attempt),
-                start: a.started_at?,
-                end: a.finished_at,
-                status: a.status.to_string(),
+                label: format!("{} ×{}", m.step_id, m.instances.len()),
+                start: mine().filter_map(|a| a.started_at).min()?,
+                end: if mine().all(|a| a.status.is_finished()) {
+                    mine().filter_map(|a| a.finished_at).max()
+                } else {
+                    None
+                },
+                status: mapped_status(&m.step_id).unwrap_or("running").to_string(),
             })
         })
         .collect();
+    bars.extend(
+        attempts
+            .iter()
+            .filter(|a| a.map_index.is_none())
+            .filter_map(|a| {
+                Some(GanttBar {
+                    label: format!("{} #{}", a.step_id, a.attempt),
+                    start: a.started_at?,
+                    end: a.finished_at,
+                    status: a.status.to_string(),
+                })
+            }),
+    );
+    bars.sort_by_key(|b| b.start);
     let t0 = bars.iter().map(|b| b.start).min().unwrap_or(run.created_at);
     let t1 = if run.status.is_finished() {
         bars.iter()
@@ -537,10 +575,36 @@ pub async fn run(
             div.scroll.graph { (svg(charts::dag(&nodes, &edges))) }
             h2 { "Timeline" }
             div.scroll { (svg(charts::gantt(&bars, t0, t1.max(t0)))) }
+            @for m in &mapped {
+                h2 { "Mapped step " (m.step_id) " · " (m.instances.len()) " instances" }
+                p.mapped-counts data-step=(m.step_id) {
+                    @for (status, n) in &m.counts { (badge(status.as_str())) " " (n) " " }
+                }
+                details open[m.eventful().next().is_some() && m.instances.len() <= 100] {
+                    summary { "Instances and their attempts" }
+                    table.instances {
+                        tr { th.num { "map_index" } th { "item" } th { "status" } th { "attempts" } }
+                        @for i in &m.instances {
+                            @let name = format!("{}[{}]", m.step_id, i.map_index);
+                            tr data-instance=(name) {
+                                td.num { (i.map_index) }
+                                td { code { (json_text(&i.item)) } }
+                                td { (badge(i.status.as_str())) }
+                                td {
+                                    @for (n, status) in &i.attempts {
+                                        a href=(format!("/ui/runs/{id}/steps/{}?attempt={n}", percent_encode(&name))) title=(status.as_str()) { "#" (n) " " (status.as_str()) }
+                                        " "
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
             h2 { "Attempts" }
             table.attempts {
                 tr { th { "step" } th { "type" } th.num { "attempt" } th { "status" } th { "started (UTC)" } th.num { "seconds" } th { "result" } th {} }
-                @for a in &attempts {
+                @for a in attempts.iter().filter(|a| a.map_index.is_none()) {
                     tr data-step=(a.step_id) {
                         td { (a.step_id) }
                         td { (a.step_type) }
@@ -600,7 +664,7 @@ pub async fn step_log(
     let tries: Vec<i64> = all
         .attempts
         .iter()
-        .filter(|x| x.step_id == step)
+        .filter(|x| x.step_id == a.step_id && x.map_index == a.map_index)
         .map(|x| x.attempt)
         .collect();
     let running = !a.status.is_finished();
