@@ -321,7 +321,10 @@ async fn get_run(State(s): Shared, Path(id): Path<i64>, req: Request) -> ApiResu
             })
         })
         .collect();
-    Ok(Json(serde_json::json!({ "run": d.run, "steps": steps, "sla_misses": d.sla_misses })).into_response())
+    Ok(
+        Json(serde_json::json!({ "run": d.run, "steps": steps, "sla_misses": d.sla_misses }))
+            .into_response(),
+    )
 }
 
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", tag = "runs",

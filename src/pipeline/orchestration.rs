@@ -312,8 +312,13 @@ pub struct OnSpec {
 /// An `on:` trigger, checked.
 #[derive(Debug, Clone, PartialEq)]
 pub enum DataTrigger {
-    DatasetVersion { owner: String },
-    Pipeline { name: String, status: ChainStatus },
+    DatasetVersion {
+        owner: String,
+    },
+    Pipeline {
+        name: String,
+        status: ChainStatus,
+    },
     Object {
         prefix: String,
         pattern: Option<String>,
@@ -410,9 +415,7 @@ impl OnSpec {
             DataTrigger::Object {
                 prefix,
                 pattern: self.pattern.clone(),
-                poll_interval: self
-                    .poll_interval
-                    .map_or(Duration::from_secs(30), |d| d.0),
+                poll_interval: self.poll_interval.map_or(Duration::from_secs(30), |d| d.0),
             }
         };
         if problems.is_empty() {
@@ -644,10 +647,12 @@ mod tests {
             on.check().unwrap_err()[0].1,
             "give exactly one of `dataset_version`, `pipeline` or `object` (found pipeline, object)"
         );
-        let on: OnSpec =
-            serde_yaml::from_str("{dataset_version: movies, pattern: '*'}").unwrap();
+        let on: OnSpec = serde_yaml::from_str("{dataset_version: movies, pattern: '*'}").unwrap();
         let p = on.check().unwrap_err();
-        assert_eq!(p[0], ("pattern", "applies to an `object` trigger only".into()));
+        assert_eq!(
+            p[0],
+            ("pattern", "applies to an `object` trigger only".into())
+        );
         assert!(p[1].1.contains("write GROUP/DATASET"), "{p:?}");
     }
 

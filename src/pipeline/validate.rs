@@ -105,7 +105,10 @@ fn check_orchestration(spec: &PipelineSpec, problems: &mut Vec<SpecProblem>) {
             ));
         }
     }
-    for (key, hook) in [("on_failure", &o.on_failure), ("on_sla_miss", &o.on_sla_miss)] {
+    for (key, hook) in [
+        ("on_failure", &o.on_failure),
+        ("on_sla_miss", &o.on_sla_miss),
+    ] {
         if let Some(hook) = hook
             && !(hook.webhook.starts_with("http://") || hook.webhook.starts_with("https://"))
         {
@@ -296,7 +299,9 @@ mod tests {
         );
         assert_eq!(
             p,
-            ["on.pipeline: a pipeline cannot be started by its own runs (each run would start the next)"]
+            [
+                "on.pipeline: a pipeline cannot be started by its own runs (each run would start the next)"
+            ]
         );
         let p = problems("name: p\non: {object: 'in'}\nsteps:\n  - {id: a, type: noop}\n");
         assert_eq!(

@@ -200,7 +200,9 @@ mod tests {
         let err = train(&x, 250.0).err().expect("refused");
         let msg = err.to_string();
         assert!(
-            msg.starts_with("EASE cannot train on 750000 items: its items × items matrices take 10.2 TiB"),
+            msg.starts_with(
+                "EASE cannot train on 750000 items: its items × items matrices take 10.2 TiB"
+            ),
             "{msg}"
         );
         assert!(msg.contains("use `algorithm: ials`"), "{msg}");

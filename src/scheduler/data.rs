@@ -143,7 +143,8 @@ async fn poll_objects(
     let location = engine.env.storage.open(&url)?;
     let cursor = store.trigger_cursor(cursor_name).await?;
     let newest_handled = time_of(&cursor, "modified");
-    let since = newest_handled.map(|t| t - chrono::Duration::from_std(OBJECT_WINDOW).unwrap_or_default());
+    let since =
+        newest_handled.map(|t| t - chrono::Duration::from_std(OBJECT_WINDOW).unwrap_or_default());
     let mut objects: Vec<_> = location
         .objects_under()
         .await?
@@ -228,7 +229,10 @@ async fn poll_versions(
         // First poll: what exists now is not new.
         let after = settled_up_to(0);
         store
-            .set_trigger_cursor(cursor_name, &json!({"after": after, "armed_at": Utc::now()}))
+            .set_trigger_cursor(
+                cursor_name,
+                &json!({"after": after, "armed_at": Utc::now()}),
+            )
             .await?;
         tracing::info!(pipeline = %pipeline.spec.name, dataset = owner, after, "Dataset version trigger armed.");
         return Ok(());
@@ -254,7 +258,10 @@ async fn poll_versions(
     let settled = settled_up_to(after);
     if settled != after {
         store
-            .set_trigger_cursor(cursor_name, &json!({"after": settled, "armed_at": armed_at}))
+            .set_trigger_cursor(
+                cursor_name,
+                &json!({"after": settled, "armed_at": armed_at}),
+            )
             .await?;
     }
     Ok(())
@@ -293,7 +300,10 @@ async fn poll_chain(
     ) else {
         let after = ended_up_to(runs.first().map_or(0, |r| r.id - 1));
         store
-            .set_trigger_cursor(cursor_name, &json!({"after": after, "armed_at": Utc::now()}))
+            .set_trigger_cursor(
+                cursor_name,
+                &json!({"after": after, "armed_at": Utc::now()}),
+            )
             .await?;
         tracing::info!(pipeline = %pipeline.spec.name, upstream, after, "Pipeline trigger armed.");
         return Ok(());

@@ -947,15 +947,30 @@ async fn a_trigger_key_starts_one_run(s: &dyn StateStore) {
         got.trigger_info,
         Some(serde_json::json!({"type": "object", "object": "s3://b/in/a.csv"}))
     );
-    assert!(s.create_run(&run("s3://b/in/b.csv")).await.unwrap().is_some());
+    assert!(
+        s.create_run(&run("s3://b/in/b.csv"))
+            .await
+            .unwrap()
+            .is_some()
+    );
     // Another pipeline may be started by the same object; runs without a key are not limited.
     let other = NewRun {
         pipeline: "other".into(),
         ..run("s3://b/in/a.csv")
     };
     assert!(s.create_run(&other).await.unwrap().is_some());
-    assert!(s.create_run(&new_run("watch", "api", t, 1)).await.unwrap().is_some());
-    assert!(s.create_run(&new_run("watch", "api", t, 1)).await.unwrap().is_some());
+    assert!(
+        s.create_run(&new_run("watch", "api", t, 1))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.create_run(&new_run("watch", "api", t, 1))
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     assert_eq!(s.trigger_cursor("watch on object").await.unwrap(), None);
     let c = serde_json::json!({"modified": "2026-01-01T00:00:00Z"});

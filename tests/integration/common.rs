@@ -141,6 +141,15 @@ pub fn read_json_lines(path: &Path) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// One runtime for the whole test binary. A state store keeps its
+/// connections on the runtime that opened them (PostgreSQL's are sockets of
+/// that runtime's driver), so a store used across calls must be opened and
+/// used on this one, not on a fresh [`runtime`] that is dropped in between.
+pub fn shared_runtime() -> &'static tokio::runtime::Runtime {
+    static RT: std::sync::OnceLock<tokio::runtime::Runtime> = std::sync::OnceLock::new();
+    RT.get_or_init(runtime)
+}
+
 pub fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -15,17 +15,19 @@ use recflow::store::{
 };
 use serde_json::{Value, json};
 
-use crate::common::{Home, eventually, eventually_within, example, fails, ok, run, runtime};
+use crate::common::{Home, eventually, eventually_within, example, fails, ok, run, shared_runtime};
 
 pub(crate) fn store(home: &Home) -> Box<dyn StateStore> {
     let url = format!("sqlite://{}", home.home().join("state.db").display());
-    runtime()
+    shared_runtime()
         .block_on(recflow::store::open(&url))
         .expect("state store")
 }
 
 pub(crate) fn attempts(home: &Home, run: i64) -> Vec<AttemptRecord> {
-    runtime().block_on(store(home).list_attempts(run)).unwrap()
+    shared_runtime()
+        .block_on(store(home).list_attempts(run))
+        .unwrap()
 }
 
 fn attempt<'a>(all: &'a [AttemptRecord], step: &str, n: i64) -> &'a AttemptRecord {
@@ -330,7 +332,7 @@ impl Drop for Daemon {
 }
 
 fn http(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
-    runtime().block_on(async {
+    shared_runtime().block_on(async {
         let client = reqwest::Client::new();
         let mut req = client.request(method.parse().unwrap(), url);
         if let Some(t) = token {
@@ -354,7 +356,10 @@ fn http(method: &str, url: &str, token: Option<&str>, body: Option<Value>) -> (u
 }
 
 pub(crate) fn run_status(home: &Home, run: i64) -> RunStatus {
-    runtime().block_on(store(home).get_run(run)).unwrap().status
+    shared_runtime()
+        .block_on(store(home).get_run(run))
+        .unwrap()
+        .status
 }
 
 const WORK: &str = "name: work\ndataset_group: g\nparams: {n: 1}\nsteps:\n  - {id: say, type: shell, command: 'echo run {{ params.n }} for {{ ds }}'}\n";
@@ -463,7 +468,7 @@ fn the_daemon_runs_triggers_and_api_calls_reloads_files_cancels_and_stops_on_sig
         format!("{WORK}  - {{id: long, type: shell, command: sleep 60, depends_on: [say]}}\n"),
     );
     eventually(|| {
-        match runtime()
+        match shared_runtime()
             .block_on(store(&home).get_pipeline("work"))
             .unwrap()
         {
@@ -506,7 +511,7 @@ fn the_daemon_runs_triggers_and_api_calls_reloads_files_cancels_and_stops_on_sig
         format!("{WORK}  - {{id: brief, type: shell, command: sleep 2, depends_on: [say]}}\n"),
     );
     eventually(|| {
-        match runtime()
+        match shared_runtime()
             .block_on(store(&home).get_pipeline("work"))
             .unwrap()
         {
@@ -648,7 +653,7 @@ fn sigkill_during_import_training_and_export_then_a_restart_completes_the_run() 
     // No partial dataset version or model is visible: the killed attempts'
     // versions are failed, the active ones are the retries'.
     let s = store(&home);
-    let rt = runtime();
+    let rt = shared_runtime();
     for (kind, owner) in [
         (VersionKind::Dataset, "retail/interactions"),
         (VersionKind::Solution, "recs"),
@@ -750,7 +755,7 @@ fn fresh_postgres_database() -> Option<String> {
         return None;
     };
     let name = format!("recflow_daemons_{}", uuid::Uuid::new_v4().simple());
-    runtime().block_on(async {
+    shared_runtime().block_on(async {
         use sqlx::Connection;
         let mut conn = sqlx::postgres::PgConnection::connect(&base)
             .await
@@ -787,7 +792,7 @@ fn two_daemons_share_postgres_and_survive_one_being_killed() {
     text.push_str("  - {id: done, type: noop, depends_on: [s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11]}\n");
     home.write("pipelines/fan.yaml", text);
     let dir = home.path().join("pipelines");
-    let rt = runtime();
+    let rt = shared_runtime();
     let store = rt.block_on(recflow::store::open(&url)).unwrap();
     let fan_runs = RunQuery {
         pipeline: Some("fan".into()),
@@ -1030,7 +1035,7 @@ fn a_foreground_run_whose_process_is_killed_is_ended_by_a_daemon_and_can_be_retr
         RunStatus::Failed => Ok(()),
         s => Err(format!("{s}")),
     });
-    let run = runtime().block_on(store(&home).get_run(1)).unwrap();
+    let run = shared_runtime().block_on(store(&home).get_run(1)).unwrap();
     assert!(run.error.unwrap().contains("recflow runs retry 1"));
     let lost = attempt(&attempts(&home, 1), "long", 1).clone();
     assert!(lost.interrupted, "{lost:?}");
@@ -1131,7 +1136,9 @@ fn a_pipeline_of_shell_steps_runs_without_a_dataset_group() {
     );
     let out = fails(home.cmd().arg("validate").arg(&bad));
     assert!(
-        out.all().contains("steps[1] (ship).type: step \"ship\" is a `deploy` step, which works on a dataset group"),
+        out.all().contains(
+            "steps[1] (ship).type: step \"ship\" is a `deploy` step, which works on a dataset group"
+        ),
         "{}",
         out.all()
     );
@@ -1165,7 +1172,10 @@ fn webhooks_receiver() -> (String, std::sync::mpsc::Receiver<Value>) {
                         let _ = conn.write_all(
                             b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
                         );
-                        if tx.send(serde_json::from_str(&body[..len]).unwrap()).is_err() {
+                        if tx
+                            .send(serde_json::from_str(&body[..len]).unwrap())
+                            .is_err()
+                        {
                             return;
                         }
                         break;
@@ -1236,7 +1246,11 @@ fn a_run_and_a_step_past_their_sla_call_the_webhook_once_and_are_marked() {
         "{}",
         shown.all()
     );
-    assert!(!shown.stdout.contains("step quick went on"), "{}", shown.all());
+    assert!(
+        !shown.stdout.contains("step quick went on"),
+        "{}",
+        shown.all()
+    );
 
     // A second run that ends in time misses nothing.
     let fast = home.write(
@@ -1253,7 +1267,7 @@ fn a_run_and_a_step_past_their_sla_call_the_webhook_once_and_are_marked() {
 
 /// Runs of `pipeline`, oldest first.
 fn runs_of(store: &dyn StateStore, pipeline: &str) -> Vec<recflow::store::RunRecord> {
-    let mut runs = runtime()
+    let mut runs = shared_runtime()
         .block_on(store.list_runs(&RunQuery {
             pipeline: Some(pipeline.into()),
             ..RunQuery::newest(1000)
@@ -1477,13 +1491,15 @@ fn two_daemons_on_postgres_fire_each_object_version_and_chained_run_once() {
         "pipelines/on_version.yaml",
         "name: on_version\non: {dataset_version: g/interactions}\nsteps:\n  - {id: use, type: shell, command: 'echo v{{ trigger.version }}'}\n",
     );
-    let store = runtime().block_on(recflow::store::open(&url)).unwrap();
+    let store = shared_runtime()
+        .block_on(recflow::store::open(&url))
+        .unwrap();
     let env = [("RECFLOW_STATE_URL", url.as_str())];
     let a = Daemon::start(&home, &dir, &[], &env);
     let _b = Daemon::start(&home, &dir, &[], &env);
     // Armed (its first poll) before the import publishes version 1.
     eventually(|| {
-        match runtime()
+        match shared_runtime()
             .block_on(store.trigger_cursor("on_version on dataset_version g/interactions"))
             .unwrap()
         {
@@ -1526,14 +1542,17 @@ fn two_daemons_on_postgres_fire_each_object_version_and_chained_run_once() {
         .map(|r| r.trigger_info.as_ref().unwrap()["run_id"].as_i64().unwrap())
         .collect();
     upstream.sort();
-    let landing_ids: Vec<i64> = runs_of(store.as_ref(), "landing").iter().map(|r| r.id).collect();
+    let landing_ids: Vec<i64> = runs_of(store.as_ref(), "landing")
+        .iter()
+        .map(|r| r.id)
+        .collect();
     assert_eq!(upstream, landing_ids, "one chained run per upstream run");
     assert_eq!(runs_of(store.as_ref(), "on_version").len(), 1);
 }
 
 #[test]
 fn an_object_trigger_on_s3_fires_once_per_new_object_under_the_prefix() {
-    let rt = runtime();
+    let rt = shared_runtime();
     let client = rt.block_on(crate::s3::client());
     let bucket = rt.block_on(crate::s3::bucket(&client, "on-object"));
     let put = |key: &str| {
@@ -1577,10 +1596,17 @@ fn two_daemons_on_postgres_record_and_send_each_sla_miss_once() {
     let env = [("RECFLOW_STATE_URL", url.as_str())];
     let _a = Daemon::start(&home, &dir, &[], &env);
     let _b = Daemon::start(&home, &dir, &[], &env);
-    let store = runtime().block_on(recflow::store::open(&url)).unwrap();
-    eventually(|| match runtime().block_on(store.get_pipeline("late")).unwrap() {
-        Some(_) => Ok(()),
-        None => Err("not registered yet".into()),
+    let store = shared_runtime()
+        .block_on(recflow::store::open(&url))
+        .unwrap();
+    eventually(|| {
+        match shared_runtime()
+            .block_on(store.get_pipeline("late"))
+            .unwrap()
+        {
+            Some(_) => Ok(()),
+            None => Err("not registered yet".into()),
+        }
     });
     ok(home
         .cmd()
@@ -1597,6 +1623,8 @@ fn two_daemons_on_postgres_record_and_send_each_sla_miss_once() {
         "{hooks:#?}"
     );
     let run = runs_of(store.as_ref(), "late")[0].id;
-    let misses = runtime().block_on(store.list_sla_misses(run)).unwrap();
+    let misses = shared_runtime()
+        .block_on(store.list_sla_misses(run))
+        .unwrap();
     assert_eq!(misses.len(), 2, "{misses:#?}");
 }
