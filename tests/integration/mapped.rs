@@ -2,14 +2,15 @@
 //! daemon: a fan-out of 100 instances where one fails its first attempt
 //! retries only that instance and the next step reads every output as a
 //! list; a list over the limit is refused naming the step; and instances
-//! that finished before a SIGKILL are not run again.
+//! that finished before a SIGKILL are not run again, also with two daemons
+//! sharing PostgreSQL.
 
 use std::time::Duration;
 
 use recflow::store::{RunStatus, StepStatus};
 
-use crate::common::{Home, eventually_within, fails, ok};
-use crate::orchestrate::{Daemon, attempts, run_status};
+use crate::common::{Home, eventually_within, fails, ok, shared_runtime};
+use crate::orchestrate::{Daemon, attempts, fresh_postgres_database, run_status};
 
 /// Instance 37 of 100 fails its first attempt (no marker yet), then succeeds.
 const FAN_OUT: &str = r#"
@@ -194,4 +195,112 @@ fn instances_that_finished_before_a_sigkill_are_not_run_again() {
         }
     }
     assert_eq!(all.iter().filter(|a| a.step_id == "each").count(), 11);
+}
+
+/// Two daemons share PostgreSQL and work the instances of one mapped step;
+/// one is killed while it runs some. Every instance runs to success once
+/// (an instance interrupted by the kill is retried, and only it), and the
+/// two daemons together never run more than `max_parallel_steps` at once.
+#[test]
+fn two_daemons_on_postgres_share_a_fan_out_and_survive_one_being_killed() {
+    let Some(url) = fresh_postgres_database() else {
+        return;
+    };
+    let home = Home::new();
+    home.write(
+        "pipelines/pgfan.yaml",
+        "name: pgfan\nmax_parallel_steps: 6\nsteps:\n  - id: each\n    type: shell\n    for_each: \"{{ range(60) }}\"\n    command: \"sleep 0.3; echo {{ item }} >> ../ran.txt\"\n  - {id: after, type: noop, depends_on: [each]}\n",
+    );
+    let dir = home.path().join("pipelines");
+    let env = [("RECFLOW_STATE_URL", url.as_str())];
+    let mut a = Daemon::start(&home, &dir, &["--workers", "4"], &env);
+    let b = Daemon::start(&home, &dir, &["--workers", "4"], &env);
+    eventually_within(Duration::from_secs(30), &mut || {
+        let out = home
+            .cmd()
+            .env("RECFLOW_STATE_URL", &url)
+            .args(["trigger", "pgfan"])
+            .output()
+            .unwrap();
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).to_string())
+        }
+    });
+    let rt = shared_runtime();
+    let store = rt.block_on(recflow::store::open(&url)).unwrap();
+    let pid = format!(":{}:", a.child.id());
+    eventually_within(Duration::from_secs(60), &mut || {
+        let on_a = rt
+            .block_on(store.list_attempts(1))
+            .unwrap()
+            .iter()
+            .filter(|x| {
+                x.status == StepStatus::Running
+                    && x.worker.as_deref().is_some_and(|w| w.contains(&pid))
+            })
+            .count();
+        if on_a >= 1 {
+            Ok(())
+        } else {
+            Err("no instance running on the first daemon yet".into())
+        }
+    });
+    a.signal("-KILL");
+    let _ = a.child.wait();
+    eventually_within(Duration::from_secs(120), &mut || {
+        let run = rt.block_on(store.get_run(1)).unwrap();
+        if run.status == RunStatus::Succeeded {
+            Ok(())
+        } else {
+            Err(format!("run {}", run.status))
+        }
+    });
+    drop(b);
+    let all = rt.block_on(store.list_attempts(1)).unwrap();
+    let each: Vec<_> = all.iter().filter(|x| x.step_id == "each").collect();
+    for i in 0..60 {
+        let mine: Vec<_> = each.iter().filter(|x| x.map_index == Some(i)).collect();
+        let succeeded = mine
+            .iter()
+            .filter(|x| x.status == StepStatus::Succeeded)
+            .count();
+        assert_eq!(succeeded, 1, "instance {i}: {mine:#?}");
+        // Any other attempt of it is one the kill interrupted.
+        assert!(
+            mine.iter()
+                .all(|x| x.status == StepStatus::Succeeded || x.interrupted),
+            "instance {i}: {mine:#?}"
+        );
+    }
+    let workers: std::collections::HashSet<_> =
+        each.iter().filter_map(|x| x.worker.clone()).collect();
+    assert!(
+        workers.len() >= 2,
+        "both daemons ran instances: {workers:?}"
+    );
+    // Instances running at once, from the attempts' start and end times.
+    let mut edges: Vec<(chrono::DateTime<chrono::Utc>, i32)> = Vec::new();
+    for x in &each {
+        if let (Some(s), Some(e)) = (x.started_at, x.finished_at) {
+            edges.push((s, 1));
+            edges.push((e, -1));
+        }
+    }
+    edges.sort();
+    let (mut now, mut most) = (0, 0);
+    for (_, d) in edges {
+        now += d;
+        most = most.max(now);
+    }
+    assert!(
+        most <= 6,
+        "{most} instances ran at once; max_parallel_steps is 6"
+    );
+    let ran = std::fs::read_to_string(home.path().join("ran.txt")).unwrap();
+    let mut seen: Vec<i64> = ran.lines().map(|l| l.parse().unwrap()).collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen, (0..60).collect::<Vec<i64>>());
 }

@@ -745,7 +745,7 @@ fn the_nightly_example_renders_params_and_step_outputs_into_typed_settings() {
 
 /// A fresh database on the test PostgreSQL server (`scripts/test` starts
 /// one); `None` outside CI when there is none.
-fn fresh_postgres_database() -> Option<String> {
+pub(crate) fn fresh_postgres_database() -> Option<String> {
     let Ok(base) = std::env::var("RECFLOW_TEST_POSTGRES_URL") else {
         assert!(
             std::env::var_os("CI").is_none(),
