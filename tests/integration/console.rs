@@ -200,3 +200,45 @@ fn browser_console_runs_logs_charts_try_it_rollback_trigger_and_forecasts() {
     );
     b.close();
 }
+
+/// A run with a mapped step and a missed SLA, on its console page: the
+/// instances with their items (escaped) and attempts, and the SLA miss.
+#[test]
+fn browser_run_page_shows_mapped_instances_and_sla_misses() {
+    let home = Home::new();
+    let fan = home.write(
+        "fan.yaml",
+        "name: fan\nsla: 1s\nsteps:\n  - id: each\n    type: shell\n    for_each: [north, \"<b>south</b>\", east]\n    command: 'sleep 1.5; echo done'\n  - {id: after, type: noop, depends_on: [each]}\n",
+    );
+    ok(home.cmd().arg("run").arg(&fan));
+    let server = crate::serve::Server::start(&home, &[("RECFLOW_API_TOKENS", ADMIN)]);
+    let base = server.base.clone();
+    let b = Browser::start();
+    b.open(&format!("{base}/ui/runs/1"));
+    b.wait_for("#token", SLOW);
+    log_in(&b, ADMIN);
+    b.wait_for("table.instances", SLOW);
+    let counts = b.text("p.mapped-counts[data-step=\"each\"]");
+    assert!(counts.contains("succeeded 3"), "{counts}");
+    // All succeeded at once: the instance table starts folded.
+    b.click("details summary");
+    let south = b.text("tr[data-instance=\"each[1]\"]");
+    assert!(south.contains("<b>south</b>"), "{south}");
+    assert_eq!(
+        b.script("return document.querySelector('table.instances b') === null"),
+        serde_json::json!(true),
+        "an item's markup is shown as text"
+    );
+    assert!(
+        b.text("tr[data-instance=\"each[2]\"]")
+            .contains("#1 succeeded"),
+        "{}",
+        b.text("table.instances")
+    );
+    let sla = b.text(".sla-miss[data-step=\"\"]");
+    assert!(
+        sla.starts_with("SLA missed: the run went on past its SLA of 1s"),
+        "{sla}"
+    );
+    b.close();
+}
