@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use crate::engine::Engine;
 use crate::pipeline::Pipeline;
 use crate::pipeline::orchestration::{ChainStatus, DataTrigger, wildcard_match};
-use crate::store::{RunQuery, RunStatus, VersionKind, VersionQuery, VersionStatus};
+use crate::store::{RunQuery, RunStatus, StateStore, VersionKind, VersionQuery, VersionStatus};
 
 /// Objects modified up to this long before the newest one handled are
 /// listed again: a slow upload (or a store whose listing lags) may show an
@@ -117,6 +117,46 @@ async fn start(
         tracing::info!(run_id = id, pipeline = %pipeline.spec.name, trigger = %run.trigger_key.as_deref().unwrap_or(""), "Run started by data.");
     }
     Ok(id)
+}
+
+/// The cursor of a trigger over numbered things (dataset versions, runs):
+/// everything up to `after` has ended and was handled, and only what ends
+/// after `armed_at` (the trigger's first poll) starts a run.
+struct SequenceCursor {
+    after: i64,
+    armed_at: DateTime<Utc>,
+}
+
+impl SequenceCursor {
+    /// The stored cursor; on the first poll, arms one at `initial()` (what
+    /// exists then is not new) and returns `None`.
+    async fn load_or_arm(
+        store: &dyn StateStore,
+        name: &str,
+        initial: impl FnOnce() -> i64,
+    ) -> anyhow::Result<Option<SequenceCursor>> {
+        let cursor = store.trigger_cursor(name).await?;
+        if let (Some(after), Some(armed_at)) = (
+            cursor.as_ref().and_then(|c| c["after"].as_i64()),
+            time_of(&cursor, "armed_at"),
+        ) {
+            return Ok(Some(SequenceCursor { after, armed_at }));
+        }
+        store
+            .set_trigger_cursor(name, &json!({"after": initial(), "armed_at": Utc::now()}))
+            .await?;
+        Ok(None)
+    }
+
+    /// Moves the cursor to `to` when it moved.
+    async fn advance(&self, store: &dyn StateStore, name: &str, to: i64) -> anyhow::Result<()> {
+        if to != self.after {
+            store
+                .set_trigger_cursor(name, &json!({"after": to, "armed_at": self.armed_at}))
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 fn time_of(cursor: &Option<Value>, key: &str) -> Option<DateTime<Utc>> {
@@ -221,22 +261,13 @@ async fn poll_versions(
             .last()
             .unwrap_or(after)
     };
-    let cursor = store.trigger_cursor(cursor_name).await?;
-    let (Some(after), Some(armed_at)) = (
-        cursor.as_ref().and_then(|c| c["after"].as_i64()),
-        time_of(&cursor, "armed_at"),
-    ) else {
-        // First poll: what exists now is not new.
-        let after = settled_up_to(0);
-        store
-            .set_trigger_cursor(
-                cursor_name,
-                &json!({"after": after, "armed_at": Utc::now()}),
-            )
-            .await?;
-        tracing::info!(pipeline = %pipeline.spec.name, dataset = owner, after, "Dataset version trigger armed.");
+    let Some(cursor) =
+        SequenceCursor::load_or_arm(store.as_ref(), cursor_name, || settled_up_to(0)).await?
+    else {
+        tracing::info!(pipeline = %pipeline.spec.name, dataset = owner, "Dataset version trigger armed.");
         return Ok(());
     };
+    let (after, armed_at) = (cursor.after, cursor.armed_at);
     for v in versions.iter().filter(|v| {
         v.version > after
             && v.status == VersionStatus::Active
@@ -255,16 +286,9 @@ async fn poll_versions(
         )
         .await?;
     }
-    let settled = settled_up_to(after);
-    if settled != after {
-        store
-            .set_trigger_cursor(
-                cursor_name,
-                &json!({"after": settled, "armed_at": armed_at}),
-            )
-            .await?;
-    }
-    Ok(())
+    cursor
+        .advance(store.as_ref(), cursor_name, settled_up_to(after))
+        .await
 }
 
 /// A run per run of the upstream pipeline that ends with the status asked
@@ -293,21 +317,15 @@ async fn poll_chain(
             .last()
             .unwrap_or(after)
     };
-    let cursor = store.trigger_cursor(cursor_name).await?;
-    let (Some(after), Some(armed_at)) = (
-        cursor.as_ref().and_then(|c| c["after"].as_i64()),
-        time_of(&cursor, "armed_at"),
-    ) else {
-        let after = ended_up_to(runs.first().map_or(0, |r| r.id - 1));
-        store
-            .set_trigger_cursor(
-                cursor_name,
-                &json!({"after": after, "armed_at": Utc::now()}),
-            )
-            .await?;
-        tracing::info!(pipeline = %pipeline.spec.name, upstream, after, "Pipeline trigger armed.");
+    let Some(cursor) = SequenceCursor::load_or_arm(store.as_ref(), cursor_name, || {
+        ended_up_to(runs.first().map_or(0, |r| r.id - 1))
+    })
+    .await?
+    else {
+        tracing::info!(pipeline = %pipeline.spec.name, upstream, "Pipeline trigger armed.");
         return Ok(());
     };
+    let (after, armed_at) = (cursor.after, cursor.armed_at);
     let wanted = |s: RunStatus| match status {
         ChainStatus::Succeeded => s == RunStatus::Succeeded,
         ChainStatus::Failed => s == RunStatus::Failed,
@@ -331,11 +349,7 @@ async fn poll_chain(
         )
         .await?;
     }
-    let ended = ended_up_to(after);
-    if ended != after {
-        store
-            .set_trigger_cursor(cursor_name, &json!({"after": ended, "armed_at": armed_at}))
-            .await?;
-    }
-    Ok(())
+    cursor
+        .advance(store.as_ref(), cursor_name, ended_up_to(after))
+        .await
 }
